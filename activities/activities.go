@@ -1,0 +1,292 @@
+// Package activities holds every side effect of the deposit workflow: ledger
+// writes through sqlc, refunds and invoices, and email through go-mail.
+//
+// Each activity that writes money or sends mail takes an idempotency key made
+// by the workflow from the lease and the step (never the run ID, which changes
+// on continue-as-new). A unique constraint on that key makes a retried
+// activity find the row its first attempt wrote instead of writing a second.
+//
+// Errors: bad data (a lease or listing that does not exist, a refused
+// recipient) is returned as a non-retryable ApplicationError, because trying
+// again cannot fix it; everything else (the database or the mail server being
+// away) is retried by Temporal under the policies set in the workflow.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/templates"
+)
+
+// Activities carries what the side effects need. Register a *Activities with
+// the worker; the workflow refers to its methods.
+type Activities struct {
+	Pool         *pgxpool.Pool
+	Mailer       *Mailer
+	Organization string // signs the emails
+}
+
+// New returns the activities over a database pool and a mailer.
+func New(pool *pgxpool.Pool, mailer *Mailer, organization string) *Activities {
+	return &Activities{Pool: pool, Mailer: mailer, Organization: organization}
+}
+
+func (a *Activities) q() *db.Queries { return db.New(a.Pool) }
+
+// ErrBadData is the ApplicationError type of failures no retry can fix.
+const ErrBadData = "BadData"
+
+func badData(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrBadData, nil)
+}
+
+// ExpectDepositInput names the lease and, when the manager gave one, the
+// amount; otherwise the listing's advertised deposit is expected.
+type ExpectDepositInput struct {
+	LeaseID     string
+	AmountCents int64
+	Key         string
+}
+
+// Expectation is the deposit the tenant must pay, and who the tenant is.
+type Expectation struct {
+	ExpectedCents int64
+	Source        string // "listing <id>" or "manual"
+	TenantEmail   string
+	TenantName    string
+}
+
+// ExpectDeposit settles the amount the tenant must pay (from the listing
+// unless an amount was given) and writes it as the lease's first cash deposit row.
+func (a *Activities) ExpectDeposit(ctx context.Context, in ExpectDepositInput) (Expectation, error) {
+	q := a.q()
+	l, err := q.GetLease(ctx, in.LeaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Expectation{}, badData("lease %s is not in the database", in.LeaseID)
+	}
+	if err != nil {
+		return Expectation{}, err
+	}
+	exp := Expectation{ExpectedCents: in.AmountCents, Source: "manual", TenantEmail: l.Resident.Email, TenantName: l.Resident.Name}
+	if exp.ExpectedCents == 0 {
+		if !l.Lease.ListingID.Valid {
+			return Expectation{}, badData("lease %s has neither a deposit amount nor a listing", in.LeaseID)
+		}
+		listing, err := q.GetListing(ctx, l.Lease.ListingID.String)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Expectation{}, badData("listing %s of lease %s does not exist", l.Lease.ListingID.String, in.LeaseID)
+		}
+		if err != nil {
+			return Expectation{}, err
+		}
+		if listing.DepositAmountInCents <= 0 {
+			return Expectation{}, badData("listing %s advertises no deposit", listing.ListingID)
+		}
+		exp.ExpectedCents, exp.Source = listing.DepositAmountInCents, "listing "+listing.ListingID
+	}
+	row, err := q.InsertDepositOnce(ctx, db.InsertDepositOnceParams{
+		LeaseID: in.LeaseID, DepositType: "cash", AmountInCents: exp.ExpectedCents, Source: exp.Source, IdempotencyKey: in.Key,
+	})
+	if err != nil {
+		return Expectation{}, err
+	}
+	// A retry returns what the first attempt decided, even if the listing changed since.
+	exp.ExpectedCents, exp.Source = row.AmountInCents, row.Source
+	return exp, nil
+}
+
+// ChargeDepositInput is the deposit charge to put on the resident ledger.
+type ChargeDepositInput struct {
+	LeaseID     string
+	AmountCents int64
+	Key         string
+}
+
+// ChargeDeposit creates the deposit charge on the resident ledger and returns its ID.
+func (a *Activities) ChargeDeposit(ctx context.Context, in ChargeDepositInput) (int64, error) {
+	q := a.q()
+	l, err := q.GetLease(ctx, in.LeaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, badData("lease %s is not in the database", in.LeaseID)
+	}
+	if err != nil {
+		return 0, err
+	}
+	c, err := q.InsertChargeOnce(ctx, db.InsertChargeOnceParams{
+		LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: "DEPOSIT",
+		AmountInCents: in.AmountCents, Description: "Security deposit", IdempotencyKey: pgtype.Text{String: in.Key, Valid: true},
+	})
+	if err != nil {
+		return 0, err
+	}
+	return c.ChargeID, nil
+}
+
+// StageInput is the lease's stage as the workflow sees it, mirrored into the
+// leases table for SQL reports and `deposits list`.
+type StageInput struct {
+	LeaseID    string
+	Stage      string
+	Outcome    string
+	MovedOutAt time.Time
+	ReleaseAt  time.Time
+	ClosedAt   time.Time
+}
+
+// SaveLeaseStage mirrors the workflow's stage into the leases table. Setting
+// values is idempotent, so retries need no key.
+func (a *Activities) SaveLeaseStage(ctx context.Context, in StageInput) error {
+	return a.q().SetLeaseStage(ctx, db.SetLeaseStageParams{
+		LeaseID: in.LeaseID, Stage: in.Stage, Outcome: in.Outcome,
+		MovedOutAt: timePtr(in.MovedOutAt), ReleaseAt: timePtr(in.ReleaseAt), ClosedAt: timePtr(in.ClosedAt),
+	})
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// SettlementInput is the refund or invoice the workflow computed, with the
+// terms it came from.
+type SettlementInput struct {
+	LeaseID         string
+	Key             string
+	AmountCents     int64
+	ReceivedCents   int64
+	ArrearsCents    int64
+	DeductionsCents int64
+}
+
+// Payable is a refund or invoice as written.
+type Payable struct {
+	ID             int64
+	AmountCents    int64
+	RecipientEmail string
+	RecipientName  string
+}
+
+// IssueRefund writes the refund payable to the tenant, with the recipient's
+// contact details, exactly once per key.
+func (a *Activities) IssueRefund(ctx context.Context, in SettlementInput) (Payable, error) {
+	if in.AmountCents <= 0 {
+		return Payable{}, badData("refund of %d cents: a refund must be positive", in.AmountCents)
+	}
+	q := a.q()
+	l, err := q.GetLease(ctx, in.LeaseID)
+	if err != nil {
+		return Payable{}, leaseErr(in.LeaseID, err)
+	}
+	r, err := q.InsertRefundOnce(ctx, db.InsertRefundOnceParams{
+		LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountInCents: in.AmountCents,
+		ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents,
+		RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
+		IdempotencyKey: in.Key,
+	})
+	if err != nil {
+		return Payable{}, err
+	}
+	activity.GetLogger(ctx).Info("refund issued", "lease_id", in.LeaseID, "refund_id", r.RefundID, "cents", r.AmountInCents)
+	return Payable{ID: r.RefundID, AmountCents: r.AmountInCents, RecipientEmail: r.RecipientEmail, RecipientName: r.RecipientName}, nil
+}
+
+// IssueInvoice writes an invoice for the balance the tenant owes beyond the
+// deposit, exactly once per key.
+func (a *Activities) IssueInvoice(ctx context.Context, in SettlementInput) (Payable, error) {
+	if in.AmountCents <= 0 {
+		return Payable{}, badData("invoice of %d cents: an invoice must be positive", in.AmountCents)
+	}
+	q := a.q()
+	l, err := q.GetLease(ctx, in.LeaseID)
+	if err != nil {
+		return Payable{}, leaseErr(in.LeaseID, err)
+	}
+	inv, err := q.InsertInvoiceOnce(ctx, db.InsertInvoiceOnceParams{
+		LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountDueInCents: in.AmountCents,
+		ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents,
+		RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
+		IdempotencyKey: in.Key,
+	})
+	if err != nil {
+		return Payable{}, err
+	}
+	activity.GetLogger(ctx).Info("invoice issued", "lease_id", in.LeaseID, "invoice_id", inv.InvoiceID, "cents", inv.AmountDueInCents)
+	return Payable{ID: inv.InvoiceID, AmountCents: inv.AmountDueInCents, RecipientEmail: inv.RecipientEmail, RecipientName: inv.RecipientName}, nil
+}
+
+func leaseErr(leaseID string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return badData("lease %s is not in the database", leaseID)
+	}
+	return err
+}
+
+// EmailInput is one email to the tenant: its kind, what it shows, and the key
+// that makes it go out once.
+type EmailInput struct {
+	Key  string
+	Kind string
+	Data templates.Data
+}
+
+// EmailResult says which message went out.
+type EmailResult struct {
+	MessageID   string
+	AlreadySent bool // an earlier attempt had sent it
+}
+
+// SendEmail renders the email and sends it once: the outbox row claimed under
+// the key remembers that it was sent, so a retry after success does nothing.
+// The Message-ID and Date come from the key and the first attempt, so in the
+// narrow case where the server accepted a message but the attempt died before
+// recording it, the copy sent on retry is the same message to the tenant's
+// mail client.
+func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult, error) {
+	in.Data.Organization = a.Organization
+	r, err := templates.Render(in.Kind, in.Data)
+	if err != nil {
+		return EmailResult{}, badData("%v", err)
+	}
+	q := a.q()
+	msgID := strings.NewReplacer("/", ".", " ", "_").Replace(in.Key) + "@" + a.Mailer.Domain
+	row, err := q.ClaimEmail(ctx, db.ClaimEmailParams{
+		IdempotencyKey: in.Key, LeaseID: in.Data.LeaseID, Kind: in.Kind, MessageID: msgID,
+		Recipient: in.Data.TenantEmail, Subject: r.Subject,
+	})
+	if err != nil {
+		return EmailResult{}, err
+	}
+	if row.SentAt != nil {
+		return EmailResult{MessageID: row.MessageID, AlreadySent: true}, nil
+	}
+	err = a.Mailer.Send(ctx, Email{
+		MessageID: row.MessageID, To: row.Recipient, ToName: in.Data.TenantName,
+		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: row.CreatedAt,
+	})
+	if err != nil {
+		// Best effort: the error is also in the activity's failure.
+		_ = q.MarkEmailFailed(context.WithoutCancel(ctx), db.MarkEmailFailedParams{EmailID: row.EmailID, LastError: err.Error()})
+		if errors.Is(err, ErrRejected) {
+			return EmailResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "EmailRejected", err)
+		}
+		return EmailResult{}, fmt.Errorf("sending %s email via %s: %w", in.Kind, a.Mailer.Addr(), err)
+	}
+	if err := q.MarkEmailSent(ctx, row.EmailID); err != nil {
+		return EmailResult{}, err
+	}
+	activity.GetLogger(ctx).Info("email sent", "lease_id", in.Data.LeaseID, "kind", in.Kind, "message_id", row.MessageID)
+	return EmailResult{MessageID: row.MessageID}, nil
+}

@@ -1,0 +1,132 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Mailer sends email over SMTP with go-mail. One connection per message: the
+// engine sends a handful of emails per lease, spread over weeks, so a pooled
+// connection would only ever be stale.
+type Mailer struct {
+	host     string
+	port     int
+	tls      gomail.TLSPolicy
+	implicit bool // smtps://: TLS from the first byte
+	user     string
+	pass     string
+	From     *mail.Address
+	Domain   string // right-hand side of our Message-IDs
+}
+
+// NewMailer reads an SMTP URL: smtp://[user:pass@]host:port sends with
+// STARTTLS when the server offers it (add ?tls=none to never try, or
+// ?tls=required to insist); smtps:// uses TLS from the start. from is the
+// sender, "Name <addr>" or a bare address.
+func NewMailer(smtpURL, from string) (*Mailer, error) {
+	u, err := url.Parse(smtpURL)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: %w", err)
+	}
+	m := &Mailer{host: u.Hostname(), tls: gomail.TLSOpportunistic}
+	switch u.Scheme {
+	case "smtp":
+		m.port = 25
+	case "smtps":
+		m.port, m.implicit, m.tls = 465, true, gomail.TLSMandatory
+	default:
+		return nil, fmt.Errorf("SMTP_URL %q: use smtp://host:port or smtps://host:port", smtpURL)
+	}
+	if m.host == "" {
+		return nil, fmt.Errorf("SMTP_URL %q has no host", smtpURL)
+	}
+	if p := u.Port(); p != "" {
+		if m.port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("SMTP_URL %q: bad port", smtpURL)
+		}
+	}
+	switch u.Query().Get("tls") {
+	case "":
+	case "none":
+		m.tls = gomail.NoTLS
+	case "required":
+		m.tls = gomail.TLSMandatory
+	default:
+		return nil, fmt.Errorf("SMTP_URL %q: tls= takes none or required", smtpURL)
+	}
+	if u.User != nil {
+		m.user = u.User.Username()
+		m.pass, _ = u.User.Password()
+	}
+	if m.From, err = mail.ParseAddress(from); err != nil {
+		return nil, fmt.Errorf("MAIL_FROM %q: %w", from, err)
+	}
+	m.Domain = "depositflow.local"
+	if _, d, ok := strings.Cut(m.From.Address, "@"); ok && d != "" {
+		m.Domain = d
+	}
+	return m, nil
+}
+
+// Email is one message to send.
+type Email struct {
+	MessageID string // without angle brackets
+	To        string
+	ToName    string
+	Subject   string
+	Text      string
+	HTML      string
+	Date      time.Time
+}
+
+// ErrRejected marks a message the server refused for good (a bad recipient,
+// say): sending it again will not help.
+var ErrRejected = errors.New("the mail server rejected the message")
+
+// Send delivers one message.
+func (m *Mailer) Send(ctx context.Context, e Email) error {
+	msg := gomail.NewMsg()
+	if err := msg.FromFormat(m.From.Name, m.From.Address); err != nil {
+		return fmt.Errorf("%w: sender: %v", ErrRejected, err)
+	}
+	if err := msg.AddToFormat(e.ToName, e.To); err != nil {
+		return fmt.Errorf("%w: recipient %q: %v", ErrRejected, e.To, err)
+	}
+	msg.Subject(e.Subject)
+	msg.SetMessageIDWithValue(e.MessageID)
+	msg.SetDateWithValue(e.Date)
+	msg.SetBodyString(gomail.TypeTextPlain, e.Text)
+	msg.AddAlternativeString(gomail.TypeTextHTML, e.HTML)
+
+	opts := []gomail.Option{gomail.WithPort(m.port), gomail.WithTLSPolicy(m.tls), gomail.WithTimeout(20 * time.Second)}
+	if m.implicit {
+		opts = append(opts, gomail.WithSSL())
+	}
+	if m.user != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover), gomail.WithUsername(m.user), gomail.WithPassword(m.pass))
+	}
+	c, err := gomail.NewClient(m.host, opts...)
+	if err != nil {
+		return err
+	}
+	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		var se *gomail.SendError
+		if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
+			return fmt.Errorf("%w: %v", ErrRejected, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// Addr is host:port, for messages.
+func (m *Mailer) Addr() string { return net.JoinHostPort(m.host, strconv.Itoa(m.port)) }

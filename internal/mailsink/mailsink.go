@@ -1,0 +1,161 @@
+// Package mailsink is a real SMTP server that keeps every message it receives,
+// for tests (which read the actual MIME message) and for `deposits dev` (which
+// shows the messages on a small web page). It accepts any sender and recipient
+// and never relays.
+package mailsink
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one received message, exactly as it came over the wire.
+type Message struct {
+	From     string
+	To       []string
+	Raw      []byte
+	Received time.Time
+}
+
+// Header parses the message's header.
+func (m Message) Header() (mail.Header, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
+	if err != nil {
+		return nil, err
+	}
+	return msg.Header, nil
+}
+
+// Sink is a running SMTP server.
+type Sink struct {
+	Addr string // host:port it listens on
+
+	srv *smtp.Server
+	dir string
+
+	mu       sync.Mutex
+	msgs     []Message
+	changed  chan struct{} // closed and replaced on every new message
+	refusing bool
+}
+
+// Start listens on addr ("127.0.0.1:0" for a free port). When dir is not empty
+// every message is also written there as an .eml file.
+func Start(addr, dir string) (*Sink, error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{Addr: l.Addr().String(), dir: dir, changed: make(chan struct{})}
+	s.srv = smtp.NewServer(backend{s})
+	s.srv.Domain = "localhost"
+	s.srv.AllowInsecureAuth = true
+	s.srv.MaxMessageBytes = 10 << 20
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = time.Minute
+	go func() { _ = s.srv.Serve(l) }()
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Sink) Close() error { return s.srv.Close() }
+
+// Messages returns a copy of what was received so far, oldest first.
+func (s *Sink) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// WaitFor waits until match accepts some received message and returns it.
+func (s *Sink) WaitFor(timeout time.Duration, match func(Message) bool) (Message, error) {
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		for _, m := range s.msgs {
+			if match(m) {
+				s.mu.Unlock()
+				return m, nil
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			return Message{}, fmt.Errorf("no matching message within %s (%d received)", timeout, len(s.Messages()))
+		}
+	}
+}
+
+// SetRefusing makes the server answer every message with a temporary failure,
+// as a mail server that is down for maintenance would.
+func (s *Sink) SetRefusing(refuse bool) {
+	s.mu.Lock()
+	s.refusing = refuse
+	s.mu.Unlock()
+}
+
+func (s *Sink) add(m Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refusing {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "mail sink is refusing messages"}
+	}
+	s.msgs = append(s.msgs, m)
+	if s.dir != "" {
+		name := filepath.Join(s.dir, fmt.Sprintf("%s-%04d.eml", m.Received.UTC().Format("20060102T150405"), len(s.msgs)))
+		if err := os.WriteFile(name, m.Raw, 0o644); err != nil {
+			return err
+		}
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return nil
+}
+
+type backend struct{ s *Sink }
+
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{sink: b.s}, nil }
+
+type session struct {
+	sink *Sink
+	from string
+	to   []string
+}
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(s.to) == 0 {
+		return errors.New("no recipients")
+	}
+	return s.sink.add(Message{From: s.from, To: s.to, Raw: raw, Received: time.Now()})
+}
+
+func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Logout() error { return nil }

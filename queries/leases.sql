@@ -1,0 +1,55 @@
+-- name: UpsertProperty :exec
+INSERT INTO properties (property_id) VALUES ($1)
+ON CONFLICT (property_id) DO NOTHING;
+
+-- name: UpsertUnit :exec
+INSERT INTO units (property_id, unit_id) VALUES ($1, $2)
+ON CONFLICT (property_id, unit_id) DO NOTHING;
+
+-- name: UpsertListing :one
+INSERT INTO listings (listing_id, property_id, unit_id, deposit_amount_in_cents)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (listing_id) DO UPDATE
+    SET deposit_amount_in_cents = EXCLUDED.deposit_amount_in_cents,
+        updated_at = now()
+    WHERE listings.property_id = EXCLUDED.property_id AND listings.unit_id = EXCLUDED.unit_id
+RETURNING *;
+
+-- name: GetListing :one
+SELECT * FROM listings WHERE listing_id = $1;
+
+-- name: CreateResident :one
+INSERT INTO residents (email, name) VALUES ($1, $2)
+RETURNING *;
+
+-- name: CreateLease :one
+INSERT INTO leases (lease_id, property_id, unit_id, listing_id, resident_id,
+                    requested_cents, assess_for_seconds, release_after_seconds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING *;
+
+-- name: GetLease :one
+-- A lease with its tenant: what the workflow needs to address the tenant.
+SELECT sqlc.embed(leases), sqlc.embed(residents)
+FROM leases JOIN residents USING (resident_id)
+WHERE leases.lease_id = $1;
+
+-- name: ListLeases :many
+SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.stage, leases.outcome,
+       leases.release_at, leases.closed_at, residents.email AS tenant_email,
+       COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = leases.lease_id), 0)::bigint AS expected_cents,
+       COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = leases.lease_id), 0)::bigint AS received_cents
+FROM leases JOIN residents USING (resident_id)
+WHERE (sqlc.narg(property_id)::text IS NULL OR leases.property_id = sqlc.narg(property_id))
+  AND (sqlc.narg(stage)::text IS NULL OR leases.stage = sqlc.narg(stage))
+ORDER BY leases.created_at, leases.lease_id
+LIMIT sqlc.arg(max_rows);
+
+-- name: SetLeaseStage :exec
+-- Written by the workflow at each stage change; setting a value is idempotent.
+UPDATE leases
+SET stage = $2, outcome = $3, moved_out_at = $4, release_at = $5, closed_at = $6, updated_at = now()
+WHERE lease_id = $1;
+
+-- name: SetRealizedMoveOut :exec
+UPDATE residents SET realized_move_out_date = $2 WHERE resident_id = $1;

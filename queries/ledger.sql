@@ -1,0 +1,66 @@
+-- name: ListChargeCodes :many
+SELECT * FROM charge_codes ORDER BY category, charge_code_id;
+
+-- name: GetChargeCode :one
+SELECT * FROM charge_codes WHERE charge_code_id = $1;
+
+-- name: InsertCharge :one
+INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, created_by)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING *;
+
+-- name: InsertChargeOnce :one
+-- The workflow's own charges (the deposit charge): a retry finds the row its
+-- first attempt wrote, through the unique idempotency key.
+INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, 'depositflow')
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;
+
+-- name: ListCharges :many
+SELECT charges.*, charge_codes.category
+FROM charges JOIN charge_codes USING (charge_code_id)
+WHERE lease_id = $1
+ORDER BY charge_id;
+
+-- name: InsertPayment :one
+INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING *;
+
+-- name: GetPaymentByReference :one
+SELECT * FROM payments WHERE lease_id = $1 AND reference = $2;
+
+-- name: ListPayments :many
+SELECT * FROM payments WHERE lease_id = $1 ORDER BY payment_id;
+
+-- name: InsertDepositOnce :one
+INSERT INTO deposits (lease_id, deposit_type, amount_in_cents, source, idempotency_key)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;
+
+-- name: ListDeposits :many
+SELECT * FROM deposits WHERE lease_id = $1 ORDER BY deposit_id;
+
+-- name: InsertRefundOnce :one
+-- A refund is written once per idempotency key: a retried activity gets the
+-- first row back instead of a second payable.
+INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arrears_cents,
+                     deductions_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;
+
+-- name: ListRefunds :many
+SELECT * FROM refunds WHERE lease_id = $1 ORDER BY refund_id;
+
+-- name: InsertInvoiceOnce :one
+INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents,
+                      deductions_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;
+
+-- name: ListInvoices :many
+SELECT * FROM invoices WHERE lease_id = $1 ORDER BY invoice_id;

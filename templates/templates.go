@@ -1,0 +1,131 @@
+// Package templates renders the emails depositflow sends: every message has a
+// plain-text part (text/KIND.txt, whose first line is the subject) and an HTML
+// part (html/KIND.html inside html/layout.html). The templates are embedded in
+// the binary, and tenant-supplied text is escaped by html/template.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/depositflow/depositflow/internal/money"
+)
+
+//go:embed html/*.html text/*.txt
+var files embed.FS
+
+// The kinds of email, one per step that tells the tenant something.
+const (
+	KindRequest     = "request"      // deposit charged: please pay
+	KindReceipt     = "receipt"      // deposit paid in full: it is held
+	KindNotice      = "notice"       // moved out: deductions and release date
+	KindRefund      = "refund"       // refund issued (or nothing to refund)
+	KindBalanceOwed = "balance_owed" // deductions exceed the deposit: invoice
+)
+
+// Kinds lists every kind, in the order a tenant meets them.
+var Kinds = []string{KindRequest, KindReceipt, KindNotice, KindRefund, KindBalanceOwed}
+
+// Line is one item of an itemized list: a payment, an arrears charge or a deduction.
+type Line struct {
+	Description string `json:"description"`
+	Cents       int64  `json:"cents"`
+}
+
+// Data is everything an email may show. The workflow fills it from its state.
+type Data struct {
+	LeaseID      string `json:"lease_id"`
+	PropertyID   string `json:"property_id"`
+	UnitID       string `json:"unit_id"`
+	TenantName   string `json:"tenant_name"`
+	TenantEmail  string `json:"tenant_email"`
+	Organization string `json:"organization"`
+
+	ExpectedCents    int64  `json:"expected_cents"`
+	ReceivedCents    int64  `json:"received_cents"`
+	Payments         []Line `json:"payments"`
+	Arrears          []Line `json:"arrears"`
+	Deductions       []Line `json:"deductions"`
+	ArrearsCents     int64  `json:"arrears_cents"`
+	DeductionsCents  int64  `json:"deductions_cents"`
+	RefundCents      int64  `json:"refund_cents"`
+	BalanceOwedCents int64  `json:"balance_owed_cents"`
+
+	MovedOutAt time.Time `json:"moved_out_at"`
+	ReleaseAt  time.Time `json:"release_at"`
+}
+
+// OutstandingCents is what the tenant still has to pay toward the deposit.
+func (d Data) OutstandingCents() int64 { return max(d.ExpectedCents-d.ReceivedCents, 0) }
+
+// OverpaidCents is what the tenant paid beyond the deposit; it is kept as a
+// credit and comes back with the refund.
+func (d Data) OverpaidCents() int64 { return max(d.ReceivedCents-d.ExpectedCents, 0) }
+
+// Rendered is one email ready to send.
+type Rendered struct {
+	Subject string
+	Text    string
+	HTML    string
+}
+
+var funcs = map[string]any{
+	"money": money.Format,
+	"date":  func(t time.Time) string { return t.UTC().Format("Monday, 2 January 2006") },
+	"line":  func(desc string, cents int64) Line { return Line{Description: desc, Cents: cents} },
+	"neg":   func(cents int64) int64 { return -cents },
+	// row lays out one line of a plain-text statement with the amounts in a column.
+	"row": func(desc string, cents int64) string { return fmt.Sprintf("  %-44s %14s", desc, money.Format(cents)) },
+	"greeting": func(name string) string {
+		if strings.TrimSpace(name) == "" {
+			return "Hello,"
+		}
+		return "Dear " + name + ","
+	},
+}
+
+var (
+	textT = texttemplate.Must(texttemplate.New("").Funcs(funcs).ParseFS(files, "text/*.txt"))
+	htmlT = htmltemplate.Must(htmltemplate.New("").Funcs(funcs).ParseFS(files, "html/*.html"))
+)
+
+// Render renders the email of the given kind.
+func Render(kind string, d Data) (Rendered, error) {
+	if d.Organization == "" {
+		d.Organization = "depositflow"
+	}
+	var text bytes.Buffer
+	if err := textT.ExecuteTemplate(&text, kind+".txt", d); err != nil {
+		return Rendered{}, fmt.Errorf("render %s text: %w", kind, err)
+	}
+	subject, body, ok := strings.Cut(text.String(), "\n")
+	if !ok || strings.TrimSpace(subject) == "" {
+		return Rendered{}, fmt.Errorf("template text/%s.txt must start with a subject line", kind)
+	}
+	// The layout renders the kind's "content" block; a clone per kind keeps
+	// the blocks of different kinds apart.
+	t, err := htmlT.Clone()
+	if err != nil {
+		return Rendered{}, err
+	}
+	if _, err := t.New("content").Parse(`{{template "` + kind + `.html" .}}`); err != nil {
+		return Rendered{}, err
+	}
+	var html bytes.Buffer
+	if err := t.ExecuteTemplate(&html, "layout.html", struct {
+		Subject string
+		Data
+	}{strings.TrimSpace(subject), d}); err != nil {
+		return Rendered{}, fmt.Errorf("render %s html: %w", kind, err)
+	}
+	return Rendered{
+		Subject: strings.TrimSpace(subject),
+		Text:    strings.TrimLeft(body, "\n"),
+		HTML:    html.String(),
+	}, nil
+}

@@ -1,0 +1,356 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/depositflow/depositflow/activities"
+)
+
+var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+// harness runs DepositWorkflow in Temporal's test environment (time skipping)
+// with the activities replaced by recorders.
+type harness struct {
+	t        *testing.T
+	env      *testsuite.TestWorkflowEnvironment
+	refunds  []activities.SettlementInput
+	invoices []activities.SettlementInput
+	emails   []activities.EmailInput
+	stages   []string
+}
+
+func newHarness(t *testing.T, expected int64) *harness {
+	var s testsuite.WorkflowTestSuite
+	h := &harness{t: t, env: s.NewTestWorkflowEnvironment()}
+	h.env.SetStartTime(t0)
+	acts := &activities.Activities{}
+	h.env.RegisterActivity(acts)
+	h.env.OnActivity(acts.ExpectDeposit, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ExpectDepositInput) (activities.Expectation, error) {
+			amount := in.AmountCents
+			if amount == 0 {
+				amount = expected
+			}
+			return activities.Expectation{ExpectedCents: amount, Source: "listing LST-1", TenantEmail: "ana@example.com", TenantName: "Ana"}, nil
+		})
+	h.env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(7), nil)
+	h.env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StageInput) error { h.stages = append(h.stages, in.Stage); return nil })
+	h.env.OnActivity(acts.IssueRefund, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SettlementInput) (activities.Payable, error) {
+			h.refunds = append(h.refunds, in)
+			return activities.Payable{ID: 41, AmountCents: in.AmountCents}, nil
+		})
+	h.env.OnActivity(acts.IssueInvoice, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SettlementInput) (activities.Payable, error) {
+			h.invoices = append(h.invoices, in)
+			return activities.Payable{ID: 42, AmountCents: in.AmountCents}, nil
+		})
+	h.env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EmailInput) (activities.EmailResult, error) {
+			h.emails = append(h.emails, in)
+			return activities.EmailResult{MessageID: in.Key}, nil
+		})
+	return h
+}
+
+// at delivers a signal at a moment relative to the workflow's start.
+func (h *harness) at(after time.Duration, name string, arg any) {
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(name, arg) }, after)
+}
+
+// checkAt queries the state at a moment and hands it to check.
+func (h *harness) checkAt(after time.Duration, check func(State)) {
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryState)
+		require.NoError(h.t, err)
+		var s State
+		require.NoError(h.t, v.Get(&s))
+		check(s)
+	}, after)
+}
+
+func (h *harness) run(in LeaseInput) State {
+	if in.LeaseID == "" {
+		in.LeaseID = "L1"
+	}
+	if in.AssessFor == 0 {
+		in.AssessFor = DefaultAssessFor
+	}
+	if in.ReleaseAfter == 0 {
+		in.ReleaseAfter = DefaultReleaseAfter
+	}
+	h.env.ExecuteWorkflow(DepositWorkflow, in)
+	require.True(h.t, h.env.IsWorkflowCompleted())
+	require.NoError(h.t, h.env.GetWorkflowError())
+	var s State
+	require.NoError(h.t, h.env.GetWorkflowResult(&s))
+	return s
+}
+
+func (h *harness) emailKinds() []string {
+	var kinds []string
+	for _, e := range h.emails {
+		kinds = append(kinds, e.Kind)
+	}
+	return kinds
+}
+
+func pay(id, cents int64) Payment {
+	return Payment{PaymentID: id, AmountCents: cents, Reference: "ref", Date: "2026-11-02"}
+}
+
+// moveOutDay is 00:00 UTC of the day after the start plus days.
+func moveOutDay(days int) MoveOut {
+	return MoveOut{At: time.Date(2026, 11, 3+days, 0, 0, 0, 0, time.UTC)}
+}
+
+func TestFullRefund(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(time.Hour, SignalPayment, pay(1, 150000))
+	h.checkAt(2*time.Hour, func(s State) { require.Equal(t, StageHeld, s.Stage) })
+	h.at(30*24*time.Hour, SignalMoveOut, moveOutDay(29))
+	s := h.run(LeaseInput{})
+
+	require.Equal(t, StageClosed, s.Stage)
+	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.EqualValues(t, 150000, s.RefundCents)
+	require.Len(t, h.refunds, 1)
+	require.Equal(t, activities.SettlementInput{LeaseID: "L1", Key: "deposit-L1/refund", AmountCents: 150000, ReceivedCents: 150000}, h.refunds[0])
+	require.Empty(t, h.invoices)
+	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds())
+	require.Equal(t, []string{StageHeld, StageAssessing, StageReleasePending, StageClosed}, h.stages)
+	// The release date counts from 00:00 UTC of the move-out date.
+	require.Equal(t, moveOutDay(29).At.Add(DefaultReleaseAfter), s.ReleaseAt)
+	require.Equal(t, s.ReleaseAt, s.ClosedAt)
+	require.Equal(t, moveOutDay(29).At.Add(DefaultAssessFor), s.AssessUntil)
+}
+
+func TestPartialDeductions(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(time.Hour, SignalPayment, pay(1, 150000))
+	h.at(10*24*time.Hour, SignalMoveOut, moveOutDay(9))
+	// A final charge during the assessment window, and unpaid rent.
+	h.at(11*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Code: "CLEANING", Category: CategoryDeduction, AmountCents: 12000, Description: "Carpet cleaning"})
+	h.at(11*24*time.Hour+time.Minute, SignalCharge, Charge{ChargeID: 11, Code: "RENT", Category: CategoryArrears, AmountCents: 20000, Description: "November rent"})
+	h.checkAt(12*24*time.Hour, func(s State) {
+		require.Equal(t, StageAssessing, s.Stage)
+		require.EqualValues(t, 12000, s.DeductionsCents)
+		require.EqualValues(t, 20000, s.ArrearsCents)
+	})
+	s := h.run(LeaseInput{})
+
+	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
+	require.EqualValues(t, 150000-12000-20000, s.RefundCents)
+	require.Equal(t, activities.SettlementInput{LeaseID: "L1", Key: "deposit-L1/refund", AmountCents: 118000,
+		ReceivedCents: 150000, ArrearsCents: 20000, DeductionsCents: 12000}, h.refunds[0])
+	// The notice lists every deduction and the release date.
+	notice := h.emails[2]
+	require.Equal(t, "notice", notice.Kind)
+	require.Equal(t, "Carpet cleaning", notice.Data.Deductions[0].Description)
+	require.Equal(t, "November rent", notice.Data.Arrears[0].Description)
+	require.EqualValues(t, 118000, notice.Data.RefundCents)
+	require.Equal(t, s.ReleaseAt, notice.Data.ReleaseAt)
+}
+
+func TestBalanceOwed(t *testing.T) {
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Code: "DAMAGE", Category: CategoryDeduction, AmountCents: 130000, Description: "Broken window"})
+	s := h.run(LeaseInput{})
+
+	require.Equal(t, OutcomeBalanceOwed, s.Outcome)
+	require.EqualValues(t, 30000, s.BalanceOwedCents)
+	require.Zero(t, s.RefundCents)
+	require.Empty(t, h.refunds)
+	require.Equal(t, []activities.SettlementInput{{LeaseID: "L1", Key: "deposit-L1/invoice", AmountCents: 30000,
+		ReceivedCents: 100000, DeductionsCents: 130000}}, h.invoices)
+	require.Equal(t, []string{"request", "receipt", "notice", "balance_owed"}, h.emailKinds())
+	require.EqualValues(t, 42, s.InvoiceID)
+}
+
+func TestPartialThenFullPayment(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.checkAt(2*time.Hour, func(s State) {
+		require.Equal(t, StageAwaitingPayment, s.Stage)
+		require.EqualValues(t, 100000, s.ReceivedCents)
+	})
+	h.at(3*time.Hour, SignalPayment, pay(2, 50000))
+	h.checkAt(4*time.Hour, func(s State) {
+		require.Equal(t, StageHeld, s.Stage)
+		require.EqualValues(t, 150000, s.ReceivedCents)
+		require.Len(t, s.Payments, 2)
+	})
+	h.at(5*24*time.Hour, SignalMoveOut, moveOutDay(4))
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.EqualValues(t, 150000, s.RefundCents)
+	// The receipt went out once, after the second payment, and lists both.
+	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds())
+	require.Len(t, h.emails[1].Data.Payments, 2)
+}
+
+func TestOverPaymentIsKeptAndRefunded(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(time.Hour, SignalPayment, pay(1, 160000))
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 5000, Description: "Cleaning"})
+	s := h.run(LeaseInput{})
+	require.EqualValues(t, 160000, s.ReceivedCents)
+	require.EqualValues(t, 155000, s.RefundCents)
+	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
+	require.EqualValues(t, 10000, h.emails[1].Data.OverpaidCents())
+}
+
+func TestMoveOutBeforePaymentInFull(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(time.Hour, SignalPayment, pay(1, 50000))
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.EqualValues(t, 50000, s.RefundCents)
+	// Never held, so no receipt.
+	require.Equal(t, []string{"request", "notice", "refund"}, h.emailKinds())
+	require.NotContains(t, h.stages, StageHeld)
+}
+
+func TestNothingReceivedNothingOwed(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(24*time.Hour, SignalMoveOut, moveOutDay(0))
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomeNothingDue, s.Outcome)
+	require.Empty(t, h.refunds)
+	require.Empty(t, h.invoices)
+	require.Equal(t, []string{"request", "notice"}, h.emailKinds())
+}
+
+func TestChargesUseUpTheDepositExactly(t *testing.T) {
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 100000, Description: "Damage"})
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomeKept, s.Outcome)
+	require.Empty(t, h.refunds)
+	require.Empty(t, h.invoices)
+	require.Equal(t, "refund", h.emailKinds()[3])
+}
+
+func TestGivenAmountOverridesListing(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(time.Hour, SignalPayment, pay(1, 90000))
+	h.checkAt(2*time.Hour, func(s State) {
+		require.EqualValues(t, 90000, s.ExpectedCents)
+		require.Equal(t, StageHeld, s.Stage)
+	})
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	s := h.run(LeaseInput{AmountCents: 90000})
+	require.EqualValues(t, 90000, s.RefundCents)
+}
+
+func TestDuplicateSignalsApplyOnce(t *testing.T) {
+	h := newHarness(t, 150000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.at(2*time.Hour, SignalPayment, pay(1, 100000)) // the same payment row, delivered again
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 1000, Description: "Keys"})
+	h.at(3*24*time.Hour+time.Minute, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 1000, Description: "Keys"})
+	s := h.run(LeaseInput{})
+	require.EqualValues(t, 100000, s.ReceivedCents)
+	require.EqualValues(t, 1000, s.DeductionsCents)
+	require.EqualValues(t, 99000, s.RefundCents)
+}
+
+func TestLateMoveOutRecordingReleasesAfterTheWindow(t *testing.T) {
+	// The move-out is recorded 30 days after it happened: the 14-day release
+	// date has passed, and the 3-day window too, so the deposit settles at once.
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.at(40*24*time.Hour, SignalMoveOut, MoveOut{At: t0.Add(10 * 24 * time.Hour)})
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, t0.Add(40*24*time.Hour), s.ClosedAt)
+	require.Equal(t, s.ClosedAt, s.ReleaseAt)
+}
+
+func TestReleaseDateInsideTheWindowMovesToItsEnd(t *testing.T) {
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	s := h.run(LeaseInput{AssessFor: 5 * 24 * time.Hour, ReleaseAfter: 2 * 24 * time.Hour})
+	require.Equal(t, moveOutDay(1).At.Add(5*24*time.Hour), s.ReleaseAt)
+	require.Equal(t, s.ReleaseAt, s.ClosedAt)
+}
+
+func TestSecondMoveOutDoesNotMoveTheClocks(t *testing.T) {
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	h.at(2*24*time.Hour+time.Hour, SignalMoveOut, moveOutDay(20))
+	s := h.run(LeaseInput{})
+	require.Equal(t, moveOutDay(1).At, s.MovedOutAt)
+	require.Len(t, s.LateEvents, 1)
+}
+
+func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	acts := &activities.Activities{}
+	env.RegisterActivity(acts)
+	env.OnActivity(acts.ExpectDeposit, mock.Anything, mock.Anything).Return(activities.Expectation{ExpectedCents: 1000, TenantEmail: "bad@"}, nil)
+	env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(1), nil)
+	env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(acts.IssueRefund, mock.Anything, mock.Anything).Return(activities.Payable{ID: 1, AmountCents: 1000}, nil)
+	env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(activities.EmailResult{},
+		temporal.NewNonRetryableApplicationError("550 no such user", "EmailRejected", errors.New("550")))
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPayment, pay(1, 1000)) }, time.Hour)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalMoveOut, moveOutDay(1)) }, 2*24*time.Hour)
+	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessFor: time.Hour, ReleaseAfter: time.Hour})
+	require.NoError(t, env.GetWorkflowError())
+	var st State
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeRefunded, st.Outcome)
+	require.Len(t, st.EmailFailures, 4)
+	require.Empty(t, st.EmailsSent)
+}
+
+func TestMissingLeaseFailsTheWorkflow(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	acts := &activities.Activities{}
+	env.RegisterActivity(acts)
+	env.OnActivity(acts.ExpectDeposit, mock.Anything, mock.Anything).Return(activities.Expectation{},
+		temporal.NewNonRetryableApplicationError("lease L1 is not in the database", activities.ErrBadData, nil))
+	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessFor: time.Hour, ReleaseAfter: time.Hour})
+	require.ErrorContains(t, env.GetWorkflowError(), "not in the database")
+}
+
+func TestComputeRefund(t *testing.T) {
+	for _, tc := range []struct {
+		received, arrears, deductions int64
+		want                          Settlement
+	}{
+		{150000, 0, 0, Settlement{RefundCents: 150000, Outcome: OutcomeRefunded}},
+		{150000, 20000, 12000, Settlement{RefundCents: 118000, Outcome: OutcomePartiallyRefunded}},
+		{100000, 0, 100000, Settlement{Outcome: OutcomeKept}},
+		{100000, 50000, 80000, Settlement{BalanceOwedCents: 30000, Outcome: OutcomeBalanceOwed}},
+		{0, 0, 0, Settlement{Outcome: OutcomeNothingDue}},
+		{0, 5000, 0, Settlement{BalanceOwedCents: 5000, Outcome: OutcomeBalanceOwed}},
+		{1, 0, 0, Settlement{RefundCents: 1, Outcome: OutcomeRefunded}},
+	} {
+		got := ComputeRefund(tc.received, tc.arrears, tc.deductions)
+		require.Equal(t, tc.want, got, "%+v", tc)
+		require.Equal(t, tc.received, got.RefundCents-got.BalanceOwedCents+tc.arrears+tc.deductions, "conservation")
+	}
+}

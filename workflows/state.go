@@ -1,0 +1,116 @@
+package workflows
+
+import (
+	"time"
+)
+
+// TaskQueue is where deposit workflows and their activities run.
+const TaskQueue = "deposits"
+
+// Names other programs use to talk to a deposit workflow.
+const (
+	SignalPayment = "payment"  // a payment toward the deposit was recorded
+	SignalCharge  = "charge"   // a charge was added to the resident ledger
+	SignalMoveOut = "move_out" // the tenant moved out
+	QueryState    = "state"    // the whole current State
+)
+
+// Stages of a deposit, in order. A tenant who moves out before paying in full
+// goes from awaiting_payment straight to assessing.
+const (
+	StageAwaitingPayment = "awaiting_payment"
+	StageHeld            = "held"
+	StageAssessing       = "assessing"
+	StageReleasePending  = "release_pending"
+	StageClosed          = "closed"
+)
+
+// Limits on the durations a lease may set.
+const (
+	DefaultAssessFor    = 3 * 24 * time.Hour
+	DefaultReleaseAfter = 14 * 24 * time.Hour
+	MaxDelay            = 120 * 24 * time.Hour // as OwnerRez: at most 120 days after departure
+)
+
+// WorkflowID is the business ID of a lease's deposit workflow: one per lease.
+func WorkflowID(leaseID string) string { return "deposit-" + leaseID }
+
+// LeaseInput starts a deposit workflow. The lease, its tenant and its listing
+// are already in the database.
+type LeaseInput struct {
+	LeaseID     string `json:"lease_id"`
+	PropertyID  string `json:"property_id"`
+	UnitID      string `json:"unit_id"`
+	AmountCents int64  `json:"amount_cents,omitempty"` // 0: the listing's deposit
+	// Both count from the move-out (00:00 UTC of the move-out date).
+	AssessFor    time.Duration `json:"assess_for"`
+	ReleaseAfter time.Duration `json:"release_after"`
+}
+
+// Payment is the payment signal: a payment row already in the database.
+type Payment struct {
+	PaymentID   int64  `json:"payment_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Reference   string `json:"reference"`
+	Date        string `json:"date"` // YYYY-MM-DD, the transaction date
+}
+
+// Charge is the charge signal: a ledger row already in the database.
+// Category is "arrears" (rent, fees) or "deduction" (move-out charges).
+type Charge struct {
+	ChargeID    int64  `json:"charge_id"`
+	Code        string `json:"code"`
+	Category    string `json:"category"`
+	AmountCents int64  `json:"amount_cents"`
+	Description string `json:"description"`
+}
+
+// Charge categories.
+const (
+	CategoryArrears   = "arrears"
+	CategoryDeduction = "deduction"
+)
+
+// MoveOut is the move-out signal. At is 00:00 UTC of the move-out date, or an
+// exact instant when one was given.
+type MoveOut struct {
+	At time.Time `json:"at"`
+}
+
+// State is everything known about the deposit, as the state query returns it
+// and as `deposits status -o json` prints it.
+type State struct {
+	LeaseID     string `json:"lease_id"`
+	PropertyID  string `json:"property_id"`
+	UnitID      string `json:"unit_id"`
+	TenantEmail string `json:"tenant_email"`
+	TenantName  string `json:"tenant_name"`
+	Stage       string `json:"stage"`
+	Outcome     string `json:"outcome,omitempty"`
+
+	ExpectedCents    int64  `json:"expected_cents"`
+	ExpectedSource   string `json:"expected_source,omitempty"`
+	ReceivedCents    int64  `json:"received_cents"`
+	ArrearsCents     int64  `json:"arrears_cents"`
+	DeductionsCents  int64  `json:"deductions_cents"`
+	RefundCents      int64  `json:"refund_cents"`
+	BalanceOwedCents int64  `json:"balance_owed_cents"`
+	DepositChargeID  int64  `json:"deposit_charge_id,omitempty"`
+	RefundID         int64  `json:"refund_id,omitempty"`
+	InvoiceID        int64  `json:"invoice_id,omitempty"`
+	Payments         []Payment `json:"payments"`
+	Charges          []Charge  `json:"charges"`
+
+	MovedOutAt  time.Time `json:"moved_out_at,omitzero"`
+	AssessUntil time.Time `json:"assess_until,omitzero"`
+	ReleaseAt   time.Time `json:"release_at,omitzero"`
+	ClosedAt    time.Time `json:"closed_at,omitzero"`
+
+	EmailsSent    []string `json:"emails_sent"`
+	EmailFailures []string `json:"email_failures,omitempty"`
+	// Events that came after the deposit was settled: recorded, not applied.
+	LateEvents []string `json:"late_events,omitempty"`
+}
+
+// WorkflowType is the registered name of DepositWorkflow.
+const WorkflowType = "DepositWorkflow"
