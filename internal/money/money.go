@@ -55,13 +55,13 @@ func ParseSigned(s string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%q: %w", s, err)
 	}
-	if hasDot && (len(frac) == 0 || len(frac) > 2) {
-		return 0, fmt.Errorf("%q: cents take one or two digits after the point", s)
-	}
 	for _, r := range frac {
 		if r < '0' || r > '9' {
 			return 0, fmt.Errorf("%q: %w", s, ErrFormat)
 		}
+	}
+	if hasDot && (len(frac) == 0 || len(frac) > 2) {
+		return 0, fmt.Errorf("%q: cents take one or two digits after the point", s)
 	}
 	if len(frac) == 1 {
 		frac += "0"

@@ -1,4 +1,3 @@
--- +goose Up
 -- The schema follows the Propexo-style model in the seeds (properties, units,
 -- listings, residents, leases, charge codes, charges, payments, invoices) and adds
 -- what a deposit engine owns: deposit rows, refunds, an email outbox and an audit
@@ -190,7 +189,7 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_lease_idx ON audit_log (lease_id, at);
 
--- +goose Down
+---- create above / drop below ----
 DROP TABLE audit_log;
 DROP TABLE email_outbox;
 DROP TABLE invoices;

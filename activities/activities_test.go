@@ -1,0 +1,278 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/mailsink"
+	"github.com/depositflow/depositflow/internal/pgcluster"
+	"github.com/depositflow/depositflow/templates"
+)
+
+// These tests run the activities against a real PostgreSQL (a throwaway
+// cluster, or a fresh database on DATABASE_URL) and a real SMTP server.
+var (
+	pool *pgxpool.Pool
+	sink *mailsink.Sink
+	acts *activities.Activities
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		ctx := context.Background()
+		url, stop, err := pgcluster.ForTests(ctx, "activities_test")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "PostgreSQL:", err)
+			return 1
+		}
+		defer stop()
+		if pool, err = pgxpool.New(ctx, url); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer pool.Close()
+		if _, _, err := db.Migrate(ctx, pool); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if sink, err = mailsink.Start("127.0.0.1:0", ""); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer sink.Close()
+		mailer, err := activities.NewMailer("smtp://"+sink.Addr, "Maple Homes <deposits@maple.example>")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		acts = activities.New(pool, mailer, "Maple Homes")
+		return m.Run()
+	}())
+}
+
+// newLease writes a property, unit, listing (1500.00), tenant and lease.
+func newLease(t *testing.T, requested int64) string {
+	t.Helper()
+	ctx := context.Background()
+	q := db.New(pool)
+	id := fmt.Sprintf("L-%d", time.Now().UnixNano())
+	require.NoError(t, q.UpsertProperty(ctx, "maple"))
+	require.NoError(t, q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: "maple", UnitID: "4B"}))
+	_, err := q.UpsertListing(ctx, db.UpsertListingParams{ListingID: "LST-4B", PropertyID: "maple", UnitID: "4B", DepositAmountInCents: 150000})
+	require.NoError(t, err)
+	r, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "ana@example.com", Name: "Ana Lopez"})
+	require.NoError(t, err)
+	_, err = q.CreateLease(ctx, db.CreateLeaseParams{
+		LeaseID: id, PropertyID: "maple", UnitID: "4B", ListingID: pgtype.Text{String: "LST-4B", Valid: true},
+		ResidentID: r.ResidentID, RequestedCents: pgtype.Int8{Int64: requested, Valid: requested > 0},
+		AssessForSeconds: 3600, ReleaseAfterSeconds: 7200,
+	})
+	require.NoError(t, err)
+	return id
+}
+
+// run executes one activity in Temporal's activity test environment, which
+// gives it a real activity context.
+func run[T any](t *testing.T, fn any, in any) (T, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	var out T
+	v, err := env.ExecuteActivity(fn, in)
+	if err != nil {
+		return out, err
+	}
+	if v.HasValue() {
+		require.NoError(t, v.Get(&out))
+	}
+	return out, nil
+}
+
+func count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func requireNonRetryable(t *testing.T, err error, contains string) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "want an ApplicationError, got %v", err)
+	require.True(t, appErr.NonRetryable(), "want non-retryable: %v", err)
+	require.Contains(t, err.Error(), contains)
+}
+
+func TestExpectDepositFromListingOnce(t *testing.T) {
+	lease := newLease(t, 0)
+	in := activities.ExpectDepositInput{LeaseID: lease, Key: "deposit-" + lease + "/expect"}
+	exp, err := run[activities.Expectation](t, acts.ExpectDeposit, in)
+	require.NoError(t, err)
+	require.Equal(t, activities.Expectation{ExpectedCents: 150000, Source: "listing LST-4B", TenantEmail: "ana@example.com", TenantName: "Ana Lopez"}, exp)
+
+	// The listing changes; a retry of the same step still answers what was decided.
+	_, err = db.New(pool).UpsertListing(context.Background(), db.UpsertListingParams{ListingID: "LST-4B", PropertyID: "maple", UnitID: "4B", DepositAmountInCents: 99900})
+	require.NoError(t, err)
+	again, err := run[activities.Expectation](t, acts.ExpectDeposit, in)
+	require.NoError(t, err)
+	require.EqualValues(t, 150000, again.ExpectedCents)
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM deposits WHERE lease_id = $1", lease))
+	_, err = db.New(pool).UpsertListing(context.Background(), db.UpsertListingParams{ListingID: "LST-4B", PropertyID: "maple", UnitID: "4B", DepositAmountInCents: 150000})
+	require.NoError(t, err)
+}
+
+func TestExpectDepositGivenAmount(t *testing.T) {
+	lease := newLease(t, 90000)
+	exp, err := run[activities.Expectation](t, acts.ExpectDeposit, activities.ExpectDepositInput{LeaseID: lease, AmountCents: 90000, Key: lease + "/expect"})
+	require.NoError(t, err)
+	require.EqualValues(t, 90000, exp.ExpectedCents)
+	require.Equal(t, "manual", exp.Source)
+}
+
+func TestUnknownLeaseIsNotRetried(t *testing.T) {
+	_, err := run[activities.Expectation](t, acts.ExpectDeposit, activities.ExpectDepositInput{LeaseID: "nope", Key: "k-nope"})
+	requireNonRetryable(t, err, "lease nope is not in the database")
+	_, err = run[activities.Payable](t, acts.IssueRefund, activities.SettlementInput{LeaseID: "nope", Key: "k-nope2", AmountCents: 5})
+	requireNonRetryable(t, err, "not in the database")
+}
+
+func TestChargeDepositOnce(t *testing.T) {
+	lease := newLease(t, 0)
+	in := activities.ChargeDepositInput{LeaseID: lease, AmountCents: 150000, Key: "deposit-" + lease + "/charge-deposit"}
+	id1, err := run[int64](t, acts.ChargeDeposit, in)
+	require.NoError(t, err)
+	id2, err := run[int64](t, acts.ChargeDeposit, in)
+	require.NoError(t, err)
+	require.Equal(t, id1, id2)
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM charges WHERE lease_id = $1 AND charge_code_id = 'DEPOSIT' AND amount_in_cents = 150000", lease))
+}
+
+func TestIssueRefundOnce(t *testing.T) {
+	lease := newLease(t, 0)
+	_, err := pool.Exec(context.Background(), "UPDATE residents SET forwarding_address = '12 Elm St' WHERE resident_id = (SELECT resident_id FROM leases WHERE lease_id = $1)", lease)
+	require.NoError(t, err)
+	in := activities.SettlementInput{LeaseID: lease, Key: "deposit-" + lease + "/refund", AmountCents: 118000, ReceivedCents: 150000, ArrearsCents: 20000, DeductionsCents: 12000}
+	p1, err := run[activities.Payable](t, acts.IssueRefund, in)
+	require.NoError(t, err)
+	p2, err := run[activities.Payable](t, acts.IssueRefund, in)
+	require.NoError(t, err)
+	require.Equal(t, p1, p2)
+	require.Equal(t, activities.Payable{ID: p1.ID, AmountCents: 118000, RecipientEmail: "ana@example.com", RecipientName: "Ana Lopez"}, p1)
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1", lease))
+	require.Equal(t, 1, count(t, `SELECT count(*) FROM refunds WHERE lease_id = $1 AND recipient_address = '12 Elm St'
+		AND received_cents = 150000 AND arrears_cents = 20000 AND deductions_cents = 12000 AND status = 'payable'`, lease))
+
+	_, err = run[activities.Payable](t, acts.IssueRefund, activities.SettlementInput{LeaseID: lease, Key: "other", AmountCents: 0})
+	requireNonRetryable(t, err, "must be positive")
+}
+
+func TestIssueInvoiceOnce(t *testing.T) {
+	lease := newLease(t, 0)
+	in := activities.SettlementInput{LeaseID: lease, Key: "deposit-" + lease + "/invoice", AmountCents: 30000, ReceivedCents: 100000, DeductionsCents: 130000}
+	p1, err := run[activities.Payable](t, acts.IssueInvoice, in)
+	require.NoError(t, err)
+	p2, err := run[activities.Payable](t, acts.IssueInvoice, in)
+	require.NoError(t, err)
+	require.Equal(t, p1.ID, p2.ID)
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1 AND amount_due_in_cents = 30000 AND recipient_email = 'ana@example.com'", lease))
+}
+
+func TestSaveLeaseStage(t *testing.T) {
+	lease := newLease(t, 0)
+	release := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	_, err := run[struct{}](t, acts.SaveLeaseStage, activities.StageInput{LeaseID: lease, Stage: "release_pending", ReleaseAt: release})
+	require.NoError(t, err)
+	l, err := db.New(pool).GetLease(context.Background(), lease)
+	require.NoError(t, err)
+	require.Equal(t, "release_pending", l.Lease.Stage)
+	require.True(t, release.Equal(*l.Lease.ReleaseAt))
+	require.Nil(t, l.Lease.ClosedAt)
+}
+
+func emailInput(lease, kind string) activities.EmailInput {
+	return activities.EmailInput{Key: "deposit-" + lease + "/email/" + kind, Kind: kind, Data: templates.Data{
+		LeaseID: lease, PropertyID: "maple", UnitID: "4B", TenantName: "Ana Lopez", TenantEmail: "ana@example.com",
+		ExpectedCents: 150000, ReceivedCents: 150000, RefundCents: 150000,
+		Payments: []templates.Line{{Description: "Payment CHK-1 on 2026-11-02", Cents: 150000}},
+	}}
+}
+
+func messagesTo(lease string) int {
+	n := 0
+	for _, m := range sink.Messages() {
+		if strings.Contains(string(m.Raw), lease) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSendEmailOnce(t *testing.T) {
+	lease := newLease(t, 0)
+	in := emailInput(lease, templates.KindReceipt)
+	r1, err := run[activities.EmailResult](t, acts.SendEmail, in)
+	require.NoError(t, err)
+	require.False(t, r1.AlreadySent)
+	r2, err := run[activities.EmailResult](t, acts.SendEmail, in)
+	require.NoError(t, err)
+	require.True(t, r2.AlreadySent)
+	require.Equal(t, r1.MessageID, r2.MessageID)
+	require.Equal(t, 1, messagesTo(lease))
+
+	m, err := sink.WaitFor(time.Second, func(m mailsink.Message) bool { return strings.Contains(string(m.Raw), lease) })
+	require.NoError(t, err)
+	p, err := mailsink.Parse(m.Raw)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ana@example.com"}, m.To)
+	require.Equal(t, "<"+r1.MessageID+">", p.Header.Get("Message-Id"))
+	require.Equal(t, "deposit-"+lease+".email.receipt@maple.example", r1.MessageID)
+	require.Equal(t, "Receipt: your security deposit of $1,500.00 is held", p.Subject)
+	require.Contains(t, p.Header.Get("From"), "deposits@maple.example")
+	require.Contains(t, p.Text, "Payment CHK-1 on 2026-11-02")
+	require.Contains(t, p.HTML, "<table")
+	require.Contains(t, p.Text, "Maple Homes, security deposits")
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL", lease))
+}
+
+func TestSendEmailWaitsOutAMailOutage(t *testing.T) {
+	lease := newLease(t, 0)
+	in := emailInput(lease, templates.KindRequest)
+	sink.SetRefusing(true)
+	_, err := run[activities.EmailResult](t, acts.SendEmail, in)
+	sink.SetRefusing(false)
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		require.False(t, appErr.NonRetryable(), "a temporary refusal must be retried: %v", err)
+	}
+	require.Equal(t, 0, messagesTo(lease))
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NULL AND last_error <> ''", lease))
+
+	// The retry sends it, under the same Message-ID.
+	r, err := run[activities.EmailResult](t, acts.SendEmail, in)
+	require.NoError(t, err)
+	require.False(t, r.AlreadySent)
+	require.Equal(t, 1, messagesTo(lease))
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL AND attempts = 2", lease))
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	from, to, err := db.Migrate(context.Background(), pool)
+	require.NoError(t, err)
+	require.Equal(t, from, to)
+	require.Equal(t, 7, count(t, "SELECT count(*) FROM charge_codes"))
+}

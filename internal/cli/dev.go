@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/mailsink"
+	"github.com/depositflow/depositflow/internal/pgcluster"
+	"github.com/depositflow/depositflow/worker"
+)
+
+type devOptions struct {
+	dataDir      string
+	temporalBin  string
+	temporalPort int
+	uiPort       int
+	pgPort       int
+	smtpPort     int
+	mailWebPort  int
+}
+
+func (a *app) devCommand() *cobra.Command {
+	var o devOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole product on this machine: Temporal with its Web UI, PostgreSQL, an SMTP sink and the worker",
+		Long: `Run everything in the foreground until Ctrl-C:
+  - a Temporal dev server with its Web UI (the temporal CLI: PATH, .tools/ or --temporal-bin),
+  - a PostgreSQL cluster from the installed server binaries (unless DATABASE_URL is set),
+  - an SMTP sink that keeps every email, with a web page to read them,
+  - the deposits worker.
+Data stays under --data-dir between runs. The addresses are printed, with the
+environment to paste into another shell for the other deposits commands.`,
+		Example: `  deposits dev
+  deposits dev --data-dir /tmp/deposits-demo --ui-port 8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.dev(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", ".data", "where PostgreSQL, Temporal and the received mail keep their data")
+	f.StringVar(&o.temporalBin, "temporal-bin", "", "the temporal CLI binary (default: PATH, then .tools/temporal)")
+	f.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend port")
+	f.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
+	f.IntVar(&o.pgPort, "pg-port", 54329, "PostgreSQL port (when deposits dev runs it)")
+	f.IntVar(&o.smtpPort, "smtp-port", 1025, "SMTP sink port")
+	f.IntVar(&o.mailWebPort, "mail-web-port", 1080, "port of the web page that shows received mail")
+	return cmd
+}
+
+func (a *app) dev(ctx context.Context, o devOptions) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+		return err
+	}
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return err
+	}
+
+	// PostgreSQL.
+	if a.databaseURL == "" {
+		logger.Info("starting PostgreSQL", "dir", filepath.Join(dataDir, "pg"), "port", o.pgPort)
+		pg, err := pgcluster.Start(ctx, filepath.Join(dataDir, "pg"), o.pgPort)
+		if err != nil {
+			return unavailable("PostgreSQL", err)
+		}
+		defer func() { _ = pg.Stop() }()
+		if a.databaseURL, err = pg.CreateDatabase(ctx, "depositflow"); err != nil {
+			return unavailable("PostgreSQL", err)
+		}
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	if _, _, err := db.Migrate(ctx, pool); err != nil {
+		return unavailable("the database (migrating)", err)
+	}
+
+	// SMTP sink and its web page.
+	sink, err := mailsink.Start(net.JoinHostPort("127.0.0.1", strconv.Itoa(o.smtpPort)), filepath.Join(dataDir, "mail"))
+	if err != nil {
+		return unavailable("a free SMTP port", err)
+	}
+	defer sink.Close()
+	a.smtpURL = "smtp://" + sink.Addr
+	mailWeb := &http.Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.mailWebPort)), Handler: sink.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := mailWeb.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("mail web page", "error", err)
+		}
+	}()
+	defer mailWeb.Close()
+
+	// Temporal dev server with its Web UI.
+	bin, err := findTemporal(o.temporalBin)
+	if err != nil {
+		return err
+	}
+	a.temporalAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.temporalPort))
+	server := exec.Command(bin, "server", "start-dev",
+		"--ip", "127.0.0.1", "--port", strconv.Itoa(o.temporalPort), "--ui-port", strconv.Itoa(o.uiPort),
+		"--db-filename", filepath.Join(dataDir, "temporal.db"), "--namespace", a.namespace, "--log-level", "warn")
+	server.Stdout, server.Stderr = os.Stderr, os.Stderr
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // we stop it ourselves after the worker
+	logger.Info("starting Temporal dev server", "bin", bin, "address", a.temporalAddress)
+	if err := server.Start(); err != nil {
+		return unavailable("Temporal (starting "+bin+")", err)
+	}
+	defer func() {
+		_ = server.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = server.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = server.Process.Kill()
+		}
+	}()
+	if err := waitForTemporal(ctx, a.temporalAddress, a.namespace); err != nil {
+		return unavailable("Temporal at "+a.temporalAddress, err)
+	}
+
+	env := fmt.Sprintf("export TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s DATABASE_URL='%s' SMTP_URL=%s",
+		a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL)
+	fmt.Fprintf(a.out, `
+depositflow is running. Ctrl-C stops everything.
+
+  Temporal Web UI   http://localhost:%d/namespaces/%s/workflows
+  Temporal          %s (namespace %s)
+  PostgreSQL        %s
+  SMTP sink         %s, received mail at http://localhost:%d/
+  Data              %s
+
+In another shell:
+  %s
+  deposits listing add LST-4B --property maple --unit 4B --deposit 1500
+  deposits lease start L-100 --property maple --unit 4B --listing LST-4B --tenant-email ana@example.com
+
+`, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, dataDir, env)
+	_ = os.WriteFile(filepath.Join(dataDir, "env"), []byte(env+"\n"), 0o644)
+
+	return a.runWorker(ctx, worker.Options{})
+}
+
+// findTemporal finds the temporal CLI: the flag, then PATH, then the
+// project's .tools folder where `make tools` installs it.
+func findTemporal(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, nil
+	}
+	if p, err := filepath.Abs(filepath.Join(".tools", "temporal")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", refused("the temporal CLI is not installed: run `make tools` (or go install github.com/temporalio/cli/cmd/temporal@v1.5.1) or pass --temporal-bin")
+}
+
+func waitForTemporal(ctx context.Context, address, namespace string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := dialTemporal(ctx, address, namespace, slog.LevelError)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -1,0 +1,345 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/workflows"
+)
+
+// Facts from outside (payments, charges, the move-out) are written to the
+// database first and then signalled to the lease's workflow, inside one
+// transaction: if the signal cannot be delivered the row is rolled back, so
+// the database never holds a fact its workflow was not told.
+
+func (a *app) paymentCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "payment", Short: "Payments toward a deposit"}
+	var amount, ref, date string
+	record := &cobra.Command{
+		Use:   "record LEASE --amount 750.00 [--ref REF] [--date YYYY-MM-DD]",
+		Short: "Record a payment toward the deposit; partial payments add up",
+		Long: `Record a payment toward the lease's deposit. Partial payments add up; once the
+deposit is paid in full it is held and the tenant gets a receipt. A payment
+beyond the deposit is kept as a credit and refunded with it. The reference is
+unique per lease, so recording the same payment twice is refused.`,
+		Example: `  deposits payment record L-100 --amount 750.00 --ref CHK-1042 --date 2026-11-02`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			err := a.recordPayment(ctx, args[0], amount, ref, date)
+			a.audit(ctx, args[0], "payment.record", map[string]string{"amount": amount, "ref": ref, "date": date}, err)
+			return err
+		},
+	}
+	record.Flags().StringVar(&amount, "amount", "", "amount paid, in dollars")
+	record.Flags().StringVar(&ref, "ref", "", "payment reference (cheque or bank reference); generated when empty")
+	record.Flags().StringVar(&date, "date", "", "transaction date, YYYY-MM-DD (default today)")
+	cmd.AddCommand(record)
+	return cmd
+}
+
+func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date string) error {
+	cents, err := parseAmount("amount", amount)
+	if err != nil {
+		return err
+	}
+	day, dayText, err := parseDay("date", date, time.Now())
+	if err != nil {
+		return err
+	}
+	if ref == "" {
+		ref = "cli-" + time.Now().UTC().Format("20060102T150405.000000")
+	}
+	s, err := a.leaseState(ctx, leaseID)
+	if err != nil {
+		return err
+	}
+	if s.Stage == workflows.StageClosed {
+		return refused("lease %s is closed (%s): a payment can no longer change its deposit", leaseID, s.Outcome)
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	tc, err := a.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	var p db.Payment
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		l, err := q.GetLease(ctx, leaseID)
+		if err != nil {
+			return err
+		}
+		p, err = q.InsertPayment(ctx, db.InsertPaymentParams{
+			LeaseID: leaseID, ResidentID: l.Resident.ResidentID, AmountInCents: cents,
+			TransactionDate: pgtype.Date{Time: day, Valid: true}, Reference: ref, CreatedBy: a.actor,
+		})
+		if err != nil {
+			return err
+		}
+		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalPayment, workflows.Payment{
+			PaymentID: p.PaymentID, AmountCents: cents, Reference: ref, Date: dayText,
+		})
+	})
+	if isUniqueViolation(err) {
+		return refused("payment %s is already recorded for lease %s: give another --ref if this is a different payment", ref, leaseID)
+	}
+	if err != nil {
+		return signalErr(leaseID, err)
+	}
+	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasPayment(s, p.PaymentID) })
+	if err != nil {
+		return err
+	}
+	a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
+	a.printf("Received %s of %s; stage %s.\n", money.Format(s.ReceivedCents), money.Format(s.ExpectedCents), s.Stage)
+	return nil
+}
+
+func hasPayment(s workflows.State, id int64) bool {
+	for _, p := range s.Payments {
+		if p.PaymentID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) moveOutCommand() *cobra.Command {
+	var date string
+	cmd := &cobra.Command{
+		Use:   "moveout LEASE [--date YYYY-MM-DD]",
+		Short: "Record the tenant's move-out: starts the assessment window and the release clock",
+		Long: `Record the date the tenant moved out (the realized move-out date). The
+assessment window and the release date count from 00:00 UTC of that day; an
+exact RFC 3339 time may be given instead of a date.`,
+		Example: `  deposits moveout L-100 --date 2026-11-30`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			err := a.recordMoveOut(ctx, args[0], date)
+			a.audit(ctx, args[0], "moveout", map[string]string{"date": date}, err)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&date, "date", "", "move-out date, YYYY-MM-DD (default today)")
+	return cmd
+}
+
+func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
+	at, _, err := parseDay("date", date, time.Now())
+	if err != nil {
+		return err
+	}
+	s, err := a.leaseState(ctx, leaseID)
+	if err != nil {
+		return err
+	}
+	if !s.MovedOutAt.IsZero() {
+		return refused("lease %s already has its move-out recorded (%s, stage %s)", leaseID, s.MovedOutAt.Format(time.DateOnly), s.Stage)
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	tc, err := a.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		l, err := q.GetLease(ctx, leaseID)
+		if err != nil {
+			return err
+		}
+		if err := q.SetRealizedMoveOut(ctx, db.SetRealizedMoveOutParams{
+			ResidentID: l.Resident.ResidentID, RealizedMoveOutDate: pgtype.Date{Time: at, Valid: true},
+		}); err != nil {
+			return err
+		}
+		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalMoveOut, workflows.MoveOut{At: at})
+	})
+	if err != nil {
+		return signalErr(leaseID, err)
+	}
+	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() })
+	if err != nil {
+		return err
+	}
+	a.printf("Recorded move-out of lease %s on %s.\n", leaseID, at.Format(time.DateOnly))
+	if !s.AssessUntil.IsZero() {
+		a.printf("Final charges until %s; release on %s.\n", s.AssessUntil.Format(time.RFC3339), s.ReleaseAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (a *app) chargeCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "charge", Short: "Charges on the resident ledger"}
+	var code, amount, description string
+	add := &cobra.Command{
+		Use:   "add LEASE --code CODE --amount 120.00 --description TEXT",
+		Short: "Add a charge (arrears or a move-out deduction) to the lease's ledger",
+		Long: `Add a charge to the resident ledger. Its code says how it counts: RENT,
+UTILITIES and NSF_FEE are arrears; CLEANING, DAMAGE and OTHER are deductions.
+Both come off the refund, and the tenant sees each one with its description.`,
+		Example: `  deposits charge add L-100 --code CLEANING --amount 120.00 --description "Carpet cleaning, living room"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			err := a.addCharge(ctx, args[0], code, amount, description)
+			a.audit(ctx, args[0], "charge.add", map[string]string{"code": code, "amount": amount, "description": description}, err)
+			return err
+		},
+	}
+	add.Flags().StringVar(&code, "code", "", "charge code (see `deposits charge codes`)")
+	add.Flags().StringVar(&amount, "amount", "", "amount in dollars")
+	add.Flags().StringVar(&description, "description", "", "what the charge is for; the tenant reads it")
+	codes := &cobra.Command{
+		Use:     "codes",
+		Short:   "List the charge codes and how each counts",
+		Example: `  deposits charge codes -o json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.listChargeCodes(cmd.Context())
+		},
+	}
+	cmd.AddCommand(add, codes)
+	return cmd
+}
+
+func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description string) error {
+	cents, err := parseAmount("amount", amount)
+	if err != nil {
+		return err
+	}
+	description = strings.TrimSpace(description)
+	if description == "" {
+		return refused("--description is required: the tenant reads it on the statement")
+	}
+	if len(description) > 200 {
+		return refused("--description is longer than 200 characters")
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	q := db.New(pool)
+	cc, err := q.GetChargeCode(ctx, strings.ToUpper(code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return refused("unknown charge code %q; the codes are %s", code, a.codeList(ctx))
+	}
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	if cc.IsDeposit {
+		return refused("the deposit charge is made by depositflow itself; choose one of %s", a.codeList(ctx))
+	}
+	s, err := a.leaseState(ctx, leaseID)
+	if err != nil {
+		return err
+	}
+	if s.Stage == workflows.StageClosed {
+		return refused("lease %s is closed (%s): a charge can no longer change its deposit", leaseID, s.Outcome)
+	}
+	tc, err := a.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	var ch db.Charge
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		l, err := q.GetLease(ctx, leaseID)
+		if err != nil {
+			return err
+		}
+		ch, err = q.InsertCharge(ctx, db.InsertChargeParams{
+			LeaseID: leaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: cc.ChargeCodeID,
+			AmountInCents: cents, Description: description, CreatedBy: a.actor,
+		})
+		if err != nil {
+			return err
+		}
+		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalCharge, workflows.Charge{
+			ChargeID: ch.ChargeID, Code: cc.ChargeCodeID, Category: cc.Category, AmountCents: cents, Description: description,
+		})
+	})
+	if err != nil {
+		return signalErr(leaseID, err)
+	}
+	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasCharge(s, ch.ChargeID) })
+	if err != nil {
+		return err
+	}
+	a.printf("Added %s charge %d of %s to lease %s (%s).\n", cc.ChargeCodeID, ch.ChargeID, money.Format(cents), leaseID, cc.Category)
+	a.printf("Arrears %s, deductions %s; stage %s.\n", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), s.Stage)
+	return nil
+}
+
+func hasCharge(s workflows.State, id int64) bool {
+	for _, c := range s.Charges {
+		if c.ChargeID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) codeList(ctx context.Context) string {
+	codes, err := db.New(a.pool).ListChargeCodes(ctx)
+	if err != nil {
+		return "listed by `deposits charge codes`"
+	}
+	var names []string
+	for _, c := range codes {
+		if !c.IsDeposit {
+			names = append(names, c.ChargeCodeID)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func (a *app) listChargeCodes(ctx context.Context) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	codes, err := db.New(pool).ListChargeCodes(ctx)
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	if a.json() {
+		return a.printJSON(codes)
+	}
+	t := newTable(a.out, "CODE", "COUNTS AS", "DESCRIPTION")
+	for _, c := range codes {
+		t.row(c.ChargeCodeID, c.Category, c.Description)
+	}
+	return t.flush()
+}
+
+// signalErr explains a failed write-then-signal: the transaction was rolled back.
+func signalErr(leaseID string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return refused("lease %s is not in the database", leaseID)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return refused("lease %s has no running deposit workflow (it may have just closed); nothing was recorded", leaseID)
+	}
+	return &exitError{code: ExitUnavailable, err: fmt.Errorf("nothing was recorded for lease %s: %w", leaseID, err)}
+}

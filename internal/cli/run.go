@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/worker"
+)
+
+func (a *app) migrateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "migrate",
+		Short:   "Apply the database migrations embedded in this binary",
+		Example: `  DATABASE_URL=postgres://localhost/depositflow deposits migrate`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			from, to, err := db.Migrate(cmd.Context(), pool)
+			if err != nil {
+				return unavailable("the database (migrating)", err)
+			}
+			if from == to {
+				a.printf("Schema is up to date (version %d).\n", to)
+			} else {
+				a.printf("Migrated schema from version %d to %d.\n", from, to)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) workerCommand() *cobra.Command {
+	var o worker.Options
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run the worker that executes deposit workflows and their activities",
+		Long: `Run a worker on the "deposits" task queue of the Temporal namespace, with the
+database and SMTP server given by flags or the environment. Run as many as you
+like, on as many machines: Temporal spreads the work. Stops cleanly on SIGINT or SIGTERM.`,
+		Example: `  TEMPORAL_ADDRESS=temporal:7233 DATABASE_URL=postgres://... SMTP_URL=smtp://mail:25 deposits worker`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.runWorker(ctx, o)
+		},
+	}
+	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: the SDK default)")
+	cmd.Flags().IntVar(&o.MaxConcurrentWorkflows, "max-workflow-tasks", 0, "workflow tasks run at once (0: the SDK default)")
+	return cmd
+}
+
+// runWorker runs a worker until ctx ends.
+func (a *app) runWorker(ctx context.Context, o worker.Options) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	mailer, err := activities.NewMailer(a.smtpURL, a.mailFrom)
+	if err != nil {
+		return refused("%v", err)
+	}
+	c, err := dialTemporal(ctx, a.temporalAddress, a.namespace, slog.LevelInfo)
+	if err != nil {
+		return unavailable("Temporal at "+a.temporalAddress, err)
+	}
+	defer c.Close()
+	w := worker.New(c, activities.New(pool, mailer, mailer.From.Name), o)
+	if err := w.Start(); err != nil {
+		return unavailable("Temporal (starting the worker)", err)
+	}
+	logger.Info("worker running", "temporal", a.temporalAddress, "namespace", a.namespace, "smtp", mailer.Addr())
+	<-ctx.Done()
+	w.Stop()
+	logger.Info("worker stopped")
+	return nil
+}

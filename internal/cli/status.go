@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/spf13/cobra"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/workflows"
+)
+
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status LEASE [-o json]",
+		Short: "Show everything known about a lease's deposit",
+		Long: `Show the deposit's stage, every amount that goes into the refund, the dates,
+the payments and charges and the emails sent. The state comes from the lease's
+workflow: live while it runs, its final result once it has closed.`,
+		Example: `  deposits status L-100
+  deposits status L-100 -o json | jq .refund_cents`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkOutput(); err != nil {
+				return err
+			}
+			s, err := a.leaseState(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return a.printJSON(s)
+			}
+			printState(a.out, s)
+			return nil
+		},
+	}
+}
+
+func printState(w io.Writer, s workflows.State) {
+	t := newTable(w, "", "")
+	t.row("Lease", fmt.Sprintf("%s (property %s, unit %s)", s.LeaseID, s.PropertyID, s.UnitID))
+	t.row("Tenant", strings.TrimSpace(s.TenantName+" <"+s.TenantEmail+">"))
+	stage := s.Stage
+	if s.Outcome != "" {
+		stage += " (" + s.Outcome + ")"
+	}
+	t.row("Stage", stage)
+	t.row("Expected", money.Format(s.ExpectedCents)+" "+paren(s.ExpectedSource))
+	t.row("Received", money.Format(s.ReceivedCents))
+	t.row("Arrears", money.Format(s.ArrearsCents))
+	t.row("Deductions", money.Format(s.DeductionsCents))
+	switch {
+	case s.Stage != workflows.StageClosed:
+		p := workflows.ComputeRefund(s.ReceivedCents, s.ArrearsCents, s.DeductionsCents)
+		if p.BalanceOwedCents > 0 {
+			t.row("Balance owed", money.Format(p.BalanceOwedCents)+" (if nothing changes)")
+		} else {
+			t.row("Refund", money.Format(p.RefundCents)+" (if nothing changes)")
+		}
+	case s.BalanceOwedCents > 0:
+		t.row("Balance owed", fmt.Sprintf("%s (invoice %d)", money.Format(s.BalanceOwedCents), s.InvoiceID))
+	default:
+		t.row("Refund", money.Format(s.RefundCents)+paren(idText("refund", s.RefundID)))
+	}
+	t.row("Moved out", when(s.MovedOutAt))
+	t.row("Assess until", when(s.AssessUntil))
+	t.row("Release at", when(s.ReleaseAt))
+	t.row("Closed at", when(s.ClosedAt))
+	t.row("Emails sent", strings.Join(s.EmailsSent, ", "))
+	for _, f := range s.EmailFailures {
+		t.row("Email failed", f)
+	}
+	for _, e := range s.LateEvents {
+		t.row("Late event", e)
+	}
+	_ = t.flush()
+	if len(s.Payments) > 0 {
+		fmt.Fprintln(w, "\nPayments")
+		pt := newTable(w, "ID", "DATE", "REFERENCE", "AMOUNT")
+		for _, p := range s.Payments {
+			pt.row(fmt.Sprint(p.PaymentID), p.Date, p.Reference, money.Format(p.AmountCents))
+		}
+		_ = pt.flush()
+	}
+	if len(s.Charges) > 0 {
+		fmt.Fprintln(w, "\nCharges")
+		ct := newTable(w, "ID", "CODE", "COUNTS AS", "DESCRIPTION", "AMOUNT")
+		for _, c := range s.Charges {
+			ct.row(fmt.Sprint(c.ChargeID), c.Code, c.Category, c.Description, money.Format(c.AmountCents))
+		}
+		_ = ct.flush()
+	}
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
+}
+
+func idText(what string, id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s %d", what, id)
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (a *app) listCommand() *cobra.Command {
+	var stage, property string
+	var limit int32
+	cmd := &cobra.Command{
+		Use:   "list [--stage S] [--property P] [-o json]",
+		Short: "List leases with their deposit stage and amounts",
+		Long: `List leases from the database, where each workflow mirrors its stage at every
+change. For one lease's live state use deposits status.`,
+		Example: `  deposits list --stage release_pending
+  deposits list --property maple -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.list(cmd.Context(), stage, property, limit)
+		},
+	}
+	cmd.Flags().StringVar(&stage, "stage", "", "only leases at this stage: awaiting_payment, held, assessing, release_pending, closed")
+	cmd.Flags().StringVar(&property, "property", "", "only leases of this property")
+	cmd.Flags().Int32Var(&limit, "limit", 1000, "at most this many leases")
+	return cmd
+}
+
+var stages = []string{workflows.StageAwaitingPayment, workflows.StageHeld, workflows.StageAssessing, workflows.StageReleasePending, workflows.StageClosed}
+
+func (a *app) list(ctx context.Context, stage, property string, limit int32) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
+	if stage != "" && !contains(stages, stage) {
+		return refused("--stage %q: choose one of %s", stage, strings.Join(stages, ", "))
+	}
+	if limit <= 0 {
+		return refused("--limit must be positive")
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := db.New(pool).ListLeases(ctx, db.ListLeasesParams{
+		Stage: pgtype.Text{String: stage, Valid: stage != ""}, PropertyID: pgtype.Text{String: property, Valid: property != ""}, MaxRows: limit,
+	})
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	if a.json() {
+		return a.printJSON(rows)
+	}
+	t := newTable(a.out, "LEASE", "PROPERTY", "UNIT", "TENANT", "STAGE", "OUTCOME", "EXPECTED", "RECEIVED", "RELEASE AT")
+	for _, r := range rows {
+		release := "-"
+		if r.ReleaseAt != nil {
+			release = r.ReleaseAt.UTC().Format(time.RFC3339)
+		}
+		t.row(r.LeaseID, r.PropertyID, r.UnitID, r.TenantEmail, r.Stage, dash(r.Outcome), money.Format(r.ExpectedCents), money.Format(r.ReceivedCents), release)
+	}
+	return t.flush()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// table aligns columns for people; -o json is for scripts.
+type table struct{ w *tabwriter.Writer }
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{w: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+	if strings.Join(header, "") != "" {
+		t.row(header...)
+	}
+	return t
+}
+
+func (t *table) row(cells ...string) { fmt.Fprintln(t.w, strings.Join(cells, "\t")) }
+func (t *table) flush() error       { return t.w.Flush() }

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/workflows"
+)
+
+func dialTemporal(ctx context.Context, address, namespace string, level slog.Level) (client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return client.DialContext(ctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(logger),
+	})
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// checkID refuses IDs that would not survive in a workflow ID, a URL or an
+// email Message-ID.
+func checkID(what, id string) error {
+	if !idPattern.MatchString(id) {
+		return refused("%s %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", what, id)
+	}
+	return nil
+}
+
+func parseAmount(flag, s string) (int64, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, refused("--%s is required, in dollars (e.g. --%s 1500.00)", flag, flag)
+	}
+	c, err := money.Parse(s)
+	if err != nil {
+		return 0, refused("--%s %v", flag, err)
+	}
+	return c, nil
+}
+
+func parseEmail(s string) (string, error) {
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || !strings.Contains(addr.Address, "@") {
+		return "", refused("--tenant-email %q is not an email address", s)
+	}
+	return addr.Address, nil
+}
+
+func parseDelay(flag, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, refused("--%s %q: write a Go duration such as 72h, 336h or 30s", flag, s)
+	}
+	if d <= 0 {
+		return 0, refused("--%s must be longer than zero", flag)
+	}
+	if d > workflows.MaxDelay {
+		return 0, refused("--%s %s is longer than the 120 days (2880h) allowed after move-out", flag, s)
+	}
+	return d, nil
+}
+
+// parseDay reads a calendar date (00:00 UTC of that day) or an exact RFC 3339
+// instant. Dates more than a day ahead are refused: these are facts that
+// happened, and a day of slack covers every time zone.
+func parseDay(flag, s string, now time.Time) (time.Time, string, error) {
+	if s == "" {
+		d := now.UTC().Truncate(24 * time.Hour)
+		return d, d.Format(time.DateOnly), nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		if t, err = time.Parse(time.RFC3339, s); err != nil {
+			return time.Time{}, "", refused("--%s %q: write the date as YYYY-MM-DD", flag, s)
+		}
+	}
+	t = t.UTC()
+	if t.After(now.Add(24 * time.Hour)) {
+		return time.Time{}, "", refused("--%s %s is in the future", flag, s)
+	}
+	return t, t.Format(time.DateOnly), nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// leaseState reads a lease's deposit state from its workflow: the live query
+// while it runs, the result once it has closed (which needs no worker).
+func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, error) {
+	var s workflows.State
+	if err := checkID("lease", leaseID); err != nil {
+		return s, err
+	}
+	c, err := a.temporal(ctx)
+	if err != nil {
+		return s, err
+	}
+	wid := workflows.WorkflowID(leaseID)
+	desc, err := c.DescribeWorkflowExecution(ctx, wid, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return s, refused("lease %s has no deposit workflow: start it with `deposits lease start %s ...`", leaseID, leaseID)
+	}
+	if err != nil {
+		return s, unavailable("Temporal", err)
+	}
+	switch desc.GetWorkflowExecutionInfo().GetStatus() {
+	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		v, err := c.QueryWorkflow(qctx, wid, "", workflows.QueryState)
+		if err != nil {
+			return s, unavailable("a deposits worker (is `deposits worker` running?)", err)
+		}
+		return s, v.Get(&s)
+	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		err := c.GetWorkflow(ctx, wid, "").Get(ctx, &s)
+		return s, err
+	default:
+		status := desc.GetWorkflowExecutionInfo().GetStatus().String()
+		return s, refused("the deposit workflow of lease %s ended as %s: an operator must look at it in the Temporal UI", leaseID, status)
+	}
+}
+
+// waitFor polls the state until done accepts it, so a command can print the
+// state after its signal was applied. The signal is durable either way; this
+// only decides what is printed.
+func (a *app) waitFor(ctx context.Context, leaseID string, done func(workflows.State) bool) (workflows.State, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := a.leaseState(ctx, leaseID)
+		if err != nil || done(s) || time.Now().After(deadline) {
+			return s, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// audit records an action in the audit log. A refused action is recorded too
+// when the database can be reached; the audit log is the one table a refusal writes.
+func (a *app) audit(ctx context.Context, leaseID, action string, request any, err error) {
+	if a.pool == nil {
+		return
+	}
+	req, _ := json.Marshal(request)
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	_ = db.New(a.pool).InsertAudit(context.WithoutCancel(ctx), db.InsertAuditParams{
+		Actor: a.actor, Role: a.role, LeaseID: leaseID, Action: action, Request: req, Accepted: err == nil, Result: result,
+	})
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.out, format, args...) }
