@@ -43,7 +43,10 @@ func newHarness(t *testing.T, expected int64) *harness {
 		})
 	h.env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(7), nil)
 	h.env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.StageInput) error { h.stages = append(h.stages, in.Stage); return nil })
+		func(_ context.Context, in activities.StageInput) error {
+			h.stages = append(h.stages, in.Stage)
+			return nil
+		})
 	h.env.OnActivity(acts.IssueRefund, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SettlementInput) (activities.Payable, error) {
 			h.refunds = append(h.refunds, in)

@@ -88,16 +88,16 @@ type State struct {
 	Stage       string `json:"stage"`
 	Outcome     string `json:"outcome,omitempty"`
 
-	ExpectedCents    int64  `json:"expected_cents"`
-	ExpectedSource   string `json:"expected_source,omitempty"`
-	ReceivedCents    int64  `json:"received_cents"`
-	ArrearsCents     int64  `json:"arrears_cents"`
-	DeductionsCents  int64  `json:"deductions_cents"`
-	RefundCents      int64  `json:"refund_cents"`
-	BalanceOwedCents int64  `json:"balance_owed_cents"`
-	DepositChargeID  int64  `json:"deposit_charge_id,omitempty"`
-	RefundID         int64  `json:"refund_id,omitempty"`
-	InvoiceID        int64  `json:"invoice_id,omitempty"`
+	ExpectedCents    int64     `json:"expected_cents"`
+	ExpectedSource   string    `json:"expected_source,omitempty"`
+	ReceivedCents    int64     `json:"received_cents"`
+	ArrearsCents     int64     `json:"arrears_cents"`
+	DeductionsCents  int64     `json:"deductions_cents"`
+	RefundCents      int64     `json:"refund_cents"`
+	BalanceOwedCents int64     `json:"balance_owed_cents"`
+	DepositChargeID  int64     `json:"deposit_charge_id,omitempty"`
+	RefundID         int64     `json:"refund_id,omitempty"`
+	InvoiceID        int64     `json:"invoice_id,omitempty"`
 	Payments         []Payment `json:"payments"`
 	Charges          []Charge  `json:"charges"`
 

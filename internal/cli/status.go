@@ -205,4 +205,4 @@ func newTable(w io.Writer, header ...string) *table {
 }
 
 func (t *table) row(cells ...string) { fmt.Fprintln(t.w, strings.Join(cells, "\t")) }
-func (t *table) flush() error       { return t.w.Flush() }
+func (t *table) flush() error        { return t.w.Flush() }
