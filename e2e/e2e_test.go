@@ -6,5 +6,328 @@
 package e2e
 
 import (
-	_ "go.temporal.io/server/temporaltest"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/mailsink"
+	"github.com/depositflow/depositflow/internal/pgcluster"
+	"github.com/depositflow/depositflow/worker"
+	"github.com/depositflow/depositflow/workflows"
 )
+
+var (
+	bin      string // the deposits binary under test
+	cliEnv   []string
+	pool     *pgxpool.Pool
+	sink     *mailsink.Sink
+	temporal client.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		code, err := setUp(m)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e set-up:", err)
+			return 1
+		}
+		return code
+	}())
+}
+
+// setUp starts every real component, runs the tests and tears down.
+func setUp(m *testing.M) (int, error) {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "depositflow-e2e-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+
+	bin = filepath.Join(tmp, "deposits")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/depositflow/depositflow/cmd/deposits").CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("building deposits: %v\n%s", err, out)
+	}
+
+	dbURL, stopPG, err := pgcluster.ForTests(ctx, "e2e")
+	if err != nil {
+		return 0, err
+	}
+	defer stopPG()
+	if pool, err = pgxpool.New(ctx, dbURL); err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+
+	if sink, err = mailsink.Start("127.0.0.1:0", ""); err != nil {
+		return 0, err
+	}
+	defer sink.Close()
+
+	ts := temporaltest.NewServer()
+	defer ts.Stop()
+	temporal = ts.GetDefaultClient()
+
+	cliEnv = append(os.Environ(),
+		"TEMPORAL_ADDRESS="+ts.GetFrontendHostPort(),
+		"TEMPORAL_NAMESPACE="+ts.GetDefaultNamespace(),
+		"DATABASE_URL="+dbURL,
+		"SMTP_URL=smtp://"+sink.Addr,
+		"MAIL_FROM=Maple Homes <deposits@maple.example>",
+		"DEPOSITS_ACTOR=e2e-manager",
+	)
+	// The schema comes from the binary's own migrate command.
+	if r := deposits("migrate"); r.code != 0 {
+		return 0, fmt.Errorf("deposits migrate: %s", r.stderr)
+	}
+
+	mailer, err := activities.NewMailer("smtp://"+sink.Addr, "Maple Homes <deposits@maple.example>")
+	if err != nil {
+		return 0, err
+	}
+	w := worker.New(temporal, activities.New(pool, mailer, "Maple Homes"), worker.Options{})
+	if err := w.Start(); err != nil {
+		return 0, err
+	}
+	defer w.Stop()
+	return m.Run(), nil
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// deposits runs the CLI binary with the test stack's environment.
+func deposits(args ...string) result {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = cliEnv
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errOut.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		r.code = -1
+		r.stderr += err.Error()
+	}
+	return r
+}
+
+func must(t *testing.T, args ...string) string {
+	t.Helper()
+	r := deposits(args...)
+	require.Equal(t, 0, r.code, "deposits %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.stdout, r.stderr)
+	return r.stdout
+}
+
+func refusedWith(t *testing.T, want string, args ...string) {
+	t.Helper()
+	r := deposits(args...)
+	require.Equal(t, 1, r.code, "deposits %s should be refused\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.stdout, r.stderr)
+	require.Contains(t, r.stderr, want)
+}
+
+func status(t *testing.T, lease string) workflows.State {
+	t.Helper()
+	var s workflows.State
+	require.NoError(t, json.Unmarshal([]byte(must(t, "status", lease, "-o", "json")), &s))
+	return s
+}
+
+func waitClosed(t *testing.T, lease string) workflows.State {
+	t.Helper()
+	var s workflows.State
+	require.Eventually(t, func() bool {
+		s = status(t, lease)
+		return s.Stage == workflows.StageClosed
+	}, 60*time.Second, 250*time.Millisecond, "lease %s did not close", lease)
+	return s
+}
+
+func count(t *testing.T, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+// mailTo returns the parsed messages received for a lease, in order.
+func mailFor(t *testing.T, lease string) []mailsink.Parsed {
+	t.Helper()
+	var out []mailsink.Parsed
+	for _, m := range sink.Messages() {
+		p, err := mailsink.Parse(m.Raw)
+		require.NoError(t, err)
+		if strings.Contains(p.Header.Get("Message-Id"), "deposit-"+lease+".") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func waitMail(t *testing.T, lease string, n int) []mailsink.Parsed {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(mailFor(t, lease)) >= n }, 30*time.Second, 100*time.Millisecond,
+		"lease %s: want %d emails", lease, n)
+	return mailFor(t, lease)
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// A whole lease through the CLI: listing, start, two partial payments, a
+// move-out, a final charge in the assessment window, the notice, the refund.
+func TestLifecycleWithDeductions(t *testing.T) {
+	lease := "L-e2e-refund"
+	must(t, "listing", "add", "LST-4B", "--property", "maple", "--unit", "4B", "--deposit", "1,500.00")
+	out := must(t, "lease", "start", lease, "--property", "maple", "--unit", "4B", "--listing", "LST-4B",
+		"--tenant-email", "ana@example.com", "--tenant-name", "Ana Lopez", "--assess-for", "4s", "--release-after", "8s")
+	require.Contains(t, out, "Started lease "+lease)
+
+	// Starting the same lease again is a clear error, not a second workflow.
+	refusedWith(t, "already started", "lease", "start", lease, "--property", "maple", "--unit", "4B", "--listing", "LST-4B",
+		"--tenant-email", "ana@example.com")
+
+	out = must(t, "payment", "record", lease, "--amount", "750", "--ref", "CHK-1", "--date", time.Now().UTC().Format(time.DateOnly))
+	require.Contains(t, out, "Received $750.00 of $1,500.00; stage awaiting_payment")
+	refusedWith(t, "already recorded", "payment", "record", lease, "--amount", "750", "--ref", "CHK-1")
+	out = must(t, "payment", "record", lease, "--amount", "$750.00", "--ref", "CHK-2")
+	require.Contains(t, out, "stage held")
+
+	s := status(t, lease)
+	require.Equal(t, workflows.StageHeld, s.Stage)
+	require.EqualValues(t, 150000, s.ExpectedCents)
+	require.EqualValues(t, 150000, s.ReceivedCents)
+	waitMail(t, lease, 2) // request, receipt
+
+	refusedWith(t, "unknown charge code", "charge", "add", lease, "--code", "PIZZA", "--amount", "10", "--description", "x")
+	must(t, "moveout", lease, "--date", now())
+	refusedWith(t, "already has its move-out", "moveout", lease)
+	out = must(t, "charge", "add", lease, "--code", "CLEANING", "--amount", "120.00", "--description", "Carpet cleaning, living room")
+	require.Contains(t, out, "Added CLEANING charge")
+	must(t, "charge", "add", lease, "--code", "rent", "--amount", "45.50", "--description", "Water bill share")
+
+	s = waitClosed(t, lease)
+	require.Equal(t, workflows.OutcomePartiallyRefunded, s.Outcome)
+	require.EqualValues(t, 12000, s.DeductionsCents)
+	require.EqualValues(t, 4550, s.ArrearsCents)
+	require.EqualValues(t, 150000-12000-4550, s.RefundCents)
+	require.Zero(t, s.BalanceOwedCents)
+	require.False(t, s.ReleaseAt.IsZero())
+
+	// The ledger rows in PostgreSQL.
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM charges WHERE lease_id = $1 AND charge_code_id = 'DEPOSIT' AND amount_in_cents = 150000", lease))
+	require.EqualValues(t, 16550, count(t, "SELECT sum(amount_in_cents) FROM charges WHERE lease_id = $1 AND charge_code_id <> 'DEPOSIT'", lease))
+	require.EqualValues(t, 150000, count(t, "SELECT sum(amount_in_cents) FROM payments WHERE lease_id = $1", lease))
+	require.EqualValues(t, 1, count(t, `SELECT count(*) FROM refunds WHERE lease_id = $1 AND amount_in_cents = 133450
+		AND received_cents = 150000 AND deductions_cents = 12000 AND arrears_cents = 4550
+		AND recipient_email = 'ana@example.com' AND recipient_name = 'Ana Lopez'`, lease))
+	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND stage = 'closed' AND outcome = 'partially_refunded' AND closed_at IS NOT NULL", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM residents JOIN leases USING (resident_id) WHERE lease_id = $1 AND realized_move_out_date IS NOT NULL", lease))
+	require.EqualValues(t, 4, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL", lease))
+	// Every action is in the audit log, refusals included.
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND accepted AND actor = 'e2e-manager'", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND NOT accepted", lease))
+	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'payment.record' AND accepted", lease))
+
+	// The emails as the SMTP server received them.
+	mails := waitMail(t, lease, 4)
+	require.Len(t, mails, 4)
+	subjects := []string{mails[0].Subject, mails[1].Subject, mails[2].Subject, mails[3].Subject}
+	require.Equal(t, "Your security deposit of $1,500.00 for lease "+lease, subjects[0])
+	require.Equal(t, "Receipt: your security deposit of $1,500.00 is held", subjects[1])
+	require.True(t, strings.HasPrefix(subjects[2], "Your move-out statement: refund of $1,334.50 on "), subjects[2])
+	require.Equal(t, "Your deposit refund of $1,334.50 has been issued", subjects[3])
+	ids := map[string]bool{}
+	for _, m := range mails {
+		require.Contains(t, m.Header.Get("Content-Type"), "multipart/alternative")
+		require.Equal(t, "ana@example.com", strings.Trim(addrOf(m.Header.Get("To")), "<>"))
+		require.NotEmpty(t, m.Text)
+		require.Contains(t, m.HTML, "<html")
+		ids[m.Header.Get("Message-Id")] = true
+	}
+	require.Len(t, ids, 4, "every email has its own Message-ID")
+	notice := mails[2]
+	require.Contains(t, notice.Text, "Deduction: Carpet cleaning, living room")
+	require.Contains(t, notice.Text, "-$120.00")
+	require.Contains(t, notice.Text, "Arrears: Water bill share")
+	require.Contains(t, notice.Text, "Your refund will be released on")
+	require.Contains(t, notice.HTML, "Carpet cleaning, living room")
+	require.Contains(t, mails[1].Text, "Payment CHK-1")
+	require.Contains(t, mails[1].Text, "Payment CHK-2")
+
+	// A closed lease refuses new money, and its status no longer needs the workflow to run.
+	refusedWith(t, "is closed", "payment", "record", lease, "--amount", "10", "--ref", "LATE")
+	refusedWith(t, "is closed", "charge", "add", lease, "--code", "DAMAGE", "--amount", "10", "--description", "late")
+	out = must(t, "status", lease)
+	require.Contains(t, out, "closed (partially_refunded)")
+	require.Contains(t, out, "$1,334.50")
+	out = must(t, "list", "--stage", "closed")
+	require.Contains(t, out, lease)
+}
+
+// Charges beyond the deposit: the tenant gets an invoice for the balance.
+func TestBalanceOwedIssuesAnInvoice(t *testing.T) {
+	lease := "L-e2e-owed"
+	must(t, "lease", "start", lease, "--property", "maple", "--unit", "7C", "--amount", "500",
+		"--tenant-email", "bo@example.com", "--assess-for", "3s", "--release-after", "3s")
+	must(t, "payment", "record", lease, "--amount", "500", "--ref", "ACH-9")
+	must(t, "moveout", lease, "--date", now())
+	must(t, "charge", "add", lease, "--code", "DAMAGE", "--amount", "800", "--description", "Broken window")
+	s := waitClosed(t, lease)
+	require.Equal(t, workflows.OutcomeBalanceOwed, s.Outcome)
+	require.EqualValues(t, 30000, s.BalanceOwedCents)
+	require.Zero(t, s.RefundCents)
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1 AND amount_due_in_cents = 30000 AND recipient_email = 'bo@example.com'", lease))
+	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1", lease))
+	mails := waitMail(t, lease, 4)
+	require.Equal(t, "Invoice: you owe $300.00 after your security deposit", mails[3].Subject)
+	require.Contains(t, mails[3].Text, "Deduction: Broken window")
+	require.Contains(t, mails[3].Text, "$300.00")
+}
+
+// Bad input is refused with exit code 1 and a message that says what to do;
+// an unreachable Temporal is exit code 2.
+func TestRefusalsAndExitCodes(t *testing.T) {
+	refusedWith(t, "cents take one or two digits", "payment", "record", "L-x", "--amount", "1.234")
+	refusedWith(t, "must be positive", "payment", "record", "L-x", "--amount", "-5")
+	refusedWith(t, "has no deposit workflow", "status", "L-does-not-exist")
+	refusedWith(t, "not an email address", "lease", "start", "L-y", "--property", "p", "--unit", "u", "--tenant-email", "nope", "--amount", "5")
+	refusedWith(t, "give the deposit", "lease", "start", "L-y", "--property", "p", "--unit", "u", "--tenant-email", "y@example.com")
+	refusedWith(t, "longer than the 120 days", "lease", "start", "L-y", "--property", "p", "--unit", "u", "--tenant-email", "y@example.com", "--amount", "5", "--release-after", "3000h")
+	refusedWith(t, "listing NOPE does not exist", "lease", "start", "L-y", "--property", "p", "--unit", "u", "--tenant-email", "y@example.com", "--listing", "NOPE")
+	refusedWith(t, "-o \"yaml\"", "status", "L-y", "-o", "yaml")
+	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM leases WHERE lease_id = 'L-y'"))
+
+	cmd := exec.Command(bin, "status", "L-1")
+	cmd.Env = append(cliEnv, "TEMPORAL_ADDRESS=127.0.0.1:1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.ExitCode(), "%s", out)
+	require.Contains(t, string(out), "cannot reach Temporal")
+}
+
+func addrOf(h string) string {
+	if i := strings.LastIndex(h, "<"); i >= 0 {
+		return h[i:]
+	}
+	return h
+}

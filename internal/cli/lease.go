@@ -154,7 +154,9 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", leaseID, property, unit, tenant),
+		// Without this the SDK quietly hands back the running workflow.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", leaseID, property, unit, tenant),
 	}, workflows.WorkflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
