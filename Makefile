@@ -1,0 +1,63 @@
+# depositflow: `make dev` runs the product, `make test` runs every test.
+# What a fresh machine lacks is installed here: PostgreSQL server binaries
+# from Debian's packages, and the Go tools into .tools/ (never into go.mod:
+# the temporal CLI does not build beside the server module the tests use).
+
+SHELL := /bin/bash
+TOOLS := $(CURDIR)/.tools
+SQLC_VERSION := v1.31.1
+TEMPORAL_CLI_VERSION := v1.5.1
+WORKFLOWCHECK_VERSION := v0.6.0
+GO_TEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: all build dev test unit check generate tools postgres bench clean
+
+all: build
+
+build:
+	go build -o bin/deposits ./cmd/deposits
+
+## dev: Temporal + Web UI, PostgreSQL, an SMTP sink and the worker, in the foreground.
+dev: postgres $(TOOLS)/temporal build
+	PATH="$(TOOLS):$$PATH" ./bin/deposits dev
+
+## test: static checks, then unit, activity and end-to-end tests on real components.
+test: postgres check
+	go test $(GO_TEST_FLAGS) ./...
+
+## unit: the fast tests only (no PostgreSQL, no Temporal server).
+unit:
+	go test ./internal/money ./templates ./workflows
+
+## check: vet, workflowcheck on the workflows, generated code up to date.
+check: $(TOOLS)/sqlc $(TOOLS)/workflowcheck
+	gofmt -l . | (! grep .) || (echo "gofmt would change the files above"; exit 1)
+	go vet ./...
+	$(TOOLS)/workflowcheck ./workflows/...
+	$(TOOLS)/sqlc diff || (echo "db/ is not what sqlc generates from queries/: run make generate"; exit 1)
+
+## generate: regenerate db/ from queries/ and the migrations.
+generate: $(TOOLS)/sqlc
+	$(TOOLS)/sqlc generate
+
+tools: $(TOOLS)/sqlc $(TOOLS)/workflowcheck $(TOOLS)/temporal
+
+$(TOOLS)/sqlc:
+	GOBIN=$(TOOLS) go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+
+$(TOOLS)/workflowcheck:
+	GOBIN=$(TOOLS) go install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+$(TOOLS)/temporal:
+	GOBIN=$(TOOLS) go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+## postgres: the PostgreSQL server binaries (the project runs its own throwaway clusters).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL server binaries (apt-get install postgresql)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+clean:
+	rm -rf bin
