@@ -10,7 +10,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build dev test unit check generate tools postgres bench clean
+.PHONY: all build dev test unit check generate tools postgres histories clean
 
 all: build
 
@@ -61,3 +61,8 @@ postgres:
 
 clean:
 	rm -rf bin
+
+## histories: record the workflow histories that the replay test replays
+## (after a deliberate, versioned change to the workflow).
+histories: postgres
+	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice' ./e2e

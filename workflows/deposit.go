@@ -80,8 +80,8 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	// that falls inside the window (or passed before the move-out was
 	// recorded) moves to the end of the window.
 	moveOut := d.state.MovedOutAt
-	d.state.AssessUntil = moveOut.Add(in.AssessFor)
-	d.state.ReleaseAt = latest(moveOut.Add(in.ReleaseAfter), d.state.AssessUntil)
+	d.state.AssessUntil = moveOut.Add(in.AssessFor())
+	d.state.ReleaseAt = latest(moveOut.Add(in.ReleaseAfter()), d.state.AssessUntil)
 	if err := d.setStage(ctx, StageAssessing); err != nil {
 		return d.state, err
 	}

@@ -85,11 +85,11 @@ func (h *harness) run(in LeaseInput) State {
 	if in.LeaseID == "" {
 		in.LeaseID = "L1"
 	}
-	if in.AssessFor == 0 {
-		in.AssessFor = DefaultAssessFor
+	if in.AssessForSeconds == 0 {
+		in.AssessForSeconds = int64(DefaultAssessFor / time.Second)
 	}
-	if in.ReleaseAfter == 0 {
-		in.ReleaseAfter = DefaultReleaseAfter
+	if in.ReleaseAfterSeconds == 0 {
+		in.ReleaseAfterSeconds = int64(DefaultReleaseAfter / time.Second)
 	}
 	h.env.ExecuteWorkflow(DepositWorkflow, in)
 	require.True(h.t, h.env.IsWorkflowCompleted())
@@ -290,7 +290,7 @@ func TestReleaseDateInsideTheWindowMovesToItsEnd(t *testing.T) {
 	h := newHarness(t, 100000)
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
-	s := h.run(LeaseInput{AssessFor: 5 * 24 * time.Hour, ReleaseAfter: 2 * 24 * time.Hour})
+	s := h.run(LeaseInput{AssessForSeconds: 5 * 24 * 3600, ReleaseAfterSeconds: 2 * 24 * 3600})
 	require.Equal(t, moveOutDay(1).At.Add(5*24*time.Hour), s.ReleaseAt)
 	require.Equal(t, s.ReleaseAt, s.ClosedAt)
 }
@@ -319,7 +319,7 @@ func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
 		temporal.NewNonRetryableApplicationError("550 no such user", "EmailRejected", errors.New("550")))
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPayment, pay(1, 1000)) }, time.Hour)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalMoveOut, moveOutDay(1)) }, 2*24*time.Hour)
-	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessFor: time.Hour, ReleaseAfter: time.Hour})
+	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessForSeconds: 3600, ReleaseAfterSeconds: 3600})
 	require.NoError(t, env.GetWorkflowError())
 	var st State
 	require.NoError(t, env.GetWorkflowResult(&st))
@@ -335,7 +335,7 @@ func TestMissingLeaseFailsTheWorkflow(t *testing.T) {
 	env.RegisterActivity(acts)
 	env.OnActivity(acts.ExpectDeposit, mock.Anything, mock.Anything).Return(activities.Expectation{},
 		temporal.NewNonRetryableApplicationError("lease L1 is not in the database", activities.ErrBadData, nil))
-	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessFor: time.Hour, ReleaseAfter: time.Hour})
+	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessForSeconds: 3600, ReleaseAfterSeconds: 3600})
 	require.ErrorContains(t, env.GetWorkflowError(), "not in the database")
 }
 

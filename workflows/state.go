@@ -42,9 +42,18 @@ type LeaseInput struct {
 	PropertyID  string `json:"property_id"`
 	UnitID      string `json:"unit_id"`
 	AmountCents int64  `json:"amount_cents,omitempty"` // 0: the listing's deposit
-	// Both count from the move-out (00:00 UTC of the move-out date).
-	AssessFor    time.Duration `json:"assess_for"`
-	ReleaseAfter time.Duration `json:"release_after"`
+	// Both count from the move-out (00:00 UTC of the move-out date). Whole
+	// seconds, so that the input reads plainly in the Temporal UI.
+	AssessForSeconds    int64 `json:"assess_for_seconds"`
+	ReleaseAfterSeconds int64 `json:"release_after_seconds"`
+}
+
+// AssessFor is the assessment window after the move-out.
+func (in LeaseInput) AssessFor() time.Duration { return time.Duration(in.AssessForSeconds) * time.Second }
+
+// ReleaseAfter is how long after the move-out the deposit is released.
+func (in LeaseInput) ReleaseAfter() time.Duration {
+	return time.Duration(in.ReleaseAfterSeconds) * time.Second
 }
 
 // Payment is the payment signal: a payment row already in the database.

@@ -118,7 +118,7 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 	a.temporalAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.temporalPort))
 	server := exec.Command(bin, "server", "start-dev",
 		"--ip", "127.0.0.1", "--port", strconv.Itoa(o.temporalPort), "--ui-port", strconv.Itoa(o.uiPort),
-		"--db-filename", filepath.Join(dataDir, "temporal.db"), "--namespace", a.namespace, "--log-level", "warn")
+		"--db-filename", filepath.Join(dataDir, "temporal.db"), "--namespace", a.namespace, "--log-level", "error")
 	server.Stdout, server.Stderr = os.Stderr, os.Stderr
 	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // we stop it ourselves after the worker
 	logger.Info("starting Temporal dev server", "bin", bin, "address", a.temporalAddress)

@@ -112,7 +112,8 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 	// The lease's facts go to the database first; then the workflow starts.
 	// If the start fails, running the same command again finds the lease and
 	// starts its workflow.
-	in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: property, UnitID: unit, AmountCents: cents, AssessFor: assess, ReleaseAfter: release}
+	in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: property, UnitID: unit, AmountCents: cents,
+		AssessForSeconds: int64(assess / time.Second), ReleaseAfterSeconds: int64(release / time.Second)}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		if err := q.UpsertProperty(ctx, property); err != nil {
@@ -128,7 +129,7 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 		requested := pgtype.Int8{Int64: cents, Valid: cents > 0}
 		_, err = q.CreateLease(ctx, db.CreateLeaseParams{
 			LeaseID: leaseID, PropertyID: property, UnitID: unit, ListingID: listingID, ResidentID: r.ResidentID,
-			RequestedCents: requested, AssessForSeconds: int64(assess / time.Second), ReleaseAfterSeconds: int64(release / time.Second),
+			RequestedCents: requested, AssessForSeconds: in.AssessForSeconds, ReleaseAfterSeconds: in.ReleaseAfterSeconds,
 		})
 		return err
 	})
@@ -143,8 +144,7 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 		}
 		// Same lease again: start its workflow with the terms stored first.
 		in.AmountCents = l.RequestedCents.Int64
-		in.AssessFor = time.Duration(l.AssessForSeconds) * time.Second
-		in.ReleaseAfter = time.Duration(l.ReleaseAfterSeconds) * time.Second
+		in.AssessForSeconds, in.ReleaseAfterSeconds = l.AssessForSeconds, l.ReleaseAfterSeconds
 	} else if err != nil {
 		return unavailable("the database", err)
 	}
@@ -170,7 +170,7 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 		what = money.Format(in.AmountCents)
 	}
 	a.printf("Started lease %s: expecting %s from %s (workflow %s, run %s).\n", leaseID, what, tenant, run.GetID(), run.GetRunID())
-	a.printf("Release: %s after move-out, after an assessment window of %s.\n", in.ReleaseAfter, in.AssessFor)
+	a.printf("Release: %s after move-out, after an assessment window of %s.\n", in.ReleaseAfter(), in.AssessFor())
 	return nil
 }
 

@@ -52,7 +52,7 @@ func printState(w io.Writer, s workflows.State) {
 		stage += " (" + s.Outcome + ")"
 	}
 	t.row("Stage", stage)
-	t.row("Expected", money.Format(s.ExpectedCents)+" "+paren(s.ExpectedSource))
+	t.row("Expected", money.Format(s.ExpectedCents)+paren(s.ExpectedSource))
 	t.row("Received", money.Format(s.ReceivedCents))
 	t.row("Arrears", money.Format(s.ArrearsCents))
 	t.row("Deductions", money.Format(s.DeductionsCents))
@@ -103,7 +103,7 @@ func paren(s string) string {
 	if s == "" {
 		return ""
 	}
-	return "(" + s + ")"
+	return " (" + s + ")"
 }
 
 func idText(what string, id int64) string {

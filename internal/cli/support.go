@@ -72,6 +72,9 @@ func parseDelay(flag, s string) (time.Duration, error) {
 	if d <= 0 {
 		return 0, refused("--%s must be longer than zero", flag)
 	}
+	if d%time.Second != 0 {
+		return 0, refused("--%s %s: use whole seconds", flag, s)
+	}
 	if d > workflows.MaxDelay {
 		return 0, refused("--%s %s is longer than the 120 days (2880h) allowed after move-out", flag, s)
 	}
