@@ -49,7 +49,9 @@ type LeaseInput struct {
 }
 
 // AssessFor is the assessment window after the move-out.
-func (in LeaseInput) AssessFor() time.Duration { return time.Duration(in.AssessForSeconds) * time.Second }
+func (in LeaseInput) AssessFor() time.Duration {
+	return time.Duration(in.AssessForSeconds) * time.Second
+}
 
 // ReleaseAfter is how long after the move-out the deposit is released.
 func (in LeaseInput) ReleaseAfter() time.Duration {
