@@ -14,6 +14,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -169,6 +170,7 @@ type SettlementInput struct {
 	ReceivedCents   int64
 	ArrearsCents    int64
 	DeductionsCents int64
+	KeptCents       int64 // kept by manager decisions
 }
 
 // Payable is a refund or invoice as written.
@@ -180,51 +182,82 @@ type Payable struct {
 }
 
 // IssueRefund writes the refund payable to the tenant, with the recipient's
-// contact details, exactly once per key.
+// contact details, exactly once per key, and its audit row in the same
+// transaction: no money moves without a row in the audit log.
 func (a *Activities) IssueRefund(ctx context.Context, in SettlementInput) (Payable, error) {
 	if in.AmountCents <= 0 {
 		return Payable{}, badData("refund of %d cents: a refund must be positive", in.AmountCents)
 	}
-	q := a.q()
-	l, err := q.GetLease(ctx, in.LeaseID)
-	if err != nil {
-		return Payable{}, leaseErr(in.LeaseID, err)
-	}
-	r, err := q.InsertRefundOnce(ctx, db.InsertRefundOnceParams{
-		LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountInCents: in.AmountCents,
-		ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents,
-		RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
-		IdempotencyKey: in.Key,
+	var p Payable
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		l, err := q.GetLease(ctx, in.LeaseID)
+		if err != nil {
+			return leaseErr(in.LeaseID, err)
+		}
+		r, err := q.InsertRefundOnce(ctx, db.InsertRefundOnceParams{
+			LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountInCents: in.AmountCents,
+			ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
+			RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
+			IdempotencyKey: in.Key,
+		})
+		if err != nil {
+			return err
+		}
+		p = Payable{ID: r.RefundID, AmountCents: r.AmountInCents, RecipientEmail: r.RecipientEmail, RecipientName: r.RecipientName}
+		return auditOnce(ctx, q, in, "refund.issue", fmt.Sprintf("refund %d of %d cents to %s", r.RefundID, r.AmountInCents, r.RecipientEmail))
 	})
 	if err != nil {
 		return Payable{}, err
 	}
-	activity.GetLogger(ctx).Info("refund issued", "lease_id", in.LeaseID, "refund_id", r.RefundID, "cents", r.AmountInCents)
-	return Payable{ID: r.RefundID, AmountCents: r.AmountInCents, RecipientEmail: r.RecipientEmail, RecipientName: r.RecipientName}, nil
+	activity.GetLogger(ctx).Info("refund issued", "lease_id", in.LeaseID, "refund_id", p.ID, "cents", p.AmountCents)
+	return p, nil
 }
 
 // IssueInvoice writes an invoice for the balance the tenant owes beyond the
-// deposit, exactly once per key.
+// deposit, exactly once per key, with its audit row.
 func (a *Activities) IssueInvoice(ctx context.Context, in SettlementInput) (Payable, error) {
 	if in.AmountCents <= 0 {
 		return Payable{}, badData("invoice of %d cents: an invoice must be positive", in.AmountCents)
 	}
-	q := a.q()
-	l, err := q.GetLease(ctx, in.LeaseID)
-	if err != nil {
-		return Payable{}, leaseErr(in.LeaseID, err)
-	}
-	inv, err := q.InsertInvoiceOnce(ctx, db.InsertInvoiceOnceParams{
-		LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountDueInCents: in.AmountCents,
-		ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents,
-		RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
-		IdempotencyKey: in.Key,
+	var p Payable
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		l, err := q.GetLease(ctx, in.LeaseID)
+		if err != nil {
+			return leaseErr(in.LeaseID, err)
+		}
+		inv, err := q.InsertInvoiceOnce(ctx, db.InsertInvoiceOnceParams{
+			LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountDueInCents: in.AmountCents,
+			ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
+			RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
+			IdempotencyKey: in.Key,
+		})
+		if err != nil {
+			return err
+		}
+		p = Payable{ID: inv.InvoiceID, AmountCents: inv.AmountDueInCents, RecipientEmail: inv.RecipientEmail, RecipientName: inv.RecipientName}
+		return auditOnce(ctx, q, in, "invoice.issue", fmt.Sprintf("invoice %d of %d cents to %s", inv.InvoiceID, inv.AmountDueInCents, inv.RecipientEmail))
 	})
 	if err != nil {
 		return Payable{}, err
 	}
-	activity.GetLogger(ctx).Info("invoice issued", "lease_id", in.LeaseID, "invoice_id", inv.InvoiceID, "cents", inv.AmountDueInCents)
-	return Payable{ID: inv.InvoiceID, AmountCents: inv.AmountDueInCents, RecipientEmail: inv.RecipientEmail, RecipientName: inv.RecipientName}, nil
+	activity.GetLogger(ctx).Info("invoice issued", "lease_id", in.LeaseID, "invoice_id", p.ID, "cents", p.AmountCents)
+	return p, nil
+}
+
+// auditOnce writes the engine's own audit row for a settlement; a retry of
+// the same settlement finds it there and writes none.
+func auditOnce(ctx context.Context, q *db.Queries, in SettlementInput, action, result string) error {
+	n, err := q.CountAudit(ctx, db.CountAuditParams{LeaseID: in.LeaseID, Action: action})
+	if err != nil || n > 0 {
+		return err
+	}
+	req, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return q.InsertAudit(ctx, db.InsertAuditParams{Actor: "depositflow", Role: "system", LeaseID: in.LeaseID, Action: action, Request: req, Accepted: true, Result: result})
 }
 
 func leaseErr(leaseID string, err error) error {
@@ -234,12 +267,33 @@ func leaseErr(leaseID string, err error) error {
 	return err
 }
 
-// EmailInput is one email to the tenant: its kind, what it shows, and the key
-// that makes it go out once.
+// Policy is what a property decides for its deposits.
+type Policy struct {
+	ManagerEmail           string // reminders go here; none when empty
+	ApprovalThresholdCents int64  // keeping more than this needs a books_admin's approval; 0: never
+}
+
+// GetPropertyPolicy reads the property's current policy. The workflow asks
+// at the moment it needs it, so a changed threshold applies to the next decision.
+func (a *Activities) GetPropertyPolicy(ctx context.Context, propertyID string) (Policy, error) {
+	p, err := a.q().GetProperty(ctx, propertyID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Policy{}, badData("property %s is not in the database", propertyID)
+	}
+	if err != nil {
+		return Policy{}, err
+	}
+	return Policy{ManagerEmail: p.ManagerEmail, ApprovalThresholdCents: p.ApprovalThresholdCents.Int64}, nil
+}
+
+// EmailInput is one email: its recipient, its kind, what it shows, and the
+// key that makes it go out once.
 type EmailInput struct {
-	Key  string
-	Kind string
-	Data templates.Data
+	Key    string
+	Kind   string
+	To     string
+	ToName string
+	Data   templates.Data
 }
 
 // EmailResult says which message went out.
@@ -255,6 +309,9 @@ type EmailResult struct {
 // recording it, the copy sent on retry is the same message to the tenant's
 // mail client.
 func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult, error) {
+	if in.To == "" {
+		return EmailResult{}, badData("%s email for lease %s has no recipient", in.Kind, in.Data.LeaseID)
+	}
 	in.Data.Organization = a.Organization
 	r, err := templates.Render(in.Kind, in.Data)
 	if err != nil {
@@ -264,7 +321,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	msgID := strings.NewReplacer("/", ".", " ", "_").Replace(in.Key) + "@" + a.Mailer.Domain
 	row, err := q.ClaimEmail(ctx, db.ClaimEmailParams{
 		IdempotencyKey: in.Key, LeaseID: in.Data.LeaseID, Kind: in.Kind, MessageID: msgID,
-		Recipient: in.Data.TenantEmail, Subject: r.Subject,
+		Recipient: in.To, Subject: r.Subject,
 	})
 	if err != nil {
 		return EmailResult{}, err
@@ -273,7 +330,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		return EmailResult{MessageID: row.MessageID, AlreadySent: true}, nil
 	}
 	err = a.Mailer.Send(ctx, Email{
-		MessageID: row.MessageID, To: row.Recipient, ToName: in.Data.TenantName,
+		MessageID: row.MessageID, To: row.Recipient, ToName: in.ToName,
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: row.CreatedAt,
 	})
 	if err != nil {

@@ -204,7 +204,7 @@ func TestSaveLeaseStage(t *testing.T) {
 }
 
 func emailInput(lease, kind string) activities.EmailInput {
-	return activities.EmailInput{Key: "deposit-" + lease + "/email/" + kind, Kind: kind, Data: templates.Data{
+	return activities.EmailInput{Key: "deposit-" + lease + "/email/" + kind, Kind: kind, To: "ana@example.com", ToName: "Ana Lopez", Data: templates.Data{
 		LeaseID: lease, PropertyID: "maple", UnitID: "4B", TenantName: "Ana Lopez", TenantEmail: "ana@example.com",
 		ExpectedCents: 150000, ReceivedCents: 150000, RefundCents: 150000,
 		Payments: []templates.Line{{Description: "Payment CHK-1 on 2026-11-02", Cents: 150000}},

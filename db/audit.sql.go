@@ -9,6 +9,22 @@ import (
 	"context"
 )
 
+const countAudit = `-- name: CountAudit :one
+SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = $2
+`
+
+type CountAuditParams struct {
+	LeaseID string `json:"lease_id"`
+	Action  string `json:"action"`
+}
+
+func (q *Queries) CountAudit(ctx context.Context, arg CountAuditParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countAudit, arg.LeaseID, arg.Action)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const insertAudit = `-- name: InsertAudit :exec
 INSERT INTO audit_log (actor, role, lease_id, action, request, accepted, result)
 VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -145,6 +145,23 @@ func (q *Queries) GetListing(ctx context.Context, listingID string) (Listing, er
 	return i, err
 }
 
+const getProperty = `-- name: GetProperty :one
+SELECT property_id, name, manager_email, created_at, approval_threshold_cents FROM properties WHERE property_id = $1
+`
+
+func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property, error) {
+	row := q.db.QueryRow(ctx, getProperty, propertyID)
+	var i Property
+	err := row.Scan(
+		&i.PropertyID,
+		&i.Name,
+		&i.ManagerEmail,
+		&i.CreatedAt,
+		&i.ApprovalThresholdCents,
+	)
+	return i, err
+}
+
 const listLeases = `-- name: ListLeases :many
 SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.stage, leases.outcome,
        leases.release_at, leases.closed_at, residents.email AS tenant_email,
@@ -233,6 +250,41 @@ func (q *Queries) SetLeaseStage(ctx context.Context, arg SetLeaseStageParams) er
 		arg.ClosedAt,
 	)
 	return err
+}
+
+const setPropertyPolicy = `-- name: SetPropertyPolicy :one
+UPDATE properties
+SET manager_email = COALESCE($1, manager_email),
+    approval_threshold_cents = CASE WHEN $2::boolean THEN NULL
+                                    ELSE COALESCE($3, approval_threshold_cents) END
+WHERE property_id = $4
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents
+`
+
+type SetPropertyPolicyParams struct {
+	ManagerEmail           pgtype.Text `json:"manager_email"`
+	ClearThreshold         bool        `json:"clear_threshold"`
+	ApprovalThresholdCents pgtype.Int8 `json:"approval_threshold_cents"`
+	PropertyID             string      `json:"property_id"`
+}
+
+// Sets what was given and keeps the rest: NULL leaves a column as it is.
+func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyParams) (Property, error) {
+	row := q.db.QueryRow(ctx, setPropertyPolicy,
+		arg.ManagerEmail,
+		arg.ClearThreshold,
+		arg.ApprovalThresholdCents,
+		arg.PropertyID,
+	)
+	var i Property
+	err := row.Scan(
+		&i.PropertyID,
+		&i.Name,
+		&i.ManagerEmail,
+		&i.CreatedAt,
+		&i.ApprovalThresholdCents,
+	)
+	return i, err
 }
 
 const setRealizedMoveOut = `-- name: SetRealizedMoveOut :exec

@@ -172,10 +172,10 @@ func (q *Queries) InsertDepositOnce(ctx context.Context, arg InsertDepositOncePa
 
 const insertInvoiceOnce = `-- name: InsertInvoiceOnce :one
 INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents,
-                      deductions_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                      deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at
+RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents
 `
 
 type InsertInvoiceOnceParams struct {
@@ -185,6 +185,7 @@ type InsertInvoiceOnceParams struct {
 	ReceivedCents    int64  `json:"received_cents"`
 	ArrearsCents     int64  `json:"arrears_cents"`
 	DeductionsCents  int64  `json:"deductions_cents"`
+	KeptCents        int64  `json:"kept_cents"`
 	RecipientName    string `json:"recipient_name"`
 	RecipientEmail   string `json:"recipient_email"`
 	RecipientAddress string `json:"recipient_address"`
@@ -199,6 +200,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 		arg.ReceivedCents,
 		arg.ArrearsCents,
 		arg.DeductionsCents,
+		arg.KeptCents,
 		arg.RecipientName,
 		arg.RecipientEmail,
 		arg.RecipientAddress,
@@ -219,6 +221,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 		&i.Status,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.KeptCents,
 	)
 	return i, err
 }
@@ -263,10 +266,10 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (P
 
 const insertRefundOnce = `-- name: InsertRefundOnce :one
 INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arrears_cents,
-                     deductions_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents
 `
 
 type InsertRefundOnceParams struct {
@@ -276,6 +279,7 @@ type InsertRefundOnceParams struct {
 	ReceivedCents    int64  `json:"received_cents"`
 	ArrearsCents     int64  `json:"arrears_cents"`
 	DeductionsCents  int64  `json:"deductions_cents"`
+	KeptCents        int64  `json:"kept_cents"`
 	RecipientName    string `json:"recipient_name"`
 	RecipientEmail   string `json:"recipient_email"`
 	RecipientAddress string `json:"recipient_address"`
@@ -292,6 +296,7 @@ func (q *Queries) InsertRefundOnce(ctx context.Context, arg InsertRefundOncePara
 		arg.ReceivedCents,
 		arg.ArrearsCents,
 		arg.DeductionsCents,
+		arg.KeptCents,
 		arg.RecipientName,
 		arg.RecipientEmail,
 		arg.RecipientAddress,
@@ -312,6 +317,7 @@ func (q *Queries) InsertRefundOnce(ctx context.Context, arg InsertRefundOncePara
 		&i.Status,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.KeptCents,
 	)
 	return i, err
 }
@@ -429,7 +435,7 @@ func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, 
 }
 
 const listInvoices = `-- name: ListInvoices :many
-SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
+SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
 `
 
 func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, error) {
@@ -455,6 +461,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 			&i.Status,
 			&i.IdempotencyKey,
 			&i.CreatedAt,
+			&i.KeptCents,
 		); err != nil {
 			return nil, err
 		}
@@ -500,7 +507,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 }
 
 const listRefunds = `-- name: ListRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, error) {
@@ -526,6 +533,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 			&i.Status,
 			&i.IdempotencyKey,
 			&i.CreatedAt,
+			&i.KeptCents,
 		); err != nil {
 			return nil, err
 		}

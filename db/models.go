@@ -79,6 +79,7 @@ type Invoice struct {
 	Status           string    `json:"status"`
 	IdempotencyKey   string    `json:"idempotency_key"`
 	CreatedAt        time.Time `json:"created_at"`
+	KeptCents        int64     `json:"kept_cents"`
 }
 
 type Lease struct {
@@ -120,10 +121,11 @@ type Payment struct {
 }
 
 type Property struct {
-	PropertyID   string    `json:"property_id"`
-	Name         string    `json:"name"`
-	ManagerEmail string    `json:"manager_email"`
-	CreatedAt    time.Time `json:"created_at"`
+	PropertyID             string      `json:"property_id"`
+	Name                   string      `json:"name"`
+	ManagerEmail           string      `json:"manager_email"`
+	CreatedAt              time.Time   `json:"created_at"`
+	ApprovalThresholdCents pgtype.Int8 `json:"approval_threshold_cents"`
 }
 
 type Refund struct {
@@ -140,6 +142,7 @@ type Refund struct {
 	Status           string    `json:"status"`
 	IdempotencyKey   string    `json:"idempotency_key"`
 	CreatedAt        time.Time `json:"created_at"`
+	KeptCents        int64     `json:"kept_cents"`
 }
 
 type Resident struct {

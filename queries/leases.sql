@@ -53,3 +53,15 @@ WHERE lease_id = $1;
 
 -- name: SetRealizedMoveOut :exec
 UPDATE residents SET realized_move_out_date = $2 WHERE resident_id = $1;
+
+-- name: GetProperty :one
+SELECT * FROM properties WHERE property_id = $1;
+
+-- name: SetPropertyPolicy :one
+-- Sets what was given and keeps the rest: NULL leaves a column as it is.
+UPDATE properties
+SET manager_email = COALESCE(sqlc.narg(manager_email), manager_email),
+    approval_threshold_cents = CASE WHEN sqlc.arg(clear_threshold)::boolean THEN NULL
+                                    ELSE COALESCE(sqlc.narg(approval_threshold_cents), approval_threshold_cents) END
+WHERE property_id = sqlc.arg(property_id)
+RETURNING *;

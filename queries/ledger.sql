@@ -47,8 +47,8 @@ SELECT * FROM deposits WHERE lease_id = $1 ORDER BY deposit_id;
 -- A refund is written once per idempotency key: a retried activity gets the
 -- first row back instead of a second payable.
 INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arrears_cents,
-                     deductions_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
 RETURNING *;
 
@@ -57,8 +57,8 @@ SELECT * FROM refunds WHERE lease_id = $1 ORDER BY refund_id;
 
 -- name: InsertInvoiceOnce :one
 INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents,
-                      deductions_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                      deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
 RETURNING *;
 

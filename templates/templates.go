@@ -26,10 +26,11 @@ const (
 	KindNotice      = "notice"       // moved out: deductions and release date
 	KindRefund      = "refund"       // refund issued (or nothing to refund)
 	KindBalanceOwed = "balance_owed" // deductions exceed the deposit: invoice
+	KindReminder    = "reminder"     // to the manager: release is near, or on hold past its date
 )
 
 // Kinds lists every kind, in the order a tenant meets them.
-var Kinds = []string{KindRequest, KindReceipt, KindNotice, KindRefund, KindBalanceOwed}
+var Kinds = []string{KindRequest, KindReceipt, KindNotice, KindRefund, KindBalanceOwed, KindReminder}
 
 // Line is one item of an itemized list: a payment, an arrears charge or a deduction.
 type Line struct {
@@ -45,12 +46,17 @@ type Data struct {
 	TenantName   string `json:"tenant_name"`
 	TenantEmail  string `json:"tenant_email"`
 	Organization string `json:"organization"`
+	// RecipientName is who the greeting addresses: the tenant, or nobody
+	// in particular for the manager's reminders.
+	RecipientName string `json:"recipient_name"`
 
 	ExpectedCents    int64  `json:"expected_cents"`
 	ReceivedCents    int64  `json:"received_cents"`
 	Payments         []Line `json:"payments"`
 	Arrears          []Line `json:"arrears"`
 	Deductions       []Line `json:"deductions"`
+	Kept             []Line `json:"kept"` // kept by a manager's decision, with the reason
+	KeptCents        int64  `json:"kept_cents"`
 	ArrearsCents     int64  `json:"arrears_cents"`
 	DeductionsCents  int64  `json:"deductions_cents"`
 	RefundCents      int64  `json:"refund_cents"`
@@ -58,6 +64,7 @@ type Data struct {
 
 	MovedOutAt time.Time `json:"moved_out_at"`
 	ReleaseAt  time.Time `json:"release_at"`
+	OnHold     bool      `json:"on_hold"` // never released automatically
 }
 
 // OutstandingCents is what the tenant still has to pay toward the deposit.

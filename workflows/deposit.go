@@ -30,8 +30,12 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	d := &deposit{in: in, state: State{
 		LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID,
 		Stage: StageAwaitingPayment, Payments: []Payment{}, Charges: []Charge{}, EmailsSent: []string{},
-	}}
+		Kept: []Keep{}, Decisions: []Decision{},
+	}, decisionMu: workflow.NewMutex(ctx), reminded: map[string]bool{}}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (State, error) { return d.state, nil }); err != nil {
+		return d.state, err
+	}
+	if err := d.registerDecisions(ctx); err != nil {
 		return d.state, err
 	}
 	d.listen(ctx)
@@ -85,21 +89,26 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	if err := d.setStage(ctx, StageAssessing); err != nil {
 		return d.state, err
 	}
-	if err := sleepUntil(ctx, d.state.AssessUntil); err != nil {
+	// A manager may release now (an Update) and end the window early.
+	if _, err := awaitUntil(ctx, d.state.AssessUntil, func() bool { return d.releaseNow }); err != nil {
 		return d.state, err
 	}
 
-	// 7. Tell the tenant every deduction and the release date.
-	d.state.ReleaseAt = latest(d.state.ReleaseAt, workflow.Now(ctx))
-	if err := d.setStage(ctx, StageReleasePending); err != nil {
-		return d.state, err
-	}
-	d.email(templates.KindNotice)
+	// 7. Tell the tenant every deduction and the release date; a deposit
+	// released during the window goes straight to the refund, whose email
+	// carries the same statement.
+	if !d.releaseNow {
+		d.state.ReleaseAt = latest(d.state.ReleaseAt, workflow.Now(ctx))
+		if err := d.setStage(ctx, StageReleasePending); err != nil {
+			return d.state, err
+		}
+		d.email(templates.KindNotice)
 
-	// 8. Wait for the release date. It is re-read after every wake-up so
-	// that a moved date re-arms the timer.
-	if err := d.awaitRelease(ctx); err != nil {
-		return d.state, err
+		// 8. Wait for the release date, reminding the manager before it.
+		// Managers may extend it, keep part, hold it or release now meanwhile.
+		if err := d.awaitRelease(ctx); err != nil {
+			return d.state, err
+		}
 	}
 
 	// 9. Settle: refund what is left, or invoice what is owed, and close.
@@ -107,8 +116,9 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 		return d.state, err
 	}
 
-	// 10. Every email has gone out (or failed for good) before the lease closes.
-	if err := workflow.Await(ctx, d.mailDone); err != nil {
+	// 10. Every email has gone out (or failed for good), and every update
+	// handler has finished, before the lease closes.
+	if err := workflow.Await(ctx, func() bool { return d.mailDone() && workflow.AllHandlersFinished(ctx) }); err != nil {
 		return d.state, err
 	}
 	workflow.GetLogger(ctx).Info("deposit closed", "lease_id", in.LeaseID, "outcome", d.state.Outcome,
@@ -118,12 +128,21 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 
 // deposit is the workflow's memory between steps.
 type deposit struct {
-	in       LeaseInput
-	state    State
-	settled  bool
-	seen     map[string]bool // signal facts already applied, by database ID
-	mailq    []activities.EmailInput
-	mailBusy bool
+	in         LeaseInput
+	state      State
+	settled    bool
+	releaseNow bool            // a manager released the deposit
+	decisionMu workflow.Mutex  // one decision handler at a time
+	reminded   map[string]bool // reminders already queued, by key
+	seen       map[string]bool // signal facts already applied, by database ID
+	mailq      []outgoing
+	mailBusy   bool
+}
+
+// outgoing is a queued email; toManager ones are addressed when sent.
+type outgoing struct {
+	activities.EmailInput
+	toManager bool
 }
 
 func (d *deposit) paidInFull() bool {
@@ -216,33 +235,82 @@ func (d *deposit) setStage(ctx workflow.Context, stage string) error {
 	}).Get(ctx, nil)
 }
 
-// awaitRelease sleeps until the release date; if the date moves while it
-// sleeps, it sleeps again until the new one (the updatable-timer pattern).
+// ReminderOffsets are how long before an automatic release the property's
+// manager is reminded (seed 004: "numerous reminders before the money is refunded").
+var ReminderOffsets = []time.Duration{3 * 24 * time.Hour, 24 * time.Hour}
+
+// awaitRelease waits for the release date, which managers may move (the
+// updatable-timer pattern: wait for the date or a change, whichever comes
+// first, and re-arm). On the way it reminds the manager before the release;
+// on hold it waits for a manual release and reminds the manager once when
+// the date has passed; a keep awaiting approval holds the release until it
+// is decided.
 func (d *deposit) awaitRelease(ctx workflow.Context) error {
-	for {
-		at := d.state.ReleaseAt
-		left := at.Sub(workflow.Now(ctx))
-		if left <= 0 {
-			return nil
+	// Workflows recorded before reminders existed replay without them.
+	reminders := workflow.GetVersion(ctx, "release-reminders", workflow.DefaultVersion, 1) >= 1
+	for !d.releaseNow {
+		at, onHold := d.state.ReleaseAt, d.state.OnHold
+		now := workflow.Now(ctx)
+		wake, reminder := at, ""
+		if reminders && !onHold {
+			for _, before := range ReminderOffsets {
+				key := fmt.Sprintf("email/reminder-%s-%s", at.UTC().Format("20060102T150405Z"), before)
+				if t := at.Add(-before); t.After(now) && !d.reminded[key] {
+					wake, reminder = t, key
+					break
+				}
+			}
 		}
-		moved, err := workflow.AwaitWithTimeout(ctx, left, func() bool { return !d.state.ReleaseAt.Equal(at) })
-		if err != nil {
-			return err
+		if wake.After(now) {
+			changed, err := workflow.AwaitWithTimeout(ctx, wake.Sub(now), func() bool {
+				return d.releaseNow || !d.state.ReleaseAt.Equal(at) || d.state.OnHold != onHold
+			})
+			if err != nil {
+				return err
+			}
+			if !changed && reminder != "" {
+				d.reminded[reminder] = true
+				d.remindManager(reminder)
+			}
+			continue
 		}
-		if !moved {
+		// The release date has come.
+		switch {
+		case onHold:
+			if reminders && !d.reminded["email/hold-reminder"] {
+				d.reminded["email/hold-reminder"] = true
+				d.remindManager("email/hold-reminder")
+			}
+			if err := workflow.Await(ctx, func() bool { return d.releaseNow || !d.state.OnHold }); err != nil {
+				return err
+			}
+		case d.state.PendingKeep != nil:
+			if err := workflow.Await(ctx, func() bool { return d.releaseNow || d.state.PendingKeep == nil }); err != nil {
+				return err
+			}
+		default:
 			return nil
 		}
 	}
+	return nil
+}
+
+// remindManager queues a reminder to the property's manager; the mailer
+// reads the manager's address when it sends, so a changed address is used.
+func (d *deposit) remindManager(key string) {
+	data := d.emailData()
+	data.RecipientName = ""
+	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: templates.KindReminder, Data: data}})
 }
 
 // settle computes the refund and issues it, or the invoice for the balance.
 func (d *deposit) settle(ctx workflow.Context) error {
 	d.settled = true
-	s := ComputeRefund(d.state.ReceivedCents, d.state.ArrearsCents, d.state.DeductionsCents)
+	s := ComputeRefund(d.state.ReceivedCents, d.state.ArrearsCents, d.state.DeductionsCents+d.state.KeptCents)
 	d.state.RefundCents, d.state.BalanceOwedCents = s.RefundCents, s.BalanceOwedCents
 	in := activities.SettlementInput{
 		LeaseID: d.in.LeaseID, ReceivedCents: d.state.ReceivedCents,
-		ArrearsCents: d.state.ArrearsCents, DeductionsCents: d.state.DeductionsCents,
+		ArrearsCents: d.state.ArrearsCents, DeductionsCents: d.state.DeductionsCents, KeptCents: d.state.KeptCents,
 	}
 	var p activities.Payable
 	switch {
@@ -276,20 +344,20 @@ func (d *deposit) settle(ctx workflow.Context) error {
 // money flow never waits for the mail server: a goroutine sends the queue in
 // order, and the workflow only waits for it before it closes.
 func (d *deposit) email(kind string) {
-	d.mailq = append(d.mailq, activities.EmailInput{Key: d.key("email/" + kind), Kind: kind, Data: d.emailData()})
+	d.mailq = append(d.mailq, outgoing{EmailInput: activities.EmailInput{
+		Key: d.key("email/" + kind), Kind: kind, To: d.state.TenantEmail, ToName: d.state.TenantName, Data: d.emailData(),
+	}})
 }
 
 func (d *deposit) startMailer(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 })
-			next := d.mailq[0]
 			d.mailBusy = true
-			var res activities.EmailResult
-			err := workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, next).Get(ctx, &res)
-			if err != nil {
-				// Only a message the server refused for good ends here; the
-				// lease goes on and the failure shows in its state.
+			next := d.mailq[0]
+			if err := d.send(ctx, next); err != nil {
+				// Only a message refused for good (or with no one to send it
+				// to) ends here; the lease goes on and the failure shows in its state.
 				d.state.EmailFailures = append(d.state.EmailFailures, next.Kind+": "+err.Error())
 				workflow.GetLogger(ctx).Error("email not sent", "lease_id", d.in.LeaseID, "kind", next.Kind, "error", err)
 			} else {
@@ -301,15 +369,32 @@ func (d *deposit) startMailer(ctx workflow.Context) {
 	})
 }
 
+func (d *deposit) send(ctx workflow.Context, m outgoing) error {
+	if m.toManager {
+		var policy activities.Policy
+		if err := workflow.ExecuteActivity(dbCtx(ctx), a.GetPropertyPolicy, d.in.PropertyID).Get(ctx, &policy); err != nil {
+			return err
+		}
+		if policy.ManagerEmail == "" {
+			return fmt.Errorf("property %s has no manager email (deposits property set %s --manager-email ...)", d.in.PropertyID, d.in.PropertyID)
+		}
+		m.To = policy.ManagerEmail
+	}
+	return workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, nil)
+}
+
 func (d *deposit) emailData() templates.Data {
 	s := d.state
 	data := templates.Data{
 		LeaseID: s.LeaseID, PropertyID: s.PropertyID, UnitID: s.UnitID,
-		TenantName: s.TenantName, TenantEmail: s.TenantEmail,
+		TenantName: s.TenantName, TenantEmail: s.TenantEmail, RecipientName: s.TenantName,
 		ExpectedCents: s.ExpectedCents, ReceivedCents: s.ReceivedCents,
 		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents,
-		MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt,
-		Payments: []templates.Line{}, Arrears: []templates.Line{}, Deductions: []templates.Line{},
+		KeptCents: s.KeptCents, MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt, OnHold: s.OnHold,
+		Payments: []templates.Line{}, Arrears: []templates.Line{}, Deductions: []templates.Line{}, Kept: []templates.Line{},
+	}
+	for _, k := range s.Kept {
+		data.Kept = append(data.Kept, templates.Line{Description: k.Reason, Cents: k.AmountCents})
 	}
 	for _, p := range s.Payments {
 		desc := "Payment " + p.Reference
@@ -327,7 +412,7 @@ func (d *deposit) emailData() templates.Data {
 		}
 	}
 	// The notice shows what would be refunded if nothing else changes.
-	p := ComputeRefund(s.ReceivedCents, s.ArrearsCents, s.DeductionsCents)
+	p := ComputeRefund(s.ReceivedCents, s.ArrearsCents, s.DeductionsCents+s.KeptCents)
 	data.RefundCents, data.BalanceOwedCents = p.RefundCents, p.BalanceOwedCents
 	return data
 }
@@ -339,11 +424,13 @@ func latest(a, b time.Time) time.Time {
 	return b
 }
 
-func sleepUntil(ctx workflow.Context, t time.Time) error {
-	if left := t.Sub(workflow.Now(ctx)); left > 0 {
-		return workflow.Sleep(ctx, left)
+// awaitUntil waits until t or until cond holds, and says whether cond did.
+func awaitUntil(ctx workflow.Context, t time.Time, cond func() bool) (bool, error) {
+	left := t.Sub(workflow.Now(ctx))
+	if left <= 0 {
+		return cond(), nil
 	}
-	return nil
+	return workflow.AwaitWithTimeout(ctx, left, cond)
 }
 
 // Activity options, chosen per kind of side effect.

@@ -16,15 +16,25 @@ import (
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
+const managerEmail = "manager@maple.example"
+
 // harness runs DepositWorkflow in Temporal's test environment (time skipping)
 // with the activities replaced by recorders.
 type harness struct {
-	t        *testing.T
-	env      *testsuite.TestWorkflowEnvironment
-	refunds  []activities.SettlementInput
-	invoices []activities.SettlementInput
-	emails   []activities.EmailInput
-	stages   []string
+	t          *testing.T
+	env        *testsuite.TestWorkflowEnvironment
+	refunds    []activities.SettlementInput
+	invoices   []activities.SettlementInput
+	emails     []activities.EmailInput // to the tenant
+	reminders  []sentAt                // to the manager
+	stages     []string
+	threshold  int64 // the property's approval threshold
+	unfinished int   // updates sent that have neither completed nor been refused
+}
+
+type sentAt struct {
+	activities.EmailInput
+	At time.Time
 }
 
 func newHarness(t *testing.T, expected int64) *harness {
@@ -59,8 +69,17 @@ func newHarness(t *testing.T, expected int64) *harness {
 		})
 	h.env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EmailInput) (activities.EmailResult, error) {
-			h.emails = append(h.emails, in)
+			if in.To == managerEmail {
+				h.reminders = append(h.reminders, sentAt{in, h.env.Now().UTC()})
+			} else {
+				require.Equal(t, "ana@example.com", in.To)
+				h.emails = append(h.emails, in)
+			}
 			return activities.EmailResult{MessageID: in.Key}, nil
+		})
+	h.env.OnActivity(acts.GetPropertyPolicy, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) (activities.Policy, error) {
+			return activities.Policy{ManagerEmail: managerEmail, ApprovalThresholdCents: h.threshold}, nil
 		})
 	return h
 }
@@ -96,9 +115,11 @@ func (h *harness) run(in LeaseInput) State {
 	require.NoError(h.t, h.env.GetWorkflowError())
 	var s State
 	require.NoError(h.t, h.env.GetWorkflowResult(&s))
+	require.Zero(h.t, h.unfinished, "updates left unfinished")
 	return s
 }
 
+// emailKinds lists the kinds of the emails the tenant got.
 func (h *harness) emailKinds() []string {
 	var kinds []string
 	for _, e := range h.emails {
@@ -314,6 +335,7 @@ func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
 	env.OnActivity(acts.ExpectDeposit, mock.Anything, mock.Anything).Return(activities.Expectation{ExpectedCents: 1000, TenantEmail: "bad@"}, nil)
 	env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(1), nil)
 	env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(acts.GetPropertyPolicy, mock.Anything, mock.Anything).Return(activities.Policy{}, nil)
 	env.OnActivity(acts.IssueRefund, mock.Anything, mock.Anything).Return(activities.Payable{ID: 1, AmountCents: 1000}, nil)
 	env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(activities.EmailResult{},
 		temporal.NewNonRetryableApplicationError("550 no such user", "EmailRejected", errors.New("550")))

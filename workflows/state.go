@@ -104,6 +104,7 @@ type State struct {
 	ReceivedCents    int64     `json:"received_cents"`
 	ArrearsCents     int64     `json:"arrears_cents"`
 	DeductionsCents  int64     `json:"deductions_cents"`
+	KeptCents        int64     `json:"kept_cents"`
 	RefundCents      int64     `json:"refund_cents"`
 	BalanceOwedCents int64     `json:"balance_owed_cents"`
 	DepositChargeID  int64     `json:"deposit_charge_id,omitempty"`
@@ -111,6 +112,11 @@ type State struct {
 	InvoiceID        int64     `json:"invoice_id,omitempty"`
 	Payments         []Payment `json:"payments"`
 	Charges          []Charge  `json:"charges"`
+
+	Kept        []Keep     `json:"kept"`
+	PendingKeep *Keep      `json:"pending_keep,omitempty"`
+	OnHold      bool       `json:"on_hold"`
+	Decisions   []Decision `json:"decisions"`
 
 	MovedOutAt  time.Time `json:"moved_out_at,omitzero"`
 	AssessUntil time.Time `json:"assess_until,omitzero"`

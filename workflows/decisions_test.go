@@ -1,0 +1,264 @@
+package workflows
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+)
+
+const day = 24 * time.Hour
+
+var (
+	mgr   = Actor{Actor: "maria", Role: RoleManager}
+	books = Actor{Actor: "ben", Role: RoleBooksAdmin}
+)
+
+// update sends an Update at a moment and checks how it ended: rejected by its
+// validator (wantErr not empty, and the state must be exactly as before), or
+// completed with the state it returns.
+func (h *harness) update(after time.Duration, name string, req any, wantErr string, check func(State)) {
+	h.env.RegisterDelayedCallback(func() {
+		before := h.query()
+		h.unfinished++
+		h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {
+				require.Empty(h.t, wantErr, "%s was accepted, want it refused with %q", name, wantErr)
+			},
+			OnReject: func(err error) {
+				h.unfinished--
+				require.NotEmpty(h.t, wantErr, "%s was refused: %v", name, err)
+				require.ErrorContains(h.t, err, wantErr)
+				require.Equal(h.t, before, h.query(), "a refused %s changed the state", name)
+			},
+			OnComplete: func(v any, err error) {
+				h.unfinished--
+				require.NoError(h.t, err)
+				if check != nil {
+					check(v.(State))
+				}
+			},
+		}, req)
+	}, after)
+}
+
+func (h *harness) query() State {
+	v, err := h.env.QueryWorkflow(QueryState)
+	require.NoError(h.t, err)
+	var s State
+	require.NoError(h.t, v.Get(&s))
+	return s
+}
+
+// paidAndMovedOut: 1,000.00 paid at 1h, moved out on day 1 (00:00 UTC of
+// 2026-11-04), so with the defaults the window ends on day 4 and the release
+// is on 2026-11-18.
+func paidAndMovedOut(t *testing.T) *harness {
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.at(2*day, SignalMoveOut, moveOutDay(1))
+	return h
+}
+
+var release0 = moveOutDay(1).At.Add(DefaultReleaseAfter)
+
+func TestExtendMovesTheReleaseAndItsReminders(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.update(5*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "", func(s State) {
+		require.Equal(t, release0.Add(7*day), s.ReleaseAt)
+		require.Equal(t, UpdateExtend, s.Decisions[0].Kind)
+		require.Equal(t, "maria", s.Decisions[0].Actor)
+	})
+	h.update(6*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "", nil) // repeatable
+	s := h.run(LeaseInput{})
+	require.Equal(t, release0.Add(14*day), s.ClosedAt)
+	require.Len(t, h.decisions(s, UpdateExtend), 2)
+	// Reminders went out 3 days and 1 day before the release date in force.
+	require.Len(t, h.reminders, 2)
+	require.Equal(t, release0.Add(14*day-3*day), h.reminders[0].At)
+	require.Equal(t, release0.Add(14*day-day), h.reminders[1].At)
+	require.Equal(t, "reminder", h.reminders[0].Kind)
+	require.Equal(t, release0.Add(14*day), h.reminders[0].Data.ReleaseAt)
+}
+
+func (h *harness) decisions(s State, kind string) []Decision {
+	var out []Decision
+	for _, d := range s.Decisions {
+		if d.Kind == kind {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestRemindersBeforeAutomaticRelease(t *testing.T) {
+	h := paidAndMovedOut(t)
+	s := h.run(LeaseInput{})
+	require.Len(t, h.reminders, 2)
+	require.Equal(t, release0.Add(-3*day), h.reminders[0].At)
+	require.Equal(t, release0.Add(-day), h.reminders[1].At)
+	require.Equal(t, managerEmail, h.reminders[0].To)
+	require.EqualValues(t, 100000, h.reminders[0].Data.RefundCents)
+	require.NotEqual(t, h.reminders[0].Key, h.reminders[1].Key)
+	require.Equal(t, release0, s.ClosedAt)
+}
+
+func TestExtendRefusals(t *testing.T) {
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.update(2*time.Hour, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "no move-out yet", nil)
+	h.at(2*day, SignalMoveOut, moveOutDay(1))
+	h.update(3*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "past the limit of 120 days", nil)
+	h.update(3*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 0}, "at least one day", nil)
+	h.update(3*day, UpdateExtend, ExtendRequest{Actor: Actor{Actor: "x", Role: "tenant"}, Days: 1}, "may not decide", nil)
+	h.update(3*day, UpdateExtend, ExtendRequest{Actor: Actor{Role: RoleManager}, Days: 1}, "who is acting", nil)
+	s := h.run(LeaseInput{ReleaseAfterSeconds: int64(115 * day / time.Second)})
+	require.Empty(t, s.Decisions)
+	require.Equal(t, moveOutDay(1).At.Add(115*day), s.ClosedAt)
+}
+
+func TestKeepPartGoesToTheTenantWithTheReason(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 30000, Reason: "Burn mark on the counter"}, "", func(s State) {
+		require.EqualValues(t, 30000, s.KeptCents)
+		require.Equal(t, "Burn mark on the counter", s.Kept[0].Reason)
+	})
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
+	require.EqualValues(t, 70000, s.RefundCents)
+	require.EqualValues(t, 30000, h.refunds[0].KeptCents)
+	refund := h.emails[len(h.emails)-1]
+	require.Equal(t, "refund", refund.Kind)
+	require.Equal(t, "Burn mark on the counter", refund.Data.Kept[0].Description)
+	require.EqualValues(t, 30000, refund.Data.Kept[0].Cents)
+}
+
+func TestKeepAll(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.at(3*day, SignalCharge, Charge{ChargeID: 9, Category: CategoryDeduction, AmountCents: 10000, Description: "Cleaning"})
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, All: true, Reason: "Extensive water damage"}, "", func(s State) {
+		require.EqualValues(t, 90000, s.KeptCents)
+	})
+	h.update(5*day+time.Hour, UpdateKeep, KeepRequest{Actor: mgr, All: true, Reason: "again"}, "nothing left to keep", nil)
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomeKept, s.Outcome)
+	require.Zero(t, s.RefundCents)
+	require.Empty(t, h.refunds)
+	require.Empty(t, h.invoices)
+}
+
+func TestKeepRefusals(t *testing.T) {
+	h := newHarness(t, 100000)
+	h.at(time.Hour, SignalPayment, pay(1, 100000))
+	h.update(2*time.Hour, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 100, Reason: "early"}, "no move-out yet", nil)
+	h.at(2*day, SignalMoveOut, moveOutDay(1))
+	h.at(2*day+time.Hour, SignalCharge, Charge{ChargeID: 9, Category: CategoryArrears, AmountCents: 20000, Description: "Rent"})
+	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 80001, Reason: "too much"}, "only $800.00 is held", nil)
+	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 100}, "give a reason", nil)
+	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 0, Reason: "zero"}, "more than zero", nil)
+	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 5, All: true, Reason: "both"}, "not both", nil)
+	s := h.run(LeaseInput{})
+	require.Zero(t, s.KeptCents)
+	require.EqualValues(t, 80000, s.RefundCents)
+}
+
+func TestReleaseNowDuringAssessment(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.update(2*day+time.Hour, UpdateRelease, ReleaseRequest{Actor: mgr}, "", nil)
+	h.update(2*day+2*time.Hour, UpdateRelease, ReleaseRequest{Actor: mgr}, "", nil) // too late: the workflow has closed by then
+	s := h.run(LeaseInput{})
+	require.Equal(t, t0.Add(2*day+time.Hour), s.ClosedAt)
+	require.Equal(t, OutcomeRefunded, s.Outcome)
+	// The refund email carries the statement; no separate notice.
+	require.Equal(t, []string{"request", "receipt", "refund"}, h.emailKinds())
+	require.Empty(t, h.reminders)
+}
+
+func TestReleaseNowWhilePending(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.update(5*day, UpdateRelease, ReleaseRequest{Actor: mgr}, "", func(s State) {
+		require.Equal(t, UpdateRelease, s.Decisions[0].Kind)
+	})
+	s := h.run(LeaseInput{})
+	require.Equal(t, t0.Add(5*day), s.ClosedAt)
+	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds())
+}
+
+func TestHoldWaitsForAManualRelease(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.update(3*time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "", func(s State) { require.True(t, s.OnHold) })
+	h.update(4*time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "already on hold", nil)
+	h.checkAt(release0.Sub(t0)+10*day, func(s State) {
+		require.Equal(t, StageReleasePending, s.Stage)
+	})
+	h.update(release0.Sub(t0)+30*day, UpdateRelease, ReleaseRequest{Actor: mgr}, "", nil)
+	s := h.run(LeaseInput{})
+	require.Equal(t, release0.Add(30*day), s.ClosedAt)
+	// No reminders before a release that will not happen by itself; one when its date has passed.
+	require.Len(t, h.reminders, 1)
+	require.Equal(t, release0, h.reminders[0].At)
+	require.True(t, h.reminders[0].Data.OnHold)
+}
+
+func TestLiftingTheHoldAfterTheDateReleasesAtOnce(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.update(3*time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "", nil)
+	h.update(release0.Sub(t0)+2*day, UpdateHold, HoldRequest{Actor: mgr, Off: true}, "", nil)
+	s := h.run(LeaseInput{})
+	require.Equal(t, release0.Add(2*day), s.ClosedAt)
+}
+
+func TestKeepAboveTheThresholdNeedsApproval(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.threshold = 50000
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 60000, Reason: "New carpet"}, "", func(s State) {
+		require.Zero(t, s.KeptCents)
+		require.EqualValues(t, 60000, s.PendingKeep.AmountCents)
+		require.Equal(t, "maria", s.PendingKeep.RequestedBy)
+	})
+	h.update(5*day+time.Minute, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 100, Reason: "more"}, "awaits approval", nil)
+	h.update(5*day+time.Minute, UpdateRelease, ReleaseRequest{Actor: mgr}, "awaits approval", nil)
+	h.update(5*day+time.Minute, UpdateApprove, ApprovalRequest{Actor: Actor{Actor: "maria", Role: RoleBooksAdmin}}, "someone else must approve", nil)
+	h.update(5*day+time.Minute, UpdateApprove, ApprovalRequest{Actor: Actor{Actor: "sam", Role: RoleManager}}, "only a books_admin", nil)
+	// The release date passes while the keep is pending: the release waits for the decision.
+	h.checkAt(release0.Sub(t0)+day, func(s State) {
+		require.Equal(t, StageReleasePending, s.Stage)
+		require.NotNil(t, s.PendingKeep)
+	})
+	h.update(release0.Sub(t0)+2*day, UpdateApprove, ApprovalRequest{Actor: books}, "", func(s State) {
+		require.Nil(t, s.PendingKeep)
+		require.EqualValues(t, 60000, s.KeptCents)
+		require.Equal(t, "ben", s.Kept[0].ApprovedBy)
+	})
+	s := h.run(LeaseInput{})
+	require.Equal(t, release0.Add(2*day), s.ClosedAt)
+	require.EqualValues(t, 40000, s.RefundCents)
+	require.Equal(t, []string{"keep_requested", UpdateApprove}, []string{s.Decisions[0].Kind, s.Decisions[1].Kind})
+}
+
+func TestKeepAtTheThresholdIsApplied(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.threshold = 50000
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 50000, Reason: "Paint"}, "", func(s State) {
+		require.Nil(t, s.PendingKeep)
+		require.EqualValues(t, 50000, s.KeptCents)
+	})
+	s := h.run(LeaseInput{})
+	require.EqualValues(t, 50000, s.RefundCents)
+}
+
+func TestDeclinedKeepIsNotKept(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.threshold = 50000
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, All: true, Reason: "Everything"}, "", nil)
+	h.update(5*day+time.Hour, UpdateDecline, ApprovalRequest{Actor: Actor{Actor: "sam", Role: RoleManager}}, "only a books_admin", nil)
+	h.update(5*day+time.Hour, UpdateDecline, ApprovalRequest{Actor: books, Reason: "No evidence"}, "", func(s State) {
+		require.Nil(t, s.PendingKeep)
+		require.Zero(t, s.KeptCents)
+	})
+	h.update(5*day+2*time.Hour, UpdateApprove, ApprovalRequest{Actor: books}, "no keep awaiting approval", nil)
+	s := h.run(LeaseInput{})
+	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.EqualValues(t, 100000, s.RefundCents)
+}
