@@ -111,7 +111,10 @@ refund or the invoice for a balance owed, emailing the tenant at each step.`,
 		a.workerCommand(),
 		a.migrateCommand(),
 		a.devCommand(),
+		a.propertyCommand(),
+		a.auditCommand(),
 	)
+	root.AddCommand(a.decisionCommands()...)
 	return root
 }
 

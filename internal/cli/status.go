@@ -56,9 +56,13 @@ func printState(w io.Writer, s workflows.State) {
 	t.row("Received", money.Format(s.ReceivedCents))
 	t.row("Arrears", money.Format(s.ArrearsCents))
 	t.row("Deductions", money.Format(s.DeductionsCents))
+	t.row("Kept", money.Format(s.KeptCents))
+	if p := s.PendingKeep; p != nil {
+		t.row("Pending keep", fmt.Sprintf("%s by %s, awaiting approval: %s", money.Format(p.AmountCents), p.RequestedBy, p.Reason))
+	}
 	switch {
 	case s.Stage != workflows.StageClosed:
-		p := workflows.ComputeRefund(s.ReceivedCents, s.ArrearsCents, s.DeductionsCents)
+		p := workflows.ComputeRefund(s.ReceivedCents, s.ArrearsCents, s.DeductionsCents+s.KeptCents)
 		if p.BalanceOwedCents > 0 {
 			t.row("Balance owed", money.Format(p.BalanceOwedCents)+" (if nothing changes)")
 		} else {
@@ -71,7 +75,11 @@ func printState(w io.Writer, s workflows.State) {
 	}
 	t.row("Moved out", when(s.MovedOutAt))
 	t.row("Assess until", when(s.AssessUntil))
-	t.row("Release at", when(s.ReleaseAt))
+	release := when(s.ReleaseAt)
+	if s.OnHold {
+		release += " (on hold: released only by hand)"
+	}
+	t.row("Release at", release)
 	t.row("Closed at", when(s.ClosedAt))
 	t.row("Emails sent", strings.Join(s.EmailsSent, ", "))
 	for _, f := range s.EmailFailures {
@@ -88,6 +96,22 @@ func printState(w io.Writer, s workflows.State) {
 			pt.row(fmt.Sprint(p.PaymentID), p.Date, p.Reference, money.Format(p.AmountCents))
 		}
 		_ = pt.flush()
+	}
+	if len(s.Kept) > 0 {
+		fmt.Fprintln(w, "\nKept")
+		kt := newTable(w, "AMOUNT", "REASON", "BY", "APPROVED BY")
+		for _, k := range s.Kept {
+			kt.row(money.Format(k.AmountCents), k.Reason, k.RequestedBy, dash(k.ApprovedBy))
+		}
+		_ = kt.flush()
+	}
+	if len(s.Decisions) > 0 {
+		fmt.Fprintln(w, "\nDecisions")
+		dt := newTable(w, "AT", "BY", "DECISION", "DETAIL")
+		for _, d := range s.Decisions {
+			dt.row(when(d.At), d.Actor+" ("+d.Role+")", d.Kind, d.Detail)
+		}
+		_ = dt.flush()
 	}
 	if len(s.Charges) > 0 {
 		fmt.Fprintln(w, "\nCharges")

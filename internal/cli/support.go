@@ -162,6 +162,9 @@ func (a *app) waitFor(ctx context.Context, leaseID string, done func(workflows.S
 // audit records an action in the audit log. A refused action is recorded too
 // when the database can be reached; the audit log is the one table a refusal writes.
 func (a *app) audit(ctx context.Context, leaseID, action string, request any, err error) {
+	if a.pool == nil && a.databaseURL != "" {
+		_, _ = a.db(ctx) // input refused before the database was needed is audited too
+	}
 	if a.pool == nil {
 		return
 	}
