@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
@@ -60,12 +61,22 @@ type ExpectDepositInput struct {
 	Key         string
 }
 
-// Expectation is the deposit the tenant must pay, and who the tenant is.
+// Expectation is the deposit the tenant must pay, and who the tenants are.
 type Expectation struct {
 	ExpectedCents int64
 	Source        string // "listing <id>" or "manual"
-	TenantEmail   string
+	DepositID     int64  // the cash row written for it
+	TenantEmail   string // the first tenant
 	TenantName    string
+	Tenants       []Tenant // every resident of the lease, in order, with shares
+}
+
+// Tenant is a resident of a lease and the share of the refund they get.
+type Tenant struct {
+	ResidentID int64
+	Email      string
+	Name       string
+	Share      int64
 }
 
 // ExpectDeposit settles the amount the tenant must pay (from the listing
@@ -103,7 +114,14 @@ func (a *Activities) ExpectDeposit(ctx context.Context, in ExpectDepositInput) (
 		return Expectation{}, err
 	}
 	// A retry returns what the first attempt decided, even if the listing changed since.
-	exp.ExpectedCents, exp.Source = row.AmountInCents, row.Source
+	exp.ExpectedCents, exp.Source, exp.DepositID = row.AmountInCents, row.Source, row.DepositID
+	residents, err := q.ListLeaseResidents(ctx, in.LeaseID)
+	if err != nil {
+		return Expectation{}, err
+	}
+	for _, r := range residents {
+		exp.Tenants = append(exp.Tenants, Tenant{ResidentID: r.ResidentID, Email: r.Email, Name: r.Name, Share: int64(r.Share)})
+	}
 	return exp, nil
 }
 
@@ -161,8 +179,147 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// SettleInput is the settlement the workflow computed: every term of the
+// refund maths, the result, and the payouts it splits the refund into.
+type SettleInput struct {
+	LeaseID             string
+	Key                 string
+	ReceivedCents       int64
+	InterestCents       int64
+	CreditsCents        int64
+	ArrearsCents        int64
+	DeductionsCents     int64
+	KeptCents           int64
+	EarlierRefundsCents int64
+	RefundCents         int64
+	BalanceOwedCents    int64
+	GuaranteeCents      int64
+	Outcome             string
+	Kept                []KeptLine
+	Payouts             []PayoutPlan // add up to RefundCents
+	InvoiceResidentID   int64        // who the invoice for a balance is addressed to
+}
+
+// KeptLine is an amount kept by a manager, recorded with the settlement.
+type KeptLine struct {
+	AmountCents int64  `json:"amount_cents"`
+	Reason      string `json:"reason"`
+	RequestedBy string `json:"requested_by"`
+	ApprovedBy  string `json:"approved_by,omitempty"`
+}
+
+// PayoutPlan is one refund payment to make.
+type PayoutPlan struct {
+	ResidentID  int64 // the resident (for a payee: the lease's first resident)
+	Email       string
+	Name        string
+	AmountCents int64
+}
+
+// SettleResult says what was written.
+type SettleResult struct {
+	SettlementID int64
+	RefundIDs    []int64
+	InvoiceID    int64
+}
+
+// SettleDeposit writes the settlement, its refund payouts or its invoice, and
+// the audit rows, in one transaction and exactly once per key: a retry finds
+// the rows the first attempt wrote (unique keys), so no payout can be made
+// twice. The database checks the maths again (a CHECK constraint on settlements).
+func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleResult, error) {
+	var sum int64
+	for _, p := range in.Payouts {
+		if p.AmountCents <= 0 {
+			return SettleResult{}, badData("payout of %d cents to %s: payouts must be positive", p.AmountCents, p.Email)
+		}
+		sum += p.AmountCents
+	}
+	if sum != in.RefundCents {
+		return SettleResult{}, badData("payouts add up to %d cents, not the refund of %d", sum, in.RefundCents)
+	}
+	if in.BalanceOwedCents > 0 && in.InvoiceResidentID == 0 {
+		return SettleResult{}, badData("a balance owed needs a resident to invoice")
+	}
+	kept, err := json.Marshal(in.Kept)
+	if err != nil {
+		return SettleResult{}, err
+	}
+	var res SettleResult
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		st, err := q.InsertSettlementOnce(ctx, db.InsertSettlementOnceParams{
+			LeaseID: in.LeaseID, ReceivedCents: in.ReceivedCents, InterestCents: in.InterestCents,
+			ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
+			EarlierRefundsCents: in.EarlierRefundsCents, CreditsCents: in.CreditsCents,
+			RefundCents: in.RefundCents, BalanceOwedCents: in.BalanceOwedCents, GuaranteeCents: in.GuaranteeCents,
+			Outcome: in.Outcome, Kept: kept, IdempotencyKey: in.Key,
+		})
+		if err != nil {
+			return err
+		}
+		res.SettlementID = st.SettlementID
+		settlementID := pgtype.Int8{Int64: st.SettlementID, Valid: true}
+		for i, p := range in.Payouts {
+			r, err := q.GetResident(ctx, p.ResidentID)
+			if err != nil {
+				return leaseErr(in.LeaseID, err)
+			}
+			row, err := q.InsertPayoutOnce(ctx, db.InsertPayoutOnceParams{
+				LeaseID: in.LeaseID, ResidentID: p.ResidentID, AmountInCents: p.AmountCents,
+				ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
+				RecipientName: p.Name, RecipientEmail: p.Email, RecipientAddress: r.ForwardingAddress,
+				IdempotencyKey: fmt.Sprintf("%s/refund/%d", in.Key, i+1), SettlementID: settlementID,
+			})
+			if err != nil {
+				return err
+			}
+			res.RefundIDs = append(res.RefundIDs, row.RefundID)
+		}
+		if in.BalanceOwedCents > 0 {
+			r, err := q.GetResident(ctx, in.InvoiceResidentID)
+			if err != nil {
+				return leaseErr(in.LeaseID, err)
+			}
+			inv, err := q.InsertSettlementInvoiceOnce(ctx, db.InsertSettlementInvoiceOnceParams{
+				LeaseID: in.LeaseID, ResidentID: r.ResidentID, AmountDueInCents: in.BalanceOwedCents,
+				ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
+				RecipientName: r.Name, RecipientEmail: r.Email, RecipientAddress: r.ForwardingAddress,
+				IdempotencyKey: in.Key + "/invoice", SettlementID: settlementID,
+			})
+			if err != nil {
+				return err
+			}
+			res.InvoiceID = inv.InvoiceID
+		}
+		n, err := q.CountAudit(ctx, db.CountAuditParams{LeaseID: in.LeaseID, Action: "settle"})
+		if err != nil || n > 0 {
+			return err
+		}
+		req, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		return q.InsertAudit(ctx, db.InsertAuditParams{
+			Actor: "depositflow", Role: "system", LeaseID: in.LeaseID, Action: "settle", Request: req, Accepted: true,
+			Result: fmt.Sprintf("%s: settlement %d, refund %d cents in %d payout(s), balance owed %d cents", in.Outcome, st.SettlementID, in.RefundCents, len(in.Payouts), in.BalanceOwedCents),
+		})
+	})
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23514" { // check_violation: the maths do not add up
+			return SettleResult{}, badData("settlement refused by the database: %s", pe.Message)
+		}
+		return SettleResult{}, err
+	}
+	activity.GetLogger(ctx).Info("deposit settled", "lease_id", in.LeaseID, "settlement_id", res.SettlementID,
+		"outcome", in.Outcome, "refund_cents", in.RefundCents, "balance_owed_cents", in.BalanceOwedCents)
+	return res, nil
+}
+
 // SettlementInput is the refund or invoice the workflow computed, with the
-// terms it came from.
+// terms it came from. Workflows started before settlements existed still
+// issue their refund or invoice through IssueRefund and IssueInvoice.
 type SettlementInput struct {
 	LeaseID         string
 	Key             string
@@ -293,6 +450,7 @@ type EmailInput struct {
 	Kind   string
 	To     string
 	ToName string
+	Cc     []string // co-tenants
 	Data   templates.Data
 }
 
@@ -330,7 +488,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		return EmailResult{MessageID: row.MessageID, AlreadySent: true}, nil
 	}
 	err = a.Mailer.Send(ctx, Email{
-		MessageID: row.MessageID, To: row.Recipient, ToName: in.ToName,
+		MessageID: row.MessageID, To: row.Recipient, ToName: in.ToName, Cc: in.Cc,
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: row.CreatedAt,
 	})
 	if err != nil {

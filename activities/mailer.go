@@ -82,6 +82,7 @@ type Email struct {
 	MessageID string // without angle brackets
 	To        string
 	ToName    string
+	Cc        []string
 	Subject   string
 	Text      string
 	HTML      string
@@ -100,6 +101,11 @@ func (m *Mailer) Send(ctx context.Context, e Email) error {
 	}
 	if err := msg.AddToFormat(e.ToName, e.To); err != nil {
 		return fmt.Errorf("%w: recipient %q: %v", ErrRejected, e.To, err)
+	}
+	if len(e.Cc) > 0 {
+		if err := msg.Cc(e.Cc...); err != nil {
+			return fmt.Errorf("%w: cc %v: %v", ErrRejected, e.Cc, err)
+		}
 	}
 	msg.Subject(e.Subject)
 	msg.SetMessageIDWithValue(e.MessageID)

@@ -12,6 +12,27 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const addLeaseResident = `-- name: AddLeaseResident :exec
+INSERT INTO lease_residents (lease_id, resident_id, position, share) VALUES ($1, $2, $3, $4)
+`
+
+type AddLeaseResidentParams struct {
+	LeaseID    string `json:"lease_id"`
+	ResidentID int64  `json:"resident_id"`
+	Position   int32  `json:"position"`
+	Share      int32  `json:"share"`
+}
+
+func (q *Queries) AddLeaseResident(ctx context.Context, arg AddLeaseResidentParams) error {
+	_, err := q.db.Exec(ctx, addLeaseResident,
+		arg.LeaseID,
+		arg.ResidentID,
+		arg.Position,
+		arg.Share,
+	)
+	return err
+}
+
 const createLease = `-- name: CreateLease :one
 INSERT INTO leases (lease_id, property_id, unit_id, listing_id, resident_id,
                     requested_cents, assess_for_seconds, release_after_seconds)
@@ -146,7 +167,7 @@ func (q *Queries) GetListing(ctx context.Context, listingID string) (Listing, er
 }
 
 const getProperty = `-- name: GetProperty :one
-SELECT property_id, name, manager_email, created_at, approval_threshold_cents FROM properties WHERE property_id = $1
+SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents FROM properties WHERE property_id = $1
 `
 
 func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property, error) {
@@ -158,15 +179,81 @@ func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property,
 		&i.ManagerEmail,
 		&i.CreatedAt,
 		&i.ApprovalThresholdCents,
+		&i.NsfFeeCents,
 	)
 	return i, err
+}
+
+const getResident = `-- name: GetResident :one
+SELECT resident_id, email, name, forwarding_address, realized_move_out_date, created_at FROM residents WHERE resident_id = $1
+`
+
+func (q *Queries) GetResident(ctx context.Context, residentID int64) (Resident, error) {
+	row := q.db.QueryRow(ctx, getResident, residentID)
+	var i Resident
+	err := row.Scan(
+		&i.ResidentID,
+		&i.Email,
+		&i.Name,
+		&i.ForwardingAddress,
+		&i.RealizedMoveOutDate,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const listLeaseResidents = `-- name: ListLeaseResidents :many
+SELECT residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, lease_residents.share, lease_residents.position
+FROM lease_residents JOIN residents USING (resident_id)
+WHERE lease_residents.lease_id = $1
+ORDER BY lease_residents.position
+`
+
+type ListLeaseResidentsRow struct {
+	ResidentID          int64       `json:"resident_id"`
+	Email               string      `json:"email"`
+	Name                string      `json:"name"`
+	ForwardingAddress   string      `json:"forwarding_address"`
+	RealizedMoveOutDate pgtype.Date `json:"realized_move_out_date"`
+	CreatedAt           time.Time   `json:"created_at"`
+	Share               int32       `json:"share"`
+	Position            int32       `json:"position"`
+}
+
+func (q *Queries) ListLeaseResidents(ctx context.Context, leaseID string) ([]ListLeaseResidentsRow, error) {
+	rows, err := q.db.Query(ctx, listLeaseResidents, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListLeaseResidentsRow{}
+	for rows.Next() {
+		var i ListLeaseResidentsRow
+		if err := rows.Scan(
+			&i.ResidentID,
+			&i.Email,
+			&i.Name,
+			&i.ForwardingAddress,
+			&i.RealizedMoveOutDate,
+			&i.CreatedAt,
+			&i.Share,
+			&i.Position,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listLeases = `-- name: ListLeases :many
 SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.stage, leases.outcome,
        leases.release_at, leases.closed_at, residents.email AS tenant_email,
-       COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = leases.lease_id), 0)::bigint AS expected_cents,
-       COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = leases.lease_id), 0)::bigint AS received_cents
+       COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = leases.lease_id AND d.deposit_type = 'cash'), 0)::bigint AS expected_cents,
+       COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = leases.lease_id AND p.returned_at IS NULL), 0)::bigint AS received_cents
 FROM leases JOIN residents USING (resident_id)
 WHERE ($1::text IS NULL OR leases.property_id = $1)
   AND ($2::text IS NULL OR leases.stage = $2)
@@ -255,14 +342,16 @@ func (q *Queries) SetLeaseStage(ctx context.Context, arg SetLeaseStageParams) er
 const setPropertyPolicy = `-- name: SetPropertyPolicy :one
 UPDATE properties
 SET manager_email = COALESCE($1, manager_email),
-    approval_threshold_cents = CASE WHEN $2::boolean THEN NULL
-                                    ELSE COALESCE($3, approval_threshold_cents) END
-WHERE property_id = $4
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents
+    nsf_fee_cents = COALESCE($2, nsf_fee_cents),
+    approval_threshold_cents = CASE WHEN $3::boolean THEN NULL
+                                    ELSE COALESCE($4, approval_threshold_cents) END
+WHERE property_id = $5
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents
 `
 
 type SetPropertyPolicyParams struct {
 	ManagerEmail           pgtype.Text `json:"manager_email"`
+	NsfFeeCents            pgtype.Int8 `json:"nsf_fee_cents"`
 	ClearThreshold         bool        `json:"clear_threshold"`
 	ApprovalThresholdCents pgtype.Int8 `json:"approval_threshold_cents"`
 	PropertyID             string      `json:"property_id"`
@@ -272,6 +361,7 @@ type SetPropertyPolicyParams struct {
 func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyParams) (Property, error) {
 	row := q.db.QueryRow(ctx, setPropertyPolicy,
 		arg.ManagerEmail,
+		arg.NsfFeeCents,
 		arg.ClearThreshold,
 		arg.ApprovalThresholdCents,
 		arg.PropertyID,
@@ -283,6 +373,7 @@ func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyPa
 		&i.ManagerEmail,
 		&i.CreatedAt,
 		&i.ApprovalThresholdCents,
+		&i.NsfFeeCents,
 	)
 	return i, err
 }

@@ -29,7 +29,7 @@ func (q *Queries) GetChargeCode(ctx context.Context, chargeCodeID string) (Charg
 }
 
 const getPaymentByReference = `-- name: GetPaymentByReference :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at FROM payments WHERE lease_id = $1 AND reference = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by FROM payments WHERE lease_id = $1 AND reference = $2
 `
 
 type GetPaymentByReferenceParams struct {
@@ -49,6 +49,82 @@ func (q *Queries) GetPaymentByReference(ctx context.Context, arg GetPaymentByRef
 		&i.Reference,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.ReturnedAt,
+		&i.ReturnReason,
+		&i.ReturnedBy,
+	)
+	return i, err
+}
+
+const getSettlement = `-- name: GetSettlement :one
+SELECT settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at FROM settlements WHERE lease_id = $1
+`
+
+func (q *Queries) GetSettlement(ctx context.Context, leaseID string) (Settlement, error) {
+	row := q.db.QueryRow(ctx, getSettlement, leaseID)
+	var i Settlement
+	err := row.Scan(
+		&i.SettlementID,
+		&i.LeaseID,
+		&i.ReceivedCents,
+		&i.InterestCents,
+		&i.ArrearsCents,
+		&i.DeductionsCents,
+		&i.KeptCents,
+		&i.EarlierRefundsCents,
+		&i.CreditsCents,
+		&i.RefundCents,
+		&i.BalanceOwedCents,
+		&i.GuaranteeCents,
+		&i.Outcome,
+		&i.Kept,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const insertAmendment = `-- name: InsertAmendment :one
+INSERT INTO deposits (lease_id, deposit_type, amount_in_cents, source, guarantor, payee_email, payee_name, created_by, idempotency_key)
+VALUES ($1, $2, $3, 'amendment', $4, $5, $6, $7, $8)
+RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by
+`
+
+type InsertAmendmentParams struct {
+	LeaseID        string `json:"lease_id"`
+	DepositType    string `json:"deposit_type"`
+	AmountInCents  int64  `json:"amount_in_cents"`
+	Guarantor      string `json:"guarantor"`
+	PayeeEmail     string `json:"payee_email"`
+	PayeeName      string `json:"payee_name"`
+	CreatedBy      string `json:"created_by"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+func (q *Queries) InsertAmendment(ctx context.Context, arg InsertAmendmentParams) (Deposit, error) {
+	row := q.db.QueryRow(ctx, insertAmendment,
+		arg.LeaseID,
+		arg.DepositType,
+		arg.AmountInCents,
+		arg.Guarantor,
+		arg.PayeeEmail,
+		arg.PayeeName,
+		arg.CreatedBy,
+		arg.IdempotencyKey,
+	)
+	var i Deposit
+	err := row.Scan(
+		&i.DepositID,
+		&i.LeaseID,
+		&i.DepositType,
+		&i.AmountInCents,
+		&i.Source,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.Guarantor,
+		&i.PayeeEmail,
+		&i.PayeeName,
+		&i.CreatedBy,
 	)
 	return i, err
 }
@@ -138,7 +214,7 @@ const insertDepositOnce = `-- name: InsertDepositOnce :one
 INSERT INTO deposits (lease_id, deposit_type, amount_in_cents, source, idempotency_key)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at
+RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by
 `
 
 type InsertDepositOnceParams struct {
@@ -166,6 +242,10 @@ func (q *Queries) InsertDepositOnce(ctx context.Context, arg InsertDepositOncePa
 		&i.Source,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.Guarantor,
+		&i.PayeeEmail,
+		&i.PayeeName,
+		&i.CreatedBy,
 	)
 	return i, err
 }
@@ -175,7 +255,7 @@ INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents
                       deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents
+RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
 `
 
 type InsertInvoiceOnceParams struct {
@@ -222,6 +302,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 		&i.IdempotencyKey,
 		&i.CreatedAt,
 		&i.KeptCents,
+		&i.SettlementID,
 	)
 	return i, err
 }
@@ -229,7 +310,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 const insertPayment = `-- name: InsertPayment :one
 INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by
 `
 
 type InsertPaymentParams struct {
@@ -260,6 +341,69 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (P
 		&i.Reference,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.ReturnedAt,
+		&i.ReturnReason,
+		&i.ReturnedBy,
+	)
+	return i, err
+}
+
+const insertPayoutOnce = `-- name: InsertPayoutOnce :one
+INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents,
+                     kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
+`
+
+type InsertPayoutOnceParams struct {
+	LeaseID          string      `json:"lease_id"`
+	ResidentID       int64       `json:"resident_id"`
+	AmountInCents    int64       `json:"amount_in_cents"`
+	ReceivedCents    int64       `json:"received_cents"`
+	ArrearsCents     int64       `json:"arrears_cents"`
+	DeductionsCents  int64       `json:"deductions_cents"`
+	KeptCents        int64       `json:"kept_cents"`
+	RecipientName    string      `json:"recipient_name"`
+	RecipientEmail   string      `json:"recipient_email"`
+	RecipientAddress string      `json:"recipient_address"`
+	IdempotencyKey   string      `json:"idempotency_key"`
+	SettlementID     pgtype.Int8 `json:"settlement_id"`
+}
+
+// One refund payout of a settlement (to one co-tenant, or to the payee).
+func (q *Queries) InsertPayoutOnce(ctx context.Context, arg InsertPayoutOnceParams) (Refund, error) {
+	row := q.db.QueryRow(ctx, insertPayoutOnce,
+		arg.LeaseID,
+		arg.ResidentID,
+		arg.AmountInCents,
+		arg.ReceivedCents,
+		arg.ArrearsCents,
+		arg.DeductionsCents,
+		arg.KeptCents,
+		arg.RecipientName,
+		arg.RecipientEmail,
+		arg.RecipientAddress,
+		arg.IdempotencyKey,
+		arg.SettlementID,
+	)
+	var i Refund
+	err := row.Scan(
+		&i.RefundID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.AmountInCents,
+		&i.ReceivedCents,
+		&i.ArrearsCents,
+		&i.DeductionsCents,
+		&i.RecipientName,
+		&i.RecipientEmail,
+		&i.RecipientAddress,
+		&i.Status,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.KeptCents,
+		&i.SettlementID,
 	)
 	return i, err
 }
@@ -269,7 +413,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
 `
 
 type InsertRefundOnceParams struct {
@@ -318,6 +462,131 @@ func (q *Queries) InsertRefundOnce(ctx context.Context, arg InsertRefundOncePara
 		&i.IdempotencyKey,
 		&i.CreatedAt,
 		&i.KeptCents,
+		&i.SettlementID,
+	)
+	return i, err
+}
+
+const insertSettlementInvoiceOnce = `-- name: InsertSettlementInvoiceOnce :one
+INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents,
+                      kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
+`
+
+type InsertSettlementInvoiceOnceParams struct {
+	LeaseID          string      `json:"lease_id"`
+	ResidentID       int64       `json:"resident_id"`
+	AmountDueInCents int64       `json:"amount_due_in_cents"`
+	ReceivedCents    int64       `json:"received_cents"`
+	ArrearsCents     int64       `json:"arrears_cents"`
+	DeductionsCents  int64       `json:"deductions_cents"`
+	KeptCents        int64       `json:"kept_cents"`
+	RecipientName    string      `json:"recipient_name"`
+	RecipientEmail   string      `json:"recipient_email"`
+	RecipientAddress string      `json:"recipient_address"`
+	IdempotencyKey   string      `json:"idempotency_key"`
+	SettlementID     pgtype.Int8 `json:"settlement_id"`
+}
+
+func (q *Queries) InsertSettlementInvoiceOnce(ctx context.Context, arg InsertSettlementInvoiceOnceParams) (Invoice, error) {
+	row := q.db.QueryRow(ctx, insertSettlementInvoiceOnce,
+		arg.LeaseID,
+		arg.ResidentID,
+		arg.AmountDueInCents,
+		arg.ReceivedCents,
+		arg.ArrearsCents,
+		arg.DeductionsCents,
+		arg.KeptCents,
+		arg.RecipientName,
+		arg.RecipientEmail,
+		arg.RecipientAddress,
+		arg.IdempotencyKey,
+		arg.SettlementID,
+	)
+	var i Invoice
+	err := row.Scan(
+		&i.InvoiceID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.AmountDueInCents,
+		&i.ReceivedCents,
+		&i.ArrearsCents,
+		&i.DeductionsCents,
+		&i.RecipientName,
+		&i.RecipientEmail,
+		&i.RecipientAddress,
+		&i.Status,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.KeptCents,
+		&i.SettlementID,
+	)
+	return i, err
+}
+
+const insertSettlementOnce = `-- name: InsertSettlementOnce :one
+INSERT INTO settlements (lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents,
+                         earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents,
+                         outcome, kept, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at
+`
+
+type InsertSettlementOnceParams struct {
+	LeaseID             string `json:"lease_id"`
+	ReceivedCents       int64  `json:"received_cents"`
+	InterestCents       int64  `json:"interest_cents"`
+	ArrearsCents        int64  `json:"arrears_cents"`
+	DeductionsCents     int64  `json:"deductions_cents"`
+	KeptCents           int64  `json:"kept_cents"`
+	EarlierRefundsCents int64  `json:"earlier_refunds_cents"`
+	CreditsCents        int64  `json:"credits_cents"`
+	RefundCents         int64  `json:"refund_cents"`
+	BalanceOwedCents    int64  `json:"balance_owed_cents"`
+	GuaranteeCents      int64  `json:"guarantee_cents"`
+	Outcome             string `json:"outcome"`
+	Kept                []byte `json:"kept"`
+	IdempotencyKey      string `json:"idempotency_key"`
+}
+
+func (q *Queries) InsertSettlementOnce(ctx context.Context, arg InsertSettlementOnceParams) (Settlement, error) {
+	row := q.db.QueryRow(ctx, insertSettlementOnce,
+		arg.LeaseID,
+		arg.ReceivedCents,
+		arg.InterestCents,
+		arg.ArrearsCents,
+		arg.DeductionsCents,
+		arg.KeptCents,
+		arg.EarlierRefundsCents,
+		arg.CreditsCents,
+		arg.RefundCents,
+		arg.BalanceOwedCents,
+		arg.GuaranteeCents,
+		arg.Outcome,
+		arg.Kept,
+		arg.IdempotencyKey,
+	)
+	var i Settlement
+	err := row.Scan(
+		&i.SettlementID,
+		&i.LeaseID,
+		&i.ReceivedCents,
+		&i.InterestCents,
+		&i.ArrearsCents,
+		&i.DeductionsCents,
+		&i.KeptCents,
+		&i.EarlierRefundsCents,
+		&i.CreditsCents,
+		&i.RefundCents,
+		&i.BalanceOwedCents,
+		&i.GuaranteeCents,
+		&i.Outcome,
+		&i.Kept,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
 	)
 	return i, err
 }
@@ -403,7 +672,7 @@ func (q *Queries) ListCharges(ctx context.Context, leaseID string) ([]ListCharge
 }
 
 const listDeposits = `-- name: ListDeposits :many
-SELECT deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at FROM deposits WHERE lease_id = $1 ORDER BY deposit_id
+SELECT deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by FROM deposits WHERE lease_id = $1 ORDER BY deposit_id
 `
 
 func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, error) {
@@ -423,6 +692,10 @@ func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, 
 			&i.Source,
 			&i.IdempotencyKey,
 			&i.CreatedAt,
+			&i.Guarantor,
+			&i.PayeeEmail,
+			&i.PayeeName,
+			&i.CreatedBy,
 		); err != nil {
 			return nil, err
 		}
@@ -435,7 +708,7 @@ func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, 
 }
 
 const listInvoices = `-- name: ListInvoices :many
-SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
+SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
 `
 
 func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, error) {
@@ -462,6 +735,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 			&i.IdempotencyKey,
 			&i.CreatedAt,
 			&i.KeptCents,
+			&i.SettlementID,
 		); err != nil {
 			return nil, err
 		}
@@ -474,7 +748,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 }
 
 const listPayments = `-- name: ListPayments :many
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at FROM payments WHERE lease_id = $1 ORDER BY payment_id
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by FROM payments WHERE lease_id = $1 ORDER BY payment_id
 `
 
 func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, error) {
@@ -495,6 +769,9 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 			&i.Reference,
 			&i.CreatedBy,
 			&i.CreatedAt,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnedBy,
 		); err != nil {
 			return nil, err
 		}
@@ -507,7 +784,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 }
 
 const listRefunds = `-- name: ListRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, error) {
@@ -534,6 +811,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 			&i.IdempotencyKey,
 			&i.CreatedAt,
 			&i.KeptCents,
+			&i.SettlementID,
 		); err != nil {
 			return nil, err
 		}
@@ -543,4 +821,42 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 		return nil, err
 	}
 	return items, nil
+}
+
+const returnPayment = `-- name: ReturnPayment :one
+UPDATE payments SET returned_at = now(), return_reason = $3, returned_by = $4
+WHERE lease_id = $1 AND reference = $2 AND returned_at IS NULL
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by
+`
+
+type ReturnPaymentParams struct {
+	LeaseID      string `json:"lease_id"`
+	Reference    string `json:"reference"`
+	ReturnReason string `json:"return_reason"`
+	ReturnedBy   string `json:"returned_by"`
+}
+
+// Marks a payment returned; a payment already returned is not returned again.
+func (q *Queries) ReturnPayment(ctx context.Context, arg ReturnPaymentParams) (Payment, error) {
+	row := q.db.QueryRow(ctx, returnPayment,
+		arg.LeaseID,
+		arg.Reference,
+		arg.ReturnReason,
+		arg.ReturnedBy,
+	)
+	var i Payment
+	err := row.Scan(
+		&i.PaymentID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.AmountInCents,
+		&i.TransactionDate,
+		&i.Reference,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.ReturnedAt,
+		&i.ReturnReason,
+		&i.ReturnedBy,
+	)
+	return i, err
 }

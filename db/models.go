@@ -49,6 +49,10 @@ type Deposit struct {
 	Source         string    `json:"source"`
 	IdempotencyKey string    `json:"idempotency_key"`
 	CreatedAt      time.Time `json:"created_at"`
+	Guarantor      string    `json:"guarantor"`
+	PayeeEmail     string    `json:"payee_email"`
+	PayeeName      string    `json:"payee_name"`
+	CreatedBy      string    `json:"created_by"`
 }
 
 type EmailOutbox struct {
@@ -66,20 +70,21 @@ type EmailOutbox struct {
 }
 
 type Invoice struct {
-	InvoiceID        int64     `json:"invoice_id"`
-	LeaseID          string    `json:"lease_id"`
-	ResidentID       int64     `json:"resident_id"`
-	AmountDueInCents int64     `json:"amount_due_in_cents"`
-	ReceivedCents    int64     `json:"received_cents"`
-	ArrearsCents     int64     `json:"arrears_cents"`
-	DeductionsCents  int64     `json:"deductions_cents"`
-	RecipientName    string    `json:"recipient_name"`
-	RecipientEmail   string    `json:"recipient_email"`
-	RecipientAddress string    `json:"recipient_address"`
-	Status           string    `json:"status"`
-	IdempotencyKey   string    `json:"idempotency_key"`
-	CreatedAt        time.Time `json:"created_at"`
-	KeptCents        int64     `json:"kept_cents"`
+	InvoiceID        int64       `json:"invoice_id"`
+	LeaseID          string      `json:"lease_id"`
+	ResidentID       int64       `json:"resident_id"`
+	AmountDueInCents int64       `json:"amount_due_in_cents"`
+	ReceivedCents    int64       `json:"received_cents"`
+	ArrearsCents     int64       `json:"arrears_cents"`
+	DeductionsCents  int64       `json:"deductions_cents"`
+	RecipientName    string      `json:"recipient_name"`
+	RecipientEmail   string      `json:"recipient_email"`
+	RecipientAddress string      `json:"recipient_address"`
+	Status           string      `json:"status"`
+	IdempotencyKey   string      `json:"idempotency_key"`
+	CreatedAt        time.Time   `json:"created_at"`
+	KeptCents        int64       `json:"kept_cents"`
+	SettlementID     pgtype.Int8 `json:"settlement_id"`
 }
 
 type Lease struct {
@@ -100,6 +105,13 @@ type Lease struct {
 	UpdatedAt           time.Time   `json:"updated_at"`
 }
 
+type LeaseResident struct {
+	LeaseID    string `json:"lease_id"`
+	ResidentID int64  `json:"resident_id"`
+	Position   int32  `json:"position"`
+	Share      int32  `json:"share"`
+}
+
 type Listing struct {
 	ListingID            string    `json:"listing_id"`
 	PropertyID           string    `json:"property_id"`
@@ -118,6 +130,9 @@ type Payment struct {
 	Reference       string      `json:"reference"`
 	CreatedBy       string      `json:"created_by"`
 	CreatedAt       time.Time   `json:"created_at"`
+	ReturnedAt      *time.Time  `json:"returned_at"`
+	ReturnReason    string      `json:"return_reason"`
+	ReturnedBy      string      `json:"returned_by"`
 }
 
 type Property struct {
@@ -126,23 +141,25 @@ type Property struct {
 	ManagerEmail           string      `json:"manager_email"`
 	CreatedAt              time.Time   `json:"created_at"`
 	ApprovalThresholdCents pgtype.Int8 `json:"approval_threshold_cents"`
+	NsfFeeCents            int64       `json:"nsf_fee_cents"`
 }
 
 type Refund struct {
-	RefundID         int64     `json:"refund_id"`
-	LeaseID          string    `json:"lease_id"`
-	ResidentID       int64     `json:"resident_id"`
-	AmountInCents    int64     `json:"amount_in_cents"`
-	ReceivedCents    int64     `json:"received_cents"`
-	ArrearsCents     int64     `json:"arrears_cents"`
-	DeductionsCents  int64     `json:"deductions_cents"`
-	RecipientName    string    `json:"recipient_name"`
-	RecipientEmail   string    `json:"recipient_email"`
-	RecipientAddress string    `json:"recipient_address"`
-	Status           string    `json:"status"`
-	IdempotencyKey   string    `json:"idempotency_key"`
-	CreatedAt        time.Time `json:"created_at"`
-	KeptCents        int64     `json:"kept_cents"`
+	RefundID         int64       `json:"refund_id"`
+	LeaseID          string      `json:"lease_id"`
+	ResidentID       int64       `json:"resident_id"`
+	AmountInCents    int64       `json:"amount_in_cents"`
+	ReceivedCents    int64       `json:"received_cents"`
+	ArrearsCents     int64       `json:"arrears_cents"`
+	DeductionsCents  int64       `json:"deductions_cents"`
+	RecipientName    string      `json:"recipient_name"`
+	RecipientEmail   string      `json:"recipient_email"`
+	RecipientAddress string      `json:"recipient_address"`
+	Status           string      `json:"status"`
+	IdempotencyKey   string      `json:"idempotency_key"`
+	CreatedAt        time.Time   `json:"created_at"`
+	KeptCents        int64       `json:"kept_cents"`
+	SettlementID     pgtype.Int8 `json:"settlement_id"`
 }
 
 type Resident struct {
@@ -152,6 +169,25 @@ type Resident struct {
 	ForwardingAddress   string      `json:"forwarding_address"`
 	RealizedMoveOutDate pgtype.Date `json:"realized_move_out_date"`
 	CreatedAt           time.Time   `json:"created_at"`
+}
+
+type Settlement struct {
+	SettlementID        int64     `json:"settlement_id"`
+	LeaseID             string    `json:"lease_id"`
+	ReceivedCents       int64     `json:"received_cents"`
+	InterestCents       int64     `json:"interest_cents"`
+	ArrearsCents        int64     `json:"arrears_cents"`
+	DeductionsCents     int64     `json:"deductions_cents"`
+	KeptCents           int64     `json:"kept_cents"`
+	EarlierRefundsCents int64     `json:"earlier_refunds_cents"`
+	CreditsCents        int64     `json:"credits_cents"`
+	RefundCents         int64     `json:"refund_cents"`
+	BalanceOwedCents    int64     `json:"balance_owed_cents"`
+	GuaranteeCents      int64     `json:"guarantee_cents"`
+	Outcome             string    `json:"outcome"`
+	Kept                []byte    `json:"kept"`
+	IdempotencyKey      string    `json:"idempotency_key"`
+	CreatedAt           time.Time `json:"created_at"`
 }
 
 type Unit struct {

@@ -37,8 +37,8 @@ WHERE leases.lease_id = $1;
 -- name: ListLeases :many
 SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.stage, leases.outcome,
        leases.release_at, leases.closed_at, residents.email AS tenant_email,
-       COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = leases.lease_id), 0)::bigint AS expected_cents,
-       COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = leases.lease_id), 0)::bigint AS received_cents
+       COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = leases.lease_id AND d.deposit_type = 'cash'), 0)::bigint AS expected_cents,
+       COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = leases.lease_id AND p.returned_at IS NULL), 0)::bigint AS received_cents
 FROM leases JOIN residents USING (resident_id)
 WHERE (sqlc.narg(property_id)::text IS NULL OR leases.property_id = sqlc.narg(property_id))
   AND (sqlc.narg(stage)::text IS NULL OR leases.stage = sqlc.narg(stage))
@@ -61,7 +61,20 @@ SELECT * FROM properties WHERE property_id = $1;
 -- Sets what was given and keeps the rest: NULL leaves a column as it is.
 UPDATE properties
 SET manager_email = COALESCE(sqlc.narg(manager_email), manager_email),
+    nsf_fee_cents = COALESCE(sqlc.narg(nsf_fee_cents), nsf_fee_cents),
     approval_threshold_cents = CASE WHEN sqlc.arg(clear_threshold)::boolean THEN NULL
                                     ELSE COALESCE(sqlc.narg(approval_threshold_cents), approval_threshold_cents) END
 WHERE property_id = sqlc.arg(property_id)
 RETURNING *;
+
+-- name: AddLeaseResident :exec
+INSERT INTO lease_residents (lease_id, resident_id, position, share) VALUES ($1, $2, $3, $4);
+
+-- name: ListLeaseResidents :many
+SELECT residents.*, lease_residents.share, lease_residents.position
+FROM lease_residents JOIN residents USING (resident_id)
+WHERE lease_residents.lease_id = $1
+ORDER BY lease_residents.position;
+
+-- name: GetResident :one
+SELECT * FROM residents WHERE resident_id = $1;

@@ -64,3 +64,40 @@ RETURNING *;
 
 -- name: ListInvoices :many
 SELECT * FROM invoices WHERE lease_id = $1 ORDER BY invoice_id;
+
+-- name: InsertAmendment :one
+INSERT INTO deposits (lease_id, deposit_type, amount_in_cents, source, guarantor, payee_email, payee_name, created_by, idempotency_key)
+VALUES ($1, $2, $3, 'amendment', $4, $5, $6, $7, $8)
+RETURNING *;
+
+-- name: ReturnPayment :one
+-- Marks a payment returned; a payment already returned is not returned again.
+UPDATE payments SET returned_at = now(), return_reason = $3, returned_by = $4
+WHERE lease_id = $1 AND reference = $2 AND returned_at IS NULL
+RETURNING *;
+
+-- name: InsertSettlementOnce :one
+INSERT INTO settlements (lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents,
+                         earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents,
+                         outcome, kept, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;
+
+-- name: GetSettlement :one
+SELECT * FROM settlements WHERE lease_id = $1;
+
+-- name: InsertPayoutOnce :one
+-- One refund payout of a settlement (to one co-tenant, or to the payee).
+INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents,
+                     kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;
+
+-- name: InsertSettlementInvoiceOnce :one
+INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents,
+                      kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;

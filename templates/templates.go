@@ -27,10 +27,11 @@ const (
 	KindRefund      = "refund"       // refund issued (or nothing to refund)
 	KindBalanceOwed = "balance_owed" // deductions exceed the deposit: invoice
 	KindReminder    = "reminder"     // to the manager: release is near, or on hold past its date
+	KindReturned    = "returned"     // a payment came back: it no longer counts, a fee may apply
 )
 
 // Kinds lists every kind, in the order a tenant meets them.
-var Kinds = []string{KindRequest, KindReceipt, KindNotice, KindRefund, KindBalanceOwed, KindReminder}
+var Kinds = []string{KindRequest, KindReceipt, KindReturned, KindNotice, KindReminder, KindRefund, KindBalanceOwed}
 
 // Line is one item of an itemized list: a payment, an arrears charge or a deduction.
 type Line struct {
@@ -50,17 +51,26 @@ type Data struct {
 	// in particular for the manager's reminders.
 	RecipientName string `json:"recipient_name"`
 
-	ExpectedCents    int64  `json:"expected_cents"`
-	ReceivedCents    int64  `json:"received_cents"`
-	Payments         []Line `json:"payments"`
-	Arrears          []Line `json:"arrears"`
-	Deductions       []Line `json:"deductions"`
-	Kept             []Line `json:"kept"` // kept by a manager's decision, with the reason
-	KeptCents        int64  `json:"kept_cents"`
-	ArrearsCents     int64  `json:"arrears_cents"`
-	DeductionsCents  int64  `json:"deductions_cents"`
-	RefundCents      int64  `json:"refund_cents"`
-	BalanceOwedCents int64  `json:"balance_owed_cents"`
+	ExpectedCents       int64  `json:"expected_cents"` // cash the tenant must pay
+	PaidCents           int64  `json:"paid_cents"`     // cash paid, less returned payments
+	ReceivedCents       int64  `json:"received_cents"` // paid plus prepaid
+	PrepaidCents        int64  `json:"prepaid_cents"`
+	GuaranteeCents      int64  `json:"guarantee_cents"`
+	InterestCents       int64  `json:"interest_cents"`
+	CreditsCents        int64  `json:"credits_cents"`
+	EarlierRefundsCents int64  `json:"earlier_refunds_cents"`
+	Payments            []Line `json:"payments"`
+	Returned            []Line `json:"returned"` // payments that came back
+	Credits             []Line `json:"credits"`
+	Payouts             []Line `json:"payouts"` // how the refund is split, when it is
+	Arrears             []Line `json:"arrears"`
+	Deductions          []Line `json:"deductions"`
+	Kept                []Line `json:"kept"` // kept by a manager's decision, with the reason
+	KeptCents           int64  `json:"kept_cents"`
+	ArrearsCents        int64  `json:"arrears_cents"`
+	DeductionsCents     int64  `json:"deductions_cents"`
+	RefundCents         int64  `json:"refund_cents"`
+	BalanceOwedCents    int64  `json:"balance_owed_cents"`
 
 	MovedOutAt time.Time `json:"moved_out_at"`
 	ReleaseAt  time.Time `json:"release_at"`
@@ -68,11 +78,11 @@ type Data struct {
 }
 
 // OutstandingCents is what the tenant still has to pay toward the deposit.
-func (d Data) OutstandingCents() int64 { return max(d.ExpectedCents-d.ReceivedCents, 0) }
+func (d Data) OutstandingCents() int64 { return max(d.ExpectedCents-d.PaidCents, 0) }
 
 // OverpaidCents is what the tenant paid beyond the deposit; it is kept as a
 // credit and comes back with the refund.
-func (d Data) OverpaidCents() int64 { return max(d.ReceivedCents-d.ExpectedCents, 0) }
+func (d Data) OverpaidCents() int64 { return max(d.PaidCents-d.ExpectedCents, 0) }
 
 // Rendered is one email ready to send.
 type Rendered struct {

@@ -10,7 +10,8 @@ func sample() Data {
 	return Data{
 		LeaseID: "L-100", PropertyID: "maple", UnitID: "4B",
 		TenantName: `Ana <b>"Lopez"</b>`, TenantEmail: "ana@example.com",
-		ExpectedCents: 150000, ReceivedCents: 160000,
+		RecipientName: `Ana <b>"Lopez"</b>`,
+		ExpectedCents: 150000, PaidCents: 160000, ReceivedCents: 160000,
 		Payments:     []Line{{"Payment ref-1 on 2026-11-01", 100000}, {"Payment ref-2 on 2026-11-03", 60000}},
 		Arrears:      []Line{{"Unpaid rent November", 20000}},
 		Deductions:   []Line{{"Carpet cleaning <script>", 12000}},

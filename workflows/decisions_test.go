@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/depositflow/depositflow/activities"
 )
 
 const day = 24 * time.Hour
@@ -127,7 +129,8 @@ func TestKeepPartGoesToTheTenantWithTheReason(t *testing.T) {
 	s := h.run(LeaseInput{})
 	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
 	require.EqualValues(t, 70000, s.RefundCents)
-	require.EqualValues(t, 30000, h.refunds[0].KeptCents)
+	require.EqualValues(t, 30000, h.settlement().KeptCents)
+	require.Equal(t, []activities.KeptLine{{AmountCents: 30000, Reason: "Burn mark on the counter", RequestedBy: "maria"}}, h.settlement().Kept)
 	refund := h.emails[len(h.emails)-1]
 	require.Equal(t, "refund", refund.Kind)
 	require.Equal(t, "Burn mark on the counter", refund.Data.Kept[0].Description)
@@ -144,8 +147,8 @@ func TestKeepAll(t *testing.T) {
 	s := h.run(LeaseInput{})
 	require.Equal(t, OutcomeKept, s.Outcome)
 	require.Zero(t, s.RefundCents)
-	require.Empty(t, h.refunds)
-	require.Empty(t, h.invoices)
+	require.Empty(t, h.settlement().Payouts)
+	require.Zero(t, h.settlement().BalanceOwedCents)
 }
 
 func TestKeepRefusals(t *testing.T) {

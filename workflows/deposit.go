@@ -1,7 +1,8 @@
 // Package workflows holds the deposit workflow: one durable workflow per lease
 // that owns the security deposit from the first charge to the refund or the
-// invoice. This file tells its story from top to bottom; state.go has the
-// types, refund.go the money maths.
+// invoice. This file tells its story from top to bottom; ledger.go applies
+// the facts that arrive by signal, decisions.go the managers' Updates,
+// mail.go the emails, refund.go the money maths, state.go the types.
 package workflows
 
 import (
@@ -20,18 +21,19 @@ var a *activities.Activities
 
 // DepositWorkflow runs one lease's deposit:
 //
-//	expect → charge + request email → await payment → held + receipt →
-//	await move-out → assess final charges → notice with release date →
-//	release date → refund or invoice + email → closed
+//	expect → charge + request email → await payment ⇄ held + receipt →
+//	move-out → assess final charges → notice with release date →
+//	release date → settle: refund payouts or invoice + email → closed
 //
-// Payments, charges and the move-out arrive as signals at any point; the
-// state query answers with everything known.
+// Payments (and returned payments), charges, amendments and the move-out
+// arrive as signals at any point; managers decide by Updates after the
+// move-out; the state query answers with everything known.
 func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	d := &deposit{in: in, state: State{
 		LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID,
 		Stage: StageAwaitingPayment, Payments: []Payment{}, Charges: []Charge{}, EmailsSent: []string{},
-		Kept: []Keep{}, Decisions: []Decision{},
-	}, decisionMu: workflow.NewMutex(ctx), reminded: map[string]bool{}}
+		Kept: []Keep{}, Decisions: []Decision{}, Deposits: []DepositRow{}, Tenants: []Tenant{}, Payouts: []Payout{},
+	}, decisionMu: workflow.NewMutex(ctx), reminded: map[string]bool{}, seen: map[string]bool{}}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (State, error) { return d.state, nil }); err != nil {
 		return d.state, err
 	}
@@ -48,8 +50,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	}).Get(ctx, &exp); err != nil {
 		return d.state, err
 	}
-	d.state.ExpectedCents, d.state.ExpectedSource = exp.ExpectedCents, exp.Source
-	d.state.TenantEmail, d.state.TenantName = exp.TenantEmail, exp.TenantName
+	d.expect(exp)
 
 	// 2. Charge it on the resident ledger and ask the tenant to pay.
 	if err := workflow.ExecuteActivity(dbCtx(ctx), a.ChargeDeposit, activities.ChargeDepositInput{
@@ -57,29 +58,36 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	}).Get(ctx, &d.state.DepositChargeID); err != nil {
 		return d.state, err
 	}
-	d.email(templates.KindRequest)
+	d.email(templates.KindRequest, "")
 
-	// 3. Await payment in full. Partial payments add up; a tenant may also
-	// move out before paying everything, and then there is nothing to hold.
-	if err := workflow.Await(ctx, func() bool { return d.paidInFull() || d.movedOut() }); err != nil {
-		return d.state, err
-	}
-
-	// 4. Held: the deposit is paid in full (an over-payment stays as a credit
-	// in ReceivedCents and comes back with the refund).
-	if d.paidInFull() {
-		if err := d.setStage(ctx, StageHeld); err != nil {
+	// 3. Until the move-out the stage follows the money: held (with a
+	// receipt) while the cash deposit is paid in full, back to awaiting
+	// payment when it no longer is (a returned payment, a raised deposit).
+	// Partial payments add up; an over-payment stays as a credit and comes
+	// back with the refund; a tenant may move out before paying everything.
+	for {
+		covered := d.covered()
+		switch {
+		case covered && d.state.Stage == StageAwaitingPayment:
+			if err := d.setStage(ctx, StageHeld); err != nil {
+				return d.state, err
+			}
+			d.receipts++
+			d.email(templates.KindReceipt, numbered(d.receipts))
+		case !covered && d.state.Stage == StageHeld:
+			if err := d.setStage(ctx, StageAwaitingPayment); err != nil {
+				return d.state, err
+			}
+		}
+		if d.movedOut() {
+			break
+		}
+		if err := workflow.Await(ctx, func() bool { return d.covered() != covered || d.movedOut() }); err != nil {
 			return d.state, err
 		}
-		d.email(templates.KindReceipt)
 	}
 
-	// 5. Await the move-out.
-	if err := workflow.Await(ctx, d.movedOut); err != nil {
-		return d.state, err
-	}
-
-	// 6. Assess final charges until the assessment window closes. Both the
+	// 4. Assess final charges until the assessment window closes. Both the
 	// window and the release date count from the move-out; a release date
 	// that falls inside the window (or passed before the move-out was
 	// recorded) moves to the end of the window.
@@ -94,7 +102,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 		return d.state, err
 	}
 
-	// 7. Tell the tenant every deduction and the release date; a deposit
+	// 5. Tell the tenant every deduction and the release date; a deposit
 	// released during the window goes straight to the refund, whose email
 	// carries the same statement.
 	if !d.releaseNow {
@@ -102,21 +110,21 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 		if err := d.setStage(ctx, StageReleasePending); err != nil {
 			return d.state, err
 		}
-		d.email(templates.KindNotice)
+		d.email(templates.KindNotice, "")
 
-		// 8. Wait for the release date, reminding the manager before it.
+		// 6. Wait for the release date, reminding the manager before it.
 		// Managers may extend it, keep part, hold it or release now meanwhile.
 		if err := d.awaitRelease(ctx); err != nil {
 			return d.state, err
 		}
 	}
 
-	// 9. Settle: refund what is left, or invoice what is owed, and close.
+	// 7. Settle: refund what is left, or invoice what is owed, and close.
 	if err := d.settle(ctx); err != nil {
 		return d.state, err
 	}
 
-	// 10. Every email has gone out (or failed for good), and every update
+	// 8. Every email has gone out (or failed for good), and every update
 	// handler has finished, before the lease closes.
 	if err := workflow.Await(ctx, func() bool { return d.mailDone() && workflow.AllHandlersFinished(ctx) }); err != nil {
 		return d.state, err
@@ -130,8 +138,10 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 type deposit struct {
 	in         LeaseInput
 	state      State
+	expected   bool // the expectation is known
 	settled    bool
 	releaseNow bool            // a manager released the deposit
+	receipts   int             // receipts sent: a deposit can be held again after a returned payment
 	decisionMu workflow.Mutex  // one decision handler at a time
 	reminded   map[string]bool // reminders already queued, by key
 	seen       map[string]bool // signal facts already applied, by database ID
@@ -139,91 +149,23 @@ type deposit struct {
 	mailBusy   bool
 }
 
-// outgoing is a queued email; toManager ones are addressed when sent.
-type outgoing struct {
-	activities.EmailInput
-	toManager bool
+// covered says whether the cash deposit is paid in full.
+func (d *deposit) covered() bool {
+	return d.expected && d.state.PaidCents >= d.state.ExpectedCents
 }
 
-func (d *deposit) paidInFull() bool {
-	return d.state.ExpectedCents > 0 && d.state.ReceivedCents >= d.state.ExpectedCents
-}
 func (d *deposit) movedOut() bool { return !d.state.MovedOutAt.IsZero() }
-func (d *deposit) mailDone() bool { return len(d.mailq) == 0 && !d.mailBusy }
 
 // key is an idempotency key for one step of this lease: the lease and the
 // step, never the run, so it survives continue-as-new and a reset.
 func (d *deposit) key(step string) string { return WorkflowID(d.in.LeaseID) + "/" + step }
 
-// listen applies signals as they arrive, whatever step the main flow is at.
-// Each fact carries its database ID, so a signal delivered twice (a retried
-// sync, a reconcile pass) is applied once.
-func (d *deposit) listen(ctx workflow.Context) {
-	d.seen = map[string]bool{}
-	logger := workflow.GetLogger(ctx)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		payments := workflow.GetSignalChannel(ctx, SignalPayment)
-		charges := workflow.GetSignalChannel(ctx, SignalCharge)
-		moveOuts := workflow.GetSignalChannel(ctx, SignalMoveOut)
-		for {
-			s := workflow.NewSelector(ctx)
-			s.AddReceive(payments, func(c workflow.ReceiveChannel, _ bool) {
-				var p Payment
-				c.Receive(ctx, &p)
-				if d.late(fmt.Sprintf("payment %d", p.PaymentID)) || d.dup("p", p.PaymentID) {
-					return
-				}
-				d.state.Payments = append(d.state.Payments, p)
-				d.state.ReceivedCents += p.AmountCents
-				logger.Info("payment applied", "lease_id", d.in.LeaseID, "payment_id", p.PaymentID, "received_cents", d.state.ReceivedCents)
-			})
-			s.AddReceive(charges, func(c workflow.ReceiveChannel, _ bool) {
-				var ch Charge
-				c.Receive(ctx, &ch)
-				if d.late(fmt.Sprintf("charge %d", ch.ChargeID)) || d.dup("c", ch.ChargeID) {
-					return
-				}
-				d.state.Charges = append(d.state.Charges, ch)
-				if ch.Category == CategoryArrears {
-					d.state.ArrearsCents += ch.AmountCents
-				} else {
-					d.state.DeductionsCents += ch.AmountCents
-				}
-				logger.Info("charge applied", "lease_id", d.in.LeaseID, "charge_id", ch.ChargeID, "category", ch.Category)
-			})
-			s.AddReceive(moveOuts, func(c workflow.ReceiveChannel, _ bool) {
-				var m MoveOut
-				c.Receive(ctx, &m)
-				if d.movedOut() {
-					// The first move-out starts the clocks; a later one cannot move them.
-					d.state.LateEvents = append(d.state.LateEvents, "move-out "+m.At.Format(time.RFC3339)+" after the move-out was recorded")
-					return
-				}
-				d.state.MovedOutAt = m.At.UTC()
-				logger.Info("move-out recorded", "lease_id", d.in.LeaseID, "at", d.state.MovedOutAt)
-			})
-			s.Select(ctx)
-		}
-	})
-}
-
-func (d *deposit) dup(kind string, id int64) bool {
-	k := fmt.Sprintf("%s%d", kind, id)
-	if d.seen[k] {
-		return true
+// numbered names the nth occurrence of a step: "" for the first, "-2" after.
+func numbered(n int) string {
+	if n <= 1 {
+		return ""
 	}
-	d.seen[k] = true
-	return false
-}
-
-// late records a fact that arrived after the money was settled: it can no
-// longer change the refund, and an operator must see it.
-func (d *deposit) late(what string) bool {
-	if !d.settled {
-		return false
-	}
-	d.state.LateEvents = append(d.state.LateEvents, what+" arrived after the deposit was settled")
-	return true
+	return fmt.Sprintf("-%d", n)
 }
 
 // setStage moves the deposit to a stage and mirrors it into the database.
@@ -295,19 +237,107 @@ func (d *deposit) awaitRelease(ctx workflow.Context) error {
 	return nil
 }
 
-// remindManager queues a reminder to the property's manager; the mailer
-// reads the manager's address when it sends, so a changed address is used.
-func (d *deposit) remindManager(key string) {
-	data := d.emailData()
-	data.RecipientName = ""
-	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: templates.KindReminder, Data: data}})
+// terms are the figures of the refund maths as they stand.
+func (d *deposit) terms() Terms {
+	s := d.state
+	return Terms{
+		ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
+		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents,
+		EarlierRefundsCents: s.EarlierRefundsCents,
+	}
 }
 
-// settle computes the refund and issues it, or the invoice for the balance.
+// settle computes the refund and writes the settlement: the refund split
+// into payouts, or the invoice for the balance owed.
 func (d *deposit) settle(ctx workflow.Context) error {
 	d.settled = true
-	s := ComputeRefund(d.state.ReceivedCents, d.state.ArrearsCents, d.state.DeductionsCents+d.state.KeptCents)
-	d.state.RefundCents, d.state.BalanceOwedCents = s.RefundCents, s.BalanceOwedCents
+	t := d.terms()
+	s := Settle(t)
+	d.state.RefundCents, d.state.BalanceOwedCents, d.state.Outcome = s.RefundCents, s.BalanceOwedCents, s.Outcome
+	d.state.Payouts = d.payouts(s.RefundCents)
+
+	// Leases started before settlements existed issue their refund or
+	// invoice as they did then, so their histories replay.
+	if workflow.GetVersion(ctx, "settlement", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if err := d.settleV0(ctx, s); err != nil {
+			return err
+		}
+	} else {
+		in := activities.SettleInput{
+			LeaseID: d.in.LeaseID, Key: d.key("settlement"),
+			ReceivedCents: t.ReceivedCents, InterestCents: t.InterestCents, CreditsCents: t.CreditsCents,
+			ArrearsCents: t.ArrearsCents, DeductionsCents: t.DeductionsCents, KeptCents: t.KeptCents,
+			EarlierRefundsCents: t.EarlierRefundsCents, RefundCents: s.RefundCents, BalanceOwedCents: s.BalanceOwedCents,
+			GuaranteeCents: d.state.GuaranteeCents, Outcome: s.Outcome, Kept: []activities.KeptLine{}, Payouts: []activities.PayoutPlan{},
+		}
+		for _, k := range d.state.Kept {
+			in.Kept = append(in.Kept, activities.KeptLine{AmountCents: k.AmountCents, Reason: k.Reason, RequestedBy: k.RequestedBy, ApprovedBy: k.ApprovedBy})
+		}
+		for _, p := range d.state.Payouts {
+			in.Payouts = append(in.Payouts, activities.PayoutPlan{ResidentID: p.ResidentID, Email: p.Email, Name: p.Name, AmountCents: p.AmountCents})
+		}
+		if len(d.state.Tenants) > 0 {
+			in.InvoiceResidentID = d.state.Tenants[0].ResidentID
+		}
+		var res activities.SettleResult
+		if err := workflow.ExecuteActivity(moneyCtx(ctx), a.SettleDeposit, in).Get(ctx, &res); err != nil {
+			return err
+		}
+		d.state.SettlementID, d.state.InvoiceID = res.SettlementID, res.InvoiceID
+		for i := range d.state.Payouts {
+			if i < len(res.RefundIDs) {
+				d.state.Payouts[i].RefundID = res.RefundIDs[i]
+			}
+		}
+		if len(res.RefundIDs) > 0 {
+			d.state.RefundID = res.RefundIDs[0]
+		}
+	}
+
+	// Conservation: what came in is now either refunded or applied to what
+	// the tenant owed; nothing is held any more.
+	funds := t.ReceivedCents + t.InterestCents + t.CreditsCents
+	d.state.AppliedCents = funds - s.RefundCents
+	d.state.HeldCents = 0
+
+	d.state.ClosedAt = workflow.Now(ctx)
+	if err := d.setStage(ctx, StageClosed); err != nil {
+		return err
+	}
+	if s.BalanceOwedCents > 0 {
+		d.email(templates.KindBalanceOwed, "")
+	} else if s.Outcome != OutcomeNothingDue {
+		d.email(templates.KindRefund, "")
+	}
+	return nil
+}
+
+// payouts splits a refund: all of it to the newest payee when an amendment
+// named one, otherwise among the tenants by their shares, to the cent.
+func (d *deposit) payouts(refund int64) []Payout {
+	if refund <= 0 || len(d.state.Tenants) == 0 {
+		return []Payout{}
+	}
+	if d.state.PayeeEmail != "" {
+		return []Payout{{ResidentID: d.state.Tenants[0].ResidentID, Email: d.state.PayeeEmail, Name: d.state.PayeeName, AmountCents: refund}}
+	}
+	shares := make([]int64, len(d.state.Tenants))
+	for i, t := range d.state.Tenants {
+		shares[i] = t.Share
+	}
+	var out []Payout
+	for i, part := range SplitCents(refund, shares) {
+		if part > 0 {
+			t := d.state.Tenants[i]
+			out = append(out, Payout{ResidentID: t.ResidentID, Email: t.Email, Name: t.Name, AmountCents: part})
+		}
+	}
+	return out
+}
+
+// settleV0 is how leases started before settlements issued their refund or
+// invoice: one refund row or one invoice row.
+func (d *deposit) settleV0(ctx workflow.Context, s Settlement) error {
 	in := activities.SettlementInput{
 		LeaseID: d.in.LeaseID, ReceivedCents: d.state.ReceivedCents,
 		ArrearsCents: d.state.ArrearsCents, DeductionsCents: d.state.DeductionsCents, KeptCents: d.state.KeptCents,
@@ -327,94 +357,7 @@ func (d *deposit) settle(ctx workflow.Context) error {
 		}
 		d.state.InvoiceID = p.ID
 	}
-	d.state.Outcome = s.Outcome
-	d.state.ClosedAt = workflow.Now(ctx)
-	if err := d.setStage(ctx, StageClosed); err != nil {
-		return err
-	}
-	if s.BalanceOwedCents > 0 {
-		d.email(templates.KindBalanceOwed)
-	} else if s.Outcome != OutcomeNothingDue {
-		d.email(templates.KindRefund)
-	}
 	return nil
-}
-
-// email queues an email to the tenant showing the state as it is now. The
-// money flow never waits for the mail server: a goroutine sends the queue in
-// order, and the workflow only waits for it before it closes.
-func (d *deposit) email(kind string) {
-	d.mailq = append(d.mailq, outgoing{EmailInput: activities.EmailInput{
-		Key: d.key("email/" + kind), Kind: kind, To: d.state.TenantEmail, ToName: d.state.TenantName, Data: d.emailData(),
-	}})
-}
-
-func (d *deposit) startMailer(ctx workflow.Context) {
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 })
-			d.mailBusy = true
-			next := d.mailq[0]
-			if err := d.send(ctx, next); err != nil {
-				// Only a message refused for good (or with no one to send it
-				// to) ends here; the lease goes on and the failure shows in its state.
-				d.state.EmailFailures = append(d.state.EmailFailures, next.Kind+": "+err.Error())
-				workflow.GetLogger(ctx).Error("email not sent", "lease_id", d.in.LeaseID, "kind", next.Kind, "error", err)
-			} else {
-				d.state.EmailsSent = append(d.state.EmailsSent, next.Kind)
-			}
-			d.mailq = d.mailq[1:]
-			d.mailBusy = false
-		}
-	})
-}
-
-func (d *deposit) send(ctx workflow.Context, m outgoing) error {
-	if m.toManager {
-		var policy activities.Policy
-		if err := workflow.ExecuteActivity(dbCtx(ctx), a.GetPropertyPolicy, d.in.PropertyID).Get(ctx, &policy); err != nil {
-			return err
-		}
-		if policy.ManagerEmail == "" {
-			return fmt.Errorf("property %s has no manager email (deposits property set %s --manager-email ...)", d.in.PropertyID, d.in.PropertyID)
-		}
-		m.To = policy.ManagerEmail
-	}
-	return workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, nil)
-}
-
-func (d *deposit) emailData() templates.Data {
-	s := d.state
-	data := templates.Data{
-		LeaseID: s.LeaseID, PropertyID: s.PropertyID, UnitID: s.UnitID,
-		TenantName: s.TenantName, TenantEmail: s.TenantEmail, RecipientName: s.TenantName,
-		ExpectedCents: s.ExpectedCents, ReceivedCents: s.ReceivedCents,
-		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents,
-		KeptCents: s.KeptCents, MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt, OnHold: s.OnHold,
-		Payments: []templates.Line{}, Arrears: []templates.Line{}, Deductions: []templates.Line{}, Kept: []templates.Line{},
-	}
-	for _, k := range s.Kept {
-		data.Kept = append(data.Kept, templates.Line{Description: k.Reason, Cents: k.AmountCents})
-	}
-	for _, p := range s.Payments {
-		desc := "Payment " + p.Reference
-		if p.Date != "" {
-			desc += " on " + p.Date
-		}
-		data.Payments = append(data.Payments, templates.Line{Description: desc, Cents: p.AmountCents})
-	}
-	for _, c := range s.Charges {
-		l := templates.Line{Description: c.Description, Cents: c.AmountCents}
-		if c.Category == CategoryArrears {
-			data.Arrears = append(data.Arrears, l)
-		} else {
-			data.Deductions = append(data.Deductions, l)
-		}
-	}
-	// The notice shows what would be refunded if nothing else changes.
-	p := ComputeRefund(s.ReceivedCents, s.ArrearsCents, s.DeductionsCents+s.KeptCents)
-	data.RefundCents, data.BalanceOwedCents = p.RefundCents, p.BalanceOwedCents
-	return data
 }
 
 func latest(a, b time.Time) time.Time {

@@ -23,13 +23,13 @@ const managerEmail = "manager@maple.example"
 type harness struct {
 	t          *testing.T
 	env        *testsuite.TestWorkflowEnvironment
-	refunds    []activities.SettlementInput
-	invoices   []activities.SettlementInput
+	settles    []activities.SettleInput
 	emails     []activities.EmailInput // to the tenant
 	reminders  []sentAt                // to the manager
 	stages     []string
 	threshold  int64 // the property's approval threshold
-	unfinished int   // updates sent that have neither completed nor been refused
+	tenants    []activities.Tenant
+	unfinished int // updates sent that have neither completed nor been refused
 }
 
 type sentAt struct {
@@ -39,7 +39,8 @@ type sentAt struct {
 
 func newHarness(t *testing.T, expected int64) *harness {
 	var s testsuite.WorkflowTestSuite
-	h := &harness{t: t, env: s.NewTestWorkflowEnvironment()}
+	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(),
+		tenants: []activities.Tenant{{ResidentID: 5, Email: "ana@example.com", Name: "Ana", Share: 1}}}
 	h.env.SetStartTime(t0)
 	acts := &activities.Activities{}
 	h.env.RegisterActivity(acts)
@@ -49,7 +50,8 @@ func newHarness(t *testing.T, expected int64) *harness {
 			if amount == 0 {
 				amount = expected
 			}
-			return activities.Expectation{ExpectedCents: amount, Source: "listing LST-1", TenantEmail: "ana@example.com", TenantName: "Ana"}, nil
+			return activities.Expectation{ExpectedCents: amount, Source: "listing LST-1", DepositID: 1, TenantEmail: "ana@example.com", TenantName: "Ana",
+				Tenants: h.tenants}, nil
 		})
 	h.env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(7), nil)
 	h.env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(
@@ -57,22 +59,24 @@ func newHarness(t *testing.T, expected int64) *harness {
 			h.stages = append(h.stages, in.Stage)
 			return nil
 		})
-	h.env.OnActivity(acts.IssueRefund, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SettlementInput) (activities.Payable, error) {
-			h.refunds = append(h.refunds, in)
-			return activities.Payable{ID: 41, AmountCents: in.AmountCents}, nil
-		})
-	h.env.OnActivity(acts.IssueInvoice, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SettlementInput) (activities.Payable, error) {
-			h.invoices = append(h.invoices, in)
-			return activities.Payable{ID: 42, AmountCents: in.AmountCents}, nil
+	h.env.OnActivity(acts.SettleDeposit, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SettleInput) (activities.SettleResult, error) {
+			h.settles = append(h.settles, in)
+			res := activities.SettleResult{SettlementID: 40}
+			for i := range in.Payouts {
+				res.RefundIDs = append(res.RefundIDs, int64(41+i))
+			}
+			if in.BalanceOwedCents > 0 {
+				res.InvoiceID = 42
+			}
+			return res, nil
 		})
 	h.env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EmailInput) (activities.EmailResult, error) {
 			if in.To == managerEmail {
 				h.reminders = append(h.reminders, sentAt{in, h.env.Now().UTC()})
 			} else {
-				require.Equal(t, "ana@example.com", in.To)
+				require.Equal(t, h.tenants[0].Email, in.To)
 				h.emails = append(h.emails, in)
 			}
 			return activities.EmailResult{MessageID: in.Key}, nil
@@ -120,6 +124,11 @@ func (h *harness) run(in LeaseInput) State {
 }
 
 // emailKinds lists the kinds of the emails the tenant got.
+func (h *harness) settlement() activities.SettleInput {
+	require.Len(h.t, h.settles, 1, "one settlement")
+	return h.settles[0]
+}
+
 func (h *harness) emailKinds() []string {
 	var kinds []string
 	for _, e := range h.emails {
@@ -147,9 +156,12 @@ func TestFullRefund(t *testing.T) {
 	require.Equal(t, StageClosed, s.Stage)
 	require.Equal(t, OutcomeRefunded, s.Outcome)
 	require.EqualValues(t, 150000, s.RefundCents)
-	require.Len(t, h.refunds, 1)
-	require.Equal(t, activities.SettlementInput{LeaseID: "L1", Key: "deposit-L1/refund", AmountCents: 150000, ReceivedCents: 150000}, h.refunds[0])
-	require.Empty(t, h.invoices)
+	st := h.settlement()
+	require.Equal(t, "deposit-L1/settlement", st.Key)
+	require.EqualValues(t, 150000, st.ReceivedCents)
+	require.EqualValues(t, 150000, st.RefundCents)
+	require.Equal(t, []activities.PayoutPlan{{ResidentID: 5, Email: "ana@example.com", Name: "Ana", AmountCents: 150000}}, st.Payouts)
+	require.EqualValues(t, 41, s.RefundID)
 	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds())
 	require.Equal(t, []string{StageHeld, StageAssessing, StageReleasePending, StageClosed}, h.stages)
 	// The release date counts from 00:00 UTC of the move-out date.
@@ -174,8 +186,9 @@ func TestPartialDeductions(t *testing.T) {
 
 	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
 	require.EqualValues(t, 150000-12000-20000, s.RefundCents)
-	require.Equal(t, activities.SettlementInput{LeaseID: "L1", Key: "deposit-L1/refund", AmountCents: 118000,
-		ReceivedCents: 150000, ArrearsCents: 20000, DeductionsCents: 12000}, h.refunds[0])
+	st := h.settlement()
+	require.Equal(t, [4]int64{150000, 20000, 12000, 118000}, [4]int64{st.ReceivedCents, st.ArrearsCents, st.DeductionsCents, st.RefundCents})
+	require.Equal(t, OutcomePartiallyRefunded, st.Outcome)
 	// The notice lists every deduction and the release date.
 	notice := h.emails[2]
 	require.Equal(t, "notice", notice.Kind)
@@ -195,9 +208,10 @@ func TestBalanceOwed(t *testing.T) {
 	require.Equal(t, OutcomeBalanceOwed, s.Outcome)
 	require.EqualValues(t, 30000, s.BalanceOwedCents)
 	require.Zero(t, s.RefundCents)
-	require.Empty(t, h.refunds)
-	require.Equal(t, []activities.SettlementInput{{LeaseID: "L1", Key: "deposit-L1/invoice", AmountCents: 30000,
-		ReceivedCents: 100000, DeductionsCents: 130000}}, h.invoices)
+	st := h.settlement()
+	require.Empty(t, st.Payouts)
+	require.EqualValues(t, 30000, st.BalanceOwedCents)
+	require.EqualValues(t, 5, st.InvoiceResidentID)
 	require.Equal(t, []string{"request", "receipt", "notice", "balance_owed"}, h.emailKinds())
 	require.EqualValues(t, 42, s.InvoiceID)
 }
@@ -253,8 +267,8 @@ func TestNothingReceivedNothingOwed(t *testing.T) {
 	h.at(24*time.Hour, SignalMoveOut, moveOutDay(0))
 	s := h.run(LeaseInput{})
 	require.Equal(t, OutcomeNothingDue, s.Outcome)
-	require.Empty(t, h.refunds)
-	require.Empty(t, h.invoices)
+	require.Empty(t, h.settlement().Payouts)
+	require.Zero(t, h.settlement().BalanceOwedCents)
 	require.Equal(t, []string{"request", "notice"}, h.emailKinds())
 }
 
@@ -265,8 +279,8 @@ func TestChargesUseUpTheDepositExactly(t *testing.T) {
 	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 100000, Description: "Damage"})
 	s := h.run(LeaseInput{})
 	require.Equal(t, OutcomeKept, s.Outcome)
-	require.Empty(t, h.refunds)
-	require.Empty(t, h.invoices)
+	require.Empty(t, h.settlement().Payouts)
+	require.Zero(t, h.settlement().BalanceOwedCents)
 	require.Equal(t, "refund", h.emailKinds()[3])
 }
 
@@ -336,7 +350,7 @@ func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
 	env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(1), nil)
 	env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(acts.GetPropertyPolicy, mock.Anything, mock.Anything).Return(activities.Policy{}, nil)
-	env.OnActivity(acts.IssueRefund, mock.Anything, mock.Anything).Return(activities.Payable{ID: 1, AmountCents: 1000}, nil)
+	env.OnActivity(acts.SettleDeposit, mock.Anything, mock.Anything).Return(activities.SettleResult{SettlementID: 1, RefundIDs: []int64{1}}, nil)
 	env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(activities.EmailResult{},
 		temporal.NewNonRetryableApplicationError("550 no such user", "EmailRejected", errors.New("550")))
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPayment, pay(1, 1000)) }, time.Hour)

@@ -9,6 +9,26 @@ const (
 	OutcomeNothingDue        = "nothing_due"        // nothing received, nothing owed
 )
 
+// Terms are the figures of the refund maths (seed 002), all in cents and
+// none negative.
+type Terms struct {
+	ReceivedCents       int64 `json:"received_cents"`        // cash paid (less returned payments) plus prepaid deposits
+	InterestCents       int64 `json:"interest_cents"`        // interest owed to the tenant on the deposit
+	CreditsCents        int64 `json:"credits_cents"`         // unallocated credits to the tenant
+	ArrearsCents        int64 `json:"arrears_cents"`         // unpaid charges on the ledger (rent, fees)
+	DeductionsCents     int64 `json:"deductions_cents"`      // move-out charges (cleaning, damage)
+	KeptCents           int64 `json:"kept_cents"`            // kept by a manager's decision
+	EarlierRefundsCents int64 `json:"earlier_refunds_cents"` // refunds or transfers already made
+}
+
+// Refundable is the seed's formula:
+//
+//	refundable = received + interest − (arrears + deductions + kept + earlier refunds) + credits
+func (t Terms) Refundable() int64 {
+	return t.ReceivedCents + t.InterestCents + t.CreditsCents -
+		(t.ArrearsCents + t.DeductionsCents + t.KeptCents + t.EarlierRefundsCents)
+}
+
 // Settlement is the result of the refund maths.
 type Settlement struct {
 	RefundCents      int64  `json:"refund_cents"`
@@ -16,25 +36,71 @@ type Settlement struct {
 	Outcome          string `json:"outcome"`
 }
 
-// ComputeRefund applies the seeds' formula:
-//
-//	refundable = received − (arrears + deductions)
-//
-// Above zero the tenant gets a refund; below zero the tenant owes the
-// difference and gets an invoice; at zero nothing moves. Inputs are cents and
-// never negative (the workflow only adds positive amounts).
-func ComputeRefund(receivedCents, arrearsCents, deductionsCents int64) Settlement {
-	refundable := receivedCents - (arrearsCents + deductionsCents)
+// Settle applies the refund maths. Above zero the tenant gets a refund; below
+// zero the tenant owes the difference and gets an invoice; at zero nothing
+// moves. Always: RefundCents − BalanceOwedCents = t.Refundable().
+func Settle(t Terms) Settlement {
+	r := t.Refundable()
+	taken := t.ArrearsCents + t.DeductionsCents + t.KeptCents
 	switch {
-	case refundable < 0:
-		return Settlement{BalanceOwedCents: -refundable, Outcome: OutcomeBalanceOwed}
-	case refundable == 0 && receivedCents == 0:
+	case r < 0:
+		return Settlement{BalanceOwedCents: -r, Outcome: OutcomeBalanceOwed}
+	case r == 0 && t.ReceivedCents == 0 && taken == 0:
 		return Settlement{Outcome: OutcomeNothingDue}
-	case refundable == 0:
+	case r == 0:
 		return Settlement{Outcome: OutcomeKept}
-	case refundable == receivedCents:
-		return Settlement{RefundCents: refundable, Outcome: OutcomeRefunded}
+	case taken == 0:
+		return Settlement{RefundCents: r, Outcome: OutcomeRefunded}
 	default:
-		return Settlement{RefundCents: refundable, Outcome: OutcomePartiallyRefunded}
+		return Settlement{RefundCents: r, Outcome: OutcomePartiallyRefunded}
 	}
+}
+
+// ComputeRefund is Settle for the three terms every lease has.
+func ComputeRefund(receivedCents, arrearsCents, deductionsCents int64) Settlement {
+	return Settle(Terms{ReceivedCents: receivedCents, ArrearsCents: arrearsCents, DeductionsCents: deductionsCents})
+}
+
+// SplitCents divides total among shares (positive weights) so that the parts
+// add up to total exactly: each part is its exact share rounded down, and
+// the cents left over go one each to the largest remainders, earlier shares
+// first on a tie. No share, or no positive share, gets everything in one part.
+func SplitCents(total int64, shares []int64) []int64 {
+	if len(shares) == 0 {
+		return nil
+	}
+	var sum int64
+	for _, s := range shares {
+		if s > 0 {
+			sum += s
+		}
+	}
+	parts := make([]int64, len(shares))
+	if sum == 0 {
+		parts[0] = total
+		return parts
+	}
+	rem := make([]int64, len(shares))
+	var given int64
+	for i, s := range shares {
+		if s <= 0 {
+			continue
+		}
+		// total*s may overflow for absurd inputs; amounts here are far below
+		// 2^63 / 2^31 (money.MaxCents times a share of at most 2^31).
+		parts[i] = total * s / sum
+		rem[i] = total * s % sum
+		given += parts[i]
+	}
+	for left := total - given; left > 0; left-- {
+		best := -1
+		for i, s := range shares {
+			if s > 0 && (best < 0 || rem[i] > rem[best]) {
+				best = i
+			}
+		}
+		parts[best]++
+		rem[best] = -1
+	}
+	return parts
 }

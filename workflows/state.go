@@ -9,10 +9,12 @@ const TaskQueue = "deposits"
 
 // Names other programs use to talk to a deposit workflow.
 const (
-	SignalPayment = "payment"  // a payment toward the deposit was recorded
-	SignalCharge  = "charge"   // a charge was added to the resident ledger
-	SignalMoveOut = "move_out" // the tenant moved out
-	QueryState    = "state"    // the whole current State
+	SignalPayment         = "payment"          // a payment toward the deposit was recorded
+	SignalPaymentReturned = "payment_returned" // a payment came back (NSF, invalid account)
+	SignalCharge          = "charge"           // a charge was added to the resident ledger
+	SignalAmend           = "amend"            // a deposit row was added: raise, lower, new type, new payee
+	SignalMoveOut         = "move_out"         // the tenant moved out
+	QueryState            = "state"            // the whole current State
 )
 
 // Stages of a deposit, in order. A tenant who moves out before paying in full
@@ -64,6 +66,52 @@ type Payment struct {
 	AmountCents int64  `json:"amount_cents"`
 	Reference   string `json:"reference"`
 	Date        string `json:"date"` // YYYY-MM-DD, the transaction date
+	// Set when the payment came back; it then no longer counts as received.
+	Returned     bool   `json:"returned,omitempty"`
+	ReturnReason string `json:"return_reason,omitempty"`
+}
+
+// PaymentReturned is the returned-payment signal: the payment row is marked
+// returned and the fee charge (if the property charges one) is written.
+type PaymentReturned struct {
+	PaymentID int64   `json:"payment_id"`
+	Reason    string  `json:"reason"`
+	Fee       *Charge `json:"fee,omitempty"`
+}
+
+// Deposit types (seed 001).
+const (
+	DepositCash      = "cash"      // charged and collected; refunded in cash
+	DepositGuarantee = "guarantee" // bank guarantee or letter of credit: no cash, never refunded in cash
+	DepositPrepaid   = "prepaid"   // paid ahead of time: nothing charged, refunded as cash
+)
+
+// DepositRow is one row of the lease's deposit: the first one, or an
+// amendment (an increment, a negative decrement, or a new payee).
+type DepositRow struct {
+	DepositID   int64  `json:"deposit_id"`
+	Type        string `json:"type"`
+	AmountCents int64  `json:"amount_cents"`
+	Guarantor   string `json:"guarantor,omitempty"`
+	PayeeEmail  string `json:"payee_email,omitempty"`
+	PayeeName   string `json:"payee_name,omitempty"`
+}
+
+// Tenant is one resident of the lease, with a share of the refund.
+type Tenant struct {
+	ResidentID int64  `json:"resident_id"`
+	Email      string `json:"email"`
+	Name       string `json:"name"`
+	Share      int64  `json:"share"`
+}
+
+// Payout is one part of a refund: to a co-tenant, or to the payee.
+type Payout struct {
+	RefundID    int64  `json:"refund_id,omitempty"`
+	ResidentID  int64  `json:"resident_id"`
+	Email       string `json:"email"`
+	Name        string `json:"name"`
+	AmountCents int64  `json:"amount_cents"`
 }
 
 // Charge is the charge signal: a ledger row already in the database.
@@ -76,10 +124,11 @@ type Charge struct {
 	Description string `json:"description"`
 }
 
-// Charge categories.
+// Charge categories: how a charge counts in the refund maths.
 const (
-	CategoryArrears   = "arrears"
-	CategoryDeduction = "deduction"
+	CategoryArrears   = "arrears"   // owed on the ledger: rent, fees
+	CategoryDeduction = "deduction" // move-out charges: cleaning, damage
+	CategoryCredit    = "credit"    // a credit to the tenant: adds to the refund
 )
 
 // MoveOut is the move-out signal. At is 00:00 UTC of the move-out date, or an
@@ -91,21 +140,44 @@ type MoveOut struct {
 // State is everything known about the deposit, as the state query returns it
 // and as `deposits status -o json` prints it.
 type State struct {
-	LeaseID     string `json:"lease_id"`
-	PropertyID  string `json:"property_id"`
-	UnitID      string `json:"unit_id"`
-	TenantEmail string `json:"tenant_email"`
-	TenantName  string `json:"tenant_name"`
-	Stage       string `json:"stage"`
-	Outcome     string `json:"outcome,omitempty"`
+	LeaseID     string   `json:"lease_id"`
+	PropertyID  string   `json:"property_id"`
+	UnitID      string   `json:"unit_id"`
+	TenantEmail string   `json:"tenant_email"` // the first tenant
+	TenantName  string   `json:"tenant_name"`
+	Tenants     []Tenant `json:"tenants"`
+	Stage       string   `json:"stage"`
+	Outcome     string   `json:"outcome,omitempty"`
 
-	ExpectedCents    int64     `json:"expected_cents"`
-	ExpectedSource   string    `json:"expected_source,omitempty"`
-	ReceivedCents    int64     `json:"received_cents"`
-	ArrearsCents     int64     `json:"arrears_cents"`
-	DeductionsCents  int64     `json:"deductions_cents"`
-	KeptCents        int64     `json:"kept_cents"`
+	// The deposit's rows and their totals per type. ExpectedCents is the
+	// cash the tenant must pay; prepaid counts as received; a guarantee is
+	// never cash.
+	Deposits       []DepositRow `json:"deposits"`
+	ExpectedCents  int64        `json:"expected_cents"`
+	PrepaidCents   int64        `json:"prepaid_cents"`
+	GuaranteeCents int64        `json:"guarantee_cents"`
+	Guarantors     []string     `json:"guarantors,omitempty"`
+	ExpectedSource string       `json:"expected_source,omitempty"`
+	PayeeEmail     string       `json:"payee_email,omitempty"` // the newest payee: the refund goes there
+	PayeeName      string       `json:"payee_name,omitempty"`
+
+	// The terms of the refund maths.
+	PaidCents           int64 `json:"paid_cents"`     // cash payments, less returned ones
+	ReceivedCents       int64 `json:"received_cents"` // paid + prepaid
+	InterestCents       int64 `json:"interest_cents"`
+	CreditsCents        int64 `json:"credits_cents"`
+	ArrearsCents        int64 `json:"arrears_cents"`
+	DeductionsCents     int64 `json:"deductions_cents"`
+	KeptCents           int64 `json:"kept_cents"`
+	EarlierRefundsCents int64 `json:"earlier_refunds_cents"`
+
+	// Conservation: ReceivedCents = HeldCents + refunded + applied, at every moment.
+	HeldCents    int64 `json:"held_cents"`
+	AppliedCents int64 `json:"applied_cents"` // received money used for arrears, deductions and keeps
+
 	RefundCents      int64     `json:"refund_cents"`
+	Payouts          []Payout  `json:"payouts"`
+	SettlementID     int64     `json:"settlement_id,omitempty"`
 	BalanceOwedCents int64     `json:"balance_owed_cents"`
 	DepositChargeID  int64     `json:"deposit_charge_id,omitempty"`
 	RefundID         int64     `json:"refund_id,omitempty"`
