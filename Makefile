@@ -62,7 +62,8 @@ postgres:
 clean:
 	rm -rf bin
 
-## histories: record the workflow histories that the replay test replays
-## (after a deliberate, versioned change to the workflow).
+## histories: record the workflow histories that the replay test replays.
+## Record after a deliberate, versioned change to the workflow, and keep the
+## older recordings (v0_*.json): they prove old runs still replay.
 histories: postgres
-	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice' ./e2e
+	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund' ./e2e

@@ -81,7 +81,19 @@ func newLease(t *testing.T, requested int64) string {
 		AssessForSeconds: 3600, ReleaseAfterSeconds: 7200,
 	})
 	require.NoError(t, err)
+	require.NoError(t, q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: id, ResidentID: r.ResidentID, Position: 1, Share: 1}))
 	return id
+}
+
+// addCoTenant adds a resident to a lease and returns its ID.
+func addCoTenant(t *testing.T, lease, email, name string, position int32) int64 {
+	t.Helper()
+	ctx := context.Background()
+	q := db.New(pool)
+	r, err := q.CreateResident(ctx, db.CreateResidentParams{Email: email, Name: name})
+	require.NoError(t, err)
+	require.NoError(t, q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: lease, ResidentID: r.ResidentID, Position: position, Share: 1}))
+	return r.ResidentID
 }
 
 // run executes one activity in Temporal's activity test environment, which
@@ -122,7 +134,12 @@ func TestExpectDepositFromListingOnce(t *testing.T) {
 	in := activities.ExpectDepositInput{LeaseID: lease, Key: "deposit-" + lease + "/expect"}
 	exp, err := run[activities.Expectation](t, acts.ExpectDeposit, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.Expectation{ExpectedCents: 150000, Source: "listing LST-4B", TenantEmail: "ana@example.com", TenantName: "Ana Lopez"}, exp)
+	require.EqualValues(t, 150000, exp.ExpectedCents)
+	require.Equal(t, "listing LST-4B", exp.Source)
+	require.NotZero(t, exp.DepositID)
+	require.Equal(t, "ana@example.com", exp.TenantEmail)
+	require.Len(t, exp.Tenants, 1)
+	require.Equal(t, activities.Tenant{ResidentID: exp.Tenants[0].ResidentID, Email: "ana@example.com", Name: "Ana Lopez", Share: 1}, exp.Tenants[0])
 
 	// The listing changes; a retry of the same step still answers what was decided.
 	_, err = db.New(pool).UpsertListing(context.Background(), db.UpsertListingParams{ListingID: "LST-4B", PropertyID: "maple", UnitID: "4B", DepositAmountInCents: 99900})
@@ -206,7 +223,7 @@ func TestSaveLeaseStage(t *testing.T) {
 func emailInput(lease, kind string) activities.EmailInput {
 	return activities.EmailInput{Key: "deposit-" + lease + "/email/" + kind, Kind: kind, To: "ana@example.com", ToName: "Ana Lopez", Data: templates.Data{
 		LeaseID: lease, PropertyID: "maple", UnitID: "4B", TenantName: "Ana Lopez", TenantEmail: "ana@example.com",
-		ExpectedCents: 150000, ReceivedCents: 150000, RefundCents: 150000,
+		ExpectedCents: 150000, PaidCents: 150000, ReceivedCents: 150000, RefundCents: 150000,
 		Payments: []templates.Line{{Description: "Payment CHK-1 on 2026-11-02", Cents: 150000}},
 	}}
 }
@@ -274,5 +291,74 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	from, to, err := db.Migrate(context.Background(), pool)
 	require.NoError(t, err)
 	require.Equal(t, from, to)
-	require.Equal(t, 7, count(t, "SELECT count(*) FROM charge_codes"))
+	require.Equal(t, 8, count(t, "SELECT count(*) FROM charge_codes"))
+}
+
+func leaseResident(t *testing.T, lease string) int64 {
+	l, err := db.New(pool).GetLease(context.Background(), lease)
+	require.NoError(t, err)
+	return l.Resident.ResidentID
+}
+
+func TestSettleDepositSplitsOnceAndAudits(t *testing.T) {
+	lease := newLease(t, 0)
+	ana := leaseResident(t, lease)
+	bo := addCoTenant(t, lease, "bo@example.com", "Bo Chen", 2)
+	in := activities.SettleInput{
+		LeaseID: lease, Key: "deposit-" + lease + "/settlement",
+		ReceivedCents: 100000, CreditsCents: 1, DeductionsCents: 20000, KeptCents: 10000,
+		RefundCents: 70001, Outcome: "partially_refunded",
+		Kept:    []activities.KeptLine{{AmountCents: 10000, Reason: "Paint", RequestedBy: "maria"}},
+		Payouts: []activities.PayoutPlan{{ResidentID: ana, Email: "ana@example.com", Name: "Ana Lopez", AmountCents: 35001}, {ResidentID: bo, Email: "bo@example.com", Name: "Bo Chen", AmountCents: 35000}},
+	}
+	r1, err := run[activities.SettleResult](t, acts.SettleDeposit, in)
+	require.NoError(t, err)
+	r2, err := run[activities.SettleResult](t, acts.SettleDeposit, in)
+	require.NoError(t, err)
+	require.Equal(t, r1, r2, "a retry finds what the first attempt wrote")
+	require.Len(t, r1.RefundIDs, 2)
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM settlements WHERE lease_id = $1 AND refund_cents = 70001 AND kept->0->>'reason' = 'Paint'", lease))
+	require.Equal(t, 2, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1 AND settlement_id IS NOT NULL", lease))
+	require.Equal(t, 70001, count(t, "SELECT sum(amount_in_cents) FROM refunds WHERE lease_id = $1", lease))
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1 AND recipient_email = 'bo@example.com' AND amount_in_cents = 35000", lease))
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'settle' AND actor = 'depositflow'", lease))
+}
+
+func TestSettleDepositInvoicesABalance(t *testing.T) {
+	lease := newLease(t, 0)
+	in := activities.SettleInput{LeaseID: lease, Key: lease + "/settlement", ReceivedCents: 100000, DeductionsCents: 130000,
+		BalanceOwedCents: 30000, Outcome: "balance_owed", InvoiceResidentID: leaseResident(t, lease)}
+	r, err := run[activities.SettleResult](t, acts.SettleDeposit, in)
+	require.NoError(t, err)
+	require.NotZero(t, r.InvoiceID)
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1 AND amount_due_in_cents = 30000 AND settlement_id IS NOT NULL", lease))
+}
+
+func TestSettleDepositRefusesMathsThatDoNotAddUp(t *testing.T) {
+	lease := newLease(t, 0)
+	ana := leaseResident(t, lease)
+	// The payouts do not add up to the refund.
+	_, err := run[activities.SettleResult](t, acts.SettleDeposit, activities.SettleInput{LeaseID: lease, Key: lease + "/s1",
+		ReceivedCents: 1000, RefundCents: 1000, Outcome: "refunded",
+		Payouts: []activities.PayoutPlan{{ResidentID: ana, Email: "a@example.com", AmountCents: 999}}})
+	requireNonRetryable(t, err, "add up to 999 cents")
+	// The refund does not follow from the terms: the database's CHECK refuses it.
+	_, err = run[activities.SettleResult](t, acts.SettleDeposit, activities.SettleInput{LeaseID: lease, Key: lease + "/s2",
+		ReceivedCents: 1000, DeductionsCents: 10, RefundCents: 1000, Outcome: "refunded",
+		Payouts: []activities.PayoutPlan{{ResidentID: ana, Email: "a@example.com", AmountCents: 1000}}})
+	requireNonRetryable(t, err, "settlement refused by the database")
+	require.Equal(t, 0, count(t, "SELECT count(*) FROM settlements WHERE lease_id = $1", lease))
+	require.Equal(t, 0, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1", lease))
+}
+
+func TestGetPropertyPolicy(t *testing.T) {
+	newLease(t, 0)
+	_, err := db.New(pool).SetPropertyPolicy(context.Background(), db.SetPropertyPolicyParams{PropertyID: "maple",
+		ManagerEmail: pgtype.Text{String: "m@maple.example", Valid: true}, ApprovalThresholdCents: pgtype.Int8{Int64: 50000, Valid: true}})
+	require.NoError(t, err)
+	p, err := run[activities.Policy](t, acts.GetPropertyPolicy, "maple")
+	require.NoError(t, err)
+	require.Equal(t, activities.Policy{ManagerEmail: "m@maple.example", ApprovalThresholdCents: 50000}, p)
+	_, err = run[activities.Policy](t, acts.GetPropertyPolicy, "nope")
+	requireNonRetryable(t, err, "not in the database")
 }

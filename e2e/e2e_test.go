@@ -229,7 +229,7 @@ func TestLifecycleWithDeductions(t *testing.T) {
 		"--tenant-email", "ana@example.com")
 
 	out = must(t, "payment", "record", lease, "--amount", "750", "--ref", "CHK-1", "--date", time.Now().UTC().Format(time.DateOnly))
-	require.Contains(t, out, "Received $750.00 of $1,500.00; stage awaiting_payment")
+	require.Contains(t, out, "Paid $750.00 of $1,500.00; stage awaiting_payment")
 	refusedWith(t, "already recorded", "payment", "record", lease, "--amount", "750", "--ref", "CHK-1")
 	out = must(t, "payment", "record", lease, "--amount", "$750.00", "--ref", "CHK-2")
 	require.Contains(t, out, "stage held")

@@ -75,8 +75,8 @@ func (d *deposit) listen(ctx workflow.Context) {
 					return
 				}
 				d.applyDeposit(row)
-				// A raise leaves something to pay: ask for it.
-				if d.expected && !d.covered() && !d.movedOut() {
+				// A changed cash deposit that leaves something to pay: ask for it.
+				if row.Type == DepositCash && row.AmountCents != 0 && d.expected && !d.covered() && !d.movedOut() {
 					d.email(templates.KindRequest, fmt.Sprintf("-amend-%d", row.DepositID))
 				}
 				logger.Info("deposit amended", "lease_id", d.in.LeaseID, "deposit_id", row.DepositID, "type", row.Type, "expected_cents", d.state.ExpectedCents)

@@ -211,27 +211,28 @@ func (a *app) sendDecision(ctx context.Context, leaseID, name string, req any) (
 
 func (a *app) propertyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "property", Short: "Property policies: manager email and approval threshold"}
-	var threshold, managerEmail string
+	var threshold, managerEmail, nsfFee string
 	set := &cobra.Command{
-		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E]",
-		Short: "Set a property's approval threshold for keeping money, and its manager's email for reminders",
+		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00]",
+		Short: "Set a property's approval threshold, its manager's email for reminders, and its NSF fee",
 		Example: `  deposits property set maple --approval-threshold 500.00 --manager-email manager@maple.example
   deposits property set maple --approval-threshold none`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			err := a.setProperty(ctx, args[0], threshold, managerEmail)
-			a.audit(ctx, "", "property.set", map[string]string{"property": args[0], "approval_threshold": threshold, "manager_email": managerEmail}, err)
+			err := a.setProperty(ctx, args[0], threshold, managerEmail, nsfFee)
+			a.audit(ctx, "", "property.set", map[string]string{"property": args[0], "approval_threshold": threshold, "manager_email": managerEmail, "nsf_fee": nsfFee}, err)
 			return err
 		},
 	}
 	set.Flags().StringVar(&threshold, "approval-threshold", "", "keeping more than this needs a books_admin's approval; none to remove")
 	set.Flags().StringVar(&managerEmail, "manager-email", "", "where reminders before a release go")
+	set.Flags().StringVar(&nsfFee, "nsf-fee", "", "fee charged for a returned payment, in dollars (0 for none; default 25.00)")
 	cmd.AddCommand(set)
 	return cmd
 }
 
-func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail string) error {
+func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail, nsfFee string) error {
 	if err := checkID("property", property); err != nil {
 		return err
 	}
@@ -257,8 +258,15 @@ func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail
 		}
 		p.ManagerEmail = pgtype.Text{String: addr, Valid: true}
 	}
-	if threshold == "" && managerEmail == "" {
-		return refused("nothing to set: give --approval-threshold or --manager-email")
+	if nsfFee != "" {
+		c, err := money.ParseSigned(nsfFee)
+		if err != nil || c < 0 {
+			return refused("--nsf-fee %q: give a fee in dollars, 0 for none", nsfFee)
+		}
+		p.NsfFeeCents = pgtype.Int8{Int64: c, Valid: true}
+	}
+	if threshold == "" && managerEmail == "" && nsfFee == "" {
+		return refused("nothing to set: give --approval-threshold, --manager-email or --nsf-fee")
 	}
 	pool, err := a.db(ctx)
 	if err != nil {
@@ -275,7 +283,7 @@ func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail
 	if row.ApprovalThresholdCents.Valid {
 		limit = money.Format(row.ApprovalThresholdCents.Int64)
 	}
-	a.printf("Property %s: approval threshold %s, manager email %s.\n", property, limit, dash(row.ManagerEmail))
+	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s.\n", property, limit, dash(row.ManagerEmail), money.Format(row.NsfFeeCents))
 	return nil
 }
 

@@ -44,7 +44,7 @@ unique per lease, so recording the same payment twice is refused.`,
 	record.Flags().StringVar(&amount, "amount", "", "amount paid, in dollars")
 	record.Flags().StringVar(&ref, "ref", "", "payment reference (cheque or bank reference); generated when empty")
 	record.Flags().StringVar(&date, "date", "", "transaction date, YYYY-MM-DD (default today)")
-	cmd.AddCommand(record)
+	cmd.AddCommand(record, a.paymentReturnCommand())
 	return cmd
 }
 
@@ -104,7 +104,7 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 		return err
 	}
 	a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
-	a.printf("Received %s of %s; stage %s.\n", money.Format(s.ReceivedCents), money.Format(s.ExpectedCents), s.Stage)
+	a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,39 +22,102 @@ import (
 
 func (a *app) leaseCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "lease", Short: "Start the deposit of a lease"}
-	var property, unit, email, name, listing, amount, assessFor, releaseAfter string
+	var r leaseStart
 	start := &cobra.Command{
-		Use:   "start LEASE --property P --unit U --tenant-email E [--listing L | --amount 1500.00]",
+		Use:   "start LEASE --property P --unit U --tenant-email E [--tenant-email E2 ...] [--listing L | --amount 1500.00]",
 		Short: "Start a lease's deposit workflow: charge the deposit and ask the tenant to pay",
 		Long: `Start a lease's deposit workflow (ID deposit-LEASE). The deposit expected is the
 listing's advertised deposit unless --amount is given. The assessment window and
-the release date both count from 00:00 UTC of the move-out date.`,
+the release date both count from 00:00 UTC of the move-out date.
+
+Co-tenants: repeat --tenant-email (and --tenant-name in the same order); the
+refund is split among them by --shares (default equal), to the cent.`,
 		Example: `  deposits lease start L-100 --property maple --unit 4B --tenant-email ana@example.com --listing LST-4B
-  deposits lease start L-101 --property maple --unit 5A --tenant-email bo@example.com --amount 1,500.00 --release-after 336h`,
+  deposits lease start L-101 --property maple --unit 5A --amount 1,500.00 --release-after 336h \
+      --tenant-email bo@example.com --tenant-name "Bo Chen" --tenant-email cy@example.com --tenant-name "Cy Park" --shares 2,1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			req := map[string]any{"property": property, "unit": unit, "tenant_email": email, "listing": listing, "amount": amount,
-				"assess_for": assessFor, "release_after": releaseAfter}
-			err := a.startLease(ctx, args[0], property, unit, email, name, listing, amount, assessFor, releaseAfter)
-			a.audit(ctx, args[0], "lease.start", req, err)
+			r.leaseID = args[0]
+			err := a.startLease(ctx, r)
+			a.audit(ctx, args[0], "lease.start", r.audited(), err)
 			return err
 		},
 	}
 	f := start.Flags()
-	f.StringVar(&property, "property", "", "property ID (created if new)")
-	f.StringVar(&unit, "unit", "", "unit ID within the property (created if new)")
-	f.StringVar(&email, "tenant-email", "", "tenant's email address")
-	f.StringVar(&name, "tenant-name", "", "tenant's name, for the emails")
-	f.StringVar(&listing, "listing", "", "listing whose advertised deposit is expected")
-	f.StringVar(&amount, "amount", "", "deposit in dollars, instead of the listing's")
-	f.StringVar(&assessFor, "assess-for", "72h", "assessment window after move-out (Go duration, at most 2880h)")
-	f.StringVar(&releaseAfter, "release-after", "336h", "release the refund this long after move-out (Go duration, at most 2880h)")
+	f.StringVar(&r.property, "property", "", "property ID (created if new)")
+	f.StringVar(&r.unit, "unit", "", "unit ID within the property (created if new)")
+	f.StringArrayVar(&r.emails, "tenant-email", nil, "tenant's email address; repeat for co-tenants")
+	f.StringArrayVar(&r.names, "tenant-name", nil, "tenant's name, for the emails; repeat in the order of --tenant-email")
+	f.StringVar(&r.shares, "shares", "", "co-tenants' shares of the refund, e.g. 2,1 (default equal)")
+	f.StringVar(&r.listing, "listing", "", "listing whose advertised deposit is expected")
+	f.StringVar(&r.amount, "amount", "", "deposit in dollars, instead of the listing's")
+	f.StringVar(&r.assessFor, "assess-for", "72h", "assessment window after move-out (Go duration, at most 2880h)")
+	f.StringVar(&r.releaseAfter, "release-after", "336h", "release the refund this long after move-out (Go duration, at most 2880h)")
 	cmd.AddCommand(start)
 	return cmd
 }
 
-func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, name, listing, amount, assessFor, releaseAfter string) error {
+// leaseStart is what `deposits lease start` was asked.
+type leaseStart struct {
+	leaseID, property, unit, listing, amount, assessFor, releaseAfter, shares string
+	emails, names                                                             []string
+}
+
+func (r leaseStart) audited() map[string]any {
+	return map[string]any{"property": r.property, "unit": r.unit, "tenant_emails": r.emails, "listing": r.listing,
+		"amount": r.amount, "shares": r.shares, "assess_for": r.assessFor, "release_after": r.releaseAfter}
+}
+
+type tenantArg struct {
+	email, name string
+	share       int32
+}
+
+// tenants pairs the emails with names and shares.
+func (r leaseStart) tenants() ([]tenantArg, error) {
+	if len(r.emails) == 0 {
+		return nil, refused("--tenant-email is required")
+	}
+	if len(r.names) > len(r.emails) {
+		return nil, refused("%d --tenant-name for %d --tenant-email: give them in the same order", len(r.names), len(r.emails))
+	}
+	var shares []string
+	if r.shares != "" {
+		shares = strings.Split(r.shares, ",")
+		if len(shares) != len(r.emails) {
+			return nil, refused("--shares %s has %d shares for %d tenants", r.shares, len(shares), len(r.emails))
+		}
+	}
+	var out []tenantArg
+	seen := map[string]bool{}
+	for i, e := range r.emails {
+		addr, err := parseEmail(e)
+		if err != nil {
+			return nil, err
+		}
+		if seen[strings.ToLower(addr)] {
+			return nil, refused("tenant %s is given twice", addr)
+		}
+		seen[strings.ToLower(addr)] = true
+		t := tenantArg{email: addr, share: 1}
+		if i < len(r.names) {
+			t.name = strings.TrimSpace(r.names[i])
+		}
+		if shares != nil {
+			n, err := strconv.Atoi(strings.TrimSpace(shares[i]))
+			if err != nil || n < 1 || n > 1000 {
+				return nil, refused("--shares %s: each share is a whole number from 1 to 1000", r.shares)
+			}
+			t.share = int32(n)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (a *app) startLease(ctx context.Context, r leaseStart) error {
+	leaseID, property, unit, listing, amount := r.leaseID, r.property, r.unit, r.listing, r.amount
 	if err := checkID("lease", leaseID); err != nil {
 		return err
 	}
@@ -62,10 +127,11 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 	if err := checkID("--unit", unit); err != nil {
 		return err
 	}
-	tenant, err := parseEmail(email)
+	tenants, err := r.tenants()
 	if err != nil {
 		return err
 	}
+	tenant := tenants[0].email
 	var cents int64
 	if amount != "" {
 		if cents, err = parseAmount("amount", amount); err != nil {
@@ -74,11 +140,11 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 	} else if listing == "" {
 		return refused("give the deposit: --listing L (its advertised deposit) or --amount 1500.00")
 	}
-	assess, err := parseDelay("assess-for", assessFor)
+	assess, err := parseDelay("assess-for", r.assessFor)
 	if err != nil {
 		return err
 	}
-	release, err := parseDelay("release-after", releaseAfter)
+	release, err := parseDelay("release-after", r.releaseAfter)
 	if err != nil {
 		return err
 	}
@@ -122,16 +188,27 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 		if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: property, UnitID: unit}); err != nil {
 			return err
 		}
-		r, err := q.CreateResident(ctx, db.CreateResidentParams{Email: tenant, Name: name})
-		if err != nil {
-			return err
+		var ids []int64
+		for _, t := range tenants {
+			res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: t.email, Name: t.name})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, res.ResidentID)
 		}
 		requested := pgtype.Int8{Int64: cents, Valid: cents > 0}
-		_, err = q.CreateLease(ctx, db.CreateLeaseParams{
-			LeaseID: leaseID, PropertyID: property, UnitID: unit, ListingID: listingID, ResidentID: r.ResidentID,
+		if _, err := q.CreateLease(ctx, db.CreateLeaseParams{
+			LeaseID: leaseID, PropertyID: property, UnitID: unit, ListingID: listingID, ResidentID: ids[0],
 			RequestedCents: requested, AssessForSeconds: in.AssessForSeconds, ReleaseAfterSeconds: in.ReleaseAfterSeconds,
-		})
-		return err
+		}); err != nil {
+			return err
+		}
+		for i, t := range tenants {
+			if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: leaseID, ResidentID: ids[i], Position: int32(i + 1), Share: t.share}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if isUniqueViolation(err) {
 		existing, err := q.GetLease(ctx, leaseID)
@@ -169,7 +246,11 @@ func (a *app) startLease(ctx context.Context, leaseID, property, unit, email, na
 	if in.AmountCents > 0 {
 		what = money.Format(in.AmountCents)
 	}
-	a.printf("Started lease %s: expecting %s from %s (workflow %s, run %s).\n", leaseID, what, tenant, run.GetID(), run.GetRunID())
+	var who []string
+	for _, t := range tenants {
+		who = append(who, t.email)
+	}
+	a.printf("Started lease %s: expecting %s from %s (workflow %s, run %s).\n", leaseID, what, strings.Join(who, ", "), run.GetID(), run.GetRunID())
 	a.printf("Release: %s after move-out, after an assessment window of %s.\n", in.ReleaseAfter(), in.AssessFor())
 	return nil
 }

@@ -113,6 +113,8 @@ refund or the invoice for a balance owed, emailing the tenant at each step.`,
 		a.devCommand(),
 		a.propertyCommand(),
 		a.auditCommand(),
+		a.depositCommand(),
+		a.ledgerCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
 	return root

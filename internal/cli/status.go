@@ -46,23 +46,57 @@ workflow: live while it runs, its final result once it has closed.`,
 func printState(w io.Writer, s workflows.State) {
 	t := newTable(w, "", "")
 	t.row("Lease", fmt.Sprintf("%s (property %s, unit %s)", s.LeaseID, s.PropertyID, s.UnitID))
-	t.row("Tenant", strings.TrimSpace(s.TenantName+" <"+s.TenantEmail+">"))
+	for i, tn := range s.Tenants {
+		label := "Tenant"
+		if len(s.Tenants) > 1 {
+			label = fmt.Sprintf("Tenant %d", i+1)
+		}
+		who := strings.TrimSpace(tn.Name + " <" + tn.Email + ">")
+		if len(s.Tenants) > 1 {
+			who += fmt.Sprintf(", share %d", tn.Share)
+		}
+		t.row(label, who)
+	}
+	if len(s.Tenants) == 0 {
+		t.row("Tenant", strings.TrimSpace(s.TenantName+" <"+s.TenantEmail+">"))
+	}
+	if s.PayeeEmail != "" {
+		t.row("Payee", strings.TrimSpace(s.PayeeName+" <"+s.PayeeEmail+">")+" (receives the refund)")
+	}
 	stage := s.Stage
 	if s.Outcome != "" {
 		stage += " (" + s.Outcome + ")"
 	}
 	t.row("Stage", stage)
-	t.row("Expected", money.Format(s.ExpectedCents)+paren(s.ExpectedSource))
-	t.row("Received", money.Format(s.ReceivedCents))
+	t.row("Cash deposit", money.Format(s.ExpectedCents)+paren(s.ExpectedSource))
+	if s.PrepaidCents != 0 {
+		t.row("Prepaid", money.Format(s.PrepaidCents))
+	}
+	if s.GuaranteeCents != 0 {
+		t.row("Guarantee", money.Format(s.GuaranteeCents)+paren(strings.Join(s.Guarantors, ", ")+"; no cash"))
+	}
+	t.row("Paid", money.Format(s.PaidCents))
+	t.row("Received", money.Format(s.ReceivedCents)+paren("paid + prepaid"))
+	if s.InterestCents != 0 {
+		t.row("Interest", money.Format(s.InterestCents))
+	}
+	if s.CreditsCents != 0 {
+		t.row("Credits", money.Format(s.CreditsCents))
+	}
 	t.row("Arrears", money.Format(s.ArrearsCents))
 	t.row("Deductions", money.Format(s.DeductionsCents))
 	t.row("Kept", money.Format(s.KeptCents))
+	if s.EarlierRefundsCents != 0 {
+		t.row("Refunded earlier", money.Format(s.EarlierRefundsCents))
+	}
 	if p := s.PendingKeep; p != nil {
 		t.row("Pending keep", fmt.Sprintf("%s by %s, awaiting approval: %s", money.Format(p.AmountCents), p.RequestedBy, p.Reason))
 	}
+	terms := workflows.Terms{ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
+		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents, EarlierRefundsCents: s.EarlierRefundsCents}
 	switch {
 	case s.Stage != workflows.StageClosed:
-		p := workflows.ComputeRefund(s.ReceivedCents, s.ArrearsCents, s.DeductionsCents+s.KeptCents)
+		p := workflows.Settle(terms)
 		if p.BalanceOwedCents > 0 {
 			t.row("Balance owed", money.Format(p.BalanceOwedCents)+" (if nothing changes)")
 		} else {
@@ -71,8 +105,9 @@ func printState(w io.Writer, s workflows.State) {
 	case s.BalanceOwedCents > 0:
 		t.row("Balance owed", fmt.Sprintf("%s (invoice %d)", money.Format(s.BalanceOwedCents), s.InvoiceID))
 	default:
-		t.row("Refund", money.Format(s.RefundCents)+paren(idText("refund", s.RefundID)))
+		t.row("Refund", money.Format(s.RefundCents)+paren(idText("settlement", s.SettlementID)))
 	}
+	t.row("Held", money.Format(s.HeldCents))
 	t.row("Moved out", when(s.MovedOutAt))
 	t.row("Assess until", when(s.AssessUntil))
 	release := when(s.ReleaseAt)
@@ -91,9 +126,29 @@ func printState(w io.Writer, s workflows.State) {
 	_ = t.flush()
 	if len(s.Payments) > 0 {
 		fmt.Fprintln(w, "\nPayments")
-		pt := newTable(w, "ID", "DATE", "REFERENCE", "AMOUNT")
+		pt := newTable(w, "ID", "DATE", "REFERENCE", "AMOUNT", "")
 		for _, p := range s.Payments {
-			pt.row(fmt.Sprint(p.PaymentID), p.Date, p.Reference, money.Format(p.AmountCents))
+			note := ""
+			if p.Returned {
+				note = "returned: " + p.ReturnReason
+			}
+			pt.row(fmt.Sprint(p.PaymentID), p.Date, p.Reference, money.Format(p.AmountCents), note)
+		}
+		_ = pt.flush()
+	}
+	if len(s.Deposits) > 1 {
+		fmt.Fprintln(w, "\nDeposit rows")
+		dt := newTable(w, "ID", "TYPE", "AMOUNT", "GUARANTOR", "PAYEE")
+		for _, d := range s.Deposits {
+			dt.row(fmt.Sprint(d.DepositID), d.Type, signed(d.AmountCents), dash(d.Guarantor), dash(d.PayeeEmail))
+		}
+		_ = dt.flush()
+	}
+	if len(s.Payouts) > 0 {
+		fmt.Fprintln(w, "\nRefund payouts")
+		pt := newTable(w, "REFUND", "TO", "AMOUNT")
+		for _, p := range s.Payouts {
+			pt.row(dash(idText("", p.RefundID)), strings.TrimSpace(p.Name+" <"+p.Email+">"), money.Format(p.AmountCents))
 		}
 		_ = pt.flush()
 	}
@@ -134,7 +189,7 @@ func idText(what string, id int64) string {
 	if id == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s %d", what, id)
+	return strings.TrimSpace(fmt.Sprintf("%s %d", what, id))
 }
 
 func when(t time.Time) string {
