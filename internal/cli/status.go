@@ -77,18 +77,13 @@ func printState(w io.Writer, s workflows.State) {
 	}
 	t.row("Paid", money.Format(s.PaidCents))
 	t.row("Received", money.Format(s.ReceivedCents)+paren("paid + prepaid"))
-	if s.InterestCents != 0 {
-		t.row("Interest", money.Format(s.InterestCents))
-	}
-	if s.CreditsCents != 0 {
-		t.row("Credits", money.Format(s.CreditsCents))
-	}
-	t.row("Arrears", money.Format(s.ArrearsCents))
-	t.row("Deductions", money.Format(s.DeductionsCents))
-	t.row("Kept", money.Format(s.KeptCents))
-	if s.EarlierRefundsCents != 0 {
-		t.row("Refunded earlier", money.Format(s.EarlierRefundsCents))
-	}
+	// Every term of the refund maths, even at zero, so the sum can be checked by eye.
+	t.row("Interest", "+"+money.Format(s.InterestCents))
+	t.row("Credits", "+"+money.Format(s.CreditsCents))
+	t.row("Arrears", "-"+money.Format(s.ArrearsCents))
+	t.row("Deductions", "-"+money.Format(s.DeductionsCents))
+	t.row("Kept", "-"+money.Format(s.KeptCents))
+	t.row("Refunded earlier", "-"+money.Format(s.EarlierRefundsCents))
 	if p := s.PendingKeep; p != nil {
 		t.row("Pending keep", fmt.Sprintf("%s by %s, awaiting approval: %s", money.Format(p.AmountCents), p.RequestedBy, p.Reason))
 	}

@@ -1,6 +1,9 @@
 package money
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -103,4 +106,35 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("plain round trip of %q: %d -> %q -> %d, %v", s, c, Plain(c), back, err)
 		}
 	})
+}
+
+// TestNoFloatAnywhere keeps money exact: no Go file of the project, generated
+// code included, declares or converts to a floating-point type.
+func TestNoFloatAnywhere(t *testing.T) {
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			code, _, _ := strings.Cut(line, "//")
+			if strings.Contains(code, "float32") || strings.Contains(code, "float64") {
+				t.Errorf("%s:%d uses a float: %s", path, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
