@@ -249,68 +249,6 @@ func (q *Queries) ListLeaseResidents(ctx context.Context, leaseID string) ([]Lis
 	return items, nil
 }
 
-const listLeases = `-- name: ListLeases :many
-SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.stage, leases.outcome,
-       leases.release_at, leases.closed_at, residents.email AS tenant_email,
-       COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = leases.lease_id AND d.deposit_type = 'cash'), 0)::bigint AS expected_cents,
-       COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = leases.lease_id AND p.returned_at IS NULL), 0)::bigint AS received_cents
-FROM leases JOIN residents USING (resident_id)
-WHERE ($1::text IS NULL OR leases.property_id = $1)
-  AND ($2::text IS NULL OR leases.stage = $2)
-ORDER BY leases.created_at, leases.lease_id
-LIMIT $3
-`
-
-type ListLeasesParams struct {
-	PropertyID pgtype.Text `json:"property_id"`
-	Stage      pgtype.Text `json:"stage"`
-	MaxRows    int32       `json:"max_rows"`
-}
-
-type ListLeasesRow struct {
-	LeaseID       string     `json:"lease_id"`
-	PropertyID    string     `json:"property_id"`
-	UnitID        string     `json:"unit_id"`
-	Stage         string     `json:"stage"`
-	Outcome       string     `json:"outcome"`
-	ReleaseAt     *time.Time `json:"release_at"`
-	ClosedAt      *time.Time `json:"closed_at"`
-	TenantEmail   string     `json:"tenant_email"`
-	ExpectedCents int64      `json:"expected_cents"`
-	ReceivedCents int64      `json:"received_cents"`
-}
-
-func (q *Queries) ListLeases(ctx context.Context, arg ListLeasesParams) ([]ListLeasesRow, error) {
-	rows, err := q.db.Query(ctx, listLeases, arg.PropertyID, arg.Stage, arg.MaxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ListLeasesRow{}
-	for rows.Next() {
-		var i ListLeasesRow
-		if err := rows.Scan(
-			&i.LeaseID,
-			&i.PropertyID,
-			&i.UnitID,
-			&i.Stage,
-			&i.Outcome,
-			&i.ReleaseAt,
-			&i.ClosedAt,
-			&i.TenantEmail,
-			&i.ExpectedCents,
-			&i.ReceivedCents,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const setLeaseStage = `-- name: SetLeaseStage :exec
 UPDATE leases
 SET stage = $2, outcome = $3, moved_out_at = $4, release_at = $5, closed_at = $6, updated_at = now()

@@ -89,7 +89,7 @@ func TestManagerDecisions(t *testing.T) {
 
 	out = must(t, "keep", lease, "--amount", "300", "--reason", "Burn mark on the counter")
 	require.Contains(t, out, "Kept $300.00 of lease "+lease+": Burn mark on the counter.")
-	require.Contains(t, out, "Stage         release_pending")
+	require.Regexp(t, `Stage\s+release_pending`, out)
 
 	refusedCleanly(t, lease, "only $700.00 is held", func() result {
 		return deposits("keep", lease, "--amount", "800", "--reason", "Too much")

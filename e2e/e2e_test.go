@@ -97,6 +97,12 @@ func setUp(m *testing.M) (int, error) {
 	if r := deposits("migrate"); r.code != 0 {
 		return 0, fmt.Errorf("deposits migrate: %s", r.stderr)
 	}
+	// The search attributes come from the binary's setup command, twice to show it is idempotent.
+	for i := 0; i < 2; i++ {
+		if r := deposits("setup"); r.code != 0 {
+			return 0, fmt.Errorf("deposits setup: %s", r.stderr)
+		}
+	}
 
 	mailer, err := activities.NewMailer("smtp://"+sink.Addr, "Maple Homes <deposits@maple.example>")
 	if err != nil {
@@ -194,6 +200,35 @@ func waitMail(t *testing.T, lease string, n int) []mailsink.Parsed {
 
 func now() string { return time.Now().UTC().Format(time.RFC3339) }
 
+// requireListed waits until Temporal's visibility (through `deposits list`,
+// which queries the search attributes) shows the lease at a stage.
+func requireListed(t *testing.T, lease, stage string, extra ...string) listed {
+	t.Helper()
+	var found listed
+	require.Eventually(t, func() bool {
+		var rows []listed
+		r := deposits(append([]string{"list", "--stage", stage, "-o", "json"}, extra...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rows))
+		for _, row := range rows {
+			if row.LeaseID == lease {
+				found = row
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 100*time.Millisecond, "lease %s never listed at stage %s", lease, stage)
+	return found
+}
+
+type listed struct {
+	LeaseID    string    `json:"lease_id"`
+	PropertyID string    `json:"property_id"`
+	Stage      string    `json:"stage"`
+	ReleaseAt  time.Time `json:"release_at"`
+	Status     string    `json:"workflow_status"`
+}
+
 // recordHistory saves a closed lease's workflow history as JSON test data for
 // the replay test in workflows/, when RECORD_HISTORIES=1 (make histories).
 // Replaying them in every test run makes a non-deterministic change to the
@@ -228,12 +263,14 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	refusedWith(t, "already started", "lease", "start", lease, "--property", "maple", "--unit", "4B", "--listing", "LST-4B",
 		"--tenant-email", "ana@example.com")
 
+	requireListed(t, lease, "awaiting_payment", "--property", "maple")
 	out = must(t, "payment", "record", lease, "--amount", "750", "--ref", "CHK-1", "--date", time.Now().UTC().Format(time.DateOnly))
 	require.Contains(t, out, "Paid $750.00 of $1,500.00; stage awaiting_payment")
 	refusedWith(t, "already recorded", "payment", "record", lease, "--amount", "750", "--ref", "CHK-1")
 	out = must(t, "payment", "record", lease, "--amount", "$750.00", "--ref", "CHK-2")
 	require.Contains(t, out, "stage held")
 
+	requireListed(t, lease, "held")
 	s := status(t, lease)
 	require.Equal(t, workflows.StageHeld, s.Stage)
 	require.EqualValues(t, 150000, s.ExpectedCents)
@@ -247,8 +284,14 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	require.Contains(t, out, "Added CLEANING charge")
 	must(t, "charge", "add", lease, "--code", "rent", "--amount", "45.50", "--description", "Water bill share")
 
+	// Operators see it by stage and release date, as in the Web UI.
+	pending := requireListed(t, lease, "release_pending", "--due-before", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	require.False(t, pending.ReleaseAt.IsZero())
 	s = waitClosed(t, lease)
 	require.Equal(t, workflows.OutcomePartiallyRefunded, s.Outcome)
+	closed := requireListed(t, lease, "closed")
+	require.Equal(t, "completed", closed.Status)
+	require.True(t, s.ReleaseAt.Equal(closed.ReleaseAt))
 	require.EqualValues(t, 12000, s.DeductionsCents)
 	require.EqualValues(t, 4550, s.ArrearsCents)
 	require.EqualValues(t, 150000-12000-4550, s.RefundCents)
@@ -305,6 +348,8 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	require.Contains(t, out, "$1,334.50")
 	out = must(t, "list", "--stage", "closed")
 	require.Contains(t, out, lease)
+	require.Contains(t, must(t, "list", "--stage", "release_pending", "--due-before", "2000-01-01"), "LEASE") // header only
+	require.NotContains(t, must(t, "list", "--stage", "release_pending", "--due-before", "2000-01-01"), lease)
 	recordHistory(t, lease, "partial_payments_deductions_refund")
 }
 

@@ -34,17 +34,6 @@ SELECT sqlc.embed(leases), sqlc.embed(residents)
 FROM leases JOIN residents USING (resident_id)
 WHERE leases.lease_id = $1;
 
--- name: ListLeases :many
-SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.stage, leases.outcome,
-       leases.release_at, leases.closed_at, residents.email AS tenant_email,
-       COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = leases.lease_id AND d.deposit_type = 'cash'), 0)::bigint AS expected_cents,
-       COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = leases.lease_id AND p.returned_at IS NULL), 0)::bigint AS received_cents
-FROM leases JOIN residents USING (resident_id)
-WHERE (sqlc.narg(property_id)::text IS NULL OR leases.property_id = sqlc.narg(property_id))
-  AND (sqlc.narg(stage)::text IS NULL OR leases.stage = sqlc.narg(stage))
-ORDER BY leases.created_at, leases.lease_id
-LIMIT sqlc.arg(max_rows);
-
 -- name: SetLeaseStage :exec
 -- Written by the workflow at each stage change; setting a value is idempotent.
 UPDATE leases

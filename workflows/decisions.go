@@ -96,18 +96,31 @@ func (d *deposit) registerDecisions(ctx workflow.Context) error {
 		handler   any
 		validator any
 	}{
-		{UpdateExtend, d.extend, d.validateExtend},
-		{UpdateKeep, d.keep, d.validateKeep},
-		{UpdateRelease, d.release, d.validateRelease},
-		{UpdateHold, d.hold, d.validateHold},
-		{UpdateApprove, d.approve, d.validateApprove},
-		{UpdateDecline, d.decline, d.validateDecline},
+		{UpdateExtend, d.extend, counted(ctx, UpdateExtend, d.validateExtend)},
+		{UpdateKeep, d.keep, counted(ctx, UpdateKeep, d.validateKeep)},
+		{UpdateRelease, d.release, counted(ctx, UpdateRelease, d.validateRelease)},
+		{UpdateHold, d.hold, counted(ctx, UpdateHold, d.validateHold)},
+		{UpdateApprove, d.approve, counted(ctx, UpdateApprove, d.validateApprove)},
+		{UpdateDecline, d.decline, counted(ctx, UpdateDecline, d.validateDecline)},
 	} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// counted wraps a validator so that every refusal shows in the worker's
+// metrics (deposit_refusals, tagged with the decision).
+func counted[T any](ctx workflow.Context, name string, validate func(T) error) func(T) error {
+	refusals := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"decision": name}).Counter("deposit_refusals")
+	return func(req T) error {
+		err := validate(req)
+		if err != nil {
+			refusals.Inc(1)
+		}
+		return err
+	}
 }
 
 func checkActor(a Actor) error {
@@ -142,6 +155,7 @@ func (d *deposit) keepable() int64 {
 
 func (d *deposit) record(ctx workflow.Context, kind string, by Actor, detail string) {
 	d.state.Decisions = append(d.state.Decisions, Decision{Kind: kind, Actor: by.Actor, Role: by.Role, At: workflow.Now(ctx), Detail: detail})
+	workflow.SetCurrentDetails(ctx, d.details())
 }
 
 func (d *deposit) validateExtend(req ExtendRequest) error {
@@ -167,7 +181,8 @@ func (d *deposit) extend(ctx workflow.Context, req ExtendRequest) (State, error)
 	from := d.state.ReleaseAt
 	d.state.ReleaseAt = from.AddDate(0, 0, req.Days)
 	d.record(ctx, UpdateExtend, req.Actor, fmt.Sprintf("release date %s -> %s", from.Format(time.RFC3339), d.state.ReleaseAt.Format(time.RFC3339)))
-	return d.state, nil
+	// Operators filter on the release date: keep its search attribute true.
+	return d.state, d.publish(ctx, true)
 }
 
 func (d *deposit) validateKeep(req KeepRequest) error {

@@ -51,6 +51,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 		return d.state, err
 	}
 	d.expect(exp)
+	workflow.SetCurrentDetails(ctx, d.details())
 
 	// 2. Charge it on the resident ledger and ask the tenant to pay.
 	if err := workflow.ExecuteActivity(dbCtx(ctx), a.ChargeDeposit, activities.ChargeDepositInput{
@@ -74,6 +75,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 			}
 			d.receipts++
 			d.email(templates.KindReceipt, numbered(d.receipts))
+			workflow.GetMetricsHandler(ctx).Counter("deposit_held").Inc(1)
 		case !covered && d.state.Stage == StageHeld:
 			if err := d.setStage(ctx, StageAwaitingPayment); err != nil {
 				return d.state, err
@@ -168,9 +170,13 @@ func numbered(n int) string {
 	return fmt.Sprintf("-%d", n)
 }
 
-// setStage moves the deposit to a stage and mirrors it into the database.
+// setStage moves the deposit to a stage, shows it to operators (search
+// attributes and details) and mirrors it into the database.
 func (d *deposit) setStage(ctx workflow.Context, stage string) error {
 	d.state.Stage = stage
+	if err := d.publish(ctx, true); err != nil {
+		return err
+	}
 	return workflow.ExecuteActivity(dbCtx(ctx), a.SaveLeaseStage, activities.StageInput{
 		LeaseID: d.in.LeaseID, Stage: stage, Outcome: d.state.Outcome,
 		MovedOutAt: d.state.MovedOutAt, ReleaseAt: d.state.ReleaseAt, ClosedAt: d.state.ClosedAt,
@@ -238,8 +244,9 @@ func (d *deposit) awaitRelease(ctx workflow.Context) error {
 }
 
 // terms are the figures of the refund maths as they stand.
-func (d *deposit) terms() Terms {
-	s := d.state
+func (d *deposit) terms() Terms { return termsOf(d.state) }
+
+func termsOf(s State) Terms {
 	return Terms{
 		ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
 		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents,
@@ -304,6 +311,12 @@ func (d *deposit) settle(ctx workflow.Context) error {
 	if err := d.setStage(ctx, StageClosed); err != nil {
 		return err
 	}
+	metrics := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": s.Outcome})
+	metrics.Counter("deposit_settled").Inc(1)
+	if s.RefundCents > 0 {
+		metrics.Counter("deposit_refunds_issued").Inc(int64(len(d.state.Payouts)))
+		metrics.Counter("deposit_refunded_cents").Inc(s.RefundCents)
+	}
 	if s.BalanceOwedCents > 0 {
 		d.email(templates.KindBalanceOwed, "")
 	} else if s.Outcome != OutcomeNothingDue {
@@ -314,21 +327,23 @@ func (d *deposit) settle(ctx workflow.Context) error {
 
 // payouts splits a refund: all of it to the newest payee when an amendment
 // named one, otherwise among the tenants by their shares, to the cent.
-func (d *deposit) payouts(refund int64) []Payout {
-	if refund <= 0 || len(d.state.Tenants) == 0 {
+func (d *deposit) payouts(refund int64) []Payout { return plannedPayouts(d.state, refund) }
+
+func plannedPayouts(s State, refund int64) []Payout {
+	if refund <= 0 || len(s.Tenants) == 0 {
 		return []Payout{}
 	}
-	if d.state.PayeeEmail != "" {
-		return []Payout{{ResidentID: d.state.Tenants[0].ResidentID, Email: d.state.PayeeEmail, Name: d.state.PayeeName, AmountCents: refund}}
+	if s.PayeeEmail != "" {
+		return []Payout{{ResidentID: s.Tenants[0].ResidentID, Email: s.PayeeEmail, Name: s.PayeeName, AmountCents: refund}}
 	}
-	shares := make([]int64, len(d.state.Tenants))
-	for i, t := range d.state.Tenants {
+	shares := make([]int64, len(s.Tenants))
+	for i, t := range s.Tenants {
 		shares[i] = t.Share
 	}
 	var out []Payout
 	for i, part := range SplitCents(refund, shares) {
 		if part > 0 {
-			t := d.state.Tenants[i]
+			t := s.Tenants[i]
 			out = append(out, Payout{ResidentID: t.ResidentID, Email: t.Email, Name: t.Name, AmountCents: part})
 		}
 	}

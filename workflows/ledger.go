@@ -93,6 +93,7 @@ func (d *deposit) listen(ctx workflow.Context) {
 				logger.Info("move-out recorded", "lease_id", d.in.LeaseID, "at", d.state.MovedOutAt)
 			})
 			s.Select(ctx)
+			workflow.SetCurrentDetails(ctx, d.details())
 		}
 	})
 }

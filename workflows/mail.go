@@ -38,8 +38,7 @@ func (d *deposit) email(kind, suffix string) {
 // remindManager queues a reminder to the property's manager; the mailer
 // reads the manager's address when it sends, so a changed address is used.
 func (d *deposit) remindManager(key string) {
-	data := d.emailData()
-	data.RecipientName = ""
+	data := EmailData(d.state, true)
 	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: templates.KindReminder, Data: data}})
 }
 
@@ -54,8 +53,10 @@ func (d *deposit) startMailer(ctx workflow.Context) {
 				// to) ends here; the lease goes on and the failure shows in its state.
 				d.state.EmailFailures = append(d.state.EmailFailures, next.Kind+": "+err.Error())
 				workflow.GetLogger(ctx).Error("email not sent", "lease_id", d.in.LeaseID, "kind", next.Kind, "error", err)
+				workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"kind": next.Kind}).Counter("deposit_email_failures").Inc(1)
 			} else {
 				d.state.EmailsSent = append(d.state.EmailsSent, next.Kind)
+				workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"kind": next.Kind}).Counter("deposit_emails_sent").Inc(1)
 			}
 			d.mailq = d.mailq[1:]
 			d.mailBusy = false
@@ -78,8 +79,12 @@ func (d *deposit) send(ctx workflow.Context, m outgoing) error {
 }
 
 // emailData is what every email may show, from the state as it is now.
-func (d *deposit) emailData() templates.Data {
-	s := d.state
+func (d *deposit) emailData() templates.Data { return EmailData(d.state, false) }
+
+// EmailData is what an email shows for a lease's state: the tenant's view,
+// or (forManager) the same figures addressed to the property's manager.
+// `deposits email preview` renders from it too.
+func EmailData(s State, forManager bool) templates.Data {
 	data := templates.Data{
 		LeaseID: s.LeaseID, PropertyID: s.PropertyID, UnitID: s.UnitID,
 		TenantName: s.TenantName, TenantEmail: s.TenantEmail, RecipientName: s.TenantName,
@@ -91,7 +96,7 @@ func (d *deposit) emailData() templates.Data {
 		Payments: []templates.Line{}, Returned: []templates.Line{}, Arrears: []templates.Line{}, Deductions: []templates.Line{},
 		Credits: []templates.Line{}, Kept: []templates.Line{}, Payouts: []templates.Line{},
 	}
-	if len(s.Tenants) > 1 {
+	if len(s.Tenants) > 1 || forManager {
 		data.RecipientName = ""
 	}
 	for _, p := range s.Payments {
@@ -120,11 +125,11 @@ func (d *deposit) emailData() templates.Data {
 		data.Kept = append(data.Kept, templates.Line{Description: k.Reason, Cents: k.AmountCents})
 	}
 	// Before settlement the emails show what would be refunded if nothing else changes.
-	st := Settle(d.terms())
+	st := Settle(termsOf(s))
 	data.RefundCents, data.BalanceOwedCents = st.RefundCents, st.BalanceOwedCents
 	payouts := s.Payouts
-	if !d.settled {
-		payouts = d.payouts(st.RefundCents)
+	if s.Stage != StageClosed {
+		payouts = plannedPayouts(s, st.RefundCents)
 	}
 	if len(payouts) > 1 || s.PayeeEmail != "" {
 		for _, p := range payouts {

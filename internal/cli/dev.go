@@ -138,6 +138,9 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 	if err := waitForTemporal(ctx, a.temporalAddress, a.namespace); err != nil {
 		return unavailable("Temporal at "+a.temporalAddress, err)
 	}
+	if _, err := a.setup(ctx); err != nil {
+		return err
+	}
 
 	env := fmt.Sprintf("export TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s DATABASE_URL='%s' SMTP_URL=%s",
 		a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL)

@@ -233,11 +233,16 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		// Without this the SDK quietly hands back the running workflow.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", leaseID, property, unit, tenant),
+		// Operators filter on these in the Web UI from the first moment.
+		TypedSearchAttributes: workflows.StartSearchAttributes(in),
+		StaticSummary:         fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", leaseID, property, unit, tenant),
 	}, workflows.WorkflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return refused("lease %s is already started (workflow %s): see `deposits status %s`", leaseID, workflows.WorkflowID(leaseID), leaseID)
+	}
+	if err != nil && strings.Contains(err.Error(), "not defined") {
+		return refused("the namespace lacks depositflow's search attributes: run `deposits setup` once, then start the lease again (%v)", err)
 	}
 	if err != nil {
 		return unavailable("Temporal", err)

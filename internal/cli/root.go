@@ -115,6 +115,8 @@ refund or the invoice for a balance owed, emailing the tenant at each step.`,
 		a.auditCommand(),
 		a.depositCommand(),
 		a.ledgerCommand(),
+		a.setupCommand(),
+		a.emailCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
 	return root

@@ -8,10 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/spf13/cobra"
 
-	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -195,58 +193,64 @@ func when(t time.Time) string {
 }
 
 func (a *app) listCommand() *cobra.Command {
-	var stage, property string
-	var limit int32
+	var stage, property, dueBefore string
+	var limit int
 	cmd := &cobra.Command{
-		Use:   "list [--stage S] [--property P] [-o json]",
-		Short: "List leases with their deposit stage and amounts",
-		Long: `List leases from the database, where each workflow mirrors its stage at every
-change. For one lease's live state use deposits status.`,
-		Example: `  deposits list --stage release_pending
+		Use:   "list [--stage S] [--property P] [--due-before DATE] [-o json]",
+		Short: "List leases by stage, property and release date, from Temporal's visibility",
+		Long: `List lease workflows with the same visibility query an operator types in the
+Temporal Web UI, built from the flags, e.g.
+  WorkflowType = 'DepositWorkflow' AND DepositStage = 'release_pending' AND DepositReleaseAt < '2026-12-01T00:00:00Z'`,
+		Example: `  deposits list --stage release_pending --due-before 2026-12-01
   deposits list --property maple -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.list(cmd.Context(), stage, property, limit)
+			return a.list(cmd.Context(), stage, property, dueBefore, limit)
 		},
 	}
-	cmd.Flags().StringVar(&stage, "stage", "", "only leases at this stage: awaiting_payment, held, assessing, release_pending, closed")
+	cmd.Flags().StringVar(&stage, "stage", "", "only leases at this stage: "+strings.Join(stages, ", "))
 	cmd.Flags().StringVar(&property, "property", "", "only leases of this property")
-	cmd.Flags().Int32Var(&limit, "limit", 1000, "at most this many leases")
+	cmd.Flags().StringVar(&dueBefore, "due-before", "", "only leases released before this date (YYYY-MM-DD or RFC 3339)")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many leases")
 	return cmd
 }
 
 var stages = []string{workflows.StageAwaitingPayment, workflows.StageHeld, workflows.StageAssessing, workflows.StageReleasePending, workflows.StageClosed}
 
-func (a *app) list(ctx context.Context, stage, property string, limit int32) error {
+func (a *app) list(ctx context.Context, stage, property, dueBefore string, limit int) error {
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
 	if stage != "" && !contains(stages, stage) {
 		return refused("--stage %q: choose one of %s", stage, strings.Join(stages, ", "))
 	}
+	if property != "" {
+		if err := checkID("--property", property); err != nil {
+			return err
+		}
+	}
+	var due time.Time
+	if dueBefore != "" {
+		var err error
+		if due, err = time.Parse(time.DateOnly, dueBefore); err != nil {
+			if due, err = time.Parse(time.RFC3339, dueBefore); err != nil {
+				return refused("--due-before %q: write the date as YYYY-MM-DD", dueBefore)
+			}
+		}
+	}
 	if limit <= 0 {
 		return refused("--limit must be positive")
 	}
-	pool, err := a.db(ctx)
+	rows, err := a.listFromVisibility(ctx, listQuery(stage, property, due), limit)
 	if err != nil {
 		return err
-	}
-	rows, err := db.New(pool).ListLeases(ctx, db.ListLeasesParams{
-		Stage: pgtype.Text{String: stage, Valid: stage != ""}, PropertyID: pgtype.Text{String: property, Valid: property != ""}, MaxRows: limit,
-	})
-	if err != nil {
-		return unavailable("the database", err)
 	}
 	if a.json() {
 		return a.printJSON(rows)
 	}
-	t := newTable(a.out, "LEASE", "PROPERTY", "UNIT", "TENANT", "STAGE", "OUTCOME", "EXPECTED", "RECEIVED", "RELEASE AT")
+	t := newTable(a.out, "LEASE", "PROPERTY", "STAGE", "RELEASE AT", "JURISDICTION", "WORKFLOW", "STARTED")
 	for _, r := range rows {
-		release := "-"
-		if r.ReleaseAt != nil {
-			release = r.ReleaseAt.UTC().Format(time.RFC3339)
-		}
-		t.row(r.LeaseID, r.PropertyID, r.UnitID, r.TenantEmail, r.Stage, dash(r.Outcome), money.Format(r.ExpectedCents), money.Format(r.ReceivedCents), release)
+		t.row(r.LeaseID, r.PropertyID, r.Stage, when(r.ReleaseAt), dash(r.Jurisdiction), r.Status, when(r.StartedAt))
 	}
 	return t.flush()
 }
