@@ -11,10 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,19 +29,19 @@ import (
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/mailsink"
 	"github.com/depositflow/depositflow/internal/pgcluster"
-	"github.com/depositflow/depositflow/worker"
 	"github.com/depositflow/depositflow/workflows"
 )
 
 var (
-	bin      string // the deposits binary under test
-	cliEnv   []string
-	pool     *pgxpool.Pool
-	sink     *mailsink.Sink
-	temporal client.Client
+	metricsURL string // the worker's Prometheus metrics
+	workerLog  string // the worker's log file
+	bin        string // the deposits binary under test
+	cliEnv     []string
+	pool       *pgxpool.Pool
+	sink       *mailsink.Sink
+	temporal   client.Client
 )
 
 func TestMain(m *testing.M) {
@@ -104,16 +107,58 @@ func setUp(m *testing.M) (int, error) {
 		}
 	}
 
-	mailer, err := activities.NewMailer("smtp://"+sink.Addr, "Maple Homes <deposits@maple.example>")
+	// The worker is the real `deposits worker`, watched the way an operator
+	// would: Prometheus metrics and JSON logs.
+	metricsAddr, err := freeAddr()
 	if err != nil {
 		return 0, err
 	}
-	w := worker.New(temporal, activities.New(pool, mailer, "Maple Homes"), worker.Options{})
-	if err := w.Start(); err != nil {
+	metricsURL = "http://" + metricsAddr + "/metrics"
+	workerLog = filepath.Join(tmp, "worker.log")
+	stopWorker, err := startWorker(metricsAddr, workerLog)
+	if err != nil {
 		return 0, err
 	}
-	defer w.Stop()
+	defer stopWorker()
 	return m.Run(), nil
+}
+
+// startWorker runs `deposits worker` and waits until it serves its metrics.
+func startWorker(metricsAddr, logFile string) (stop func(), err error) {
+	f, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "worker", "--metrics-address", metricsAddr, "--log-format", "json")
+	cmd.Env = cliEnv
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		f.Close()
+	}
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+			resp.Body.Close()
+			return stop, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	log, _ := os.ReadFile(logFile)
+	return nil, fmt.Errorf("deposits worker did not come up:\n%s", log)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 type result struct {

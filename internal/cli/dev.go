@@ -20,10 +20,10 @@ import (
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/mailsink"
 	"github.com/depositflow/depositflow/internal/pgcluster"
-	"github.com/depositflow/depositflow/worker"
 )
 
 type devOptions struct {
+	workerFlags
 	dataDir      string
 	temporalBin  string
 	temporalPort int
@@ -62,6 +62,7 @@ environment to paste into another shell for the other deposits commands.`,
 	f.IntVar(&o.pgPort, "pg-port", 54329, "PostgreSQL port (when deposits dev runs it)")
 	f.IntVar(&o.smtpPort, "smtp-port", 1025, "SMTP sink port")
 	f.IntVar(&o.mailWebPort, "mail-web-port", 1080, "port of the web page that shows received mail")
+	o.workerFlags.addFlags(cmd)
 	return cmd
 }
 
@@ -151,6 +152,7 @@ depositflow is running. Ctrl-C stops everything.
   Temporal          %s (namespace %s)
   PostgreSQL        %s
   SMTP sink         %s, received mail at http://localhost:%d/
+  Worker metrics    http://%s/metrics
   Data              %s
 
 In another shell:
@@ -158,10 +160,10 @@ In another shell:
   deposits listing add LST-4B --property maple --unit 4B --deposit 1500
   deposits lease start L-100 --property maple --unit 4B --listing LST-4B --tenant-email ana@example.com
 
-`, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, dataDir, env)
+`, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, o.metricsAddress, dataDir, env)
 	_ = os.WriteFile(filepath.Join(dataDir, "env"), []byte(env+"\n"), 0o644)
 
-	return a.runWorker(ctx, worker.Options{})
+	return a.runWorker(ctx, o.workerFlags)
 }
 
 // findTemporal finds the temporal CLI: the flag, then PATH, then the

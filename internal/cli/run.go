@@ -8,9 +8,12 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/observe"
 	"github.com/depositflow/depositflow/worker"
 )
 
@@ -39,8 +42,15 @@ func (a *app) migrateCommand() *cobra.Command {
 	}
 }
 
+// workerFlags are how the worker is run and watched.
+type workerFlags struct {
+	worker.Options
+	metricsAddress string
+	logFormat      string
+}
+
 func (a *app) workerCommand() *cobra.Command {
-	var o worker.Options
+	var o workerFlags
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the worker that executes deposit workflows and their activities",
@@ -55,14 +65,23 @@ like, on as many machines: Temporal spreads the work. Stops cleanly on SIGINT or
 			return a.runWorker(ctx, o)
 		},
 	}
-	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: the SDK default)")
-	cmd.Flags().IntVar(&o.MaxConcurrentWorkflows, "max-workflow-tasks", 0, "workflow tasks run at once (0: the SDK default)")
+	o.addFlags(cmd)
 	return cmd
 }
 
+func (o *workerFlags) addFlags(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: the SDK default)")
+	cmd.Flags().IntVar(&o.MaxConcurrentWorkflows, "max-workflow-tasks", 0, "workflow tasks run at once (0: the SDK default)")
+	cmd.Flags().StringVar(&o.metricsAddress, "metrics-address", envOr("METRICS_ADDRESS", "localhost:9464"), "serve Prometheus metrics at http://ADDRESS/metrics; off to disable (METRICS_ADDRESS)")
+	cmd.Flags().StringVar(&o.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "log lines as text or json (LOG_FORMAT)")
+}
+
 // runWorker runs a worker until ctx ends.
-func (a *app) runWorker(ctx context.Context, o worker.Options) error {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+func (a *app) runWorker(ctx context.Context, o workerFlags) error {
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return refused("--log-format %q: choose text or json", o.logFormat)
+	}
+	logger := observe.Logger(os.Stderr, o.logFormat, slog.LevelInfo)
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
@@ -71,16 +90,26 @@ func (a *app) runWorker(ctx context.Context, o worker.Options) error {
 	if err != nil {
 		return refused("%v", err)
 	}
-	c, err := dialTemporal(ctx, a.temporalAddress, a.namespace, slog.LevelInfo)
+	opts := client.Options{HostPort: a.temporalAddress, Namespace: a.namespace, Logger: sdklog.NewStructuredLogger(logger)}
+	if o.metricsAddress != "off" {
+		handler, closer, err := observe.Metrics(o.metricsAddress)
+		if err != nil {
+			return refused("--metrics-address %s: %v", o.metricsAddress, err)
+		}
+		defer closer.Close()
+		opts.MetricsHandler = handler
+	}
+	c, err := dialTemporalWith(ctx, opts)
 	if err != nil {
 		return unavailable("Temporal at "+a.temporalAddress, err)
 	}
 	defer c.Close()
-	w := worker.New(c, activities.New(pool, mailer, mailer.From.Name), o)
+	w := worker.New(c, activities.New(pool, mailer, mailer.From.Name), o.Options)
 	if err := w.Start(); err != nil {
 		return unavailable("Temporal (starting the worker)", err)
 	}
-	logger.Info("worker running", "temporal", a.temporalAddress, "namespace", a.namespace, "smtp", mailer.Addr())
+	logger.Info("worker running", "temporal", a.temporalAddress, "namespace", a.namespace, "smtp", mailer.Addr(),
+		"metrics", "http://"+o.metricsAddress+"/metrics")
 	<-ctx.Done()
 	w.Stop()
 	logger.Info("worker stopped")
