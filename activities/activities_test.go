@@ -362,3 +362,34 @@ func TestGetPropertyPolicy(t *testing.T) {
 	_, err = run[activities.Policy](t, acts.GetPropertyPolicy, "nope")
 	requireNonRetryable(t, err, "not in the database")
 }
+
+// Every kind of email goes out as a well-formed MIME message: multipart/
+// alternative with a plain-text and an HTML part, the subject decoded as
+// rendered, co-tenants in Cc, and the Message-ID from the key.
+func TestEveryKindIsAWellFormedMIMEMessage(t *testing.T) {
+	lease := newLease(t, 0)
+	for _, kind := range templates.Kinds {
+		in := emailInput(lease, kind)
+		in.Cc = []string{"bo@example.com"}
+		in.Data.Arrears = []templates.Line{{Description: `Rent <November> & "fees"`, Cents: 2500}}
+		want, err := templates.Render(kind, func() templates.Data { d := in.Data; d.Organization = "Maple Homes"; return d }())
+		require.NoError(t, err)
+		res, err := run[activities.EmailResult](t, acts.SendEmail, in)
+		require.NoError(t, err, kind)
+		m, err := sink.WaitFor(5*time.Second, func(m mailsink.Message) bool {
+			return strings.Contains(string(m.Raw), res.MessageID)
+		})
+		require.NoError(t, err, kind)
+		p, err := mailsink.Parse(m.Raw)
+		require.NoError(t, err, kind)
+		require.Contains(t, p.Header.Get("Content-Type"), "multipart/alternative", kind)
+		require.Equal(t, want.Subject, p.Subject, kind)
+		require.Equal(t, strings.TrimSpace(want.Text), strings.TrimSpace(strings.ReplaceAll(p.Text, "\r\n", "\n")), kind)
+		if strings.Contains(want.Text, "Rent <November>") {
+			require.Contains(t, p.HTML, "Rent &lt;November&gt; &amp; &#34;fees&#34;", kind)
+		}
+		require.Contains(t, p.Header.Get("Cc"), "bo@example.com", kind)
+		require.ElementsMatch(t, []string{"ana@example.com", "bo@example.com"}, m.To, kind)
+		require.NotEmpty(t, p.Header.Get("Date"), kind)
+	}
+}

@@ -75,6 +75,9 @@ type Data struct {
 	MovedOutAt time.Time `json:"moved_out_at"`
 	ReleaseAt  time.Time `json:"release_at"`
 	OnHold     bool      `json:"on_hold"` // never released automatically
+	// ForManager words the statement for the property's manager ("the tenant")
+	// instead of the tenant ("you").
+	ForManager bool `json:"for_manager"`
 }
 
 // OutstandingCents is what the tenant still has to pay toward the deposit.
@@ -96,6 +99,19 @@ var funcs = map[string]any{
 	"date":  func(t time.Time) string { return t.UTC().Format("Monday, 2 January 2006") },
 	"line":  func(desc string, cents int64) Line { return Line{Description: desc, Cents: cents} },
 	"neg":   func(cents int64) int64 { return -cents },
+	// who and s word a statement for its reader: the tenant ("you owe") or the manager ("the tenant owes").
+	"who": func(d Data) string {
+		if d.ForManager {
+			return "the tenant"
+		}
+		return "you"
+	},
+	"s": func(d Data) string {
+		if d.ForManager {
+			return "s"
+		}
+		return ""
+	},
 	// row lays out one line of a plain-text statement with the amounts in a column.
 	"row": func(desc string, cents int64) string { return fmt.Sprintf("  %-44s %14s", desc, money.Format(cents)) },
 	"greeting": func(name string) string {

@@ -99,6 +99,7 @@ func EmailData(s State, forManager bool) templates.Data {
 	if len(s.Tenants) > 1 || forManager {
 		data.RecipientName = ""
 	}
+	data.ForManager = forManager
 	for _, p := range s.Payments {
 		desc := "Payment " + p.Reference
 		if p.Date != "" {

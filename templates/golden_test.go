@@ -1,0 +1,75 @@
+package templates
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// goldenData is one lease in every situation an email can show: co-tenants,
+// a returned payment, arrears, deductions, a keep, a credit and a split refund.
+func goldenData(kind string) Data {
+	d := Data{
+		LeaseID: "L-100", PropertyID: "maple", UnitID: "4B", Organization: "Maple Homes",
+		TenantName: "Ana Lopez", TenantEmail: "ana@example.com", RecipientName: "Ana Lopez",
+		ExpectedCents: 150000, PaidCents: 150000, ReceivedCents: 150000,
+		Payments:     []Line{{"Payment CHK-1042 on 2026-11-02", 75000}, {"Payment CHK-1043 on 2026-11-03", 75000}},
+		Returned:     []Line{{"Payment ACH-9 on 2026-11-04 (returned: nsf)", 20000}},
+		Arrears:      []Line{{"Returned payment fee (ACH-9, nsf)", 2500}},
+		Deductions:   []Line{{"Carpet cleaning, living room", 12000}},
+		Kept:         []Line{{"Burn mark on the kitchen counter", 30000}},
+		Credits:      []Line{{"Goodwill for the broken lift", 1000}},
+		Payouts:      []Line{{"Ana Lopez <ana@example.com>", 53250}, {"Bo Chen <bo@example.com>", 53250}},
+		ArrearsCents: 2500, DeductionsCents: 12000, KeptCents: 30000, CreditsCents: 1000, RefundCents: 106500,
+		MovedOutAt: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
+		ReleaseAt:  time.Date(2026, 12, 14, 0, 0, 0, 0, time.UTC),
+	}
+	switch kind {
+	case KindRequest:
+		d.PaidCents, d.ReceivedCents, d.Payments = 75000, 75000, d.Payments[:1]
+	case KindReturned:
+		d.PaidCents, d.ReceivedCents = 130000, 130000
+	case KindBalanceOwed:
+		d.Deductions = append(d.Deductions, Line{"Broken window", 140000})
+		d.DeductionsCents += 140000
+		d.RefundCents, d.BalanceOwedCents, d.Payouts = 0, 33500, nil
+	case KindReminder:
+		d.RecipientName, d.ForManager = "", true
+	}
+	return d
+}
+
+// TestGoldenText pins the plain-text part of every email: a change to a
+// template shows up as a diff of what tenants read. Run with -update after a
+// deliberate change and review the diff.
+func TestGoldenText(t *testing.T) {
+	for _, kind := range Kinds {
+		t.Run(kind, func(t *testing.T) {
+			r, err := Render(kind, goldenData(kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "Subject: " + r.Subject + "\n\n" + r.Text
+			path := filepath.Join("testdata", "golden", kind+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./templates -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s text differs from %s:\n--- got\n%s\n--- want\n%s", kind, path, got, want)
+			}
+		})
+	}
+}
