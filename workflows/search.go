@@ -59,12 +59,40 @@ func (d *deposit) publish(ctx workflow.Context, stageChanged bool) error {
 }
 
 // details says in words where the deposit stands (markdown, for the UI).
-func (d *deposit) details() string {
+func (d *deposit) details() string { return Markdown(d.plainDetails()) }
+
+// Markdown escapes text for the Temporal UI's markdown, where a pair of
+// dollar signs would otherwise start a formula.
+func Markdown(s string) string { return strings.ReplaceAll(s, "$", `\$`) }
+
+func (d *deposit) plainDetails() string {
 	s := d.state
 	var b strings.Builder
+	// The headline first: the UI shows the top of the details.
 	add(&b, "**%s**", strings.ReplaceAll(s.Stage, "_", " "))
-	if s.Outcome != "" {
-		add(&b, ": %s", strings.ReplaceAll(s.Outcome, "_", " "))
+	switch {
+	case s.Stage == StageClosed && s.BalanceOwedCents > 0:
+		add(&b, ": balance owed %s (invoice %d), closed %s.", money.Format(s.BalanceOwedCents), s.InvoiceID, dayText(s.ClosedAt))
+	case s.Stage == StageClosed:
+		add(&b, ": %s, refund %s in %d payout(s), closed %s.", strings.ReplaceAll(s.Outcome, "_", " "), money.Format(s.RefundCents), len(s.Payouts), dayText(s.ClosedAt))
+	case !s.ReleaseAt.IsZero():
+		st := Settle(d.terms())
+		when := "release on " + dayText(s.ReleaseAt)
+		if s.OnHold {
+			when = "on hold, released only by hand"
+		}
+		if st.BalanceOwedCents > 0 {
+			add(&b, ": %s; balance owed %s if nothing changes.", when, money.Format(st.BalanceOwedCents))
+		} else {
+			add(&b, ": %s; refund %s if nothing changes.", when, money.Format(st.RefundCents))
+		}
+	case s.Stage == StageAwaitingPayment:
+		add(&b, ": %s still to pay.", money.Format(max(s.ExpectedCents-s.PaidCents, 0)))
+	case s.Stage == StageHeld:
+		add(&b, ": %s held until the move-out.", money.Format(s.ReceivedCents))
+	}
+	if s.PendingKeep != nil {
+		add(&b, "\n\nA keep of %s by %s awaits a books_admin's approval.", money.Format(s.PendingKeep.AmountCents), s.PendingKeep.RequestedBy)
 	}
 	add(&b, "\n\nCash deposit %s, paid %s", money.Format(s.ExpectedCents), money.Format(s.PaidCents))
 	if s.PrepaidCents != 0 {
@@ -73,29 +101,7 @@ func (d *deposit) details() string {
 	if s.GuaranteeCents != 0 {
 		add(&b, ", guarantee %s", money.Format(s.GuaranteeCents))
 	}
-	add(&b, ".\n\nArrears %s, deductions %s, kept %s.", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), money.Format(s.KeptCents))
-	switch {
-	case s.Stage == StageClosed && s.BalanceOwedCents > 0:
-		add(&b, "\n\nClosed on %s with a balance owed of %s (invoice %d).", dayText(s.ClosedAt), money.Format(s.BalanceOwedCents), s.InvoiceID)
-	case s.Stage == StageClosed:
-		add(&b, "\n\nClosed on %s: refund %s in %d payout(s).", dayText(s.ClosedAt), money.Format(s.RefundCents), len(s.Payouts))
-	case !s.ReleaseAt.IsZero():
-		st := Settle(d.terms())
-		when := "Release on " + dayText(s.ReleaseAt)
-		if s.OnHold {
-			when = "On hold: released only by hand"
-		}
-		if st.BalanceOwedCents > 0 {
-			add(&b, "\n\n%s; balance owed %s if nothing changes.", when, money.Format(st.BalanceOwedCents))
-		} else {
-			add(&b, "\n\n%s; refund %s if nothing changes.", when, money.Format(st.RefundCents))
-		}
-	case s.Stage == StageAwaitingPayment:
-		add(&b, "\n\nWaiting for %s more.", money.Format(max(s.ExpectedCents-s.PaidCents, 0)))
-	}
-	if s.PendingKeep != nil {
-		add(&b, "\n\nA keep of %s by %s awaits a books_admin's approval.", money.Format(s.PendingKeep.AmountCents), s.PendingKeep.RequestedBy)
-	}
+	add(&b, ". Arrears %s, deductions %s, kept %s.", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), money.Format(s.KeptCents))
 	return b.String()
 }
 

@@ -235,7 +235,9 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		// Operators filter on these in the Web UI from the first moment.
 		TypedSearchAttributes: workflows.StartSearchAttributes(in),
-		StaticSummary:         fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", leaseID, property, unit, tenant),
+		StaticDetails: workflows.Markdown(fmt.Sprintf("Deposit: %s.\n\nAssessment window %s and release %s after the move-out (00:00 UTC of its date).",
+			depositText(in.AmountCents, listing), humanDuration(in.AssessFor()), humanDuration(in.ReleaseAfter()))),
+		StaticSummary: fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", leaseID, property, unit, tenant),
 	}, workflows.WorkflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -247,16 +249,13 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 	if err != nil {
 		return unavailable("Temporal", err)
 	}
-	what := "the deposit of listing " + listing
-	if in.AmountCents > 0 {
-		what = money.Format(in.AmountCents)
-	}
+	what := depositText(in.AmountCents, listing)
 	var who []string
 	for _, t := range tenants {
 		who = append(who, t.email)
 	}
 	a.printf("Started lease %s: expecting %s from %s (workflow %s, run %s).\n", leaseID, what, strings.Join(who, ", "), run.GetID(), run.GetRunID())
-	a.printf("Release: %s after move-out, after an assessment window of %s.\n", in.ReleaseAfter(), in.AssessFor())
+	a.printf("Release: %s after move-out, after an assessment window of %s.\n", humanDuration(in.ReleaseAfter()), humanDuration(in.AssessFor()))
 	return nil
 }
 
@@ -315,4 +314,23 @@ func (a *app) addListing(ctx context.Context, listing, property, unit, deposit s
 	}
 	a.printf("Listing %s (property %s, unit %s) advertises a deposit of %s.\n", listing, property, unit, money.Format(cents))
 	return nil
+}
+
+func depositText(cents int64, listing string) string {
+	if cents > 0 {
+		return money.Format(cents)
+	}
+	return "the deposit of listing " + listing
+}
+
+// humanDuration writes whole days as days ("14 days") and anything else as Go does ("90s").
+func humanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > 0 && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
 }
