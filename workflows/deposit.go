@@ -393,11 +393,13 @@ func awaitUntil(ctx workflow.Context, t time.Time, cond func() bool) (bool, erro
 
 // Activity options, chosen per kind of side effect.
 //
-// Database writes are short; if the database is away they retry every minute
-// at most, for as long as it takes, since the lease cannot move on without them.
+// Database writes take milliseconds: a 10 s limit lets an attempt lost with a
+// killed worker be retried soon. If the database is away they retry every
+// minute at most, for as long as it takes, since the lease cannot move on
+// without them. Bad data (a lease or listing that does not exist) is not retried.
 func dbCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
+		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			NonRetryableErrorTypes: []string{activities.ErrBadData},
@@ -409,11 +411,13 @@ func dbCtx(ctx workflow.Context) workflow.Context {
 // get their own function so that a payout provider can change it alone.
 func moneyCtx(ctx workflow.Context) workflow.Context { return dbCtx(ctx) }
 
-// Email waits on a remote server: a longer timeout, and retries that back
-// off to ten minutes so a mail outage of hours costs few attempts.
+// Email waits on a remote server (go-mail gives up on a silent one after
+// 20 s): a 30 s limit, and retries that back off to ten minutes so a mail
+// outage of hours costs few attempts. A message the server refuses for good
+// (a 5xx, a malformed address) is not retried.
 func mailCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
 			NonRetryableErrorTypes: []string{activities.ErrBadData, "EmailRejected"},

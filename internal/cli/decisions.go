@@ -155,8 +155,8 @@ func (a *app) decide(ctx context.Context, leaseID, name string, req any, done fu
 	}
 	if name == workflows.UpdateRelease {
 		// The refund follows at once; show the closed lease.
-		if s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return s.Stage == workflows.StageClosed }); err != nil {
-			return err
+		if closed, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return s.Stage == workflows.StageClosed }); ok {
+			s = closed
 		}
 	}
 	if a.json() {

@@ -60,12 +60,8 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 	if ref == "" {
 		ref = "cli-" + time.Now().UTC().Format("20060102T150405.000000")
 	}
-	s, err := a.leaseState(ctx, leaseID)
-	if err != nil {
+	if err := a.openLease(ctx, leaseID); err != nil {
 		return err
-	}
-	if s.Stage == workflows.StageClosed {
-		return refused("lease %s is closed (%s): a payment can no longer change its deposit", leaseID, s.Outcome)
 	}
 	pool, err := a.db(ctx)
 	if err != nil {
@@ -99,12 +95,12 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 	if err != nil {
 		return signalErr(leaseID, err)
 	}
-	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasPayment(s, p.PaymentID) })
-	if err != nil {
-		return err
-	}
 	a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
-	a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
+	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasPayment(s, p.PaymentID) }); ok {
+		a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
+	} else {
+		a.notYetApplied(leaseID)
+	}
 	return nil
 }
 
@@ -174,13 +170,11 @@ func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
 	if err != nil {
 		return signalErr(leaseID, err)
 	}
-	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() })
-	if err != nil {
-		return err
-	}
 	a.printf("Recorded move-out of lease %s on %s.\n", leaseID, at.Format(time.DateOnly))
-	if !s.AssessUntil.IsZero() {
+	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() }); ok {
 		a.printf("Final charges until %s; release on %s.\n", s.AssessUntil.Format(time.RFC3339), s.ReleaseAt.Format(time.RFC3339))
+	} else {
+		a.notYetApplied(leaseID)
 	}
 	return nil
 }
@@ -246,12 +240,8 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description 
 	if cc.IsDeposit {
 		return refused("the deposit charge is made by depositflow itself; choose one of %s", a.codeList(ctx))
 	}
-	s, err := a.leaseState(ctx, leaseID)
-	if err != nil {
+	if err := a.openLease(ctx, leaseID); err != nil {
 		return err
-	}
-	if s.Stage == workflows.StageClosed {
-		return refused("lease %s is closed (%s): a charge can no longer change its deposit", leaseID, s.Outcome)
 	}
 	tc, err := a.temporal(ctx)
 	if err != nil {
@@ -278,12 +268,12 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description 
 	if err != nil {
 		return signalErr(leaseID, err)
 	}
-	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasCharge(s, ch.ChargeID) })
-	if err != nil {
-		return err
-	}
 	a.printf("Added %s charge %d of %s to lease %s (%s).\n", cc.ChargeCodeID, ch.ChargeID, money.Format(cents), leaseID, cc.Category)
-	a.printf("Arrears %s, deductions %s; stage %s.\n", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), s.Stage)
+	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasCharge(s, ch.ChargeID) }); ok {
+		a.printf("Arrears %s, deductions %s; stage %s.\n", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), s.Stage)
+	} else {
+		a.notYetApplied(leaseID)
+	}
 	return nil
 }
 

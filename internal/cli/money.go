@@ -107,11 +107,12 @@ func (a *app) amend(ctx context.Context, leaseID, typ, amount, guarantor, payee,
 	if err != nil {
 		return signalErr(leaseID, err)
 	}
-	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasDeposit(s, row.DepositID) })
-	if err != nil {
-		return err
-	}
 	a.printf("Amended the deposit of lease %s: %s %s.\n", leaseID, typ, signed(cents))
+	s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasDeposit(s, row.DepositID) })
+	if !ok {
+		a.notYetApplied(leaseID)
+		return nil
+	}
 	a.printf("Cash %s (paid %s), prepaid %s, guarantee %s; stage %s.\n", money.Format(s.ExpectedCents), money.Format(s.PaidCents),
 		money.Format(s.PrepaidCents), money.Format(s.GuaranteeCents), s.Stage)
 	if s.PayeeEmail != "" {
@@ -168,12 +169,8 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 	if !contains(returnReasons, reason) {
 		return refused("--reason %q: choose one of %s", reason, strings.Join(returnReasons, ", "))
 	}
-	s, err := a.leaseState(ctx, leaseID)
-	if err != nil {
+	if err := a.openLease(ctx, leaseID); err != nil {
 		return err
-	}
-	if s.Stage == workflows.StageClosed {
-		return refused("lease %s is closed (%s): a returned payment can no longer change its deposit", leaseID, s.Outcome)
 	}
 	pool, err := a.db(ctx)
 	if err != nil {
@@ -226,15 +223,15 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 	if err != nil {
 		return signalErr(leaseID, err)
 	}
-	s, err = a.waitFor(ctx, leaseID, func(s workflows.State) bool { return paymentReturned(s, p.PaymentID) })
-	if err != nil {
-		return err
-	}
 	a.printf("Payment %s of %s for lease %s was returned (%s).\n", ref, money.Format(p.AmountInCents), leaseID, reason)
 	if fee != nil {
 		a.printf("NSF fee of %s charged.\n", money.Format(fee.AmountCents))
 	}
-	a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
+	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return paymentReturned(s, p.PaymentID) }); ok {
+		a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
+	} else {
+		a.notYetApplied(leaseID)
+	}
 	return nil
 }
 

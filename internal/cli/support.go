@@ -147,16 +147,53 @@ func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, 
 
 // waitFor polls the state until done accepts it, so a command can print the
 // state after its signal was applied. The signal is durable either way; this
-// only decides what is printed.
-func (a *app) waitFor(ctx context.Context, leaseID string, done func(workflows.State) bool) (workflows.State, error) {
+// only decides what is printed. ok is false when no worker answered in time
+// (it may be restarting): the fact is recorded and will be applied.
+func (a *app) waitFor(ctx context.Context, leaseID string, done func(workflows.State) bool) (s workflows.State, ok bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s, err := a.leaseState(ctx, leaseID)
-		if err != nil || done(s) || time.Now().After(deadline) {
-			return s, err
+		if err == nil && done(s) {
+			return s, true
+		}
+		if time.Now().After(deadline) {
+			return s, false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// notYetApplied is printed when the worker did not show a recorded fact in time.
+func (a *app) notYetApplied(leaseID string) {
+	a.printf("No deposits worker has applied it yet (one may be restarting); `deposits status %s` shows it once one has.\n", leaseID)
+}
+
+// openLease checks that the lease's workflow is running, without needing a
+// worker: facts can be recorded while workers restart.
+func (a *app) openLease(ctx context.Context, leaseID string) error {
+	if err := checkID("lease", leaseID); err != nil {
+		return err
+	}
+	c, err := a.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(leaseID), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return refused("lease %s has no deposit workflow: start it with `deposits lease start %s ...`", leaseID, leaseID)
+	}
+	if err != nil {
+		return unavailable("Temporal", err)
+	}
+	if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return nil
+	}
+	s, err := a.leaseState(ctx, leaseID)
+	if err != nil {
+		return err
+	}
+	return refused("lease %s is closed (%s): nothing can change its deposit now", leaseID, s.Outcome)
 }
 
 // audit records an action in the audit log. A refused action is recorded too

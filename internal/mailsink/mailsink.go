@@ -57,23 +57,42 @@ func Start(addr, dir string) (*Sink, error) {
 			return nil, err
 		}
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
+	s := &Sink{Addr: addr, dir: dir, changed: make(chan struct{})}
+	if err := s.listen(); err != nil {
 		return nil, err
 	}
-	s := &Sink{Addr: l.Addr().String(), dir: dir, changed: make(chan struct{})}
-	s.srv = smtp.NewServer(backend{s})
-	s.srv.Domain = "localhost"
-	s.srv.AllowInsecureAuth = true
-	s.srv.MaxMessageBytes = 10 << 20
-	s.srv.ReadTimeout = time.Minute
-	s.srv.WriteTimeout = time.Minute
-	go func() { _ = s.srv.Serve(l) }()
 	return s, nil
 }
 
-// Close stops the server.
-func (s *Sink) Close() error { return s.srv.Close() }
+func (s *Sink) listen() error {
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	s.Addr = l.Addr().String()
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.MaxMessageBytes = 10 << 20
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
+	return nil
+}
+
+// Close stops the server: connections are refused until Restart.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	return srv.Close()
+}
+
+// Restart listens again on the same address, keeping what was received.
+func (s *Sink) Restart() error { return s.listen() }
 
 // Messages returns a copy of what was received so far, oldest first.
 func (s *Sink) Messages() []Message {

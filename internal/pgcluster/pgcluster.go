@@ -90,13 +90,30 @@ func Start(ctx context.Context, dir string, port int) (*Cluster, error) {
 		}
 	}
 	c.Port = port
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
-	logFile := filepath.Join(dir, "server.log")
-	if out, err := c.run(ctx, "pg_ctl", "-D", dir, "-l", logFile, "-o", opts, "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(logFile)
-		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, tail(log, 2000))
+	if err := c.start(ctx); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.Port, c.Dir)
+	logFile := filepath.Join(c.Dir, "server.log")
+	if out, err := c.run(ctx, "pg_ctl", "-D", c.Dir, "-l", logFile, "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(logFile)
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, tail(log, 2000))
+	}
+	return nil
+}
+
+// Restart stops the server (fast shutdown: open connections are cut, as in a
+// crash or a failover), waits, and starts it again on the same port.
+func (c *Cluster) Restart(ctx context.Context, down time.Duration) error {
+	if err := c.Stop(); err != nil {
+		return err
+	}
+	time.Sleep(down)
+	return c.start(ctx)
 }
 
 // URL is the connection string for database name on this cluster.
@@ -212,20 +229,27 @@ func tail(b []byte, n int) string {
 // server at DATABASE_URL when that is set, otherwise a fresh cluster in a
 // temporary folder. stop removes what it started.
 func ForTests(ctx context.Context, name string) (url string, stop func(), err error) {
+	url, _, stop, err = ForTestsCluster(ctx, name)
+	return url, stop, err
+}
+
+// ForTestsCluster is ForTests that also returns the cluster it started (nil
+// when DATABASE_URL was used), for tests that restart the database.
+func ForTestsCluster(ctx context.Context, name string) (url string, c *Cluster, stop func(), err error) {
 	if admin := os.Getenv("DATABASE_URL"); admin != "" {
 		name = fmt.Sprintf("%s_%d", name, time.Now().UnixNano())
 		url, err := CreateDatabase(ctx, admin, name)
-		return url, func() {}, err
+		return url, nil, func() {}, err
 	}
 	dir, err := os.MkdirTemp("", "depositflow-pg-")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	c, err := Start(ctx, dir, 0)
+	c, err = Start(ctx, dir, 0)
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	url, err = c.CreateDatabase(ctx, name)
-	return url, func() { _ = c.Stop(); os.RemoveAll(dir) }, err
+	return url, c, func() { _ = c.Stop(); os.RemoveAll(dir) }, err
 }
