@@ -12,6 +12,43 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const getChargeByKey = `-- name: GetChargeByKey :one
+SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charge_codes.category
+FROM charges JOIN charge_codes USING (charge_code_id)
+WHERE idempotency_key = $1
+`
+
+type GetChargeByKeyRow struct {
+	ChargeID       int64       `json:"charge_id"`
+	LeaseID        string      `json:"lease_id"`
+	ResidentID     int64       `json:"resident_id"`
+	ChargeCodeID   string      `json:"charge_code_id"`
+	AmountInCents  int64       `json:"amount_in_cents"`
+	Description    string      `json:"description"`
+	IdempotencyKey pgtype.Text `json:"idempotency_key"`
+	CreatedBy      string      `json:"created_by"`
+	CreatedAt      time.Time   `json:"created_at"`
+	Category       string      `json:"category"`
+}
+
+func (q *Queries) GetChargeByKey(ctx context.Context, idempotencyKey pgtype.Text) (GetChargeByKeyRow, error) {
+	row := q.db.QueryRow(ctx, getChargeByKey, idempotencyKey)
+	var i GetChargeByKeyRow
+	err := row.Scan(
+		&i.ChargeID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.ChargeCodeID,
+		&i.AmountInCents,
+		&i.Description,
+		&i.IdempotencyKey,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.Category,
+	)
+	return i, err
+}
+
 const getChargeCode = `-- name: GetChargeCode :one
 SELECT charge_code_id, description, is_deposit, category FROM charge_codes WHERE charge_code_id = $1
 `
@@ -194,6 +231,48 @@ func (q *Queries) InsertChargeOnce(ctx context.Context, arg InsertChargeOncePara
 		arg.AmountInCents,
 		arg.Description,
 		arg.IdempotencyKey,
+	)
+	var i Charge
+	err := row.Scan(
+		&i.ChargeID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.ChargeCodeID,
+		&i.AmountInCents,
+		&i.Description,
+		&i.IdempotencyKey,
+		&i.CreatedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const insertChargeWithKey = `-- name: InsertChargeWithKey :one
+INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at
+`
+
+type InsertChargeWithKeyParams struct {
+	LeaseID        string      `json:"lease_id"`
+	ResidentID     int64       `json:"resident_id"`
+	ChargeCodeID   string      `json:"charge_code_id"`
+	AmountInCents  int64       `json:"amount_in_cents"`
+	Description    string      `json:"description"`
+	IdempotencyKey pgtype.Text `json:"idempotency_key"`
+	CreatedBy      string      `json:"created_by"`
+}
+
+// A manager's charge with a reference: entering it again finds this row.
+func (q *Queries) InsertChargeWithKey(ctx context.Context, arg InsertChargeWithKeyParams) (Charge, error) {
+	row := q.db.QueryRow(ctx, insertChargeWithKey,
+		arg.LeaseID,
+		arg.ResidentID,
+		arg.ChargeCodeID,
+		arg.AmountInCents,
+		arg.Description,
+		arg.IdempotencyKey,
+		arg.CreatedBy,
 	)
 	var i Charge
 	err := row.Scan(

@@ -311,7 +311,10 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	requireListed(t, lease, "awaiting_payment", "--property", "maple")
 	out = must(t, "payment", "record", lease, "--amount", "750", "--ref", "CHK-1", "--date", time.Now().UTC().Format(time.DateOnly))
 	require.Contains(t, out, "Paid $750.00 of $1,500.00; stage awaiting_payment")
-	refusedWith(t, "already recorded", "payment", "record", lease, "--amount", "750", "--ref", "CHK-1")
+	// The same payment entered twice is recorded once; another amount under the same reference is refused.
+	require.Contains(t, must(t, "payment", "record", lease, "--amount", "750", "--ref", "CHK-1"), "already recorded")
+	refusedWith(t, "already recorded for lease "+lease+" with $750.00", "payment", "record", lease, "--amount", "75", "--ref", "CHK-1")
+	require.EqualValues(t, 75000, status(t, lease).PaidCents)
 	out = must(t, "payment", "record", lease, "--amount", "$750.00", "--ref", "CHK-2")
 	require.Contains(t, out, "stage held")
 
@@ -325,8 +328,9 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	refusedWith(t, "unknown charge code", "charge", "add", lease, "--code", "PIZZA", "--amount", "10", "--description", "x")
 	must(t, "moveout", lease, "--date", now())
 	refusedWith(t, "already has its move-out", "moveout", lease)
-	out = must(t, "charge", "add", lease, "--code", "CLEANING", "--amount", "120.00", "--description", "Carpet cleaning, living room")
+	out = must(t, "charge", "add", lease, "--code", "CLEANING", "--amount", "120.00", "--description", "Carpet cleaning, living room", "--ref", "INV-77")
 	require.Contains(t, out, "Added CLEANING charge")
+	require.Contains(t, must(t, "charge", "add", lease, "--code", "CLEANING", "--amount", "120.00", "--description", "Carpet cleaning, living room", "--ref", "INV-77"), "already on lease")
 	must(t, "charge", "add", lease, "--code", "rent", "--amount", "45.50", "--description", "Water bill share")
 
 	// Operators see it by stage and release date, as in the Web UI.
@@ -357,7 +361,8 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	// Every action is in the audit log, refusals included.
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND accepted AND actor = 'e2e-manager'", lease))
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND NOT accepted", lease))
-	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'payment.record' AND accepted", lease))
+	require.EqualValues(t, 3, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'payment.record' AND accepted", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'payment.record' AND NOT accepted", lease))
 
 	// The emails as the SMTP server received them.
 	mails := waitMail(t, lease, 4)

@@ -26,7 +26,9 @@ func TestReturnedPaymentAmendmentsAndSplitRefund(t *testing.T) {
 	out = must(t, "payment", "return", lease, "--ref", "B", "--reason", "nsf")
 	require.Contains(t, out, "NSF fee of $35.00 charged")
 	require.Contains(t, out, "Paid $500.00 of $900.00; stage awaiting_payment")
-	refusedCleanly(t, lease, "already returned", func() result { return deposits("payment", "return", lease, "--ref", "B") })
+	require.Contains(t, must(t, "payment", "return", lease, "--ref", "B"), "already returned")
+	require.EqualValues(t, 50000, status(t, lease).PaidCents)
+	require.EqualValues(t, 3500, status(t, lease).ArrearsCents, "the fee is charged once")
 	refusedCleanly(t, lease, "no payment with reference ZZZ", func() result { return deposits("payment", "return", lease, "--ref", "ZZZ") })
 	refusedCleanly(t, lease, "--reason \"lost\"", func() result { return deposits("payment", "return", lease, "--ref", "A", "--reason", "lost") })
 

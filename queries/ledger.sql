@@ -101,3 +101,14 @@ INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
 RETURNING *;
+
+-- name: GetChargeByKey :one
+SELECT charges.*, charge_codes.category
+FROM charges JOIN charge_codes USING (charge_code_id)
+WHERE idempotency_key = $1;
+
+-- name: InsertChargeWithKey :one
+-- A manager's charge with a reference: entering it again finds this row.
+INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING *;

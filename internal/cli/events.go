@@ -17,10 +17,12 @@ import (
 	"github.com/depositflow/depositflow/workflows"
 )
 
-// Facts from outside (payments, charges, the move-out) are written to the
-// database first and then signalled to the lease's workflow, inside one
-// transaction: if the signal cannot be delivered the row is rolled back, so
-// the database never holds a fact its workflow was not told.
+// Facts from outside (payments, charges, the move-out) are committed to the
+// database first and then signalled to the lease's workflow, which applies
+// each fact once by its database ID. Entering the same fact again (the same
+// payment reference, the same charge --ref) changes nothing in the database
+// and signals the workflow again, so a command that failed half-way (the
+// database committed, Temporal was away) is finished by running it again.
 
 func (a *app) paymentCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "payment", Short: "Payments toward a deposit"}
@@ -53,7 +55,7 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 	if err != nil {
 		return err
 	}
-	day, dayText, err := parseDay("date", date, time.Now())
+	day, _, err := parseDay("date", date, time.Now())
 	if err != nil {
 		return err
 	}
@@ -67,41 +69,71 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 	if err != nil {
 		return err
 	}
-	tc, err := a.temporal(ctx)
+	q := db.New(pool)
+	l, err := q.GetLease(ctx, leaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return refused("lease %s is not in the database", leaseID)
+	}
 	if err != nil {
+		return unavailable("the database", err)
+	}
+	p, err := q.InsertPayment(ctx, db.InsertPaymentParams{
+		LeaseID: leaseID, ResidentID: l.Resident.ResidentID, AmountInCents: cents,
+		TransactionDate: pgtype.Date{Time: day, Valid: true}, Reference: ref, CreatedBy: a.actor,
+	})
+	again := isUniqueViolation(err)
+	if again {
+		if p, err = q.GetPaymentByReference(ctx, db.GetPaymentByReferenceParams{LeaseID: leaseID, Reference: ref}); err != nil {
+			return unavailable("the database", err)
+		}
+		if p.AmountInCents != cents {
+			return refused("payment %s is already recorded for lease %s with %s: give another --ref if this is a different payment",
+				ref, leaseID, money.Format(p.AmountInCents))
+		}
+	} else if err != nil {
+		return unavailable("the database", err)
+	}
+	if err := a.signal(ctx, leaseID, workflows.SignalPayment, workflows.Payment{
+		PaymentID: p.PaymentID, AmountCents: p.AmountInCents, Reference: ref, Date: p.TransactionDate.Time.Format(time.DateOnly),
+	}); err != nil {
 		return err
 	}
-	var p db.Payment
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		l, err := q.GetLease(ctx, leaseID)
-		if err != nil {
-			return err
-		}
-		p, err = q.InsertPayment(ctx, db.InsertPaymentParams{
-			LeaseID: leaseID, ResidentID: l.Resident.ResidentID, AmountInCents: cents,
-			TransactionDate: pgtype.Date{Time: day, Valid: true}, Reference: ref, CreatedBy: a.actor,
-		})
-		if err != nil {
-			return err
-		}
-		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalPayment, workflows.Payment{
-			PaymentID: p.PaymentID, AmountCents: cents, Reference: ref, Date: dayText,
-		})
-	})
-	if isUniqueViolation(err) {
-		return refused("payment %s is already recorded for lease %s: give another --ref if this is a different payment", ref, leaseID)
+	if again {
+		a.printf("Payment %s of %s was already recorded for lease %s (payment %d); nothing changed.\n", ref, money.Format(cents), leaseID, p.PaymentID)
+	} else {
+		a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
 	}
-	if err != nil {
-		return signalErr(leaseID, err)
-	}
-	a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
 	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasPayment(s, p.PaymentID) }); ok {
 		a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
 	} else {
 		a.notYetApplied(leaseID)
 	}
 	return nil
+}
+
+// signal tells the lease's workflow a fact already committed to the
+// database. Temporal being away for a moment is waited out; if it stays
+// away, the command says how to finish the job.
+func (a *app) signal(ctx context.Context, leaseID, name string, arg any) error {
+	tc, err := a.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err = tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", name, arg)
+		var nf *serviceerror.NotFound
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &nf):
+			return refused("lease %s has no running deposit workflow (it may have just closed); the fact is in the database but the workflow will not apply it", leaseID)
+		case time.Now().After(deadline):
+			return &exitError{code: ExitUnavailable, err: fmt.Errorf(
+				"recorded in the database, but Temporal did not take the %s signal for lease %s (%v): run the same command again to finish", name, leaseID, err)}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 func hasPayment(s workflows.State, id int64) bool {
@@ -150,25 +182,18 @@ func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
 	if err != nil {
 		return err
 	}
-	tc, err := a.temporal(ctx)
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		l, err := q.GetLease(ctx, leaseID)
-		if err != nil {
-			return err
-		}
-		if err := q.SetRealizedMoveOut(ctx, db.SetRealizedMoveOutParams{
-			ResidentID: l.Resident.ResidentID, RealizedMoveOutDate: pgtype.Date{Time: at, Valid: true},
-		}); err != nil {
-			return err
-		}
-		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalMoveOut, workflows.MoveOut{At: at})
-	})
+	q := db.New(pool)
+	l, err := q.GetLease(ctx, leaseID)
 	if err != nil {
 		return signalErr(leaseID, err)
+	}
+	if err := q.SetRealizedMoveOut(ctx, db.SetRealizedMoveOutParams{
+		ResidentID: l.Resident.ResidentID, RealizedMoveOutDate: pgtype.Date{Time: at, Valid: true},
+	}); err != nil {
+		return unavailable("the database", err)
+	}
+	if err := a.signal(ctx, leaseID, workflows.SignalMoveOut, workflows.MoveOut{At: at}); err != nil {
+		return err
 	}
 	a.printf("Recorded move-out of lease %s on %s.\n", leaseID, at.Format(time.DateOnly))
 	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() }); ok {
@@ -181,7 +206,7 @@ func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
 
 func (a *app) chargeCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "charge", Short: "Charges on the resident ledger"}
-	var code, amount, description string
+	var code, amount, description, ref string
 	add := &cobra.Command{
 		Use:   "add LEASE --code CODE --amount 120.00 --description TEXT",
 		Short: "Add a charge (arrears or a move-out deduction) to the lease's ledger",
@@ -192,14 +217,15 @@ Both come off the refund, and the tenant sees each one with its description.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			err := a.addCharge(ctx, args[0], code, amount, description)
-			a.audit(ctx, args[0], "charge.add", map[string]string{"code": code, "amount": amount, "description": description}, err)
+			err := a.addCharge(ctx, args[0], code, amount, description, ref)
+			a.audit(ctx, args[0], "charge.add", map[string]string{"code": code, "amount": amount, "description": description, "ref": ref}, err)
 			return err
 		},
 	}
 	add.Flags().StringVar(&code, "code", "", "charge code (see `deposits charge codes`)")
 	add.Flags().StringVar(&amount, "amount", "", "amount in dollars")
 	add.Flags().StringVar(&description, "description", "", "what the charge is for; the tenant reads it")
+	add.Flags().StringVar(&ref, "ref", "", "your reference for the charge (e.g. the invoice number): entering it again changes nothing")
 	codes := &cobra.Command{
 		Use:     "codes",
 		Short:   "List the charge codes and how each counts",
@@ -213,7 +239,7 @@ Both come off the refund, and the tenant sees each one with its description.`,
 	return cmd
 }
 
-func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description string) error {
+func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description, ref string) error {
 	cents, err := parseAmount("amount", amount)
 	if err != nil {
 		return err
@@ -243,32 +269,42 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description 
 	if err := a.openLease(ctx, leaseID); err != nil {
 		return err
 	}
-	tc, err := a.temporal(ctx)
-	if err != nil {
-		return err
-	}
-	var ch db.Charge
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		l, err := q.GetLease(ctx, leaseID)
-		if err != nil {
-			return err
-		}
-		ch, err = q.InsertCharge(ctx, db.InsertChargeParams{
-			LeaseID: leaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: cc.ChargeCodeID,
-			AmountInCents: cents, Description: description, CreatedBy: a.actor,
-		})
-		if err != nil {
-			return err
-		}
-		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalCharge, workflows.Charge{
-			ChargeID: ch.ChargeID, Code: cc.ChargeCodeID, Category: cc.Category, AmountCents: cents, Description: description,
-		})
-	})
+	l, err := q.GetLease(ctx, leaseID)
 	if err != nil {
 		return signalErr(leaseID, err)
 	}
-	a.printf("Added %s charge %d of %s to lease %s (%s).\n", cc.ChargeCodeID, ch.ChargeID, money.Format(cents), leaseID, cc.Category)
+	params := db.InsertChargeWithKeyParams{
+		LeaseID: leaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: cc.ChargeCodeID,
+		AmountInCents: cents, Description: description, CreatedBy: a.actor,
+	}
+	if ref != "" {
+		params.IdempotencyKey = pgtype.Text{String: "cli/" + leaseID + "/" + ref, Valid: true}
+	}
+	ch, err := q.InsertChargeWithKey(ctx, params)
+	again := isUniqueViolation(err)
+	if again {
+		prev, err := q.GetChargeByKey(ctx, params.IdempotencyKey)
+		if err != nil {
+			return unavailable("the database", err)
+		}
+		if prev.AmountInCents != cents || prev.ChargeCodeID != cc.ChargeCodeID {
+			return refused("charge %s is already on lease %s as %s %s: give another --ref if this is a different charge",
+				ref, leaseID, prev.ChargeCodeID, money.Format(prev.AmountInCents))
+		}
+		ch = db.Charge{ChargeID: prev.ChargeID, Description: prev.Description}
+	} else if err != nil {
+		return unavailable("the database", err)
+	}
+	if err := a.signal(ctx, leaseID, workflows.SignalCharge, workflows.Charge{
+		ChargeID: ch.ChargeID, Code: cc.ChargeCodeID, Category: cc.Category, AmountCents: cents, Description: ch.Description,
+	}); err != nil {
+		return err
+	}
+	if again {
+		a.printf("Charge %s was already on lease %s (charge %d); nothing changed.\n", ref, leaseID, ch.ChargeID)
+	} else {
+		a.printf("Added %s charge %d of %s to lease %s (%s).\n", cc.ChargeCodeID, ch.ChargeID, money.Format(cents), leaseID, cc.Category)
+	}
 	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasCharge(s, ch.ChargeID) }); ok {
 		a.printf("Arrears %s, deductions %s; stage %s.\n", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), s.Stage)
 	} else {
@@ -322,7 +358,7 @@ func (a *app) listChargeCodes(ctx context.Context) error {
 	return t.flush()
 }
 
-// signalErr explains a failed write-then-signal: the transaction was rolled back.
+// signalErr explains why a lease's facts could not be read or written.
 func signalErr(leaseID string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return refused("lease %s is not in the database", leaseID)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/db"
@@ -86,26 +87,18 @@ func (a *app) amend(ctx context.Context, leaseID, typ, amount, guarantor, payee,
 	if err != nil {
 		return err
 	}
-	tc, err := a.temporal(ctx)
-	if err != nil {
-		return err
-	}
-	var row db.Deposit
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		row, err = db.New(tx).InsertAmendment(ctx, db.InsertAmendmentParams{
-			LeaseID: leaseID, DepositType: typ, AmountInCents: cents, Guarantor: guarantor,
-			PayeeEmail: payee, PayeeName: payeeName, CreatedBy: a.actor,
-			IdempotencyKey: fmt.Sprintf("%s/amend/%d", workflows.WorkflowID(leaseID), time.Now().UnixNano()),
-		})
-		if err != nil {
-			return err
-		}
-		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalAmend, workflows.DepositRow{
-			DepositID: row.DepositID, Type: typ, AmountCents: cents, Guarantor: guarantor, PayeeEmail: payee, PayeeName: payeeName,
-		})
+	row, err := db.New(pool).InsertAmendment(ctx, db.InsertAmendmentParams{
+		LeaseID: leaseID, DepositType: typ, AmountInCents: cents, Guarantor: guarantor,
+		PayeeEmail: payee, PayeeName: payeeName, CreatedBy: a.actor,
+		IdempotencyKey: fmt.Sprintf("%s/amend/%d", workflows.WorkflowID(leaseID), time.Now().UnixNano()),
 	})
 	if err != nil {
-		return signalErr(leaseID, err)
+		return unavailable("the database", err)
+	}
+	if err := a.signal(ctx, leaseID, workflows.SignalAmend, workflows.DepositRow{
+		DepositID: row.DepositID, Type: typ, AmountCents: cents, Guarantor: guarantor, PayeeEmail: payee, PayeeName: payeeName,
+	}); err != nil {
+		return err
 	}
 	a.printf("Amended the deposit of lease %s: %s %s.\n", leaseID, typ, signed(cents))
 	s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasDeposit(s, row.DepositID) })
@@ -184,44 +177,47 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 	if err != nil {
 		return unavailable("the database", err)
 	}
-	if p.ReturnedAt != nil {
-		return refused("payment %s was already returned on %s", ref, p.ReturnedAt.UTC().Format(time.DateOnly))
-	}
-	tc, err := a.temporal(ctx)
-	if err != nil {
-		return err
-	}
+	again := p.ReturnedAt != nil
 	var fee *workflows.Charge
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		if _, err := q.ReturnPayment(ctx, db.ReturnPaymentParams{LeaseID: leaseID, Reference: ref, ReturnReason: reason, ReturnedBy: a.actor}); err != nil {
-			return err
-		}
-		l, err := q.GetLease(ctx, leaseID)
-		if err != nil {
-			return err
-		}
-		prop, err := q.GetProperty(ctx, l.Lease.PropertyID)
-		if err != nil {
-			return err
-		}
-		if prop.NsfFeeCents > 0 {
-			desc := fmt.Sprintf("Returned payment fee (%s, %s)", ref, reason)
-			ch, err := q.InsertCharge(ctx, db.InsertChargeParams{LeaseID: leaseID, ResidentID: p.ResidentID, ChargeCodeID: "NSF_FEE",
-				AmountInCents: prop.NsfFeeCents, Description: desc, CreatedBy: a.actor})
+	if !again {
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			q := db.New(tx)
+			if _, err := q.ReturnPayment(ctx, db.ReturnPaymentParams{LeaseID: leaseID, Reference: ref, ReturnReason: reason, ReturnedBy: a.actor}); err != nil {
+				return err
+			}
+			l, err := q.GetLease(ctx, leaseID)
 			if err != nil {
 				return err
 			}
-			fee = &workflows.Charge{ChargeID: ch.ChargeID, Code: "NSF_FEE", Category: workflows.CategoryArrears, AmountCents: ch.AmountInCents, Description: desc}
+			prop, err := q.GetProperty(ctx, l.Lease.PropertyID)
+			if err != nil {
+				return err
+			}
+			if prop.NsfFeeCents > 0 {
+				fee, err = nsfFee(ctx, q, leaseID, p, prop.NsfFeeCents, reason, a.actor)
+			}
+			return err
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return refused("payment %s was returned meanwhile; nothing was changed", ref)
 		}
-		return tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", workflows.SignalPaymentReturned,
-			workflows.PaymentReturned{PaymentID: p.PaymentID, Reason: reason, Fee: fee})
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("payment %s was returned meanwhile; nothing was changed", ref)
+		if err != nil {
+			return unavailable("the database", err)
+		}
+	} else {
+		// Returned before: tell the workflow again (it applies a return once),
+		// with the fee charge written then, if any.
+		if fee, err = existingNSFFee(ctx, q, leaseID, ref); err != nil {
+			return unavailable("the database", err)
+		}
+		reason = p.ReturnReason
 	}
-	if err != nil {
-		return signalErr(leaseID, err)
+	if err := a.signal(ctx, leaseID, workflows.SignalPaymentReturned, workflows.PaymentReturned{PaymentID: p.PaymentID, Reason: reason, Fee: fee}); err != nil {
+		return err
+	}
+	if again {
+		a.printf("Payment %s of lease %s was already returned on %s (%s); nothing changed.\n", ref, leaseID, p.ReturnedAt.UTC().Format(time.DateOnly), p.ReturnReason)
+		return nil
 	}
 	a.printf("Payment %s of %s for lease %s was returned (%s).\n", ref, money.Format(p.AmountInCents), leaseID, reason)
 	if fee != nil {
@@ -427,4 +423,31 @@ func printLedger(a *app, r ledgerReport) {
 	}
 	s.row("Conserved", verdict+": received + interest + credits = held + refunded + applied")
 	_ = s.flush()
+}
+
+// nsfFee writes the fee charge for a returned payment, under a key made from
+// the payment, so the fee can be found again.
+func nsfFee(ctx context.Context, q *db.Queries, leaseID string, p db.Payment, cents int64, reason, actor string) (*workflows.Charge, error) {
+	desc := fmt.Sprintf("Returned payment fee (%s, %s)", p.Reference, reason)
+	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: leaseID, ResidentID: p.ResidentID, ChargeCodeID: "NSF_FEE",
+		AmountInCents: cents, Description: desc, CreatedBy: actor, IdempotencyKey: nsfKey(leaseID, p.Reference)})
+	if err != nil {
+		return nil, err
+	}
+	return &workflows.Charge{ChargeID: ch.ChargeID, Code: "NSF_FEE", Category: workflows.CategoryArrears, AmountCents: ch.AmountInCents, Description: desc}, nil
+}
+
+func existingNSFFee(ctx context.Context, q *db.Queries, leaseID, ref string) (*workflows.Charge, error) {
+	ch, err := q.GetChargeByKey(ctx, nsfKey(leaseID, ref))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &workflows.Charge{ChargeID: ch.ChargeID, Code: ch.ChargeCodeID, Category: ch.Category, AmountCents: ch.AmountInCents, Description: ch.Description}, nil
+}
+
+func nsfKey(leaseID, ref string) pgtype.Text {
+	return pgtype.Text{String: "nsf/" + leaseID + "/" + ref, Valid: true}
 }
