@@ -10,7 +10,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build dev test unit check generate tools postgres histories clean
+.PHONY: all build dev test unit check generate tools postgres histories chaos clean
 
 all: build
 
@@ -61,6 +61,17 @@ postgres:
 
 clean:
 	rm -rf bin
+
+## chaos: 500 leases while the worker is SIGKILLed 10 times, PostgreSQL restarts
+## and the SMTP server is gone for 60 s; ends with one line a script can read
+## (make test runs a shorter version: 200 leases, a 15 s mail outage).
+CHAOS_LEASES ?= 500
+CHAOS_KILLS ?= 10
+CHAOS_SMTP_OUTAGE ?= 60s
+chaos: postgres
+	@CHAOS_LEASES=$(CHAOS_LEASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_SMTP_OUTAGE=$(CHAOS_SMTP_OUTAGE) CHAOS_OUT=$(CURDIR)/.chaos-result \
+		go test -count=1 -timeout 30m -run 'TestChaos$$' ./e2e > .chaos.log 2>&1; rc=$$?; \
+		cat .chaos-result 2>/dev/null || tail -50 .chaos.log; exit $$rc
 
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the

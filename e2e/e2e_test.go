@@ -69,7 +69,8 @@ func setUp(m *testing.M) (int, error) {
 		return 0, fmt.Errorf("building deposits: %v\n%s", err, out)
 	}
 
-	dbURL, stopPG, err := pgcluster.ForTests(ctx, "e2e")
+	dbURL, cluster, stopPG, err := pgcluster.ForTestsCluster(ctx, "e2e")
+	pgCluster = cluster
 	if err != nil {
 		return 0, err
 	}
@@ -115,17 +116,28 @@ func setUp(m *testing.M) (int, error) {
 	}
 	metricsURL = "http://" + metricsAddr + "/metrics"
 	workerLog = filepath.Join(tmp, "worker.log")
-	stopWorker, err := startWorker(metricsAddr, workerLog)
-	if err != nil {
+	if theWorker, err = startWorker(metricsAddr, workerLog); err != nil {
 		return 0, err
 	}
-	defer stopWorker()
+	defer func() { theWorker.stop() }()
 	return m.Run(), nil
 }
 
+// workerProc is a running `deposits worker` process.
+type workerProc struct {
+	cmd         *exec.Cmd
+	log         *os.File
+	metricsAddr string
+}
+
+var (
+	theWorker *workerProc
+	pgCluster *pgcluster.Cluster // nil when the tests run on DATABASE_URL
+)
+
 // startWorker runs `deposits worker` and waits until it serves its metrics.
-func startWorker(metricsAddr, logFile string) (stop func(), err error) {
-	f, err := os.Create(logFile)
+func startWorker(metricsAddr, logFile string) (*workerProc, error) {
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -135,21 +147,31 @@ func startWorker(metricsAddr, logFile string) (stop func(), err error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		f.Close()
-	}
+	w := &workerProc{cmd: cmd, log: f, metricsAddr: metricsAddr}
 	for i := 0; i < 100; i++ {
 		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
 			resp.Body.Close()
-			return stop, nil
+			return w, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	stop()
+	w.stop()
 	log, _ := os.ReadFile(logFile)
 	return nil, fmt.Errorf("deposits worker did not come up:\n%s", log)
+}
+
+// stop ends the worker the way an operator does: SIGTERM, then wait.
+func (w *workerProc) stop() {
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	_ = w.cmd.Wait()
+	w.log.Close()
+}
+
+// kill ends the worker the way a crash does: SIGKILL, mid-whatever.
+func (w *workerProc) kill() {
+	_ = w.cmd.Process.Kill()
+	_ = w.cmd.Wait()
+	w.log.Close()
 }
 
 func freeAddr() (string, error) {
@@ -437,7 +459,16 @@ func TestRefusalsAndExitCodes(t *testing.T) {
 	refusedWith(t, "-o \"yaml\"", "status", "L-y", "-o", "yaml")
 	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM leases WHERE lease_id = 'L-y'"))
 
-	cmd := exec.Command(bin, "status", "L-1")
+	// TLS to a server that speaks plaintext fails clearly, naming how it tried.
+	cmd := exec.Command(bin, "status", "L-1", "--temporal-tls")
+	cmd.Env = cliEnv
+	tlsOut, err := cmd.CombinedOutput()
+	var tlsErr *exec.ExitError
+	require.ErrorAs(t, err, &tlsErr)
+	require.Equal(t, 2, tlsErr.ExitCode(), "%s", tlsOut)
+	require.Contains(t, string(tlsOut), "(tls)")
+
+	cmd = exec.Command(bin, "status", "L-1")
 	cmd.Env = append(cliEnv, "TEMPORAL_ADDRESS=127.0.0.1:1")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

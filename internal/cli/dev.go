@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/mailsink"
@@ -185,8 +187,9 @@ func findTemporal(flag string) (string, error) {
 
 func waitForTemporal(ctx context.Context, address, namespace string) error {
 	deadline := time.Now().Add(60 * time.Second)
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	for {
-		c, err := dialTemporal(ctx, address, namespace, slog.LevelError)
+		c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(quiet)})
 		if err == nil {
 			c.Close()
 			return nil

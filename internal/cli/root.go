@@ -54,7 +54,10 @@ type app struct {
 	role            string
 	output          string
 
+	conn temporalConn
+
 	out, errOut io.Writer
+	root        *cobra.Command
 	pool        *pgxpool.Pool
 	tc          client.Client
 }
@@ -99,6 +102,8 @@ refund or the invoice for a balance owed, emailing the tenant at each step.`,
 	f.StringVar(&a.actor, "actor", envOr("DEPOSITS_ACTOR", currentUser()), "who is acting, for the audit log (DEPOSITS_ACTOR)")
 	f.StringVar(&a.role, "role", envOr("DEPOSITS_ROLE", "manager"), "role of the actor: manager or books_admin (DEPOSITS_ROLE)")
 	f.StringVarP(&a.output, "output", "o", "table", "output format of read commands: table or json")
+	a.root = root
+	a.conn.addFlags(a)
 
 	root.AddCommand(
 		a.leaseCommand(),
@@ -161,9 +166,9 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	if a.tc != nil {
 		return a.tc, nil
 	}
-	c, err := dialTemporal(ctx, a.temporalAddress, a.namespace, slog.LevelWarn)
+	c, err := a.dialTemporal(ctx, slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	if err != nil {
-		return nil, unavailable("Temporal at "+a.temporalAddress, err)
+		return nil, err
 	}
 	a.tc = c
 	return c, nil

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
@@ -90,18 +89,18 @@ func (a *app) runWorker(ctx context.Context, o workerFlags) error {
 	if err != nil {
 		return refused("%v", err)
 	}
-	opts := client.Options{HostPort: a.temporalAddress, Namespace: a.namespace, Logger: sdklog.NewStructuredLogger(logger)}
+	var metrics client.MetricsHandler
 	if o.metricsAddress != "off" {
 		handler, closer, err := observe.Metrics(o.metricsAddress)
 		if err != nil {
 			return refused("--metrics-address %s: %v", o.metricsAddress, err)
 		}
 		defer closer.Close()
-		opts.MetricsHandler = handler
+		metrics = handler
 	}
-	c, err := dialTemporalWith(ctx, opts)
+	c, err := a.dialTemporal(ctx, logger, metrics)
 	if err != nil {
-		return unavailable("Temporal at "+a.temporalAddress, err)
+		return err
 	}
 	defer c.Close()
 	w := worker.New(c, activities.New(pool, mailer, mailer.From.Name), o.Options)

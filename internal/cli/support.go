@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -16,22 +15,27 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
 
-func dialTemporal(ctx context.Context, address, namespace string, level slog.Level) (client.Client, error) {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	return dialTemporalWith(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(logger)})
-}
-
-func dialTemporalWith(ctx context.Context, o client.Options) (client.Client, error) {
+// dialTemporal connects to the configured Temporal frontend (TLS, mTLS and
+// API key as configured), reporting to metrics when a handler is given.
+func (a *app) dialTemporal(ctx context.Context, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	o, err := a.conn.options(a.temporalAddress, a.namespace, logger)
+	if err != nil {
+		return nil, err
+	}
+	o.MetricsHandler = metrics
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return client.DialContext(ctx, o)
+	c, err := client.DialContext(ctx, o)
+	if err != nil {
+		return nil, unavailable(fmt.Sprintf("Temporal at %s (%s)", a.temporalAddress, a.conn.describe(o)), err)
+	}
+	return c, nil
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
