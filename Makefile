@@ -10,7 +10,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build dev test unit check generate tools postgres histories chaos clean
+.PHONY: all build dev test unit check check-tools generate tools postgres histories chaos clean
 
 all: build
 
@@ -30,7 +30,7 @@ unit:
 	go test ./internal/money ./templates ./workflows
 
 ## check: vet, workflowcheck on the workflows, generated code up to date.
-check: $(TOOLS)/sqlc $(TOOLS)/workflowcheck
+check: check-tools
 	gofmt -l . | (! grep .) || (echo "gofmt would change the files above"; exit 1)
 	go vet ./...
 	$(TOOLS)/workflowcheck ./workflows/...
@@ -40,7 +40,9 @@ check: $(TOOLS)/sqlc $(TOOLS)/workflowcheck
 generate: $(TOOLS)/sqlc
 	$(TOOLS)/sqlc generate
 
-tools: $(TOOLS)/sqlc $(TOOLS)/workflowcheck $(TOOLS)/temporal
+tools: check-tools $(TOOLS)/temporal
+
+check-tools: $(TOOLS)/sqlc $(TOOLS)/workflowcheck
 
 $(TOOLS)/sqlc:
 	GOBIN=$(TOOLS) go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
