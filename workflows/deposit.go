@@ -287,7 +287,7 @@ func (d *deposit) settle(ctx workflow.Context) error {
 			in.InvoiceResidentID = d.state.Tenants[0].ResidentID
 		}
 		var res activities.SettleResult
-		if err := workflow.ExecuteActivity(moneyCtx(ctx), a.SettleDeposit, in).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(dbCtx(ctx), a.SettleDeposit, in).Get(ctx, &res); err != nil {
 			return err
 		}
 		d.state.SettlementID, d.state.InvoiceID = res.SettlementID, res.InvoiceID
@@ -361,13 +361,13 @@ func (d *deposit) settleV0(ctx workflow.Context, s Settlement) error {
 	switch {
 	case s.RefundCents > 0:
 		in.Key, in.AmountCents = d.key("refund"), s.RefundCents
-		if err := workflow.ExecuteActivity(moneyCtx(ctx), a.IssueRefund, in).Get(ctx, &p); err != nil {
+		if err := workflow.ExecuteActivity(dbCtx(ctx), a.IssueRefund, in).Get(ctx, &p); err != nil {
 			return err
 		}
 		d.state.RefundID = p.ID
 	case s.BalanceOwedCents > 0:
 		in.Key, in.AmountCents = d.key("invoice"), s.BalanceOwedCents
-		if err := workflow.ExecuteActivity(moneyCtx(ctx), a.IssueInvoice, in).Get(ctx, &p); err != nil {
+		if err := workflow.ExecuteActivity(dbCtx(ctx), a.IssueInvoice, in).Get(ctx, &p); err != nil {
 			return err
 		}
 		d.state.InvoiceID = p.ID
@@ -406,10 +406,6 @@ func dbCtx(ctx workflow.Context) workflow.Context {
 		},
 	})
 }
-
-// Refunds and invoices are database writes too, with the same policy; they
-// get their own function so that a payout provider can change it alone.
-func moneyCtx(ctx workflow.Context) workflow.Context { return dbCtx(ctx) }
 
 // Email waits on a remote server (go-mail gives up on a silent one after
 // 20 s): a 30 s limit, and retries that back off to ten minutes so a mail
