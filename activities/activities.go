@@ -342,40 +342,33 @@ type Payable struct {
 // contact details, exactly once per key, and its audit row in the same
 // transaction: no money moves without a row in the audit log.
 func (a *Activities) IssueRefund(ctx context.Context, in SettlementInput) (Payable, error) {
-	if in.AmountCents <= 0 {
-		return Payable{}, badData("refund of %d cents: a refund must be positive", in.AmountCents)
-	}
-	var p Payable
-	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		l, err := q.GetLease(ctx, in.LeaseID)
-		if err != nil {
-			return leaseErr(in.LeaseID, err)
-		}
-		r, err := q.InsertRefundOnce(ctx, db.InsertRefundOnceParams{
-			LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountInCents: in.AmountCents,
+	return a.issue(ctx, in, "refund", func(q *db.Queries, r db.Resident) (Payable, error) {
+		row, err := q.InsertRefundOnce(ctx, db.InsertRefundOnceParams{
+			LeaseID: in.LeaseID, ResidentID: r.ResidentID, AmountInCents: in.AmountCents,
 			ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
-			RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
-			IdempotencyKey: in.Key,
+			RecipientName: r.Name, RecipientEmail: r.Email, RecipientAddress: r.ForwardingAddress, IdempotencyKey: in.Key,
 		})
-		if err != nil {
-			return err
-		}
-		p = Payable{ID: r.RefundID, AmountCents: r.AmountInCents, RecipientEmail: r.RecipientEmail, RecipientName: r.RecipientName}
-		return auditOnce(ctx, q, in, "refund.issue", fmt.Sprintf("refund %d of %d cents to %s", r.RefundID, r.AmountInCents, r.RecipientEmail))
+		return Payable{ID: row.RefundID, AmountCents: row.AmountInCents, RecipientEmail: row.RecipientEmail, RecipientName: row.RecipientName}, err
 	})
-	if err != nil {
-		return Payable{}, err
-	}
-	activity.GetLogger(ctx).Info("refund issued", "lease_id", in.LeaseID, "refund_id", p.ID, "cents", p.AmountCents)
-	return p, nil
 }
 
 // IssueInvoice writes an invoice for the balance the tenant owes beyond the
 // deposit, exactly once per key, with its audit row.
 func (a *Activities) IssueInvoice(ctx context.Context, in SettlementInput) (Payable, error) {
+	return a.issue(ctx, in, "invoice", func(q *db.Queries, r db.Resident) (Payable, error) {
+		row, err := q.InsertInvoiceOnce(ctx, db.InsertInvoiceOnceParams{
+			LeaseID: in.LeaseID, ResidentID: r.ResidentID, AmountDueInCents: in.AmountCents,
+			ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
+			RecipientName: r.Name, RecipientEmail: r.Email, RecipientAddress: r.ForwardingAddress, IdempotencyKey: in.Key,
+		})
+		return Payable{ID: row.InvoiceID, AmountCents: row.AmountDueInCents, RecipientEmail: row.RecipientEmail, RecipientName: row.RecipientName}, err
+	})
+}
+
+// issue writes one payable (a refund or an invoice) and its audit row in one transaction.
+func (a *Activities) issue(ctx context.Context, in SettlementInput, what string, write func(*db.Queries, db.Resident) (Payable, error)) (Payable, error) {
 	if in.AmountCents <= 0 {
-		return Payable{}, badData("invoice of %d cents: an invoice must be positive", in.AmountCents)
+		return Payable{}, badData("%s of %d cents: it must be positive", what, in.AmountCents)
 	}
 	var p Payable
 	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
@@ -384,22 +377,15 @@ func (a *Activities) IssueInvoice(ctx context.Context, in SettlementInput) (Paya
 		if err != nil {
 			return leaseErr(in.LeaseID, err)
 		}
-		inv, err := q.InsertInvoiceOnce(ctx, db.InsertInvoiceOnceParams{
-			LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, AmountDueInCents: in.AmountCents,
-			ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
-			RecipientName: l.Resident.Name, RecipientEmail: l.Resident.Email, RecipientAddress: l.Resident.ForwardingAddress,
-			IdempotencyKey: in.Key,
-		})
-		if err != nil {
+		if p, err = write(q, l.Resident); err != nil {
 			return err
 		}
-		p = Payable{ID: inv.InvoiceID, AmountCents: inv.AmountDueInCents, RecipientEmail: inv.RecipientEmail, RecipientName: inv.RecipientName}
-		return auditOnce(ctx, q, in, "invoice.issue", fmt.Sprintf("invoice %d of %d cents to %s", inv.InvoiceID, inv.AmountDueInCents, inv.RecipientEmail))
+		return auditOnce(ctx, q, in, what+".issue", fmt.Sprintf("%s %d of %d cents to %s", what, p.ID, p.AmountCents, p.RecipientEmail))
 	})
 	if err != nil {
 		return Payable{}, err
 	}
-	activity.GetLogger(ctx).Info("invoice issued", "lease_id", in.LeaseID, "invoice_id", p.ID, "cents", p.AmountCents)
+	activity.GetLogger(ctx).Info(what+" issued", "lease_id", in.LeaseID, what+"_id", p.ID, "cents", p.AmountCents)
 	return p, nil
 }
 
