@@ -166,45 +166,6 @@ func (q *Queries) InsertAmendment(ctx context.Context, arg InsertAmendmentParams
 	return i, err
 }
 
-const insertCharge = `-- name: InsertCharge :one
-INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, created_by)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at
-`
-
-type InsertChargeParams struct {
-	LeaseID       string `json:"lease_id"`
-	ResidentID    int64  `json:"resident_id"`
-	ChargeCodeID  string `json:"charge_code_id"`
-	AmountInCents int64  `json:"amount_in_cents"`
-	Description   string `json:"description"`
-	CreatedBy     string `json:"created_by"`
-}
-
-func (q *Queries) InsertCharge(ctx context.Context, arg InsertChargeParams) (Charge, error) {
-	row := q.db.QueryRow(ctx, insertCharge,
-		arg.LeaseID,
-		arg.ResidentID,
-		arg.ChargeCodeID,
-		arg.AmountInCents,
-		arg.Description,
-		arg.CreatedBy,
-	)
-	var i Charge
-	err := row.Scan(
-		&i.ChargeID,
-		&i.LeaseID,
-		&i.ResidentID,
-		&i.ChargeCodeID,
-		&i.AmountInCents,
-		&i.Description,
-		&i.IdempotencyKey,
-		&i.CreatedBy,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const insertChargeOnce = `-- name: InsertChargeOnce :one
 INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, 'depositflow')

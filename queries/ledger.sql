@@ -4,11 +4,6 @@ SELECT * FROM charge_codes ORDER BY category, charge_code_id;
 -- name: GetChargeCode :one
 SELECT * FROM charge_codes WHERE charge_code_id = $1;
 
--- name: InsertCharge :one
-INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, created_by)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING *;
-
 -- name: InsertChargeOnce :one
 -- The workflow's own charges (the deposit charge): a retry finds the row its
 -- first attempt wrote, through the unique idempotency key.

@@ -11,6 +11,3 @@ UPDATE email_outbox SET sent_at = now(), last_error = '' WHERE email_id = $1 AND
 
 -- name: MarkEmailFailed :exec
 UPDATE email_outbox SET last_error = $2 WHERE email_id = $1;
-
--- name: ListEmails :many
-SELECT * FROM email_outbox WHERE lease_id = $1 ORDER BY email_id;
