@@ -10,7 +10,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build dev test unit check check-tools generate tools postgres histories chaos clean
+.PHONY: all build dev test unit check check-tools generate tools postgres histories chaos bench clean
 
 all: build
 
@@ -74,6 +74,16 @@ chaos: postgres
 	@CHAOS_LEASES=$(CHAOS_LEASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_SMTP_OUTAGE=$(CHAOS_SMTP_OUTAGE) CHAOS_OUT=$(CURDIR)/.chaos-result \
 		go test -count=1 -timeout 30m -run 'TestChaos$$' ./e2e > .chaos.log 2>&1; rc=$$?; \
 		cat .chaos-result 2>/dev/null || tail -50 .chaos.log; exit $$rc
+
+## bench: throughput against a bare workflow of the same shape, event
+## latency, refund computation from a 500-row ledger, history events per
+## lease; a PASS/FAIL table and $(BENCH_OUT)/results.json. Not part of make test.
+BENCH_LEASES ?= 2000
+BENCH_EVENTS ?= 1000
+BENCH_OUT ?= $(CURDIR)/bench
+bench: postgres
+	BENCH=1 BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_OUT=$(BENCH_OUT) \
+		go test -count=1 -timeout 60m -run 'TestBench$$' -v ./e2e | grep -v '^{' | grep -Ev '^20[0-9]{2}/'
 
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the

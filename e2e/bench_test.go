@@ -1,0 +1,318 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdktemporal "go.temporal.io/sdk/temporal"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/workflows"
+)
+
+// TestBench measures depositflow against the limit of its own design, in one
+// run on the same server (make bench; skipped unless BENCH=1):
+//   - lifecycle throughput: BENCH_LEASES leases through start, payment,
+//     charge, move-out, release and refund with its emails, against a bare
+//     workflow of the same shape (7 no-op activities, 2 signals, a 1 s timer);
+//   - event latency: a payment recorded (database row, then signal) until the
+//     lease's query shows it, over BENCH_EVENTS payments;
+//   - refund computation from the ledger of a lease with 500 rows;
+//   - history events of a complete lifecycle.
+//
+// It prints a table with PASS/FAIL per target and writes results.json to
+// BENCH_OUT (default bench/).
+func TestBench(t *testing.T) {
+	if os.Getenv("BENCH") == "" {
+		t.Skip("make bench runs it (BENCH=1)")
+	}
+	n := envInt("BENCH_LEASES", 2000)
+	events := envInt("BENCH_EVENTS", 1000)
+	ctx := context.Background()
+	r := map[string]any{"temporal_persistence": "sqlite (in-process temporaltest server)", "leases": n}
+
+	// The baseline runs on its own task queue, in this process.
+	bw := sdkworker.New(temporal, "bench-baseline", sdkworker.Options{})
+	bw.RegisterWorkflowWithOptions(baselineWorkflow, workflow.RegisterOptions{Name: "BaselineWorkflow"})
+	bw.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Noop"})
+	require.NoError(t, bw.Start())
+	defer bw.Stop()
+
+	base := throughput(t, n, "baseline", func(i int) error {
+		id := fmt.Sprintf("baseline-%d-%d", time.Now().UnixNano(), i)
+		run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bench-baseline"}, "BaselineWorkflow")
+		if err != nil {
+			return err
+		}
+		for _, s := range []string{"a", "b"} {
+			if err := temporal.SignalWorkflow(ctx, id, "", s, 1); err != nil {
+				return err
+			}
+		}
+		return run.Get(ctx, nil)
+	})
+	ours := throughput(t, n, "depositflow", func(i int) error { return benchLease(ctx, fmt.Sprintf("L-bench-%d-%d", time.Now().UnixNano(), i)) })
+	r["baseline_leases_per_second"], r["leases_per_second"] = base, ours
+	r["throughput_ratio"] = ours / base
+
+	lat := eventLatency(t, ctx, events)
+	r["event_latency_p50_s"], r["event_latency_p95_s"], r["event_latency_p99_s"] = lat[0], lat[1], lat[2]
+
+	r["refund_calc_p99_ms"] = refundCalcP99(t, ctx)
+
+	lease := fmt.Sprintf("L-bench-history-%d", time.Now().UnixNano())
+	require.NoError(t, benchLease(ctx, lease))
+	iter := temporal.GetWorkflowHistory(ctx, workflows.WorkflowID(lease), "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := 0
+	for iter.HasNext() {
+		_, err := iter.Next()
+		require.NoError(t, err)
+		hist++
+	}
+	r["history_events_per_lease"] = hist
+
+	type target struct {
+		name string
+		ok   bool
+		show string
+	}
+	targets := []target{
+		{"throughput ratio >= 0.8", ours/base >= 0.8, fmt.Sprintf("%.2f (%.1f vs %.1f leases/s)", ours/base, ours, base)},
+		{"event latency p99 < 0.5 s", lat[2] < 0.5, fmt.Sprintf("p50 %.3f s, p95 %.3f s, p99 %.3f s", lat[0], lat[1], lat[2])},
+		{"refund from a 500-row ledger p99 < 2 ms", r["refund_calc_p99_ms"].(float64) < 2, fmt.Sprintf("%.3f ms", r["refund_calc_p99_ms"])},
+		{"history events per lifecycle < 150", hist < 150, fmt.Sprint(hist)},
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-44s %-6s %s\n", "TARGET", "RESULT", "MEASURED")
+	for _, tg := range targets {
+		fmt.Fprintf(&b, "%-44s %-6s %s\n", tg.name, map[bool]string{true: "PASS", false: "FAIL"}[tg.ok], tg.show)
+	}
+	fmt.Print(b.String())
+	dir := os.Getenv("BENCH_OUT")
+	if dir == "" {
+		dir = filepath.Join("..", "bench")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	js, err := json.MarshalIndent(r, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "results.json"), js, 0o644))
+}
+
+// baselineWorkflow is the bare shape of a lease: 7 activities doing nothing,
+// 2 signals and a 1 s timer.
+func baselineWorkflow(ctx workflow.Context) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: &sdktemporal.RetryPolicy{}})
+	run := func() error { return workflow.ExecuteActivity(ctx, "Noop").Get(ctx, nil) }
+	for i := 0; i < 3; i++ {
+		if err := run(); err != nil {
+			return err
+		}
+	}
+	for _, s := range []string{"a", "b"} {
+		workflow.GetSignalChannel(ctx, s).Receive(ctx, nil)
+	}
+	if err := workflow.Sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	for i := 0; i < 4; i++ {
+		if err := run(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchLease runs one lease the way the CLI does (rows first, then the
+// workflow and its signals), with short durations, until it closes.
+func benchLease(ctx context.Context, lease string) error {
+	q := db.New(pool)
+	if err := q.UpsertProperty(ctx, "bench"); err != nil {
+		return err
+	}
+	if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: "bench", UnitID: "1"}); err != nil {
+		return err
+	}
+	res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "bench@example.com", Name: "Bench"})
+	if err != nil {
+		return err
+	}
+	if _, err := q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: "bench", UnitID: "1", ResidentID: res.ResidentID,
+		RequestedCents: pgtype.Int8{Int64: 100000, Valid: true}, AssessForSeconds: 1, ReleaseAfterSeconds: 1}); err != nil {
+		return err
+	}
+	if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: lease, ResidentID: res.ResidentID, Position: 1, Share: 1}); err != nil {
+		return err
+	}
+	in := workflows.LeaseInput{LeaseID: lease, PropertyID: "bench", UnitID: "1", AmountCents: 100000, AssessForSeconds: 1, ReleaseAfterSeconds: 1}
+	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
+		TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
+	if err != nil {
+		return err
+	}
+	p, err := q.InsertPayment(ctx, db.InsertPaymentParams{LeaseID: lease, ResidentID: res.ResidentID, AmountInCents: 100000,
+		TransactionDate: pgtype.Date{Time: time.Now(), Valid: true}, Reference: "B1"})
+	if err != nil {
+		return err
+	}
+	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalPayment, workflows.Payment{PaymentID: p.PaymentID, AmountCents: 100000, Reference: "B1"}); err != nil {
+		return err
+	}
+	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: lease, ResidentID: res.ResidentID, ChargeCodeID: "CLEANING",
+		AmountInCents: 5000, Description: "Cleaning"})
+	if err != nil {
+		return err
+	}
+	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalCharge, workflows.Charge{ChargeID: ch.ChargeID, Code: "CLEANING",
+		Category: workflows.CategoryDeduction, AmountCents: 5000, Description: "Cleaning"}); err != nil {
+		return err
+	}
+	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalMoveOut, workflows.MoveOut{At: time.Now().UTC()}); err != nil {
+		return err
+	}
+	var s workflows.State
+	if err := run.Get(ctx, &s); err != nil {
+		return err
+	}
+	if s.Outcome != workflows.OutcomePartiallyRefunded || s.RefundCents != 95000 {
+		return fmt.Errorf("lease %s ended %s with %d", lease, s.Outcome, s.RefundCents)
+	}
+	return nil
+}
+
+// throughput runs n lifecycles, 64 at a time, and returns lifecycles per second.
+func throughput(t *testing.T, n int, what string, one func(int) error) float64 {
+	start := time.Now()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var done sync.Mutex
+	finished := 0
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := one(i); err != nil {
+					t.Errorf("%s %d: %v", what, i, err)
+				}
+				done.Lock()
+				finished++
+				if finished%max(n/20, 1) == 0 {
+					fmt.Printf("\r%-12s %s %d/%d", what, strings.Repeat("#", finished*20/n)+strings.Repeat(".", 20-finished*20/n), finished, n)
+				}
+				done.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	rate := float64(n) / time.Since(start).Seconds()
+	fmt.Printf("\r%-12s %d lifecycles in %s: %.1f per second\n", what, n, time.Since(start).Round(time.Millisecond), rate)
+	return rate
+}
+
+// eventLatency records payments on one open lease and times each until the
+// query shows it; it returns p50, p95 and p99 in seconds.
+func eventLatency(t *testing.T, ctx context.Context, n int) [3]float64 {
+	lease := fmt.Sprintf("L-bench-latency-%d", time.Now().UnixNano())
+	must(t, "lease", "start", lease, "--property", "bench", "--unit", "1", "--amount", "1000000", "--tenant-email", "lat@example.com")
+	q := db.New(pool)
+	l, err := q.GetLease(ctx, lease)
+	require.NoError(t, err)
+	var lat []float64
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		p, err := q.InsertPayment(ctx, db.InsertPaymentParams{LeaseID: lease, ResidentID: l.Resident.ResidentID, AmountInCents: 1,
+			TransactionDate: pgtype.Date{Time: start, Valid: true}, Reference: fmt.Sprint("E", i)})
+		require.NoError(t, err)
+		require.NoError(t, temporal.SignalWorkflow(ctx, workflows.WorkflowID(lease), "", workflows.SignalPayment,
+			workflows.Payment{PaymentID: p.PaymentID, AmountCents: 1, Reference: fmt.Sprint("E", i)}))
+		for {
+			v, err := temporal.QueryWorkflow(ctx, workflows.WorkflowID(lease), "", workflows.QueryState)
+			require.NoError(t, err)
+			var s workflows.State
+			require.NoError(t, v.Get(&s))
+			if len(s.Payments) > i {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(start).Seconds())
+		if (i+1)%max(n/20, 1) == 0 {
+			fmt.Printf("\r%-12s %d/%d", "latency", i+1, n)
+		}
+	}
+	fmt.Println()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return lat[min(int(p*float64(len(lat))), len(lat)-1)] }
+	return [3]float64{pct(0.50), pct(0.95), pct(0.99)}
+}
+
+// refundCalcP99 times loading a 500-row ledger from PostgreSQL and computing
+// the refund from it, 200 times, and returns the p99 in milliseconds.
+func refundCalcP99(t *testing.T, ctx context.Context) float64 {
+	lease := fmt.Sprintf("L-bench-ledger-%d", time.Now().UnixNano())
+	q := db.New(pool)
+	require.NoError(t, q.UpsertProperty(ctx, "bench"))
+	require.NoError(t, q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: "bench", UnitID: "1"}))
+	res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "ledger@example.com"})
+	require.NoError(t, err)
+	_, err = q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: "bench", UnitID: "1", ResidentID: res.ResidentID,
+		AssessForSeconds: 1, ReleaseAfterSeconds: 1})
+	require.NoError(t, err)
+	for i := 0; i < 250; i++ {
+		_, err := q.InsertPayment(ctx, db.InsertPaymentParams{LeaseID: lease, ResidentID: res.ResidentID, AmountInCents: 1000,
+			TransactionDate: pgtype.Date{Time: time.Now(), Valid: true}, Reference: fmt.Sprint("R", i)})
+		require.NoError(t, err)
+		code := []string{"RENT", "CLEANING"}[i%2]
+		_, err = q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: lease, ResidentID: res.ResidentID, ChargeCodeID: code,
+			AmountInCents: 300, Description: "row"})
+		require.NoError(t, err)
+	}
+	var times []float64
+	for i := 0; i < 200; i++ {
+		start := time.Now()
+		payments, err := q.ListPayments(ctx, lease)
+		require.NoError(t, err)
+		charges, err := q.ListCharges(ctx, lease)
+		require.NoError(t, err)
+		var terms workflows.Terms
+		for _, p := range payments {
+			if p.ReturnedAt == nil {
+				terms.ReceivedCents += p.AmountInCents
+			}
+		}
+		for _, c := range charges {
+			switch c.Category {
+			case workflows.CategoryArrears:
+				terms.ArrearsCents += c.AmountInCents
+			case workflows.CategoryCredit:
+				terms.CreditsCents += c.AmountInCents
+			default:
+				terms.DeductionsCents += c.AmountInCents
+			}
+		}
+		s := workflows.Settle(terms)
+		require.EqualValues(t, 250*1000-250*300, s.RefundCents)
+		times = append(times, float64(time.Since(start).Microseconds())/1000)
+	}
+	slices.Sort(times)
+	return times[len(times)*99/100]
+}
