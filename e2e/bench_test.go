@@ -86,6 +86,10 @@ func TestBench(t *testing.T) {
 	}
 	r["history_events_per_lease"] = hist
 
+	idle := envInt("BENCH_IDLE", 100000)
+	rss, bytesPerLease := idleScale(t, ctx, idle)
+	r["idle_leases"], r["idle_worker_rss_mb"], r["postgres_bytes_per_lease"] = idle, rss, bytesPerLease
+
 	type target struct {
 		name string
 		ok   bool
@@ -96,6 +100,7 @@ func TestBench(t *testing.T) {
 		{"event latency p99 < 0.5 s", lat[2] < 0.5, fmt.Sprintf("p50 %.3f s, p95 %.3f s, p99 %.3f s", lat[0], lat[1], lat[2])},
 		{"refund from a 500-row ledger p99 < 2 ms", r["refund_calc_p99_ms"].(float64) < 2, fmt.Sprintf("%.3f ms", r["refund_calc_p99_ms"])},
 		{"history events per lifecycle < 150", hist < 150, fmt.Sprint(hist)},
+		{fmt.Sprintf("worker RSS with %d idle leases < 300 MB", idle), rss < 300, fmt.Sprintf("%.0f MB; PostgreSQL %d bytes per lease", rss, bytesPerLease)},
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-44s %-6s %s\n", "TARGET", "RESULT", "MEASURED")
@@ -315,4 +320,53 @@ func refundCalcP99(t *testing.T, ctx context.Context) float64 {
 	}
 	slices.Sort(times)
 	return times[len(times)*99/100]
+}
+
+// idleScale starts n leases that wait for their move-out and returns the
+// worker's resident memory (MB) and the database bytes each lease takes.
+func idleScale(t *testing.T, ctx context.Context, n int) (float64, int64) {
+	var before int64
+	require.NoError(t, pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&before))
+	stamp := time.Now().UnixNano()
+	throughput(t, n, "idle", func(i int) error {
+		lease := fmt.Sprintf("L-idle-%d-%d", stamp, i)
+		q := db.New(pool)
+		res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "idle@example.com"})
+		if err != nil {
+			return err
+		}
+		if _, err := q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: "bench", UnitID: "1", ResidentID: res.ResidentID,
+			RequestedCents: pgtype.Int8{Int64: 100000, Valid: true}, AssessForSeconds: 259200, ReleaseAfterSeconds: 1209600}); err != nil {
+			return err
+		}
+		if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: lease, ResidentID: res.ResidentID, Position: 1, Share: 1}); err != nil {
+			return err
+		}
+		in := workflows.LeaseInput{LeaseID: lease, PropertyID: "bench", UnitID: "1", AmountCents: 100000, AssessForSeconds: 259200, ReleaseAfterSeconds: 1209600}
+		_, err = temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
+			TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
+		return err
+	})
+	// Wait until every idle lease has charged its deposit and sent its request.
+	deadline := time.Now().Add(time.Duration(n)*100*time.Millisecond + time.Minute)
+	for time.Now().Before(deadline) {
+		var sent int64
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM email_outbox WHERE lease_id LIKE $1 AND sent_at IS NOT NULL",
+			fmt.Sprintf("L-idle-%d-%%", stamp)).Scan(&sent))
+		if sent == int64(n) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	var after int64
+	require.NoError(t, pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&after))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", theWorker.cmd.Process.Pid))
+	require.NoError(t, err)
+	var kb float64
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			_, _ = fmt.Sscan(strings.TrimPrefix(line, "VmRSS:"), &kb)
+		}
+	}
+	return kb / 1024, (after - before) / int64(n)
 }
