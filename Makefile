@@ -85,8 +85,8 @@ BENCH_EVENTS ?= 1000
 BENCH_IDLE ?= 100000
 BENCH_OUT ?= $(CURDIR)/bench
 bench: postgres
-	BENCH=1 BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_OUT=$(BENCH_OUT) \
-		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep -v '^{' | grep -Ev '^20[0-9]{2}/'
+	set -o pipefail; BENCH=1 BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_OUT=$(BENCH_OUT) \
+		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the

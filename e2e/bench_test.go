@@ -216,8 +216,8 @@ func throughput(t *testing.T, n int, what string, one func(int) error) float64 {
 				}
 				done.Lock()
 				finished++
-				if finished%max(n/20, 1) == 0 {
-					fmt.Printf("\r%-12s %s %d/%d", what, strings.Repeat("#", finished*20/n)+strings.Repeat(".", 20-finished*20/n), finished, n)
+				if finished%max(n/10, 1) == 0 {
+					fmt.Printf("%-12s %s %d/%d\n", what, strings.Repeat("#", finished*10/n)+strings.Repeat(".", 10-finished*10/n), finished, n)
 				}
 				done.Unlock()
 			}
@@ -229,7 +229,7 @@ func throughput(t *testing.T, n int, what string, one func(int) error) float64 {
 	close(work)
 	wg.Wait()
 	rate := float64(n) / time.Since(start).Seconds()
-	fmt.Printf("\r%-12s %d lifecycles in %s: %.1f per second\n", what, n, time.Since(start).Round(time.Millisecond), rate)
+	fmt.Printf("%-12s %d lifecycles in %s: %.1f per second\n", what, n, time.Since(start).Round(time.Millisecond), rate)
 	return rate
 }
 
@@ -260,11 +260,10 @@ func eventLatency(t *testing.T, ctx context.Context, n int) [3]float64 {
 			time.Sleep(2 * time.Millisecond)
 		}
 		lat = append(lat, time.Since(start).Seconds())
-		if (i+1)%max(n/20, 1) == 0 {
-			fmt.Printf("\r%-12s %d/%d", "latency", i+1, n)
+		if (i+1)%max(n/10, 1) == 0 {
+			fmt.Printf("%-12s %d/%d\n", "latency", i+1, n)
 		}
 	}
-	fmt.Println()
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return lat[min(int(p*float64(len(lat))), len(lat)-1)] }
 	return [3]float64{pct(0.50), pct(0.95), pct(0.99)}
