@@ -631,6 +631,40 @@ func (q *Queries) InsertSettlementOnce(ctx context.Context, arg InsertSettlement
 	return i, err
 }
 
+const ledgerTotals = `-- name: LedgerTotals :one
+SELECT
+    COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = $1 AND p.returned_at IS NULL), 0)::bigint AS paid_cents,
+    COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = $1 AND d.deposit_type = 'prepaid'), 0)::bigint AS prepaid_cents,
+    COALESCE(sum(c.amount_in_cents) FILTER (WHERE cc.category = 'arrears'), 0)::bigint AS arrears_cents,
+    COALESCE(sum(c.amount_in_cents) FILTER (WHERE cc.category = 'deduction'), 0)::bigint AS deductions_cents,
+    COALESCE(sum(c.amount_in_cents) FILTER (WHERE cc.category = 'credit'), 0)::bigint AS credits_cents
+FROM charges c JOIN charge_codes cc USING (charge_code_id)
+WHERE c.lease_id = $1
+`
+
+type LedgerTotalsRow struct {
+	PaidCents       int64 `json:"paid_cents"`
+	PrepaidCents    int64 `json:"prepaid_cents"`
+	ArrearsCents    int64 `json:"arrears_cents"`
+	DeductionsCents int64 `json:"deductions_cents"`
+	CreditsCents    int64 `json:"credits_cents"`
+}
+
+// The terms of the refund maths summed from a lease's ledger rows, in one
+// round trip: what `deposits ledger` checks its row-by-row sums against.
+func (q *Queries) LedgerTotals(ctx context.Context, leaseID string) (LedgerTotalsRow, error) {
+	row := q.db.QueryRow(ctx, ledgerTotals, leaseID)
+	var i LedgerTotalsRow
+	err := row.Scan(
+		&i.PaidCents,
+		&i.PrepaidCents,
+		&i.ArrearsCents,
+		&i.DeductionsCents,
+		&i.CreditsCents,
+	)
+	return i, err
+}
+
 const listChargeCodes = `-- name: ListChargeCodes :many
 SELECT charge_code_id, description, is_deposit, category FROM charge_codes ORDER BY category, charge_code_id
 `

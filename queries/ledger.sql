@@ -107,3 +107,15 @@ WHERE idempotency_key = $1;
 INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING *;
+
+-- name: LedgerTotals :one
+-- The terms of the refund maths summed from a lease's ledger rows, in one
+-- round trip: what `deposits ledger` checks its row-by-row sums against.
+SELECT
+    COALESCE((SELECT sum(amount_in_cents) FROM payments p WHERE p.lease_id = $1 AND p.returned_at IS NULL), 0)::bigint AS paid_cents,
+    COALESCE((SELECT sum(amount_in_cents) FROM deposits d WHERE d.lease_id = $1 AND d.deposit_type = 'prepaid'), 0)::bigint AS prepaid_cents,
+    COALESCE(sum(c.amount_in_cents) FILTER (WHERE cc.category = 'arrears'), 0)::bigint AS arrears_cents,
+    COALESCE(sum(c.amount_in_cents) FILTER (WHERE cc.category = 'deduction'), 0)::bigint AS deductions_cents,
+    COALESCE(sum(c.amount_in_cents) FILTER (WHERE cc.category = 'credit'), 0)::bigint AS credits_cents
+FROM charges c JOIN charge_codes cc USING (charge_code_id)
+WHERE c.lease_id = $1;

@@ -353,6 +353,12 @@ func (a *app) ledger(ctx context.Context, leaseID string) (ledgerReport, error) 
 			r.CreditsCents += c.AmountInCents
 		}
 	}
+	// The same totals summed by the database must agree with the rows.
+	totals, err := q.LedgerTotals(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	rowsAgree := totals.PaidCents+totals.PrepaidCents == r.ReceivedCents && totals.CreditsCents == r.CreditsCents
 	st, err := q.GetSettlement(ctx, leaseID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return r, unavailable("the database", err)
@@ -361,7 +367,7 @@ func (a *app) ledger(ctx context.Context, leaseID string) (ledgerReport, error) 
 	if !r.Settled {
 		// Nothing has left yet: everything received is held.
 		r.HeldCents = r.ReceivedCents + r.CreditsCents
-		r.Conserved = true
+		r.Conserved = rowsAgree
 		return r, nil
 	}
 	r.InterestCents = st.InterestCents
@@ -389,7 +395,7 @@ func (a *app) ledger(ctx context.Context, leaseID string) (ledgerReport, error) 
 		r.InvoicedCents += inv.AmountDueInCents
 	}
 	r.HeldCents = funds - r.RefundedCents - r.AppliedCents
-	r.Conserved = r.HeldCents == 0 &&
+	r.Conserved = rowsAgree && r.HeldCents == 0 &&
 		st.ReceivedCents == r.ReceivedCents && st.CreditsCents == r.CreditsCents &&
 		r.RefundedCents == st.RefundCents && r.InvoicedCents == st.BalanceOwedCents &&
 		r.ClaimedCents == r.AppliedCents+r.InvoicedCents
