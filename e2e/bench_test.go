@@ -146,30 +146,11 @@ func baselineWorkflow(ctx workflow.Context) error {
 // workflow and its signals), with short durations, until it closes.
 func benchLease(ctx context.Context, lease string) error {
 	q := db.New(pool)
-	if err := q.UpsertProperty(ctx, "bench"); err != nil {
-		return err
-	}
-	if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: "bench", UnitID: "1"}); err != nil {
-		return err
-	}
-	res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "bench@example.com", Name: "Bench"})
+	run, residentID, err := startBenchLease(ctx, lease, 1, 1)
 	if err != nil {
 		return err
 	}
-	if _, err := q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: "bench", UnitID: "1", ResidentID: res.ResidentID,
-		RequestedCents: pgtype.Int8{Int64: 100000, Valid: true}, AssessForSeconds: 1, ReleaseAfterSeconds: 1}); err != nil {
-		return err
-	}
-	if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: lease, ResidentID: res.ResidentID, Position: 1, Share: 1}); err != nil {
-		return err
-	}
-	in := workflows.LeaseInput{LeaseID: lease, PropertyID: "bench", UnitID: "1", AmountCents: 100000, AssessForSeconds: 1, ReleaseAfterSeconds: 1}
-	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
-		TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
-	if err != nil {
-		return err
-	}
-	p, err := q.InsertPayment(ctx, db.InsertPaymentParams{LeaseID: lease, ResidentID: res.ResidentID, AmountInCents: 100000,
+	p, err := q.InsertPayment(ctx, db.InsertPaymentParams{LeaseID: lease, ResidentID: residentID, AmountInCents: 100000,
 		TransactionDate: pgtype.Date{Time: time.Now(), Valid: true}, Reference: "B1"})
 	if err != nil {
 		return err
@@ -177,7 +158,7 @@ func benchLease(ctx context.Context, lease string) error {
 	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalPayment, workflows.Payment{PaymentID: p.PaymentID, AmountCents: 100000, Reference: "B1"}); err != nil {
 		return err
 	}
-	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: lease, ResidentID: res.ResidentID, ChargeCodeID: "CLEANING",
+	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: lease, ResidentID: residentID, ChargeCodeID: "CLEANING",
 		AmountInCents: 5000, Description: "Cleaning"})
 	if err != nil {
 		return err
@@ -197,6 +178,33 @@ func benchLease(ctx context.Context, lease string) error {
 		return fmt.Errorf("lease %s ended %s with %d", lease, s.Outcome, s.RefundCents)
 	}
 	return nil
+}
+
+// startBenchLease writes a lease of 1,000.00 and its tenant, as `deposits
+// lease start` does, and starts its workflow.
+func startBenchLease(ctx context.Context, lease string, assess, release int64) (client.WorkflowRun, int64, error) {
+	q := db.New(pool)
+	if err := q.UpsertProperty(ctx, "bench"); err != nil {
+		return nil, 0, err
+	}
+	if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: "bench", UnitID: "1"}); err != nil {
+		return nil, 0, err
+	}
+	res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "bench@example.com", Name: "Bench"})
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: "bench", UnitID: "1", ResidentID: res.ResidentID,
+		RequestedCents: pgtype.Int8{Int64: 100000, Valid: true}, AssessForSeconds: assess, ReleaseAfterSeconds: release}); err != nil {
+		return nil, 0, err
+	}
+	if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: lease, ResidentID: res.ResidentID, Position: 1, Share: 1}); err != nil {
+		return nil, 0, err
+	}
+	in := workflows.LeaseInput{LeaseID: lease, PropertyID: "bench", UnitID: "1", AmountCents: 100000, AssessForSeconds: assess, ReleaseAfterSeconds: release}
+	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
+		TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
+	return run, res.ResidentID, err
 }
 
 // throughput runs n lifecycles, 64 at a time, and returns lifecycles per second.
@@ -312,22 +320,7 @@ func idleScale(t *testing.T, ctx context.Context, n int) (float64, int64) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&before))
 	stamp := time.Now().UnixNano()
 	throughput(t, n, "idle", func(i int) error {
-		lease := fmt.Sprintf("L-idle-%d-%d", stamp, i)
-		q := db.New(pool)
-		res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "idle@example.com"})
-		if err != nil {
-			return err
-		}
-		if _, err := q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: "bench", UnitID: "1", ResidentID: res.ResidentID,
-			RequestedCents: pgtype.Int8{Int64: 100000, Valid: true}, AssessForSeconds: 259200, ReleaseAfterSeconds: 1209600}); err != nil {
-			return err
-		}
-		if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: lease, ResidentID: res.ResidentID, Position: 1, Share: 1}); err != nil {
-			return err
-		}
-		in := workflows.LeaseInput{LeaseID: lease, PropertyID: "bench", UnitID: "1", AmountCents: 100000, AssessForSeconds: 259200, ReleaseAfterSeconds: 1209600}
-		_, err = temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
-			TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
+		_, _, err := startBenchLease(ctx, fmt.Sprintf("L-idle-%d-%d", stamp, i), 259200, 1209600)
 		return err
 	})
 	// Wait until every idle lease has charged its deposit and sent its request.

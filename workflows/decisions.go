@@ -254,16 +254,26 @@ func (d *deposit) applyKeep(k Keep) {
 	d.state.KeptCents += k.AmountCents
 }
 
-func (d *deposit) validateApprove(req ApprovalRequest) error {
+// pending returns the keep awaiting approval, or why there is none to decide.
+func (d *deposit) pending(req ApprovalRequest) (*Keep, error) {
 	if err := checkActor(req.Actor); err != nil {
-		return err
+		return nil, err
 	}
-	p := d.state.PendingKeep
 	switch {
 	case d.settled:
-		return fmt.Errorf("lease %s is closed", d.in.LeaseID)
-	case p == nil:
-		return errors.New("there is no keep awaiting approval")
+		return nil, fmt.Errorf("lease %s is closed", d.in.LeaseID)
+	case d.state.PendingKeep == nil:
+		return nil, errors.New("there is no keep awaiting approval")
+	}
+	return d.state.PendingKeep, nil
+}
+
+func (d *deposit) validateApprove(req ApprovalRequest) error {
+	p, err := d.pending(req)
+	if err != nil {
+		return err
+	}
+	switch {
 	case req.Role != RoleBooksAdmin:
 		return fmt.Errorf("only a books_admin may approve a keep (you act as %s)", req.Role)
 	case req.Actor.Actor == p.RequestedBy:
@@ -285,16 +295,11 @@ func (d *deposit) approve(ctx workflow.Context, req ApprovalRequest) (State, err
 }
 
 func (d *deposit) validateDecline(req ApprovalRequest) error {
-	if err := checkActor(req.Actor); err != nil {
+	p, err := d.pending(req)
+	if err != nil {
 		return err
 	}
-	p := d.state.PendingKeep
-	switch {
-	case d.settled:
-		return fmt.Errorf("lease %s is closed", d.in.LeaseID)
-	case p == nil:
-		return errors.New("there is no keep awaiting approval")
-	case req.Role != RoleBooksAdmin && req.Actor.Actor != p.RequestedBy:
+	if req.Role != RoleBooksAdmin && req.Actor.Actor != p.RequestedBy {
 		return fmt.Errorf("only a books_admin, or %s who asked, may decline this keep", p.RequestedBy)
 	}
 	return nil

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -119,7 +120,7 @@ func (d *deposit) applyDeposit(row DepositRow) {
 		d.state.HeldCents += row.AmountCents
 	case DepositGuarantee:
 		d.state.GuaranteeCents += row.AmountCents
-		if row.Guarantor != "" && !contains(d.state.Guarantors, row.Guarantor) {
+		if row.Guarantor != "" && !slices.Contains(d.state.Guarantors, row.Guarantor) {
 			d.state.Guarantors = append(d.state.Guarantors, row.Guarantor)
 		}
 	}
@@ -185,13 +186,4 @@ func (d *deposit) late(what string) bool {
 	}
 	d.state.LateEvents = append(d.state.LateEvents, what+" arrived after the deposit was settled")
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

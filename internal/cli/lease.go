@@ -182,10 +182,7 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 		AssessForSeconds: int64(assess / time.Second), ReleaseAfterSeconds: int64(release / time.Second)}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if err := q.UpsertProperty(ctx, property); err != nil {
-			return err
-		}
-		if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: property, UnitID: unit}); err != nil {
+		if err := upsertUnit(ctx, q, property, unit); err != nil {
 			return err
 		}
 		var ids []int64
@@ -297,10 +294,7 @@ func (a *app) addListing(ctx context.Context, listing, property, unit, deposit s
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if err := q.UpsertProperty(ctx, property); err != nil {
-			return err
-		}
-		if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: property, UnitID: unit}); err != nil {
+		if err := upsertUnit(ctx, q, property, unit); err != nil {
 			return err
 		}
 		_, err := q.UpsertListing(ctx, db.UpsertListingParams{ListingID: listing, PropertyID: property, UnitID: unit, DepositAmountInCents: cents})
@@ -333,4 +327,12 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d days", d/day)
 	}
 	return d.String()
+}
+
+// upsertUnit creates the property and its unit if they are new.
+func upsertUnit(ctx context.Context, q *db.Queries, property, unit string) error {
+	if err := q.UpsertProperty(ctx, property); err != nil {
+		return err
+	}
+	return q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: property, UnitID: unit})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -159,7 +160,7 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 	if ref == "" {
 		return refused("--ref is required: the reference the payment was recorded with (see deposits status)")
 	}
-	if !contains(returnReasons, reason) {
+	if !slices.Contains(returnReasons, reason) {
 		return refused("--reason %q: choose one of %s", reason, strings.Join(returnReasons, ", "))
 	}
 	if err := a.openLease(ctx, leaseID); err != nil {

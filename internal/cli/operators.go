@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,7 +163,7 @@ the plain-text part instead. Nothing is sent.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: templates.Kinds,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !contains(templates.Kinds, args[0]) {
+			if !slices.Contains(templates.Kinds, args[0]) {
 				return refused("no email of kind %q: choose one of %s", args[0], strings.Join(templates.Kinds, ", "))
 			}
 			if lease == "" {

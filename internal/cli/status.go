@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -221,7 +222,7 @@ func (a *app) list(ctx context.Context, stage, property, dueBefore string, limit
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
-	if stage != "" && !contains(stages, stage) {
+	if stage != "" && !slices.Contains(stages, stage) {
 		return refused("--stage %q: choose one of %s", stage, strings.Join(stages, ", "))
 	}
 	if property != "" {
@@ -253,15 +254,6 @@ func (a *app) list(ctx context.Context, stage, property, dueBefore string, limit
 		t.row(r.LeaseID, r.PropertyID, r.Stage, when(r.ReleaseAt), dash(r.Jurisdiction), r.Status, when(r.StartedAt))
 	}
 	return t.flush()
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func dash(s string) string {

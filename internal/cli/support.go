@@ -133,13 +133,7 @@ func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, 
 	}
 	switch desc.GetWorkflowExecutionInfo().GetStatus() {
 	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		v, err := c.QueryWorkflow(qctx, wid, "", workflows.QueryState)
-		if err != nil {
-			return s, unavailable("a deposits worker (is `deposits worker` running?)", err)
-		}
-		return s, v.Get(&s)
+		return a.queryState(ctx, leaseID)
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		err := c.GetWorkflow(ctx, wid, "").Get(ctx, &s)
 		return s, err
@@ -149,6 +143,22 @@ func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, 
 	}
 }
 
+// queryState asks the lease's running workflow for its state (a worker answers).
+func (a *app) queryState(ctx context.Context, leaseID string) (workflows.State, error) {
+	var s workflows.State
+	c, err := a.temporal(ctx)
+	if err != nil {
+		return s, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(qctx, workflows.WorkflowID(leaseID), "", workflows.QueryState)
+	if err != nil {
+		return s, unavailable("a deposits worker (is `deposits worker` running?)", err)
+	}
+	return s, v.Get(&s)
+}
+
 // waitFor polls the state until done accepts it, so a command can print the
 // state after its signal was applied. The signal is durable either way; this
 // only decides what is printed. ok is false when no worker answered in time
@@ -156,7 +166,12 @@ func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, 
 func (a *app) waitFor(ctx context.Context, leaseID string, done func(workflows.State) bool) (s workflows.State, ok bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s, err := a.leaseState(ctx, leaseID)
+		// One query per poll; the lease was just found running. A workflow
+		// that closed meanwhile answers through its result.
+		s, err := a.queryState(ctx, leaseID)
+		if err != nil {
+			s, err = a.leaseState(ctx, leaseID)
+		}
 		if err == nil && done(s) {
 			return s, true
 		}
