@@ -87,6 +87,14 @@ type Invoice struct {
 	SettlementID     pgtype.Int8 `json:"settlement_id"`
 }
 
+type JurisdictionRule struct {
+	Code          string      `json:"code"`
+	EffectiveFrom pgtype.Date `json:"effective_from"`
+	Rule          []byte      `json:"rule"`
+	UpdatedBy     string      `json:"updated_by"`
+	UpdatedAt     time.Time   `json:"updated_at"`
+}
+
 type Lease struct {
 	LeaseID             string      `json:"lease_id"`
 	PropertyID          string      `json:"property_id"`
@@ -103,6 +111,13 @@ type Lease struct {
 	ClosedAt            *time.Time  `json:"closed_at"`
 	CreatedAt           time.Time   `json:"created_at"`
 	UpdatedAt           time.Time   `json:"updated_at"`
+	Jurisdiction        string      `json:"jurisdiction"`
+	StartsOn            pgtype.Date `json:"starts_on"`
+	ForwardingAddress   string      `json:"forwarding_address"`
+	ForwardingAddressAt *time.Time  `json:"forwarding_address_at"`
+	StatementDue        *time.Time  `json:"statement_due"`
+	StatutoryDeadline   *time.Time  `json:"statutory_deadline"`
+	DeadlineNote        string      `json:"deadline_note"`
 }
 
 type LeaseResident struct {
@@ -142,6 +157,8 @@ type Property struct {
 	CreatedAt              time.Time   `json:"created_at"`
 	ApprovalThresholdCents pgtype.Int8 `json:"approval_threshold_cents"`
 	NsfFeeCents            int64       `json:"nsf_fee_cents"`
+	Jurisdiction           string      `json:"jurisdiction"`
+	BuildingUnits          int32       `json:"building_units"`
 }
 
 type Refund struct {

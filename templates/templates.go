@@ -78,6 +78,21 @@ type Data struct {
 	// ForManager words the statement for the property's manager ("the tenant")
 	// instead of the tenant ("you").
 	ForManager bool `json:"for_manager"`
+
+	// The law: the rule that governs the deposit and its deadlines. Empty
+	// RuleLabel: no statute (a short-term rental), nothing is shown.
+	RuleLabel      string    `json:"rule_label,omitempty"` // "US-CA (Cal. Civ. Code 1950.5)"
+	ClockStarted   bool      `json:"clock_started,omitempty"`
+	ClockWhy       string    `json:"clock_why,omitempty"`
+	StatementDue   time.Time `json:"statement_due,omitzero"`
+	RefundDue      time.Time `json:"refund_due,omitzero"`
+	ObjectionEnds  time.Time `json:"objection_ends,omitzero"` // the tenant may object until then (US-FL)
+	SettledAt      time.Time `json:"settled_at,omitzero"`
+	DeadlineMissed string    `json:"deadline_missed,omitempty"`
+	// Charges not withheld because a missed deadline forfeited them.
+	ForfeitedCents int64  `json:"forfeited_cents,omitempty"`
+	ForfeitedList  string `json:"forfeited_list,omitempty"`
+	InterestWhy    string `json:"interest_why,omitempty"`
 }
 
 // OutstandingCents is what the tenant still has to pay toward the deposit.

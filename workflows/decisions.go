@@ -168,8 +168,15 @@ func (d *deposit) validateExtend(req ExtendRequest) error {
 	if req.Days < 1 {
 		return fmt.Errorf("extend by at least one day (asked: %d)", req.Days)
 	}
-	limit := d.state.MovedOutAt.Add(MaxDelay)
 	next := d.state.ReleaseAt.AddDate(0, 0, req.Days)
+	if by := d.settleBy(); !by.IsZero() && next.After(by) {
+		return fmt.Errorf("extending by %d days would release on %s, but %s requires the refund by %s: the engine releases it by %s at the latest",
+			req.Days, next.Format(time.DateOnly), d.state.Rule.Label(), d.state.Clock.RefundDue.Format(time.DateOnly), by.Format(time.DateOnly))
+	}
+	limit := d.state.MovedOutAt.Add(MaxDelay)
+	if !d.maxRelease.IsZero() {
+		limit = d.maxRelease
+	}
 	if next.After(limit) {
 		return fmt.Errorf("extending by %d days would release on %s, past the limit of 120 days after move-out (%s)",
 			req.Days, next.Format(time.DateOnly), limit.Format(time.DateOnly))
@@ -191,6 +198,9 @@ func (d *deposit) validateKeep(req KeepRequest) error {
 	}
 	if err := d.decidable("keep part of the deposit"); err != nil {
 		return err
+	}
+	if d.state.Forfeited {
+		return fmt.Errorf("nothing may be kept: %s", d.state.DeadlineMissed)
 	}
 	if req.Reason == "" {
 		return errors.New("give a reason: the tenant reads it as the explanation")
@@ -351,6 +361,9 @@ func (d *deposit) validateHold(req HoldRequest) error {
 func (d *deposit) hold(ctx workflow.Context, req HoldRequest) (State, error) {
 	d.state.OnHold = !req.Off
 	detail := "on hold: never released automatically"
+	if by := d.settleBy(); !by.IsZero() {
+		detail = fmt.Sprintf("on hold until the refund deadline: the engine releases it by %s under %s", dayText(by), d.state.Rule.Label())
+	}
 	if req.Off {
 		detail = "hold lifted: released automatically on the release date"
 	}

@@ -99,17 +99,29 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	moveOut := d.state.MovedOutAt
 	d.state.AssessUntil = moveOut.Add(in.AssessFor())
 	d.state.ReleaseAt = latest(moveOut.Add(in.ReleaseAfter()), d.state.AssessUntil)
+	// The lease's jurisdiction sets a statutory clock from here (law.go);
+	// leases started before it existed replay without one.
+	if workflow.GetVersion(ctx, "statutory-clock", workflow.DefaultVersion, 1) >= 1 {
+		if err := d.startClock(ctx); err != nil {
+			return d.state, err
+		}
+	}
 	if err := d.setStage(ctx, StageAssessing); err != nil {
 		return d.state, err
 	}
-	// A manager may release now (an Update) and end the window early.
-	if _, err := awaitUntil(ctx, d.state.AssessUntil, func() bool { return d.releaseNow }); err != nil {
+	// A manager may release now (an Update) and end the window early; the
+	// statute ends it in time for the itemized statement.
+	if err := d.awaitAssessment(ctx); err != nil {
 		return d.state, err
 	}
 
-	// 5. Tell the tenant every deduction and the release date; a deposit
-	// released during the window goes straight to the refund, whose email
-	// carries the same statement.
+	// 5. Tell the tenant every deduction and the release date: the itemized
+	// statement. A deposit released during the window goes straight to the
+	// refund, whose email carries the same statement.
+	d.interest(ctx)
+	if err := d.statementSent(ctx); err != nil {
+		return d.state, err
+	}
 	if !d.releaseNow {
 		d.state.ReleaseAt = latest(d.state.ReleaseAt, workflow.Now(ctx))
 		if err := d.setStage(ctx, StageReleasePending); err != nil {
@@ -148,6 +160,8 @@ type deposit struct {
 	releaseNow  bool            // a manager released the deposit
 	receipts    int             // receipts sent: a deposit can be held again after a returned payment
 	decisionMu  workflow.Mutex  // one decision handler at a time
+	law         *law            // the jurisdiction's facts, once the clock started
+	maxRelease  time.Time       // the latest release date a manager may set; zero: 120 days after the move-out
 	reminded    map[string]bool // reminders already queued, by key
 	localWrites bool            // short database writes run as local activities
 	seen        map[string]bool // signal facts already applied, by database ID
@@ -196,61 +210,118 @@ var ReminderOffsets = []time.Duration{3 * 24 * time.Hour, 24 * time.Hour}
 // first, and re-arm). On the way it reminds the manager before the release;
 // on hold it waits for a manual release and reminds the manager once when
 // the date has passed; a keep awaiting approval holds the release until it
-// is decided.
+// is decided. Where a statute governs, none of that may pass the refund
+// deadline: the engine then settles by itself (settleBy, law.go), and the
+// reminders count down to that.
 func (d *deposit) awaitRelease(ctx workflow.Context) error {
 	// Workflows recorded before reminders existed replay without them.
 	reminders := workflow.GetVersion(ctx, "release-reminders", workflow.DefaultVersion, 1) >= 1
 	for !d.releaseNow {
-		at, onHold := d.state.ReleaseAt, d.state.OnHold
+		at, onHold, key := d.state.ReleaseAt, d.state.OnHold, d.clockKey()
 		now := workflow.Now(ctx)
-		wake, reminder := at, ""
-		if reminders && !onHold {
+		forced := d.settleBy()
+		if !forced.IsZero() && !forced.After(now) {
+			d.settleByStatute(ctx)
+			return nil
+		}
+		target := at
+		if !forced.IsZero() && (onHold || forced.Before(at)) {
+			target = forced
+		}
+		wake, reminder := target, ""
+		if reminders && (!onHold || !forced.IsZero()) {
 			for _, before := range ReminderOffsets {
-				key := fmt.Sprintf("email/reminder-%s-%s", at.UTC().Format("20060102T150405Z"), before)
-				if t := at.Add(-before); t.After(now) && !d.reminded[key] {
+				key := fmt.Sprintf("email/reminder-%s-%s", target.UTC().Format("20060102T150405Z"), before)
+				if t := target.Add(-before); t.After(now) && !d.reminded[key] {
 					wake, reminder = t, key
 					break
 				}
 			}
 		}
+		changed := func() bool {
+			return d.releaseNow || !d.state.ReleaseAt.Equal(at) || d.state.OnHold != onHold || d.clockKey() != key
+		}
 		if wake.After(now) {
-			changed, err := workflow.AwaitWithTimeout(ctx, wake.Sub(now), func() bool {
-				return d.releaseNow || !d.state.ReleaseAt.Equal(at) || d.state.OnHold != onHold
-			})
+			woke, err := workflow.AwaitWithTimeout(ctx, wake.Sub(now), changed)
 			if err != nil {
 				return err
 			}
-			if !changed && reminder != "" {
+			if !woke && reminder != "" {
 				d.reminded[reminder] = true
 				d.remindManager(reminder)
+			}
+			if err := d.clockMoved(ctx, key); err != nil {
+				return err
 			}
 			continue
 		}
 		// The release date has come.
+		var waitFor func() bool
 		switch {
 		case onHold:
 			if reminders && !d.reminded["email/hold-reminder"] {
 				d.reminded["email/hold-reminder"] = true
 				d.remindManager("email/hold-reminder")
 			}
-			if err := workflow.Await(ctx, func() bool { return d.releaseNow || !d.state.OnHold }); err != nil {
-				return err
-			}
+			waitFor = func() bool { return d.releaseNow || !d.state.OnHold }
 		case d.state.PendingKeep != nil:
-			if err := workflow.Await(ctx, func() bool { return d.releaseNow || d.state.PendingKeep == nil }); err != nil {
-				return err
-			}
+			waitFor = func() bool { return d.releaseNow || d.state.PendingKeep == nil }
 		default:
 			return nil
 		}
+		if forced.IsZero() {
+			if err := workflow.Await(ctx, waitFor); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, forced.Sub(now), func() bool { return waitFor() || d.clockKey() != key }); err != nil {
+			return err
+		}
+		if err := d.clockMoved(ctx, key); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// awaitAssessment waits for the end of the assessment window, a manager's
+// release, or the last moment to send the itemized statement in time,
+// following the statutory clock as it moves.
+func (d *deposit) awaitAssessment(ctx workflow.Context) error {
+	for {
+		until, key := d.state.AssessUntil, d.clockKey()
+		if by := d.statementBy(); !by.IsZero() && by.Before(until) {
+			until = by
+		}
+		if _, err := awaitUntil(ctx, until, func() bool { return d.releaseNow || (d.law != nil && d.clockKey() != key) }); err != nil {
+			return err
+		}
+		if d.releaseNow || !workflow.Now(ctx).Before(until) {
+			return nil
+		}
+		if err := d.clockMoved(ctx, key); err != nil {
+			return err
+		}
+	}
+}
+
+// clockMoved saves and shows the deadlines again if they moved since key.
+func (d *deposit) clockMoved(ctx workflow.Context, key string) error {
+	if d.law == nil || d.clockKey() == key {
+		return nil
+	}
+	return d.updateClock(ctx)
 }
 
 // terms are the figures of the refund maths as they stand.
 func (d *deposit) terms() Terms { return termsOf(d.state) }
 
 func termsOf(s State) Terms {
+	if s.Forfeited {
+		// A missed deadline forfeits the right to withhold: nothing is taken.
+		s.ArrearsCents, s.DeductionsCents, s.KeptCents = 0, 0, 0
+	}
 	return Terms{
 		ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
 		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents,
@@ -262,6 +333,19 @@ func termsOf(s State) Terms {
 // into payouts, or the invoice for the balance owed.
 func (d *deposit) settle(ctx workflow.Context) error {
 	d.settled = true
+	if d.state.Rule != nil {
+		d.interest(ctx)
+		if c := d.clock(); c.Started && workflow.Now(ctx).After(c.RefundDue) {
+			d.missed(fmt.Sprintf("the deposit was settled %s, after its refund deadline %s under %s",
+				dayText(workflow.Now(ctx)), dayText(c.RefundDue), d.state.Rule.Label()))
+		}
+		if d.state.Forfeited {
+			d.state.ForfeitedCents = d.state.ArrearsCents + d.state.DeductionsCents + d.state.KeptCents
+		}
+		if err := d.updateClock(ctx); err != nil {
+			return err
+		}
+	}
 	t := d.terms()
 	s := Settle(t)
 	d.state.RefundCents, d.state.BalanceOwedCents, d.state.Outcome = s.RefundCents, s.BalanceOwedCents, s.Outcome

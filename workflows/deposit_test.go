@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/rules"
 )
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
@@ -30,6 +31,10 @@ type harness struct {
 	threshold  int64 // the property's approval threshold
 	tenants    []activities.Tenant
 	unfinished int // updates sent that have neither completed nor been refused
+	// The lease's law: the rule LoadLeaseLaw returns (default: no statute),
+	// and the deadlines the workflow saved, newest last.
+	law       activities.LeaseLaw
+	deadlines []activities.DeadlinesInput
 }
 
 type sentAt struct {
@@ -85,7 +90,34 @@ func newHarness(t *testing.T, expected int64) *harness {
 		func(context.Context, string) (activities.Policy, error) {
 			return activities.Policy{ManagerEmail: managerEmail, ApprovalThresholdCents: h.threshold}, nil
 		})
+	h.law = activities.LeaseLaw{Rule: ruleOf(rules.None), LeaseStart: t0, BuildingUnits: 1}
+	h.env.OnActivity(acts.LoadLeaseLaw, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.LeaseLawInput) (activities.LeaseLaw, error) { return h.law, nil })
+	h.env.OnActivity(acts.SaveLeaseDeadlines, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DeadlinesInput) error {
+			h.deadlines = append(h.deadlines, in)
+			return nil
+		})
 	return h
+}
+
+// embeddedRules are the rules depositflow ships.
+var embeddedRules = rules.NewBook(rules.Embedded()...)
+
+// ruleOf is a jurisdiction's embedded rule in force at t0.
+func ruleOf(code string) rules.Rule {
+	r, err := embeddedRules.For(code, t0)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// mockNoStatute answers LoadLeaseLaw with no statute for tests that build
+// their own environment.
+func mockNoStatute(env *testsuite.TestWorkflowEnvironment, acts *activities.Activities) {
+	env.OnActivity(acts.LoadLeaseLaw, mock.Anything, mock.Anything).Return(activities.LeaseLaw{Rule: ruleOf(rules.None)}, nil)
+	env.OnActivity(acts.SaveLeaseDeadlines, mock.Anything, mock.Anything).Return(nil)
 }
 
 // at delivers a signal at a moment relative to the workflow's start.
@@ -351,6 +383,7 @@ func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
 	env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(acts.GetPropertyPolicy, mock.Anything, mock.Anything).Return(activities.Policy{}, nil)
 	env.OnActivity(acts.SettleDeposit, mock.Anything, mock.Anything).Return(activities.SettleResult{SettlementID: 1, RefundIDs: []int64{1}}, nil)
+	mockNoStatute(env, acts)
 	env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(activities.EmailResult{},
 		temporal.NewNonRetryableApplicationError("550 no such user", "EmailRejected", errors.New("550")))
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPayment, pay(1, 1000)) }, time.Hour)

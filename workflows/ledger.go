@@ -39,6 +39,7 @@ func (d *deposit) listen(ctx workflow.Context) {
 		charges := workflow.GetSignalChannel(ctx, SignalCharge)
 		amendments := workflow.GetSignalChannel(ctx, SignalAmend)
 		moveOuts := workflow.GetSignalChannel(ctx, SignalMoveOut)
+		forwarding := workflow.GetSignalChannel(ctx, SignalForwarding)
 		for {
 			s := workflow.NewSelector(ctx)
 			s.AddReceive(payments, func(c workflow.ReceiveChannel, _ bool) {
@@ -92,6 +93,20 @@ func (d *deposit) listen(ctx workflow.Context) {
 				}
 				d.state.MovedOutAt = m.At.UTC()
 				logger.Info("move-out recorded", "lease_id", d.in.LeaseID, "at", d.state.MovedOutAt)
+			})
+			s.AddReceive(forwarding, func(c workflow.ReceiveChannel, _ bool) {
+				var f ForwardingAddress
+				c.Receive(ctx, &f)
+				if d.late("forwarding address") {
+					return
+				}
+				// A corrected address keeps the time the first one arrived:
+				// that is when the statute's clock started.
+				d.state.ForwardingAddress = f.Address
+				if d.state.ForwardingAt.IsZero() {
+					d.state.ForwardingAt = f.At.UTC()
+				}
+				logger.Info("forwarding address recorded", "lease_id", d.in.LeaseID, "at", d.state.ForwardingAt)
 			})
 			s.Select(ctx)
 			workflow.SetCurrentDetails(ctx, d.details())

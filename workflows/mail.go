@@ -2,10 +2,12 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -111,7 +113,22 @@ func EmailData(s State, forManager bool) templates.Data {
 		}
 		data.Payments = append(data.Payments, templates.Line{Description: desc, Cents: p.AmountCents})
 	}
+	if s.Rule != nil {
+		data.RuleLabel, data.ClockStarted, data.ClockWhy = s.Rule.Label(), s.Clock.Started, s.Clock.Why
+		data.StatementDue, data.RefundDue, data.ObjectionEnds = s.Clock.StatementDue, s.Clock.RefundDue, s.Clock.ObjectionEnds
+		data.SettledAt, data.DeadlineMissed = s.ClosedAt, s.DeadlineMissed
+		if s.Interest.Why != "" && (s.Interest.Cents > 0 || s.Rule.Interest != nil) {
+			data.InterestWhy = s.Interest.Why
+		}
+	}
+	var forfeited []string
 	for _, c := range s.Charges {
+		if s.Forfeited && c.Category != CategoryCredit {
+			// A missed deadline forfeited the right to withhold: listed, not taken.
+			forfeited = append(forfeited, c.Description+" "+money.Format(c.AmountCents))
+			data.ForfeitedCents += c.AmountCents
+			continue
+		}
 		l := templates.Line{Description: c.Description, Cents: c.AmountCents}
 		switch c.Category {
 		case CategoryArrears:
@@ -123,7 +140,16 @@ func EmailData(s State, forManager bool) templates.Data {
 		}
 	}
 	for _, k := range s.Kept {
+		if s.Forfeited {
+			forfeited = append(forfeited, "kept: "+k.Reason+" "+money.Format(k.AmountCents))
+			data.ForfeitedCents += k.AmountCents
+			continue
+		}
 		data.Kept = append(data.Kept, templates.Line{Description: k.Reason, Cents: k.AmountCents})
+	}
+	if s.Forfeited {
+		data.ArrearsCents, data.DeductionsCents, data.KeptCents = 0, 0, 0
+		data.ForfeitedList = strings.Join(forfeited, ", ")
 	}
 	// Before settlement the emails show what would be refunded if nothing else changes.
 	st := Settle(termsOf(s))

@@ -34,12 +34,33 @@ const NoJurisdiction = "NONE"
 
 // StartSearchAttributes are set when a lease's workflow starts.
 func StartSearchAttributes(in LeaseInput) temporal.SearchAttributes {
+	j := in.Jurisdiction
+	if j == "" {
+		j = NoJurisdiction
+	}
 	return temporal.NewSearchAttributes(
 		SALeaseID.ValueSet(in.LeaseID),
 		SAPropertyID.ValueSet(in.PropertyID),
 		SAStage.ValueSet(StageAwaitingPayment),
-		SAJurisdiction.ValueSet(NoJurisdiction),
+		SAJurisdiction.ValueSet(j),
 	)
+}
+
+// lawAttributes show the lease's jurisdiction and refund deadline, so that
+// operators can list what is due first:
+//
+//	DepositStatutoryDeadline < '2026-12-01T00:00:00Z' AND ExecutionStatus = 'Running'
+func (d *deposit) lawAttributes() []temporal.SearchAttributeUpdate {
+	ups := []temporal.SearchAttributeUpdate{SAJurisdiction.ValueSet(d.state.Jurisdiction)}
+	if c := d.state.Clock; c.Started {
+		ups = append(ups, SAStatutoryDeadline.ValueSet(c.RefundDue))
+	} else {
+		ups = append(ups, SAStatutoryDeadline.ValueUnset())
+	}
+	if !d.state.ReleaseAt.IsZero() {
+		ups = append(ups, SAReleaseAt.ValueSet(d.state.ReleaseAt))
+	}
+	return ups
 }
 
 // publish shows where the deposit stands to operators: the search attributes
@@ -93,6 +114,15 @@ func (d *deposit) plainDetails() string {
 	}
 	if s.PendingKeep != nil {
 		add(&b, "\n\nA keep of %s by %s awaits a books_admin's approval.", money.Format(s.PendingKeep.AmountCents), s.PendingKeep.RequestedBy)
+	}
+	if s.Rule != nil {
+		add(&b, "\n\n%s", s.Clock.Why)
+		if s.Clock.Started {
+			add(&b, ". Statement due %s, refund due %s.", dayText(s.Clock.StatementDue), dayText(s.Clock.RefundDue))
+		}
+		if s.DeadlineMissed != "" {
+			add(&b, "\n\n**Deadline missed**: %s.", s.DeadlineMissed)
+		}
 	}
 	add(&b, "\n\nCash deposit %s, paid %s", money.Format(s.ExpectedCents), money.Format(s.PaidCents))
 	if s.PrepaidCents != 0 {

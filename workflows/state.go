@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"time"
+
+	"github.com/depositflow/depositflow/internal/rules"
 )
 
 // TaskQueue is where deposit workflows and their activities run.
@@ -9,12 +11,13 @@ const TaskQueue = "deposits"
 
 // Names other programs use to talk to a deposit workflow.
 const (
-	SignalPayment         = "payment"          // a payment toward the deposit was recorded
-	SignalPaymentReturned = "payment_returned" // a payment came back (NSF, invalid account)
-	SignalCharge          = "charge"           // a charge was added to the resident ledger
-	SignalAmend           = "amend"            // a deposit row was added: raise, lower, new type, new payee
-	SignalMoveOut         = "move_out"         // the tenant moved out
-	QueryState            = "state"            // the whole current State
+	SignalPayment         = "payment"            // a payment toward the deposit was recorded
+	SignalPaymentReturned = "payment_returned"   // a payment came back (NSF, invalid account)
+	SignalCharge          = "charge"             // a charge was added to the resident ledger
+	SignalAmend           = "amend"              // a deposit row was added: raise, lower, new type, new payee
+	SignalMoveOut         = "move_out"           // the tenant moved out
+	SignalForwarding      = "forwarding_address" // the tenant's written forwarding address arrived
+	QueryState            = "state"              // the whole current State
 )
 
 // Stages of a deposit, in order. A tenant who moves out before paying in full
@@ -48,6 +51,10 @@ type LeaseInput struct {
 	// seconds, so that the input reads plainly in the Temporal UI.
 	AssessForSeconds    int64 `json:"assess_for_seconds"`
 	ReleaseAfterSeconds int64 `json:"release_after_seconds"`
+	// Jurisdiction whose deposit law governs the lease (rules.None for a
+	// short-term rental); shown to operators from the start. The workflow
+	// reads the rule itself at the move-out.
+	Jurisdiction string `json:"jurisdiction,omitempty"`
 }
 
 // AssessFor is the assessment window after the move-out.
@@ -137,6 +144,13 @@ type MoveOut struct {
 	At time.Time `json:"at"`
 }
 
+// ForwardingAddress is the forwarding-address signal: the tenant's written
+// forwarding address, already in the database, and when it arrived.
+type ForwardingAddress struct {
+	Address string    `json:"address"`
+	At      time.Time `json:"at"`
+}
+
 // State is everything known about the deposit, as the state query returns it
 // and as `deposits status -o json` prints it.
 type State struct {
@@ -194,6 +208,21 @@ type State struct {
 	AssessUntil time.Time `json:"assess_until,omitzero"`
 	ReleaseAt   time.Time `json:"release_at,omitzero"`
 	ClosedAt    time.Time `json:"closed_at,omitzero"`
+
+	// The legal clock: the lease's jurisdiction, the rule in force at the
+	// move-out, and its deadlines as they stand.
+	Jurisdiction      string      `json:"jurisdiction,omitempty"`
+	Rule              *rules.Rule `json:"rule,omitempty"`
+	Clock             rules.Clock `json:"clock,omitzero"`
+	ForwardingAddress string      `json:"forwarding_address,omitempty"`
+	ForwardingAt      time.Time   `json:"forwarding_at,omitzero"`
+	StatementAt       time.Time   `json:"statement_at,omitzero"` // the itemized statement went out
+	// DeadlineMissed says which deadline passed and why; Forfeited that the
+	// rule then forfeits every deduction, worth ForfeitedCents.
+	DeadlineMissed string             `json:"deadline_missed,omitempty"`
+	Forfeited      bool               `json:"forfeited,omitempty"`
+	ForfeitedCents int64              `json:"forfeited_cents,omitempty"`
+	Interest       rules.InterestOwed `json:"interest,omitzero"`
 
 	EmailsSent    []string `json:"emails_sent"`
 	EmailFailures []string `json:"email_failures,omitempty"`

@@ -1,0 +1,189 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
+)
+
+// The legal clock. At the move-out the workflow reads the rule of the
+// lease's jurisdiction in force that day (internal/rules) and from then on
+// keeps its deadlines: the assessment ends in time for the itemized
+// statement, the release date never passes the refund deadline, and near
+// the deadline the engine settles by itself, whatever is on hold or awaiting
+// approval. Deadlines move when the facts do (a forwarding address arrives,
+// a claim appears), so every wait also wakes when the clock changes.
+//
+// The engine acts rules.SafetyMargin before a deadline. A deadline that is
+// missed anyway (the move-out was recorded late, the worker was down) is
+// recorded with the reason, and where the rule says so the deductions are
+// forfeited: the tenant gets everything back.
+
+// law is the lease's rule and the facts its interest needs, once loaded.
+type law struct {
+	leaseStart    time.Time
+	buildingUnits int
+}
+
+// startClock loads the lease's rule at the move-out and starts its clock.
+func (d *deposit) startClock(ctx workflow.Context) error {
+	var l activities.LeaseLaw
+	if err := d.write(ctx, a.LoadLeaseLaw, activities.LeaseLawInput{LeaseID: d.in.LeaseID, On: d.state.MovedOutAt}).Get(ctx, &l); err != nil {
+		return err
+	}
+	d.law = &law{leaseStart: l.LeaseStart, buildingUnits: l.BuildingUnits}
+	d.state.Rule, d.state.Jurisdiction = &l.Rule, l.Rule.Code
+	if l.Rule.MaxManagerDelay != nil {
+		// Where no statute bounds the release, the rule's own limit does.
+		d.maxRelease = l.Rule.MaxManagerDelay.From(d.state.MovedOutAt)
+	}
+	return d.updateClock(ctx)
+}
+
+// claim says whether anything will be withheld: some statutes give less
+// time when nothing is (US-FL).
+func (d *deposit) claim() bool {
+	s := d.state
+	return s.ArrearsCents+s.DeductionsCents+s.KeptCents > 0 || s.PendingKeep != nil
+}
+
+// clock computes the lease's deadlines from the facts as they stand now.
+func (d *deposit) clock() rules.Clock {
+	if d.state.Rule == nil {
+		return rules.Clock{}
+	}
+	return d.state.Rule.Clock(rules.Facts{
+		MovedOut: d.state.MovedOutAt, ForwardingAt: d.state.ForwardingAt, StatementAt: d.state.StatementAt, Claim: d.claim(),
+	})
+}
+
+// clockKey identifies the deadlines, so that a wait can wake when they move.
+func (d *deposit) clockKey() string {
+	c := d.clock()
+	return fmt.Sprint(c.Started, c.StatementDue.Unix(), c.RefundDue.Unix(), c.ObjectionEnds.Unix())
+}
+
+// updateClock recomputes the deadlines, pulls the release date in front of
+// the refund deadline, and shows the deadline to operators (search attribute,
+// details) and to `deposits compliance` (database).
+func (d *deposit) updateClock(ctx workflow.Context) error {
+	d.state.Clock = d.clock()
+	c := d.state.Clock
+	if c.Started && !d.state.ReleaseAt.IsZero() {
+		if by := d.settleBy(); d.state.ReleaseAt.After(by) {
+			d.state.ReleaseAt = latest(by, workflow.Now(ctx))
+		}
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, d.lawAttributes()...); err != nil {
+		return err
+	}
+	workflow.SetCurrentDetails(ctx, d.details())
+	return d.write(ctx, a.SaveLeaseDeadlines, activities.DeadlinesInput{
+		LeaseID: d.in.LeaseID, StatementDue: c.StatementDue, RefundDue: c.RefundDue, Note: d.deadlineNote(),
+	}).Get(ctx, nil)
+}
+
+// deadlineNote is the clock in words, with a missed deadline first.
+func (d *deposit) deadlineNote() string {
+	if d.state.DeadlineMissed != "" {
+		return "MISSED: " + d.state.DeadlineMissed
+	}
+	return d.state.Clock.Why
+}
+
+// statementBy is when the engine sends the itemized statement at the latest
+// (zero: no statute sets one yet).
+func (d *deposit) statementBy() time.Time {
+	c := d.clock()
+	if !c.Started {
+		return time.Time{}
+	}
+	return rules.ActBy(c.StatementDue)
+}
+
+// settleBy is when the engine settles the deposit at the latest, whatever a
+// manager has asked (zero: no statute sets one yet).
+func (d *deposit) settleBy() time.Time {
+	c := d.clock()
+	if !c.Started {
+		return time.Time{}
+	}
+	return rules.ActBy(c.RefundDue)
+}
+
+// statementSent records the itemized statement going out now, and a missed
+// statement deadline.
+func (d *deposit) statementSent(ctx workflow.Context) error {
+	if d.state.Rule == nil {
+		return nil
+	}
+	now := workflow.Now(ctx)
+	d.state.StatementAt = now
+	if c := d.clock(); c.Started && now.After(c.StatementDue) {
+		d.missed(fmt.Sprintf("the itemized statement went out %s, after its deadline %s under %s",
+			dayText(now), dayText(c.StatementDue), d.state.Rule.Label()))
+	}
+	// With a claim the tenant may now object for a while (US-FL): the
+	// release waits for the window to close.
+	if oe := d.clock().ObjectionEnds; oe.After(d.state.ReleaseAt) {
+		d.state.ReleaseAt = oe
+	}
+	return d.updateClock(ctx)
+}
+
+// missed records a missed deadline; where the rule says so, the right to
+// withhold anything is forfeited and the tenant gets everything back.
+func (d *deposit) missed(why string) {
+	if d.state.DeadlineMissed == "" {
+		d.state.DeadlineMissed = why
+	} else {
+		d.state.DeadlineMissed += "; " + why
+	}
+	if d.state.Rule != nil && d.state.Rule.ForfeitsDeductions && !d.state.Forfeited {
+		d.state.Forfeited = true
+		d.state.DeadlineMissed += ": every deduction is forfeited and the deposit is refunded in full"
+	}
+}
+
+// settleByStatute is the engine releasing the deposit itself to meet the
+// refund deadline: a hold ends and a keep not yet approved is not applied.
+func (d *deposit) settleByStatute(ctx workflow.Context) {
+	by := Actor{Actor: "depositflow", Role: "system"}
+	detail := fmt.Sprintf("released to meet the refund deadline %s under %s", dayText(d.state.Clock.RefundDue), d.state.Rule.Label())
+	if d.state.OnHold {
+		d.state.OnHold = false
+		detail += "; the hold ended"
+	}
+	if p := d.state.PendingKeep; p != nil {
+		d.state.PendingKeep = nil
+		detail += fmt.Sprintf("; the keep of %s asked by %s was not approved in time and is not applied", money.Format(p.AmountCents), p.RequestedBy)
+	}
+	d.record(ctx, "statute", by, detail)
+}
+
+// interest computes the interest owed as of now under the lease's rule.
+func (d *deposit) interest(ctx workflow.Context) {
+	if d.state.Rule == nil || d.law == nil {
+		return
+	}
+	var held []rules.Held
+	for _, p := range d.state.Payments {
+		if p.Returned {
+			continue
+		}
+		since, err := time.Parse(time.DateOnly, p.Date)
+		if err != nil {
+			since = d.state.MovedOutAt
+		}
+		held = append(held, rules.Held{Cents: p.AmountCents, Since: since})
+	}
+	d.state.Interest = d.state.Rule.Interest.Owed(rules.InterestFacts{
+		Held: held, Until: workflow.Now(ctx), LeaseStart: d.law.leaseStart, MovedOut: d.state.MovedOutAt, BuildingUnits: d.law.buildingUnits,
+	})
+	d.state.InterestCents = d.state.Interest.Cents
+}
