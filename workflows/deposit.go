@@ -270,7 +270,11 @@ func (d *deposit) awaitRelease(ctx workflow.Context) error {
 			return nil
 		}
 		if forced.IsZero() {
-			if err := workflow.Await(ctx, waitFor); err != nil {
+			// No deadline yet; one may start meanwhile (a forwarding address).
+			if err := workflow.Await(ctx, func() bool { return waitFor() || d.clockKey() != key }); err != nil {
+				return err
+			}
+			if err := d.clockMoved(ctx, key); err != nil {
 				return err
 			}
 			continue
