@@ -14,7 +14,6 @@ import (
 	"github.com/depositflow/depositflow/internal/rules"
 )
 
-
 // days is a lease input field in seconds.
 func days(n int) int64 { return int64(time.Duration(n) * day / time.Second) }
 
