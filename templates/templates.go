@@ -30,6 +30,10 @@ const (
 	KindReturned    = "returned"     // a payment came back: it no longer counts, a fee may apply
 )
 
+// KindStatement is not an email: the downloadable itemized statement
+// (`deposits statement`), in the emails' layout and with the same figures.
+const KindStatement = "statement"
+
 // Kinds lists every kind, in the order a tenant meets them.
 var Kinds = []string{KindRequest, KindReceipt, KindReturned, KindNotice, KindReminder, KindRefund, KindBalanceOwed}
 

@@ -211,20 +211,25 @@ func (a *app) sendDecision(ctx context.Context, leaseID, name string, req any) (
 
 func (a *app) propertyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "property", Short: "Property policies: manager email and approval threshold"}
-	var threshold, managerEmail, nsfFee string
+	var threshold, managerEmail, nsfFee, jurisdiction string
+	var units int
 	set := &cobra.Command{
-		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00]",
-		Short: "Set a property's approval threshold, its manager's email for reminders, and its NSF fee",
+		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00] [--jurisdiction US-CA] [--building-units N]",
+		Short: "Set a property's approval threshold, manager's email, NSF fee, jurisdiction and building size",
 		Example: `  deposits property set maple --approval-threshold 500.00 --manager-email manager@maple.example
+  deposits property set maple --jurisdiction US-NY --building-units 12
   deposits property set maple --approval-threshold none`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			err := a.setProperty(ctx, args[0], threshold, managerEmail, nsfFee)
-			a.audit(ctx, "", "property.set", map[string]string{"property": args[0], "approval_threshold": threshold, "manager_email": managerEmail, "nsf_fee": nsfFee}, err)
+			err := a.setProperty(ctx, args[0], threshold, managerEmail, nsfFee, jurisdiction, units)
+			a.audit(ctx, "", "property.set", map[string]any{"property": args[0], "approval_threshold": threshold, "manager_email": managerEmail, "nsf_fee": nsfFee,
+				"jurisdiction": jurisdiction, "building_units": units}, err)
 			return err
 		},
 	}
+	set.Flags().StringVar(&jurisdiction, "jurisdiction", "", "the deposit law of the property's new leases, e.g. US-CA (see deposits rules list)")
+	set.Flags().IntVar(&units, "building-units", 0, "units in the building: some states owe interest only in larger buildings")
 	set.Flags().StringVar(&threshold, "approval-threshold", "", "keeping more than this needs a books_admin's approval; none to remove")
 	set.Flags().StringVar(&managerEmail, "manager-email", "", "where reminders before a release go")
 	set.Flags().StringVar(&nsfFee, "nsf-fee", "", "fee charged for a returned payment, in dollars (0 for none; default 25.00)")
@@ -232,7 +237,7 @@ func (a *app) propertyCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail, nsfFee string) error {
+func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail, nsfFee, jurisdiction string, units int) error {
 	if err := checkID("property", property); err != nil {
 		return err
 	}
@@ -265,14 +270,37 @@ func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail
 		}
 		p.NsfFeeCents = pgtype.Int8{Int64: c, Valid: true}
 	}
-	if threshold == "" && managerEmail == "" && nsfFee == "" {
-		return refused("nothing to set: give --approval-threshold, --manager-email or --nsf-fee")
+	law := db.SetPropertyJurisdictionParams{PropertyID: property}
+	if jurisdiction != "" {
+		code, err := a.checkJurisdiction(ctx, jurisdiction)
+		if err != nil {
+			return err
+		}
+		law.Jurisdiction = pgtype.Text{String: code, Valid: true}
+	}
+	if units < 0 || units > 100000 {
+		return refused("--building-units %d: give the number of units in the building", units)
+	}
+	if units > 0 {
+		law.BuildingUnits = pgtype.Int4{Int32: int32(units), Valid: true}
+	}
+	if threshold == "" && managerEmail == "" && nsfFee == "" && jurisdiction == "" && units == 0 {
+		return refused("nothing to set: give --approval-threshold, --manager-email, --nsf-fee, --jurisdiction or --building-units")
 	}
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
 	}
-	row, err := db.New(pool).SetPropertyPolicy(ctx, p)
+	var row db.Property
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		var err error
+		if row, err = q.SetPropertyPolicy(ctx, p); err != nil {
+			return err
+		}
+		row, err = q.SetPropertyJurisdiction(ctx, law)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return refused("property %s does not exist: it is created by `deposits listing add` or `deposits lease start`", property)
 	}
@@ -283,7 +311,8 @@ func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail
 	if row.ApprovalThresholdCents.Valid {
 		limit = money.Format(row.ApprovalThresholdCents.Int64)
 	}
-	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s.\n", property, limit, dash(row.ManagerEmail), money.Format(row.NsfFeeCents))
+	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s, jurisdiction %s, %d unit(s) in the building.\n",
+		property, limit, dash(row.ManagerEmail), money.Format(row.NsfFeeCents), row.Jurisdiction, row.BuildingUnits)
 	return nil
 }
 

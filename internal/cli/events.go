@@ -269,6 +269,12 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 	if err := a.openLease(ctx, leaseID); err != nil {
 		return err
 	}
+	if cc.Category != workflows.CategoryCredit {
+		// A missed deadline that forfeits deductions: nothing more may be charged against the deposit.
+		if s, err := a.queryState(ctx, leaseID); err == nil && s.Forfeited {
+			return refused("lease %s can no longer be charged against its deposit: %s", leaseID, s.DeadlineMissed)
+		}
+	}
 	l, err := q.GetLease(ctx, leaseID)
 	if err != nil {
 		return signalErr(leaseID, err)

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -54,6 +55,8 @@ refund is split among them by --shares (default equal), to the cent.`,
 	f.StringVar(&r.amount, "amount", "", "deposit in dollars, instead of the listing's")
 	f.StringVar(&r.assessFor, "assess-for", "72h", "assessment window after move-out (Go duration, at most 2880h)")
 	f.StringVar(&r.releaseAfter, "release-after", "336h", "release the refund this long after move-out (Go duration, at most 2880h)")
+	f.StringVar(&r.jurisdiction, "jurisdiction", "", "the deposit law that governs the lease, e.g. US-CA (default: the property's; see deposits rules list)")
+	f.StringVar(&r.starts, "starts", "", "the day the lease began, YYYY-MM-DD (default today): interest and short-stay exemptions count from it")
 	cmd.AddCommand(start)
 	return cmd
 }
@@ -61,12 +64,14 @@ refund is split among them by --shares (default equal), to the cent.`,
 // leaseStart is what `deposits lease start` was asked.
 type leaseStart struct {
 	leaseID, property, unit, listing, amount, assessFor, releaseAfter, shares string
+	jurisdiction, starts                                                      string
 	emails, names                                                             []string
 }
 
 func (r leaseStart) audited() map[string]any {
 	return map[string]any{"property": r.property, "unit": r.unit, "tenant_emails": r.emails, "listing": r.listing,
-		"amount": r.amount, "shares": r.shares, "assess_for": r.assessFor, "release_after": r.releaseAfter}
+		"amount": r.amount, "shares": r.shares, "assess_for": r.assessFor, "release_after": r.releaseAfter,
+		"jurisdiction": r.jurisdiction, "starts": r.starts}
 }
 
 type tenantArg struct {
@@ -148,6 +153,16 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 	if err != nil {
 		return err
 	}
+	startsOn, _, err := parseDay("starts", r.starts, time.Now())
+	if err != nil {
+		return err
+	}
+	jurisdiction := ""
+	if r.jurisdiction != "" {
+		if jurisdiction, err = a.checkJurisdiction(ctx, r.jurisdiction); err != nil {
+			return err
+		}
+	}
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
@@ -200,6 +215,20 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 		}); err != nil {
 			return err
 		}
+		// The lease takes its property's jurisdiction unless told otherwise.
+		if jurisdiction == "" {
+			p, err := q.GetProperty(ctx, property)
+			if err != nil {
+				return err
+			}
+			jurisdiction = p.Jurisdiction
+		}
+		if err := q.SetLeaseJurisdiction(ctx, db.SetLeaseJurisdictionParams{
+			LeaseID: leaseID, Jurisdiction: jurisdiction, StartsOn: pgtype.Date{Time: startsOn, Valid: true},
+		}); err != nil {
+			return err
+		}
+		in.Jurisdiction = jurisdiction
 		for i, t := range tenants {
 			if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: leaseID, ResidentID: ids[i], Position: int32(i + 1), Share: t.share}); err != nil {
 				return err
@@ -219,6 +248,7 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 		// Same lease again: start its workflow with the terms stored first.
 		in.AmountCents = l.RequestedCents.Int64
 		in.AssessForSeconds, in.ReleaseAfterSeconds = l.AssessForSeconds, l.ReleaseAfterSeconds
+		in.Jurisdiction = l.Jurisdiction
 	} else if err != nil {
 		return unavailable("the database", err)
 	}
@@ -253,6 +283,9 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 	}
 	a.printf("Started lease %s: expecting %s from %s (workflow %s, run %s).\n", leaseID, what, strings.Join(who, ", "), run.GetID(), run.GetRunID())
 	a.printf("Release: %s after move-out, after an assessment window of %s.\n", humanDuration(in.ReleaseAfter()), humanDuration(in.AssessFor()))
+	if in.Jurisdiction != "" && in.Jurisdiction != rules.None {
+		a.printf("Jurisdiction %s: the statute's deadline bounds the release (deposits rules show %s).\n", in.Jurisdiction, in.Jurisdiction)
+	}
 	return nil
 }
 

@@ -67,6 +67,21 @@ func printState(w io.Writer, s workflows.State) {
 		stage += " (" + s.Outcome + ")"
 	}
 	t.row("Stage", stage)
+	if s.Jurisdiction != "" {
+		t.row("Jurisdiction", s.Rule.Label())
+	}
+	if s.Rule != nil || !s.MovedOutAt.IsZero() {
+		t.row("Statutory clock", clockLine(s))
+	}
+	if s.ForwardingAddress != "" {
+		t.row("Forwarding address", s.ForwardingAddress+" (received "+s.ForwardingAt.Format(time.DateOnly)+")")
+	}
+	if s.DeadlineMissed != "" {
+		t.row("DEADLINE MISSED", s.DeadlineMissed)
+	}
+	if s.Interest.Why != "" && s.Rule != nil && s.Rule.Interest != nil {
+		t.row("Interest rule", s.Interest.Why)
+	}
 	t.row("Cash deposit", money.Format(s.ExpectedCents)+paren(s.ExpectedSource))
 	if s.PrepaidCents != 0 {
 		t.row("Prepaid", money.Format(s.PrepaidCents))

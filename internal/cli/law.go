@@ -1,0 +1,583 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/spf13/cobra"
+
+	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
+	"github.com/depositflow/depositflow/internal/statement"
+	"github.com/depositflow/depositflow/templates"
+	"github.com/depositflow/depositflow/workflows"
+)
+
+// The legal clock from the CLI: the rules (embedded, overridable per
+// operator), the tenant's forwarding address, the compliance report and the
+// downloadable itemized statement.
+
+func (a *app) rulesCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "rules", Short: "Deposit law by jurisdiction: deadlines, interest, forfeiture"}
+	list := &cobra.Command{
+		Use:     "list [-o json]",
+		Short:   "List the rule of every jurisdiction in force today, embedded or set by you",
+		Example: `  deposits rules list`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.listRules(cmd.Context())
+		},
+	}
+	var on string
+	show := &cobra.Command{
+		Use:   "show CODE [--on YYYY-MM-DD]",
+		Short: "Show a jurisdiction's rule in force on a day (default today), with its history",
+		Example: `  deposits rules show US-CA
+  deposits rules show US-WA --on 2023-01-01 -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.showRule(cmd.Context(), args[0], on)
+		},
+	}
+	show.Flags().StringVar(&on, "on", "", "the day the rule must govern, YYYY-MM-DD (default today)")
+	var file string
+	set := &cobra.Command{
+		Use:   "set --file RULE.json",
+		Short: "Add or override a jurisdiction's rule from a JSON file (one rule or a list): no release needed",
+		Long: `Add a jurisdiction, or override the embedded rule of the same code and
+effective date, from a JSON file in the shape 'deposits rules show CODE -o json'
+prints. A changed statute is a new rule with a later effective_from: leases
+that move out from that day follow it. Every rule is validated first; a file
+with one bad rule changes nothing.`,
+		Example: `  deposits rules show US-NY -o json > ny.json   # edit: add the bank's interest rates
+  deposits rules set --file ny.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			err := a.setRules(ctx, file)
+			a.audit(ctx, "", "rules.set", map[string]string{"file": file}, err)
+			return err
+		},
+	}
+	set.Flags().StringVar(&file, "file", "", "JSON file holding one rule or a list of rules")
+	imp := &cobra.Command{
+		Use:     "import FILE.json",
+		Short:   "Set every rule in a JSON file (the same as rules set --file)",
+		Example: `  deposits rules import our-rules.json`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			err := a.setRules(ctx, args[0])
+			a.audit(ctx, "", "rules.import", map[string]string{"file": args[0]}, err)
+			return err
+		},
+	}
+	var effective string
+	del := &cobra.Command{
+		Use:     "delete CODE --effective-from YYYY-MM-DD",
+		Short:   "Delete one of your rules (the embedded rule, if any, applies again)",
+		Example: `  deposits rules delete US-CA --effective-from 2027-01-01`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			err := a.deleteRule(ctx, args[0], effective)
+			a.audit(ctx, "", "rules.delete", map[string]string{"code": args[0], "effective_from": effective}, err)
+			return err
+		},
+	}
+	del.Flags().StringVar(&effective, "effective-from", "", "the effective date of the rule to delete")
+	cmd.AddCommand(list, show, set, imp, del)
+	return cmd
+}
+
+func (a *app) ruleBook(ctx context.Context) (*rules.Book, error) {
+	pool, err := a.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := activities.RuleBook(ctx, db.New(pool))
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	return b, nil
+}
+
+func (a *app) listRules(ctx context.Context) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
+	b, err := a.ruleBook(ctx)
+	if err != nil {
+		return err
+	}
+	var in []rules.Rule
+	for _, code := range b.Codes() {
+		if r, err := b.For(code, time.Now()); err == nil {
+			in = append(in, r)
+		}
+	}
+	if a.json() {
+		return a.printJSON(in)
+	}
+	t := newTable(a.out, "CODE", "NAME", "SINCE", "SOURCE", "REFUND DUE", "STATEMENT", "INTEREST", "LATE", "CITATION")
+	for _, r := range in {
+		t.row(r.Code, r.Name, r.EffectiveFrom, r.Source, deadlineText(r), statementText(r), interestText(r.Interest), lateText(r), r.Citation)
+	}
+	return t.flush()
+}
+
+func deadlineText(r rules.Rule) string {
+	if !r.HasClock() {
+		if r.MaxManagerDelay != nil {
+			return "manager's date, at most " + r.MaxManagerDelay.String()
+		}
+		return "manager's date"
+	}
+	from := map[string]string{rules.TriggerVacate: "move-out", rules.TriggerForwarding: "forwarding address", rules.TriggerLaterOf: "later of move-out and forwarding address"}[r.Trigger]
+	s := r.Return.String() + " after " + from
+	if r.NoClaimReturn != nil {
+		s += fmt.Sprintf(" (%s if nothing is withheld)", r.NoClaimReturn)
+	}
+	if r.ReturnAfterStatement != nil {
+		s += fmt.Sprintf(" (balance %s after the notice)", r.ReturnAfterStatement)
+	}
+	return s
+}
+
+func statementText(r rules.Rule) string {
+	switch {
+	case r.Statement != nil && r.ObjectionWindow != nil:
+		return fmt.Sprintf("notice within %s, %s to object", r.Statement, r.ObjectionWindow)
+	case r.Statement != nil:
+		return "within " + r.Statement.String()
+	case r.HasClock():
+		return "with the refund"
+	}
+	return "-"
+}
+
+func interestText(i *rules.Interest) string {
+	if i == nil {
+		return "none"
+	}
+	var parts []string
+	if n := len(i.Rates); n == 0 {
+		parts = append(parts, "account rate (not set)")
+	} else {
+		r := i.Rates[n-1]
+		parts = append(parts, fmt.Sprintf("%d.%02d%% from %d", r.BasisPoints/100, r.BasisPoints%100, r.Year))
+	}
+	if i.Compound {
+		parts = append(parts, "compound")
+	}
+	if i.AdminFeeBasisPoints > 0 {
+		parts = append(parts, fmt.Sprintf("fee %d.%02d%%", i.AdminFeeBasisPoints/100, i.AdminFeeBasisPoints%100))
+	}
+	if i.MinimumPayoutCents > 0 {
+		parts = append(parts, "min "+money.Format(i.MinimumPayoutCents))
+	}
+	if i.MinBuildingUnits > 0 {
+		parts = append(parts, fmt.Sprintf("%d+ units", i.MinBuildingUnits))
+	}
+	if i.ExemptLeaseDays > 0 {
+		parts = append(parts, fmt.Sprintf("leases over %d days", i.ExemptLeaseDays))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func lateText(r rules.Rule) string {
+	if r.ForfeitsDeductions {
+		return "forfeits deductions"
+	}
+	if r.HasClock() {
+		return "penalty"
+	}
+	return "-"
+}
+
+func (a *app) showRule(ctx context.Context, code, on string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
+	day, _, err := parseDay("on", on, time.Now())
+	if err != nil {
+		return err
+	}
+	b, err := a.ruleBook(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := b.For(strings.ToUpper(code), day)
+	if err != nil {
+		return refused("%v", err)
+	}
+	if a.json() {
+		r.Source = "" // the output is a valid input of rules set
+		return a.printJSON(r)
+	}
+	a.printf("%s, %s (%s rule, in force from %s)\n", r.Code, r.Name, r.Source, r.EffectiveFrom)
+	a.printf("Citation:   %s\n", r.Citation)
+	a.printf("Refund due: %s\n", deadlineText(r))
+	a.printf("Statement:  %s\n", statementText(r))
+	if r.ObjectionWindow != nil {
+		a.printf("Objection:  the tenant has %s after the notice; nothing is deducted before\n", r.ObjectionWindow)
+	}
+	if r.ReceiptsWithin != nil {
+		a.printf("Receipts:   within %s of an estimate\n", r.ReceiptsWithin)
+	}
+	a.printf("Interest:   %s\n", interestText(r.Interest))
+	a.printf("Late:       %s\n", dash(r.Penalty))
+	if r.ForfeitsDeductions {
+		a.printf("            a late statement or refund forfeits every deduction: the engine then refunds in full\n")
+	}
+	a.printf("Must show:  %s\n", dash(r.StatementRequirements))
+	for _, n := range r.Notes {
+		a.printf("Note:       %s\n", n)
+	}
+	if h := b.History(r.Code); len(h) > 1 {
+		a.printf("History:\n")
+		for _, old := range h {
+			a.printf("  from %s  %-9s %s (%s)\n", old.EffectiveFrom, old.Source, deadlineText(old), old.Citation)
+		}
+	}
+	return nil
+}
+
+func (a *app) setRules(ctx context.Context, file string) error {
+	if file == "" {
+		return refused("give the rule's JSON file: --file RULE.json")
+	}
+	if a.role != workflows.RoleBooksAdmin && a.role != workflows.RoleManager {
+		return refused("role %q may not change the rules", a.role)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return refused("cannot read %s: %v", file, err)
+	}
+	rs, err := rules.Parse(raw)
+	if err != nil {
+		return refused("%s: %v", file, err)
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	// All or nothing: one transaction for the whole file.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		for _, r := range rs {
+			r.Source = ""
+			body, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if _, err := q.PutJurisdictionRule(ctx, db.PutJurisdictionRuleParams{
+				Code: r.Code, EffectiveFrom: pgtype.Date{Time: r.Effective(), Valid: true}, Rule: body, UpdatedBy: a.actor,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	for _, r := range rs {
+		a.printf("Rule %s from %s: %s (%s). Leases moving out from %s follow it.\n", r.Code, r.EffectiveFrom, deadlineText(r), r.Citation, r.EffectiveFrom)
+	}
+	return nil
+}
+
+func (a *app) deleteRule(ctx context.Context, code, effective string) error {
+	day, err := time.Parse(time.DateOnly, effective)
+	if err != nil {
+		return refused("--effective-from %q: give the rule's effective date as YYYY-MM-DD", effective)
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := db.New(pool).DeleteJurisdictionRule(ctx, db.DeleteJurisdictionRuleParams{Code: strings.ToUpper(code), EffectiveFrom: pgtype.Date{Time: day, Valid: true}})
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	if n == 0 {
+		return refused("you have no rule %s from %s (embedded rules cannot be deleted, only overridden)", code, effective)
+	}
+	a.printf("Deleted your rule %s from %s.\n", code, effective)
+	return nil
+}
+
+// checkJurisdiction refuses a jurisdiction no rule covers.
+func (a *app) checkJurisdiction(ctx context.Context, code string) (string, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	b, err := a.ruleBook(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !b.Has(code) {
+		return "", refused("no rules for jurisdiction %q: choose one of %s, or add it with `deposits rules set`", code, strings.Join(b.Codes(), ", "))
+	}
+	return code, nil
+}
+
+func (a *app) forwardingCommand() *cobra.Command {
+	var address, date string
+	cmd := &cobra.Command{
+		Use:   "forwarding-address LEASE --address TEXT [--date YYYY-MM-DD]",
+		Short: "Record the tenant's written forwarding address: in some states it starts the refund clock",
+		Long: `Record the written forwarding address the tenant gave. Where the statute
+counts from it (US-TX: 30 days from the later of the move-out and the address)
+the lease's deadline starts then. A corrected address keeps the date the first
+one arrived.`,
+		Example: `  deposits forwarding-address L-100 --address "12 Elm St, Austin TX 78701" --date 2026-12-02`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			err := a.recordForwarding(ctx, args[0], address, date)
+			a.audit(ctx, args[0], "forwarding-address", map[string]string{"address": address, "date": date}, err)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&address, "address", "", "the forwarding address, as the tenant wrote it")
+	cmd.Flags().StringVar(&date, "date", "", "the day it arrived, YYYY-MM-DD (default today)")
+	return cmd
+}
+
+func (a *app) recordForwarding(ctx context.Context, leaseID, address, date string) error {
+	address = strings.TrimSpace(address)
+	if address == "" {
+		return refused("--address is required")
+	}
+	if len(address) > 500 {
+		return refused("--address is longer than 500 characters")
+	}
+	at, _, err := parseDay("date", date, time.Now())
+	if err != nil {
+		return err
+	}
+	if at.After(time.Now()) {
+		return refused("--date %s is in the future", at.Format(time.DateOnly))
+	}
+	if err := a.openLease(ctx, leaseID); err != nil {
+		return err
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	row, err := db.New(pool).SetForwardingAddress(ctx, db.SetForwardingAddressParams{LeaseID: leaseID, ForwardingAddress: address, ForwardingAddressAt: &at})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return refused("lease %s is not in the database", leaseID)
+	}
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	if err := a.signal(ctx, leaseID, workflows.SignalForwarding, workflows.ForwardingAddress{Address: row.ForwardingAddress, At: *row.ForwardingAddressAt}); err != nil {
+		return err
+	}
+	a.printf("Recorded the forwarding address of lease %s (received %s).\n", leaseID, row.ForwardingAddressAt.Format(time.DateOnly))
+	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return s.ForwardingAddress == address }); ok {
+		a.printf("%s\n", clockLine(s))
+	} else {
+		a.notYetApplied(leaseID)
+	}
+	return nil
+}
+
+// clockLine says where a lease stands against its statute, in one line.
+func clockLine(s workflows.State) string {
+	switch {
+	case s.Rule == nil && s.MovedOutAt.IsZero():
+		return "The statutory clock starts at the move-out."
+	case s.Rule == nil:
+		return "No statutory clock."
+	case !s.Clock.Started:
+		return s.Clock.Why + "."
+	}
+	return fmt.Sprintf("%s. Statement due %s, refund due %s.", s.Clock.Why, s.Clock.StatementDue.Format(time.DateOnly), s.Clock.RefundDue.Format(time.DateOnly))
+}
+
+// complianceRow is one open lease against its deadline.
+type complianceRow struct {
+	LeaseID      string     `json:"lease_id"`
+	PropertyID   string     `json:"property_id"`
+	Jurisdiction string     `json:"jurisdiction"`
+	Stage        string     `json:"stage"`
+	MovedOutAt   *time.Time `json:"moved_out_at,omitempty"`
+	ReleaseAt    *time.Time `json:"release_at,omitempty"`
+	StatementDue *time.Time `json:"statement_due,omitempty"`
+	Deadline     *time.Time `json:"statutory_deadline,omitempty"`
+	DaysLeft     *int       `json:"days_left,omitempty"`
+	Risk         string     `json:"risk"`
+	Note         string     `json:"note"`
+}
+
+// Risk levels of `deposits compliance`, worst first.
+const (
+	RiskMissed  = "missed"  // a deadline passed
+	RiskHigh    = "high"    // 3 days or fewer left
+	RiskMedium  = "medium"  // a week or less
+	RiskLow     = "low"     // more than a week
+	RiskWaiting = "waiting" // the clock has not started (no move-out, no forwarding address)
+	RiskNone    = "none"    // no statute governs
+)
+
+func risk(r db.ListComplianceRow, now time.Time) (string, *int) {
+	switch {
+	case strings.HasPrefix(r.DeadlineNote, "MISSED"):
+		return RiskMissed, nil
+	case r.StatutoryDeadline == nil && r.Jurisdiction == rules.None:
+		return RiskNone, nil
+	case r.StatutoryDeadline == nil:
+		return RiskWaiting, nil
+	}
+	left := int(r.StatutoryDeadline.Sub(now) / (24 * time.Hour))
+	switch {
+	case r.StatutoryDeadline.Before(now):
+		return RiskMissed, &left
+	case left <= 3:
+		return RiskHigh, &left
+	case left <= 7:
+		return RiskMedium, &left
+	}
+	return RiskLow, &left
+}
+
+func (a *app) complianceCommand() *cobra.Command {
+	var property string
+	cmd := &cobra.Command{
+		Use:   "compliance [--property P] [-o json]",
+		Short: "List open leases with their statutory deadline, days left and risk, nearest first",
+		Long: `List every open lease with its jurisdiction, the itemized statement and refund
+deadlines its workflow computed, the days left and a risk: missed (a deadline
+passed), high (3 days or fewer), medium (a week or less), low, waiting (the
+clock has not started: no move-out or no forwarding address yet) or none (no
+statute). The engine itself settles a day before each deadline; this is the
+report to watch for leases it could not (a worker down, a move-out recorded late).`,
+		Example: `  deposits compliance
+  deposits compliance --property maple -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.compliance(cmd.Context(), property)
+		},
+	}
+	cmd.Flags().StringVar(&property, "property", "", "only this property's leases")
+	return cmd
+}
+
+func (a *app) compliance(ctx context.Context, property string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
+	pool, err := a.db(ctx)
+	if err != nil {
+		return err
+	}
+	var p pgtype.Text
+	if property != "" {
+		p = pgtype.Text{String: property, Valid: true}
+	}
+	rows, err := db.New(pool).ListCompliance(ctx, p)
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	now := time.Now()
+	out := []complianceRow{}
+	for _, r := range rows {
+		level, left := risk(r, now)
+		note := r.DeadlineNote
+		if note == "" && r.MovedOutAt == nil {
+			note = "the clock starts at the move-out"
+		}
+		out = append(out, complianceRow{LeaseID: r.LeaseID, PropertyID: r.PropertyID, Jurisdiction: r.Jurisdiction, Stage: r.Stage,
+			MovedOutAt: r.MovedOutAt, ReleaseAt: r.ReleaseAt, StatementDue: r.StatementDue, Deadline: r.StatutoryDeadline,
+			DaysLeft: left, Risk: level, Note: note})
+	}
+	if a.json() {
+		return a.printJSON(out)
+	}
+	t := newTable(a.out, "LEASE", "PROPERTY", "JURISDICTION", "STAGE", "STATEMENT DUE", "DEADLINE", "DAYS LEFT", "RISK", "NOTE")
+	for _, r := range out {
+		days := "-"
+		if r.DaysLeft != nil {
+			days = fmt.Sprint(*r.DaysLeft)
+		}
+		t.row(r.LeaseID, r.PropertyID, r.Jurisdiction, r.Stage, dayOrDash(r.StatementDue), dayOrDash(r.Deadline), days, r.Risk, r.Note)
+	}
+	return t.flush()
+}
+
+func dayOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+func (a *app) statementCommand() *cobra.Command {
+	var format, out string
+	cmd := &cobra.Command{
+		Use:   "statement LEASE [--format html|pdf|text] [--out FILE]",
+		Short: "Download the lease's itemized deposit statement: every deduction, interest, the refund or balance, the deadline",
+		Example: `  deposits statement L-100 --format pdf --out L-100-statement.pdf
+  deposits statement L-100 --format text`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.writeStatement(cmd.Context(), args[0], format, out)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "html", "html, pdf or text")
+	cmd.Flags().StringVar(&out, "out", "", "write to this file (default standard output; a PDF needs a file)")
+	return cmd
+}
+
+func (a *app) writeStatement(ctx context.Context, leaseID, format, out string) error {
+	if format != "html" && format != "pdf" && format != "text" {
+		return refused("--format %q: choose html, pdf or text", format)
+	}
+	if format == "pdf" && out == "" {
+		return refused("a PDF goes to a file: give --out FILE.pdf")
+	}
+	s, err := a.leaseState(ctx, leaseID)
+	if err != nil {
+		return err
+	}
+	data := workflows.EmailData(s, false)
+	data.RecipientName = ""
+	var body bytes.Buffer
+	switch format {
+	case "pdf":
+		err = statement.PDF(&body, data, time.Now())
+	default:
+		var r templates.Rendered
+		r, err = templates.Render(templates.KindStatement, data)
+		if format == "text" {
+			body.WriteString(r.Subject + "\n\n" + r.Text)
+		} else {
+			body.WriteString(r.HTML)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("render the statement: %w", err)
+	}
+	if out == "" {
+		_, err = a.out.Write(body.Bytes())
+		return err
+	}
+	if err := os.WriteFile(out, body.Bytes(), 0o644); err != nil {
+		return refused("cannot write %s: %v", out, err)
+	}
+	a.printf("Wrote the %s statement of lease %s to %s.\n", format, leaseID, out)
+	return nil
+}

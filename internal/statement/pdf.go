@@ -1,0 +1,142 @@
+// Package statement renders a lease's itemized deposit statement as a PDF
+// document, from the same figures as the emails (templates.Data), so the
+// tenant can keep or print it and a court can read it.
+package statement
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"codeberg.org/go-pdf/fpdf"
+
+	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/templates"
+)
+
+// PDF writes the statement of d to w.
+func PDF(w io.Writer, d templates.Data, generated time.Time) error {
+	if d.Organization == "" {
+		d.Organization = "depositflow"
+	}
+	pdf := fpdf.New("P", "mm", "Letter", "")
+	pdf.SetTitle("Itemized statement of the security deposit of lease "+d.LeaseID, true)
+	pdf.SetAuthor(d.Organization, true)
+	pdf.SetCreationDate(generated)
+	pdf.SetModificationDate(generated)
+	// The core fonts are Latin-1: translate names and descriptions.
+	tr := pdf.UnicodeTranslatorFromDescriptor("")
+	pdf.AddPage()
+	pdf.SetMargins(20, 20, 20)
+
+	pdf.SetFillColor(30, 58, 95)
+	pdf.SetTextColor(255, 255, 255)
+	pdf.SetFont("Helvetica", "B", 11)
+	pdf.CellFormat(0, 10, tr(fmt.Sprintf(" %s  -  Security deposit  -  Lease %s", d.Organization, d.LeaseID)), "", 1, "L", true, 0, "")
+	pdf.SetTextColor(17, 24, 39)
+	pdf.Ln(4)
+	pdf.SetFont("Helvetica", "B", 16)
+	pdf.CellFormat(0, 9, "Itemized statement of the security deposit", "", 1, "L", false, 0, "")
+	pdf.SetFont("Helvetica", "", 10)
+	para := func(s string) { pdf.MultiCell(0, 5, tr(s), "", "L", false) }
+	para(fmt.Sprintf("Lease %s, property %s, unit %s. Tenant: %s <%s>.", d.LeaseID, d.PropertyID, d.UnitID, d.TenantName, d.TenantEmail))
+	if !d.MovedOutAt.IsZero() {
+		para("Moved out on " + day(d.MovedOutAt) + ".")
+	}
+	switch {
+	case !d.SettledAt.IsZero():
+		para("Settled on " + day(d.SettledAt) + ".")
+	case !d.ReleaseAt.IsZero():
+		para("To be released on " + day(d.ReleaseAt) + " if nothing changes.")
+	}
+	pdf.Ln(3)
+
+	row := func(desc string, cents int64, bold bool) {
+		style := ""
+		if bold {
+			style = "B"
+		}
+		pdf.SetFont("Helvetica", style, 10)
+		pdf.CellFormat(130, 7, tr(desc), "B", 0, "L", false, 0, "")
+		pdf.CellFormat(0, 7, money.Format(cents), "B", 1, "R", false, 0, "")
+	}
+	row("Deposit received", d.ReceivedCents, false)
+	if d.PrepaidCents != 0 {
+		row("  of which prepaid", d.PrepaidCents, false)
+	}
+	if d.InterestCents != 0 {
+		row("Interest", d.InterestCents, false)
+	}
+	for _, l := range d.Credits {
+		row("Credit: "+l.Description, l.Cents, false)
+	}
+	for _, l := range d.Arrears {
+		row("Arrears: "+l.Description, -l.Cents, false)
+	}
+	for _, l := range d.Deductions {
+		row("Deduction: "+l.Description, -l.Cents, false)
+	}
+	for _, l := range d.Kept {
+		row("Kept: "+l.Description, -l.Cents, false)
+	}
+	if d.EarlierRefundsCents != 0 {
+		row("Refunded earlier", -d.EarlierRefundsCents, false)
+	}
+	if len(d.Arrears)+len(d.Deductions)+len(d.Kept) == 0 {
+		pdf.SetFont("Helvetica", "I", 10)
+		pdf.CellFormat(0, 7, "No deductions", "B", 1, "L", false, 0, "")
+	}
+	if d.BalanceOwedCents > 0 {
+		row("Balance owed by the tenant", d.BalanceOwedCents, true)
+	} else {
+		row("Refund to the tenant", d.RefundCents, true)
+		for _, p := range d.Payouts {
+			row("  paid to "+p.Description, p.Cents, false)
+		}
+	}
+	pdf.Ln(4)
+	pdf.SetFont("Helvetica", "", 10)
+	if d.GuaranteeCents != 0 {
+		para(fmt.Sprintf("The guarantee of %s is not cash: it is released to the guarantor and never refunded in cash.", money.Format(d.GuaranteeCents)))
+	}
+	for _, line := range law(d) {
+		para(line)
+	}
+	pdf.Ln(6)
+	pdf.SetFont("Helvetica", "", 8)
+	pdf.SetTextColor(107, 114, 128)
+	para(fmt.Sprintf("%s, security deposits. Generated %s. Amounts in US dollars.", d.Organization, generated.UTC().Format("2 January 2006 15:04 UTC")))
+	return pdf.Output(w)
+}
+
+// law is the deadline paragraph, as the emails word it.
+func law(d templates.Data) []string {
+	if d.RuleLabel == "" {
+		return nil
+	}
+	var out []string
+	if d.ClockStarted {
+		out = append(out, fmt.Sprintf("Under %s the itemized statement is due by %s and the refund by %s.", d.RuleLabel, day(d.StatementDue), day(d.RefundDue)))
+	} else {
+		out = append(out, d.ClockWhy+".")
+	}
+	if !d.ObjectionEnds.IsZero() {
+		out = append(out, "The tenant may object to the deductions until "+day(d.ObjectionEnds)+".")
+	}
+	if d.ClockStarted && !d.SettledAt.IsZero() && d.DeadlineMissed == "" {
+		out = append(out, "Settled on "+day(d.SettledAt)+": the statutory deadline was met.")
+	}
+	if d.DeadlineMissed != "" {
+		out = append(out, "Deadline missed: "+d.DeadlineMissed+".")
+	}
+	if d.ForfeitedCents != 0 {
+		out = append(out, fmt.Sprintf("Not withheld: %s of charges (%s).", money.Format(d.ForfeitedCents), d.ForfeitedList))
+	}
+	if d.InterestWhy != "" {
+		out = append(out, "Interest: "+strings.TrimSuffix(d.InterestWhy, ".")+".")
+	}
+	return out
+}
+
+func day(t time.Time) string { return t.UTC().Format("Monday, 2 January 2006") }
