@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/db"
-	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/workflows"
 )
 

@@ -34,8 +34,8 @@ func TestPDFListsEveryItemAndTheDeadline(t *testing.T) {
 	d := templates.Data{
 		LeaseID: "L-9", PropertyID: "maple", UnitID: "4B", TenantName: "Ana Lima", TenantEmail: "ana@example.com",
 		ReceivedCents: 150000, InterestCents: 219,
-		Deductions: []templates.Line{{Description: "Carpet cleaning", Cents: 12000}},
-		Arrears:    []templates.Line{{Description: "November rent", Cents: 20000}},
+		Deductions:  []templates.Line{{Description: "Carpet cleaning", Cents: 12000}},
+		Arrears:     []templates.Line{{Description: "November rent", Cents: 20000}},
 		RefundCents: 118219, MovedOutAt: due.AddDate(0, 0, -21), SettledAt: due.AddDate(0, 0, -2),
 		RuleLabel: "US-CA (Cal. Civ. Code 1950.5)", ClockStarted: true, StatementDue: due, RefundDue: due,
 		InterestWhy: "simple interest from 2026-11-02 to 2026-12-13",
