@@ -90,6 +90,6 @@ bench: postgres
 
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the
-## older recordings (v0_*, v1_*): they prove runs started by older code still replay.
+## older recordings (v0_*, v1_*, v2_*): they prove runs started by older code still replay.
 histories: postgres
-	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund' ./e2e
+	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd' ./e2e

@@ -40,21 +40,71 @@ func goldenData(kind string) Data {
 	case KindReminder:
 		d.RecipientName, d.ForManager = "", true
 	}
+	// The notice, the refund, the reminder and the downloadable statement
+	// show the law: the deadlines, whether they were met, the interest.
+	switch kind {
+	case KindNotice, KindRefund, KindReminder, KindStatement:
+		d.RuleLabel, d.ClockStarted = "US-MA (M.G.L. c.186 s.15B)", true
+		d.StatementDue, d.RefundDue = d.MovedOutAt.AddDate(0, 0, 30), d.MovedOutAt.AddDate(0, 0, 30)
+		d.InterestCents, d.RefundCents = 219, d.RefundCents+219
+		d.InterestWhy = "simple interest from 2026-11-02 to 2026-12-14"
+		if kind == KindRefund || kind == KindStatement {
+			d.SettledAt = d.ReleaseAt
+		}
+	}
 	return d
+}
+
+// forfeitedData is a refund after a missed New York deadline: every charge
+// listed as not withheld, everything refunded.
+func forfeitedData() Data {
+	d := goldenData(KindRefund)
+	d.RuleLabel, d.InterestCents, d.InterestWhy = "US-NY (N.Y. Gen. Oblig. Law 7-103, 7-108)", 0, ""
+	d.StatementDue, d.RefundDue = d.MovedOutAt.AddDate(0, 0, 14), d.MovedOutAt.AddDate(0, 0, 14)
+	d.DeadlineMissed = "the itemized statement went out 20 Dec 2026 00:00 UTC, after its deadline 14 Dec 2026 00:00 UTC under US-NY: every deduction is forfeited and the deposit is refunded in full"
+	d.ForfeitedCents, d.ForfeitedList = 44500, "Returned payment fee (ACH-9, nsf) $25.00, Carpet cleaning, living room $120.00, kept: Burn mark on the kitchen counter $300.00"
+	d.Arrears, d.Deductions, d.Kept = nil, nil, nil
+	d.ArrearsCents, d.DeductionsCents, d.KeptCents = 0, 0, 0
+	d.RefundCents = 151000
+	d.Payouts = []Line{{"Ana Lopez <ana@example.com>", 75500}, {"Bo Chen <bo@example.com>", 75500}}
+	return d
+}
+
+// goldenCases are every email kind, the downloadable statement, and a
+// refund after a missed deadline.
+func goldenCases() map[string]struct {
+	kind string
+	data Data
+} {
+	cases := map[string]struct {
+		kind string
+		data Data
+	}{}
+	for _, kind := range append(Kinds, KindStatement) {
+		cases[kind] = struct {
+			kind string
+			data Data
+		}{kind, goldenData(kind)}
+	}
+	cases["refund_forfeited"] = struct {
+		kind string
+		data Data
+	}{KindRefund, forfeitedData()}
+	return cases
 }
 
 // TestGoldenText pins the plain-text part of every email: a change to a
 // template shows up as a diff of what tenants read. Run with -update after a
 // deliberate change and review the diff.
 func TestGoldenText(t *testing.T) {
-	for _, kind := range Kinds {
-		t.Run(kind, func(t *testing.T) {
-			r, err := Render(kind, goldenData(kind))
+	for name, c := range goldenCases() {
+		t.Run(name, func(t *testing.T) {
+			r, err := Render(c.kind, c.data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := "Subject: " + r.Subject + "\n\n" + r.Text
-			path := filepath.Join("testdata", "golden", kind+".txt")
+			path := filepath.Join("testdata", "golden", name+".txt")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 					t.Fatal(err)
@@ -68,7 +118,7 @@ func TestGoldenText(t *testing.T) {
 				t.Fatalf("%v (run go test ./templates -update)", err)
 			}
 			if got != string(want) {
-				t.Errorf("%s text differs from %s:\n--- got\n%s\n--- want\n%s", kind, path, got, want)
+				t.Errorf("%s text differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
 			}
 		})
 	}

@@ -13,12 +13,12 @@ func TestWriteHTML(t *testing.T) {
 	if dir == "" {
 		t.Skip("set EMAIL_HTML_DIR to write the rendered emails")
 	}
-	for _, kind := range Kinds {
-		r, err := Render(kind, goldenData(kind))
+	for name, c := range goldenCases() {
+		r, err := Render(c.kind, c.data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, kind+".html"), []byte(r.HTML), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name+".html"), []byte(r.HTML), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -32,7 +32,7 @@ const (
 
 // KindStatement is not an email: the downloadable itemized statement
 // (`deposits statement`), in the emails' layout and with the same figures.
-const KindStatement = "statement"
+const KindStatement = "itemized"
 
 // Kinds lists every kind, in the order a tenant meets them.
 var Kinds = []string{KindRequest, KindReceipt, KindReturned, KindNotice, KindReminder, KindRefund, KindBalanceOwed}

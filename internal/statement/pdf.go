@@ -116,9 +116,12 @@ func law(d templates.Data) []string {
 		return nil
 	}
 	var out []string
-	if d.ClockStarted {
+	switch {
+	case d.ClockStarted && d.StatementDue.Equal(d.RefundDue):
+		out = append(out, fmt.Sprintf("Under %s the itemized statement and the refund are due by %s.", d.RuleLabel, day(d.RefundDue)))
+	case d.ClockStarted:
 		out = append(out, fmt.Sprintf("Under %s the itemized statement is due by %s and the refund by %s.", d.RuleLabel, day(d.StatementDue), day(d.RefundDue)))
-	} else {
+	default:
 		out = append(out, d.ClockWhy+".")
 	}
 	if !d.ObjectionEnds.IsZero() {
