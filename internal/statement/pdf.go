@@ -27,9 +27,10 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	pdf.SetModificationDate(generated)
 	// The core fonts are Latin-1: translate names and descriptions.
 	tr := pdf.UnicodeTranslatorFromDescriptor("")
-	pdf.AddPage()
 	pdf.SetMargins(20, 20, 20)
+	pdf.AddPage()
 
+	pdf.SetDrawColor(229, 231, 235)
 	pdf.SetFillColor(30, 58, 95)
 	pdf.SetTextColor(255, 255, 255)
 	pdf.SetFont("Helvetica", "B", 11)
