@@ -3,4 +3,7 @@
 -- the numbering, so this empty step holds the number until the merge, where
 -- this file is deleted in favour of issue #5's 005.
 
+SELECT 1;
+
 ---- create above / drop below ----
+SELECT 1;
