@@ -122,6 +122,10 @@ refund or the invoice for a balance owed, emailing the tenant at each step.`,
 		a.ledgerCommand(),
 		a.setupCommand(),
 		a.emailCommand(),
+		a.serveCommand(),
+		a.apikeyCommand(),
+		a.reconcileCommand(),
+		a.importCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
 	return root
