@@ -17,6 +17,9 @@ VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (property_id, external_id) WHERE external_id IS NOT NULL DO UPDATE
     SET email = EXCLUDED.email, name = EXCLUDED.name,
         forwarding_address = EXCLUDED.forwarding_address, updated_at = now()
+    -- The same details again change nothing (and return no row).
+    WHERE (residents.email, residents.name, residents.forwarding_address)
+          IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.name, EXCLUDED.forwarding_address)
 RETURNING *;
 
 -- name: GetExternalResident :one

@@ -611,7 +611,7 @@ func (s *Server) UpsertResident(ctx context.Context, p Caller, in Resident) (Res
 	if _, err := q.UpsertExternalResident(ctx, db.UpsertExternalResidentParams{
 		PropertyID: pgtype.Text{String: in.PropertyID, Valid: true}, ExternalID: pgtype.Text{String: in.ResidentID, Valid: true},
 		Email: email, Name: name, ForwardingAddress: addr,
-	}); err != nil {
+	}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return in, refuse(http.StatusServiceUnavailable, "unavailable", "", "cannot reach the database")
 	}
 	in.Email, in.Name, in.ForwardingAddress = email, name, addr

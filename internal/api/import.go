@@ -58,7 +58,8 @@ func (f ImportFile) Total() int {
 // ImportReport counts what an import did.
 type ImportReport struct {
 	Items     int      `json:"items"`
-	Written   int      `json:"written"`   // created or updated
+	Upserted  int      `json:"upserted"`  // properties, units, listings, residents: created or set as given
+	Written   int      `json:"written"`   // leases started, facts recorded and signalled
 	Unchanged int      `json:"unchanged"` // already there: nothing changed
 	Pending   int      `json:"pending"`   // recorded; the workflow is told by the next reconcile pass
 	Failed    int      `json:"failed"`
@@ -88,19 +89,26 @@ func (s *Server) Import(ctx context.Context, p Caller, f ImportFile, progress fu
 			progress(done, r.Items)
 		}
 	}
+	upserted := func(what string, err error) {
+		if err == nil {
+			r.Upserted++
+			r.Written-- // counted as an upsert, not as a fact
+		}
+		step(what, false, err)
+	}
 	for _, x := range f.Properties {
 		_, err := s.UpsertProperty(ctx, p, x)
-		step("property "+x.PropertyID, false, err)
+		upserted("property "+x.PropertyID, err)
 	}
 	for _, x := range f.Units {
-		step("unit "+x.PropertyID+"/"+x.UnitID, false, s.UpsertUnit(ctx, p, x))
+		upserted("unit "+x.PropertyID+"/"+x.UnitID, s.UpsertUnit(ctx, p, x))
 	}
 	for _, x := range f.Listings {
-		step("listing "+x.ListingID, false, s.UpsertListing(ctx, p, x))
+		upserted("listing "+x.ListingID, s.UpsertListing(ctx, p, x))
 	}
 	for _, x := range f.Residents {
 		_, err := s.UpsertResident(ctx, p, x)
-		step("resident "+x.ResidentID, false, err)
+		upserted("resident "+x.ResidentID, err)
 	}
 	for _, x := range f.Leases {
 		_, status, err := s.CreateLease(ctx, p, x)

@@ -57,8 +57,8 @@ standard error; exits 1 if any item was refused (the others are loaded).`,
 					return err
 				}
 			} else {
-				a.printf("Imported %s: %d items, %d written, %d unchanged, %d pending (reconcile tells their workflows), %d refused.\n",
-					args[0], rep.Items, rep.Written, rep.Unchanged, rep.Pending, rep.Failed)
+				a.printf("Imported %s: %d items, %d upserted, %d written, %d unchanged, %d pending (reconcile tells their workflows), %d refused.\n",
+					args[0], rep.Items, rep.Upserted, rep.Written, rep.Unchanged, rep.Pending, rep.Failed)
 				for _, e := range rep.Errors {
 					a.printf("  refused: %s\n", e)
 				}
