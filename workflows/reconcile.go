@@ -19,7 +19,7 @@ import (
 // since its watermark, so its cost follows what changed, not the portfolio.
 const (
 	ReconcileWorkflowType = "ReconcileWorkflow"
-	ReconcileActivity     = "ReconcilePass"   // registered by the worker (internal/reconcile)
+	ReconcileActivity     = "ReconcilePass" // registered by the worker (internal/reconcile)
 	ReconcileScheduleID   = "deposits-reconcile"
 	ReconcileEvery        = 15 * time.Minute // the schedule's default interval
 )
