@@ -42,6 +42,11 @@ CREATE TABLE lease_changes (
 );
 CREATE INDEX lease_changes_txid_idx ON lease_changes (txid);
 
+-- A move-out date is a change of every lease of the resident: the trigger
+-- finds them by resident.
+CREATE INDEX lease_residents_resident_idx ON lease_residents (resident_id);
+CREATE INDEX leases_resident_idx ON leases (resident_id);
+
 CREATE TABLE reconcile_watermark (
     name       text PRIMARY KEY,
     txid       bigint NOT NULL,
@@ -82,6 +87,8 @@ DROP TRIGGER payments_change ON payments;
 DROP TRIGGER leases_change ON leases;
 DROP FUNCTION log_lease_change();
 DROP TABLE reconcile_watermark;
+DROP INDEX leases_resident_idx;
+DROP INDEX lease_residents_resident_idx;
 DROP TABLE lease_changes;
 DROP TABLE api_keys;
 DROP INDEX residents_external_idx;
