@@ -104,7 +104,7 @@ func TestBench(t *testing.T) {
 		{"event latency p99 < 0.5 s", lat[2] < 0.5, fmt.Sprintf("p50 %.3f s, p95 %.3f s, p99 %.3f s", lat[0], lat[1], lat[2])},
 		{"refund from a 500-row ledger p99 < 2 ms", r["refund_calc_p99_ms"].(float64) < 2, fmt.Sprintf("%.3f ms", r["refund_calc_p99_ms"])},
 		{"history events per lifecycle < 150", hist < 150, fmt.Sprint(hist)},
-		{fmt.Sprintf("reconcile pass, %d leases, 1%% changed < 10 s", recN), recPass < 10,
+		{fmt.Sprintf("reconcile, %d leases, 1%% changed < 10 s", recN), recPass < 10,
 			fmt.Sprintf("%.3f s (%d fixed); a second pass %.3f s", recPass, recFixed, recSecond)},
 		{fmt.Sprintf("worker RSS with %d idle leases < 300 MB", idle), rss < 300, fmt.Sprintf("%.0f MB; PostgreSQL %d bytes per lease", rss, bytesPerLease)},
 	}
@@ -322,7 +322,7 @@ func refundCalcP99(t *testing.T, ctx context.Context) float64 {
 // reconcileScale writes n leases straight into the database (their
 // workflows are not the point: they are the portfolio a pass must not
 // touch), starts the workflows of 1% of them, moves the watermark past all
-// that as a previous pass would, then posts a payment to each of the 1%:
+// that as a previous pass would, then posts a partial payment to each of the 1%:
 // half signalled (as the API does), half written only to the database. It
 // times one reconcile pass (deposits reconcile, on the worker), which must
 // fix exactly the unsignalled half, and a second pass, which fixes nothing.
@@ -361,10 +361,12 @@ func reconcileScale(t *testing.T, ctx context.Context, n int) (pass, second floa
 			TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
 		return err
 	})
+	// Until each has charged its deposit and sent its request: the idle
+	// portfolio of an ordinary day.
 	require.Eventually(t, func() bool {
-		var charged int
-		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM charges WHERE charge_code_id = 'DEPOSIT' AND lease_id = ANY($1)", ids).Scan(&charged))
-		return charged == changed
+		var sent int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM email_outbox WHERE sent_at IS NOT NULL AND lease_id = ANY($1)", ids).Scan(&sent))
+		return sent == changed
 	}, 10*time.Minute, time.Second)
 
 	// What a previous pass leaves: the watermark at the horizon, the log pruned.
@@ -375,7 +377,7 @@ func reconcileScale(t *testing.T, ctx context.Context, n int) (pass, second floa
 	require.NoError(t, q.PruneChanges(ctx, horizon))
 
 	rows, err := pool.Query(ctx, `INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference)
-		SELECT lease_id, resident_id, 100000, current_date, 'REC-1' FROM leases WHERE lease_id = ANY($1) RETURNING payment_id, lease_id`, ids)
+		SELECT lease_id, resident_id, 10000, current_date, 'REC-1' FROM leases WHERE lease_id = ANY($1) RETURNING payment_id, lease_id`, ids)
 	require.NoError(t, err)
 	type paid struct {
 		id    int64
@@ -391,8 +393,9 @@ func reconcileScale(t *testing.T, ctx context.Context, n int) (pass, second floa
 	require.Len(t, payments, changed)
 	for _, p := range payments[:changed/2] {
 		require.NoError(t, temporal.SignalWorkflow(ctx, workflows.WorkflowID(p.lease), "", workflows.SignalPayment,
-			workflows.Payment{PaymentID: p.id, AmountCents: 100000, Reference: "REC-1"}))
+			workflows.Payment{PaymentID: p.id, AmountCents: 10000, Reference: "REC-1"}))
 	}
+	time.Sleep(2 * time.Second) // the signalled half applied, as it would be long before a pass
 
 	run := func() (float64, workflows.ReconcileReport) {
 		start := time.Now()

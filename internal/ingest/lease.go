@@ -120,6 +120,7 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 		}
 		return nil
 	})
+	fresh := err == nil // this call wrote the lease
 	if IsUniqueViolation(err) {
 		existing, err := q.GetLease(ctx, in.LeaseID)
 		if err != nil {
@@ -142,7 +143,20 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 		return out, unavailable("the database", err)
 	}
 	out.Input = li
+	committed := time.Now()
 	run, err := StartWorkflow(ctx, c, li, in.ListingID, in.Tenants[0].Email)
+	var ie *Error
+	if errors.As(err, &ie) && ie.Code == "already_started" && fresh {
+		// This call wrote the lease, and a workflow already runs: a reconcile
+		// pass saw the new lease between the commit and this start, and
+		// started it. That is this lease's workflow.
+		desc, derr := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(in.LeaseID), "")
+		if derr == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING &&
+			!desc.GetWorkflowExecutionInfo().GetStartTime().AsTime().Before(committed.Add(-time.Minute)) {
+			out.RunID = desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+			return out, nil
+		}
+	}
 	if err != nil {
 		return out, err
 	}

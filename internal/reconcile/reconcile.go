@@ -48,7 +48,7 @@ const Watermark = "default"
 type Reconciler struct {
 	Pool        *pgxpool.Pool
 	Temporal    client.Client
-	Concurrency int // leases checked at once (16 when zero)
+	Concurrency int // leases checked at once (32 when zero)
 }
 
 // New returns a reconciler over a database and a Temporal client.
@@ -87,7 +87,7 @@ func (r *Reconciler) Pass(ctx context.Context, in workflows.ReconcileInput) (wor
 	results := make([]result, len(leases))
 	n := r.Concurrency
 	if n <= 0 {
-		n = 16
+		n = 32
 	}
 	var wg sync.WaitGroup
 	next := make(chan int)
