@@ -481,11 +481,20 @@ func TestReconcilePicksUpWhatWasNotSignalled(t *testing.T) {
 	_, err = pool.Exec(ctx, `INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description)
 		SELECT lease_id, resident_id, 'DAMAGE', 1000, 'Chipped tile' FROM leases WHERE lease_id = $1`, lease)
 	require.NoError(t, err)
+	// ... the payment returned, and a deposit amendment, both by SQL too.
+	_, err = pool.Exec(ctx, `UPDATE payments SET returned_at = now(), return_reason = 'nsf', returned_by = 'psql' WHERE lease_id = $1 AND reference = 'SQL-1'`, lease)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO deposits (lease_id, deposit_type, amount_in_cents, source, idempotency_key) VALUES ($1, 'cash', 10000, 'amendment', 'sql-amend-1')`, lease)
+	require.NoError(t, err)
 	out := must(t, "reconcile")
-	require.Contains(t, out, "found 1, fixed 1")
+	require.Contains(t, out, "found 3, fixed 3")
 	require.Contains(t, out, lease)
 	require.Contains(t, out, "(DAMAGE)")
-	waitFor(func(s workflows.State) bool { return s.DeductionsCents == 1000 })
+	require.Contains(t, out, "return of payment SQL-1")
+	require.Contains(t, out, "deposit amendment")
+	s = waitFor(func(s workflows.State) bool { return s.DeductionsCents == 1000 && s.PaidCents == 0 && s.ExpectedCents == 60000 })
+	require.True(t, s.Payments[0].Returned)
+	require.Contains(t, must(t, "reconcile"), "found 0, fixed 0")
 }
 
 // A PMS export loads with a progress bar; loading it again changes nothing.
