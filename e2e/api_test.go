@@ -492,7 +492,9 @@ func TestReconcilePicksUpWhatWasNotSignalled(t *testing.T) {
 	require.Contains(t, out, "(DAMAGE)")
 	require.Contains(t, out, "return of payment SQL-1")
 	require.Contains(t, out, "deposit amendment")
-	s = waitFor(func(s workflows.State) bool { return s.DeductionsCents == 1000 && s.PaidCents == 0 && s.ExpectedCents == 60000 })
+	s = waitFor(func(s workflows.State) bool {
+		return s.DeductionsCents == 1000 && s.PaidCents == 0 && s.ExpectedCents == 60000
+	})
 	require.True(t, s.Payments[0].Returned)
 	require.Contains(t, must(t, "reconcile"), "found 0, fixed 0")
 }
