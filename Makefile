@@ -77,15 +77,17 @@ chaos: postgres
 
 ## bench: throughput against a bare workflow of the same shape, event
 ## latency, refund computation from a 500-row ledger, history events per
-## lease, worker memory with idle leases; a PASS/FAIL table and
+## lease, worker memory with idle leases, a reconcile pass over
+## BENCH_RECONCILE leases with 1% changed; a PASS/FAIL table and
 ## $(BENCH_OUT)/results.json. Not part of make test. BENCH_IDLE=2000 for a quick
 ## look: 100,000 idle leases do not finish on the in-process server (bench/README.md).
 BENCH_LEASES ?= 2000
 BENCH_EVENTS ?= 1000
 BENCH_IDLE ?= 100000
+BENCH_RECONCILE ?= 100000
 BENCH_OUT ?= $(CURDIR)/bench
 bench: postgres
-	set -o pipefail; BENCH=1 BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_OUT=$(BENCH_OUT) \
+	set -o pipefail; BENCH=1 BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_OUT=$(BENCH_OUT) \
 		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
 ## histories: record the workflow histories that the replay test replays.

@@ -92,7 +92,7 @@ func (q *Queries) CreateLease(ctx context.Context, arg CreateLeaseParams) (Lease
 
 const createResident = `-- name: CreateResident :one
 INSERT INTO residents (email, name) VALUES ($1, $2)
-RETURNING resident_id, email, name, forwarding_address, realized_move_out_date, created_at
+RETURNING resident_id, email, name, forwarding_address, realized_move_out_date, created_at, property_id, external_id, updated_at
 `
 
 type CreateResidentParams struct {
@@ -110,12 +110,15 @@ func (q *Queries) CreateResident(ctx context.Context, arg CreateResidentParams) 
 		&i.ForwardingAddress,
 		&i.RealizedMoveOutDate,
 		&i.CreatedAt,
+		&i.PropertyID,
+		&i.ExternalID,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
 const getLease = `-- name: GetLease :one
-SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at
+SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
 FROM leases JOIN residents USING (resident_id)
 WHERE leases.lease_id = $1
 `
@@ -158,6 +161,9 @@ func (q *Queries) GetLease(ctx context.Context, leaseID string) (GetLeaseRow, er
 		&i.Resident.ForwardingAddress,
 		&i.Resident.RealizedMoveOutDate,
 		&i.Resident.CreatedAt,
+		&i.Resident.PropertyID,
+		&i.Resident.ExternalID,
+		&i.Resident.UpdatedAt,
 	)
 	return i, err
 }
@@ -201,7 +207,7 @@ func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property,
 }
 
 const getResident = `-- name: GetResident :one
-SELECT resident_id, email, name, forwarding_address, realized_move_out_date, created_at FROM residents WHERE resident_id = $1
+SELECT resident_id, email, name, forwarding_address, realized_move_out_date, created_at, property_id, external_id, updated_at FROM residents WHERE resident_id = $1
 `
 
 func (q *Queries) GetResident(ctx context.Context, residentID int64) (Resident, error) {
@@ -214,12 +220,15 @@ func (q *Queries) GetResident(ctx context.Context, residentID int64) (Resident, 
 		&i.ForwardingAddress,
 		&i.RealizedMoveOutDate,
 		&i.CreatedAt,
+		&i.PropertyID,
+		&i.ExternalID,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
 const listLeaseResidents = `-- name: ListLeaseResidents :many
-SELECT residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, lease_residents.share, lease_residents.position
+SELECT residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at, lease_residents.share, lease_residents.position
 FROM lease_residents JOIN residents USING (resident_id)
 WHERE lease_residents.lease_id = $1
 ORDER BY lease_residents.position
@@ -232,6 +241,9 @@ type ListLeaseResidentsRow struct {
 	ForwardingAddress   string      `json:"forwarding_address"`
 	RealizedMoveOutDate pgtype.Date `json:"realized_move_out_date"`
 	CreatedAt           time.Time   `json:"created_at"`
+	PropertyID          pgtype.Text `json:"property_id"`
+	ExternalID          pgtype.Text `json:"external_id"`
+	UpdatedAt           time.Time   `json:"updated_at"`
 	Share               int32       `json:"share"`
 	Position            int32       `json:"position"`
 }
@@ -252,6 +264,9 @@ func (q *Queries) ListLeaseResidents(ctx context.Context, leaseID string) ([]Lis
 			&i.ForwardingAddress,
 			&i.RealizedMoveOutDate,
 			&i.CreatedAt,
+			&i.PropertyID,
+			&i.ExternalID,
+			&i.UpdatedAt,
 			&i.Share,
 			&i.Position,
 		); err != nil {

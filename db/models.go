@@ -10,6 +10,18 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type ApiKey struct {
+	ApiKeyID   int64      `json:"api_key_id"`
+	Name       string     `json:"name"`
+	KeyHash    []byte     `json:"key_hash"`
+	KeyPrefix  string     `json:"key_prefix"`
+	Properties []string   `json:"properties"`
+	CreatedBy  string     `json:"created_by"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
 type AuditLog struct {
 	AuditID  int64     `json:"audit_id"`
 	At       time.Time `json:"at"`
@@ -120,6 +132,14 @@ type Lease struct {
 	DeadlineNote        string      `json:"deadline_note"`
 }
 
+type LeaseChange struct {
+	ChangeID int64     `json:"change_id"`
+	LeaseID  string    `json:"lease_id"`
+	Kind     string    `json:"kind"`
+	Txid     int64     `json:"txid"`
+	At       time.Time `json:"at"`
+}
+
 type LeaseResident struct {
 	LeaseID    string `json:"lease_id"`
 	ResidentID int64  `json:"resident_id"`
@@ -161,6 +181,12 @@ type Property struct {
 	BuildingUnits          int32       `json:"building_units"`
 }
 
+type ReconcileWatermark struct {
+	Name      string    `json:"name"`
+	Txid      int64     `json:"txid"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 type Refund struct {
 	RefundID         int64       `json:"refund_id"`
 	LeaseID          string      `json:"lease_id"`
@@ -186,6 +212,9 @@ type Resident struct {
 	ForwardingAddress   string      `json:"forwarding_address"`
 	RealizedMoveOutDate pgtype.Date `json:"realized_move_out_date"`
 	CreatedAt           time.Time   `json:"created_at"`
+	PropertyID          pgtype.Text `json:"property_id"`
+	ExternalID          pgtype.Text `json:"external_id"`
+	UpdatedAt           time.Time   `json:"updated_at"`
 }
 
 type Settlement struct {

@@ -86,6 +86,10 @@ func TestBench(t *testing.T) {
 	}
 	r["history_events_per_lease"] = hist
 
+	recN := envInt("BENCH_RECONCILE", 100000)
+	recPass, recSecond, recFixed := reconcileScale(t, ctx, recN)
+	r["reconcile_leases"], r["reconcile_changed"], r["reconcile_pass_s"], r["reconcile_second_pass_s"] = recN, max(recN/100, 1), recPass, recSecond
+
 	idle := envInt("BENCH_IDLE", 100000)
 	rss, bytesPerLease := idleScale(t, ctx, idle)
 	r["idle_leases"], r["idle_worker_rss_mb"], r["postgres_bytes_per_lease"] = idle, rss, bytesPerLease
@@ -100,6 +104,8 @@ func TestBench(t *testing.T) {
 		{"event latency p99 < 0.5 s", lat[2] < 0.5, fmt.Sprintf("p50 %.3f s, p95 %.3f s, p99 %.3f s", lat[0], lat[1], lat[2])},
 		{"refund from a 500-row ledger p99 < 2 ms", r["refund_calc_p99_ms"].(float64) < 2, fmt.Sprintf("%.3f ms", r["refund_calc_p99_ms"])},
 		{"history events per lifecycle < 150", hist < 150, fmt.Sprint(hist)},
+		{fmt.Sprintf("reconcile, %d leases, 1%% changed < 10 s", recN), recPass < 10,
+			fmt.Sprintf("%.3f s (%d fixed); a second pass %.3f s", recPass, recFixed, recSecond)},
 		{fmt.Sprintf("worker RSS with %d idle leases < 300 MB", idle), rss < 300, fmt.Sprintf("%.0f MB; PostgreSQL %d bytes per lease", rss, bytesPerLease)},
 	}
 	var b strings.Builder
@@ -311,6 +317,103 @@ func refundCalcP99(t *testing.T, ctx context.Context) float64 {
 	}
 	slices.Sort(times)
 	return times[len(times)*99/100]
+}
+
+// reconcileScale writes n leases straight into the database (their
+// workflows are not the point: they are the portfolio a pass must not
+// touch), starts the workflows of 1% of them, moves the watermark past all
+// that as a previous pass would, then posts a partial payment to each of the 1%:
+// half signalled (as the API does), half written only to the database. It
+// times one reconcile pass (deposits reconcile, on the worker), which must
+// fix exactly the unsignalled half, and a second pass, which fixes nothing.
+func reconcileScale(t *testing.T, ctx context.Context, n int) (pass, second float64, fixed int) {
+	prefix := fmt.Sprintf("L-rec-%d-", time.Now().UnixNano())
+	changed := max(n/100, 1)
+	start := time.Now()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	for _, sql := range []string{
+		`INSERT INTO properties (property_id) VALUES ('bench') ON CONFLICT DO NOTHING`,
+		`INSERT INTO units (property_id, unit_id) VALUES ('bench', '1') ON CONFLICT DO NOTHING`,
+		`INSERT INTO residents (email, name) SELECT 'r' || g || '@example.com', $1 || g FROM generate_series(1, $2::int) g`,
+		`INSERT INTO leases (lease_id, property_id, unit_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds)
+		 SELECT name, 'bench', '1', resident_id, 100000, 259200, 1209600 FROM residents WHERE name LIKE $1 || '%' AND $2::int > 0`,
+		`INSERT INTO lease_residents (lease_id, resident_id, position)
+		 SELECT name, resident_id, 1 FROM residents WHERE name LIKE $1 || '%' AND $2::int > 0`,
+	} {
+		args := []any{prefix, n}
+		if !strings.Contains(sql, "$1") {
+			args = nil
+		}
+		_, err := tx.Exec(ctx, sql, args...)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit(ctx))
+	fmt.Printf("%-12s %d leases written in %s\n", "reconcile", n, time.Since(start).Round(time.Millisecond))
+
+	var ids []string
+	for i := 1; i <= changed; i++ {
+		ids = append(ids, fmt.Sprintf("%s%d", prefix, i*(n/changed)))
+	}
+	throughput(t, changed, "rec-start", func(i int) error {
+		in := workflows.LeaseInput{LeaseID: ids[i], PropertyID: "bench", UnitID: "1", AmountCents: 100000, AssessForSeconds: 259200, ReleaseAfterSeconds: 1209600}
+		_, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(ids[i]), TaskQueue: workflows.TaskQueue,
+			TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
+		return err
+	})
+	// Until each has charged its deposit and sent its request: the idle
+	// portfolio of an ordinary day.
+	require.Eventually(t, func() bool {
+		var sent int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM email_outbox WHERE sent_at IS NOT NULL AND lease_id = ANY($1)", ids).Scan(&sent))
+		return sent == changed
+	}, 10*time.Minute, time.Second)
+
+	// What a previous pass leaves: the watermark at the horizon, the log pruned.
+	q := db.New(pool)
+	horizon, err := q.ReconcileHorizon(ctx)
+	require.NoError(t, err)
+	require.NoError(t, q.SetReconcileWatermark(ctx, db.SetReconcileWatermarkParams{Name: "default", Txid: horizon}))
+	require.NoError(t, q.PruneChanges(ctx, horizon))
+
+	rows, err := pool.Query(ctx, `INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference)
+		SELECT lease_id, resident_id, 10000, current_date, 'REC-1' FROM leases WHERE lease_id = ANY($1) RETURNING payment_id, lease_id`, ids)
+	require.NoError(t, err)
+	type paid struct {
+		id    int64
+		lease string
+	}
+	var payments []paid
+	for rows.Next() {
+		var p paid
+		require.NoError(t, rows.Scan(&p.id, &p.lease))
+		payments = append(payments, p)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, payments, changed)
+	for _, p := range payments[:changed/2] {
+		require.NoError(t, temporal.SignalWorkflow(ctx, workflows.WorkflowID(p.lease), "", workflows.SignalPayment,
+			workflows.Payment{PaymentID: p.id, AmountCents: 10000, Reference: "REC-1"}))
+	}
+	time.Sleep(2 * time.Second) // the signalled half applied, as it would be long before a pass
+
+	run := func() (float64, workflows.ReconcileReport) {
+		start := time.Now()
+		out := must(t, "reconcile", "-o", "json")
+		took := time.Since(start).Seconds()
+		var rep workflows.ReconcileReport
+		require.NoError(t, json.Unmarshal([]byte(out), &rep))
+		require.Zero(t, rep.Errors, out)
+		return took, rep
+	}
+	pass, rep := run()
+	fmt.Printf("%-12s pass: %d changes, %d leases checked, %d found, %d fixed in %.3f s (%d ms in the activity)\n",
+		"reconcile", rep.Changes, rep.Checked, rep.Found, rep.Fixed, pass, rep.ElapsedMS)
+	require.Equal(t, changed-changed/2, rep.Fixed)
+	second, rep2 := run()
+	fmt.Printf("%-12s second pass: %d leases checked, %d fixed in %.3f s\n", "reconcile", rep2.Checked, rep2.Fixed, second)
+	require.Zero(t, rep2.Fixed)
+	return pass, second, rep.Fixed
 }
 
 // idleScale starts n leases that wait for their move-out and returns the

@@ -148,6 +148,24 @@ func TestStatutoryDeadlinesEndToEnd(t *testing.T) {
 	must(t, "release", tx)
 	waitClosed(t, tx)
 
+	// A forwarding address a PMS wrote straight into the database reaches
+	// the workflow through reconcile, and starts the clock.
+	txSQL := "L-e2e-tx-sql"
+	must(t, "lease", "start", txSQL, "--property", "lone-star", "--unit", "3", "--amount", "500", "--tenant-email", "tex2@example.com",
+		"--jurisdiction", "US-TX", "--assess-for", "4s", "--release-after", "1440h")
+	must(t, "moveout", txSQL, "--date", day(today.AddDate(0, 0, -3)))
+	_, err = pool.Exec(context.Background(), `UPDATE leases SET forwarding_address = '1 Oak Ave, Dallas TX', forwarding_address_at = $2 WHERE lease_id = $1`,
+		txSQL, today.AddDate(0, 0, -2))
+	require.NoError(t, err)
+	rep, _ := reconcileOnce(t)
+	require.Contains(t, rep.fixed(txSQL), "forwarding address")
+	require.Eventually(t, func() bool { return status(t, txSQL).Clock.Started }, 20*time.Second, 100*time.Millisecond)
+	require.True(t, status(t, txSQL).Clock.RefundDue.Equal(today.AddDate(0, 0, 28)))
+	again, _ := reconcileOnce(t)
+	require.Nil(t, again.fixed(txSQL))
+	must(t, "release", txSQL)
+	waitClosed(t, txSQL)
+
 	// A New York move-out recorded 20 days late: the statement deadline has
 	// passed, the deductions are forfeited, and the engine refunds in full at once.
 	late := "L-e2e-ny-late"

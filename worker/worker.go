@@ -4,11 +4,13 @@
 package worker
 
 import (
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/reconcile"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -26,11 +28,14 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflows,
 	})
 	Register(w, acts)
+	// The reconcile pass signals and starts workflows: it needs the client.
+	w.RegisterActivityWithOptions(reconcile.New(acts.Pool, c).Pass, activity.RegisterOptions{Name: workflows.ReconcileActivity})
 	return w
 }
 
 // Register puts the deposit workflow and its activities on a registry.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.DepositWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: workflows.ReconcileWorkflowType})
 	r.RegisterActivity(acts)
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,8 +21,10 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/api"
 	"github.com/depositflow/depositflow/internal/mailsink"
 	"github.com/depositflow/depositflow/internal/pgcluster"
+	"github.com/depositflow/depositflow/workflows"
 )
 
 type devOptions struct {
@@ -33,6 +36,7 @@ type devOptions struct {
 	pgPort       int
 	smtpPort     int
 	mailWebPort  int
+	apiPort      int
 }
 
 func (a *app) devCommand() *cobra.Command {
@@ -44,7 +48,9 @@ func (a *app) devCommand() *cobra.Command {
   - a Temporal dev server with its Web UI (the temporal CLI: PATH, .tools/ or --temporal-bin),
   - a PostgreSQL cluster from the installed server binaries (unless DATABASE_URL is set),
   - an SMTP sink that keeps every email, with a web page to read them,
-  - the deposits worker.
+  - the deposits worker,
+  - the HTTP API for property-management systems (deposits serve), with a dev API key,
+  - the reconcile schedule (every 15 minutes).
 Data stays under --data-dir between runs. The addresses are printed, with the
 environment to paste into another shell for the other deposits commands.`,
 		Example: `  deposits dev
@@ -64,6 +70,7 @@ environment to paste into another shell for the other deposits commands.`,
 	f.IntVar(&o.pgPort, "pg-port", 54329, "PostgreSQL port (when deposits dev runs it)")
 	f.IntVar(&o.smtpPort, "smtp-port", 1025, "SMTP sink port")
 	f.IntVar(&o.mailWebPort, "mail-web-port", 1080, "port of the web page that shows received mail")
+	f.IntVar(&o.apiPort, "api-port", 8081, "port of the HTTP API (deposits serve)")
 	o.workerFlags.addFlags(cmd)
 	return cmd
 }
@@ -144,9 +151,28 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 	if _, err := a.setup(ctx); err != nil {
 		return err
 	}
+	if _, err := a.scheduleReconcile(ctx, workflows.ReconcileEvery); err != nil {
+		return err
+	}
 
-	env := fmt.Sprintf("export TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s DATABASE_URL='%s' SMTP_URL=%s",
-		a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL)
+	// The API, with a dev key kept in the data folder.
+	apiKey, err := a.devAPIKey(ctx, filepath.Join(dataDir, "api-key"))
+	if err != nil {
+		return err
+	}
+	apiListener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.apiPort)))
+	if err != nil {
+		return unavailable("a free API port", err)
+	}
+	go func() {
+		if err := a.serve(ctx, apiListener); err != nil {
+			logger.Error("API", "error", err)
+		}
+	}()
+
+	apiURL := "http://" + apiListener.Addr().String()
+	env := fmt.Sprintf("export TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s DATABASE_URL='%s' SMTP_URL=%s DEPOSITS_API=%s DEPOSITS_API_KEY=%s",
+		a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, apiURL, apiKey)
 	fmt.Fprintf(a.out, `
 depositflow is running. Ctrl-C stops everything.
 
@@ -155,17 +181,45 @@ depositflow is running. Ctrl-C stops everything.
   PostgreSQL        %s
   SMTP sink         %s, received mail at http://localhost:%d/
   Worker metrics    http://%s/metrics
+  API               %s (api/openapi.yaml), dev key %s
   Data              %s
 
 In another shell:
   %s
   deposits listing add LST-4B --property maple --unit 4B --deposit 1500
   deposits lease start L-100 --property maple --unit 4B --listing LST-4B --tenant-email ana@example.com
+  curl -H "Authorization: Bearer $DEPOSITS_API_KEY" $DEPOSITS_API/v1/leases/L-100
 
-`, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, o.metricsAddress, dataDir, env)
+`, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, o.metricsAddress, apiURL, apiKey, dataDir, env)
 	_ = os.WriteFile(filepath.Join(dataDir, "env"), []byte(env+"\n"), 0o644)
 
 	return a.runWorker(ctx, o.workerFlags)
+}
+
+// devAPIKey returns the dev API key (every property) kept in file, creating
+// it on the first run; the database keeps only its hash.
+func (a *app) devAPIKey(ctx context.Context, file string) (string, error) {
+	pool, err := a.db(ctx)
+	if err != nil {
+		return "", err
+	}
+	q := db.New(pool)
+	if b, err := os.ReadFile(file); err == nil {
+		key := strings.TrimSpace(string(b))
+		if _, err := q.GetAPIKeyByHash(ctx, api.HashKey(key)); err == nil {
+			return key, nil
+		}
+	}
+	key, hash, err := api.NewKey()
+	if err != nil {
+		return "", err
+	}
+	name := "dev-" + time.Now().UTC().Format("20060102T150405")
+	if _, err := q.CreateAPIKey(ctx, db.CreateAPIKeyParams{Name: name, KeyHash: hash, KeyPrefix: key[:len(api.KeyPrefix)+6],
+		Properties: []string{"*"}, CreatedBy: "deposits dev"}); err != nil {
+		return "", unavailable("the database", err)
+	}
+	return key, os.WriteFile(file, []byte(key+"\n"), 0o600)
 }
 
 // findTemporal finds the temporal CLI: the flag, then PATH, then the

@@ -3,16 +3,13 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -62,43 +59,15 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 	if ref == "" {
 		ref = "cli-" + time.Now().UTC().Format("20060102T150405.000000")
 	}
-	if err := a.openLease(ctx, leaseID); err != nil {
+	if err := checkID("lease", leaseID); err != nil {
 		return err
 	}
-	pool, err := a.db(ctx)
+	out, err := a.ingest().RecordPayment(ctx, ingest.PaymentIn{LeaseID: leaseID, Cents: cents, Date: day, Reference: ref, Actor: a.actor})
 	if err != nil {
-		return err
+		return cliErr(err)
 	}
-	q := db.New(pool)
-	l, err := q.GetLease(ctx, leaseID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("lease %s is not in the database", leaseID)
-	}
-	if err != nil {
-		return unavailable("the database", err)
-	}
-	p, err := q.InsertPayment(ctx, db.InsertPaymentParams{
-		LeaseID: leaseID, ResidentID: l.Resident.ResidentID, AmountInCents: cents,
-		TransactionDate: pgtype.Date{Time: day, Valid: true}, Reference: ref, CreatedBy: a.actor,
-	})
-	again := isUniqueViolation(err)
-	if again {
-		if p, err = q.GetPaymentByReference(ctx, db.GetPaymentByReferenceParams{LeaseID: leaseID, Reference: ref}); err != nil {
-			return unavailable("the database", err)
-		}
-		if p.AmountInCents != cents {
-			return refused("payment %s is already recorded for lease %s with %s: give another --ref if this is a different payment",
-				ref, leaseID, money.Format(p.AmountInCents))
-		}
-	} else if err != nil {
-		return unavailable("the database", err)
-	}
-	if err := a.signal(ctx, leaseID, workflows.SignalPayment, workflows.Payment{
-		PaymentID: p.PaymentID, AmountCents: p.AmountInCents, Reference: ref, Date: p.TransactionDate.Time.Format(time.DateOnly),
-	}); err != nil {
-		return err
-	}
-	if again {
+	p := out.Payment
+	if out.Again {
 		a.printf("Payment %s of %s was already recorded for lease %s (payment %d); nothing changed.\n", ref, money.Format(cents), leaseID, p.PaymentID)
 	} else {
 		a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
@@ -112,28 +81,28 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 }
 
 // signal tells the lease's workflow a fact already committed to the
-// database. Temporal being away for a moment is waited out; if it stays
-// away, the command says how to finish the job.
+// database, waiting out a Temporal hiccup.
 func (a *app) signal(ctx context.Context, leaseID, name string, arg any) error {
-	tc, err := a.temporal(ctx)
-	if err != nil {
+	return cliErr(a.ingest().Signal(ctx, leaseID, name, arg))
+}
+
+// ingest records facts the way every entry point does: database first, then the signal.
+func (a *app) ingest() *ingest.Service {
+	return &ingest.Service{DB: a.db, Temporal: a.temporal}
+}
+
+// cliErr gives an ingest refusal its exit code: 1 for what the user asked, 2
+// for what could not be reached (or not yet told to the workflow).
+func cliErr(err error) error {
+	var ie *ingest.Error
+	if !errors.As(err, &ie) {
 		return err
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err = tc.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", name, arg)
-		var nf *serviceerror.NotFound
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &nf):
-			return refused("lease %s has no running deposit workflow (it may have just closed); the fact is in the database but the workflow will not apply it", leaseID)
-		case time.Now().After(deadline):
-			return &exitError{code: ExitUnavailable, err: fmt.Errorf(
-				"recorded in the database, but Temporal did not take the %s signal for lease %s (%v): run the same command again to finish", name, leaseID, err)}
-		}
-		time.Sleep(500 * time.Millisecond)
+	code := ExitRefused
+	if ie.Kind == ingest.Unavailable || ie.Kind == ingest.NotSignalled {
+		code = ExitUnavailable
 	}
+	return &exitError{code: code, err: ie}
 }
 
 func hasPayment(s workflows.State, id int64) bool {
@@ -178,22 +147,8 @@ func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
 	if !s.MovedOutAt.IsZero() {
 		return refused("lease %s already has its move-out recorded (%s, stage %s)", leaseID, s.MovedOutAt.Format(time.DateOnly), s.Stage)
 	}
-	pool, err := a.db(ctx)
-	if err != nil {
-		return err
-	}
-	q := db.New(pool)
-	l, err := q.GetLease(ctx, leaseID)
-	if err != nil {
-		return signalErr(leaseID, err)
-	}
-	if err := q.SetRealizedMoveOut(ctx, db.SetRealizedMoveOutParams{
-		ResidentID: l.Resident.ResidentID, RealizedMoveOutDate: pgtype.Date{Time: at, Valid: true},
-	}); err != nil {
-		return unavailable("the database", err)
-	}
-	if err := a.signal(ctx, leaseID, workflows.SignalMoveOut, workflows.MoveOut{At: at}); err != nil {
-		return err
+	if _, err := a.ingest().RecordMoveOut(ctx, ingest.MoveOutIn{LeaseID: leaseID, At: at}); err != nil {
+		return cliErr(err)
 	}
 	a.printf("Recorded move-out of lease %s on %s.\n", leaseID, at.Format(time.DateOnly))
 	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() }); ok {
@@ -251,65 +206,18 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 	if len(description) > 200 {
 		return refused("--description is longer than 200 characters")
 	}
-	pool, err := a.db(ctx)
-	if err != nil {
-		return err
-	}
-	q := db.New(pool)
-	cc, err := q.GetChargeCode(ctx, strings.ToUpper(code))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("unknown charge code %q; the codes are %s", code, a.codeList(ctx))
-	}
-	if err != nil {
-		return unavailable("the database", err)
-	}
-	if cc.IsDeposit {
-		return refused("the deposit charge is made by depositflow itself; choose one of %s", a.codeList(ctx))
-	}
-	if err := a.openLease(ctx, leaseID); err != nil {
-		return err
-	}
-	if cc.Category != workflows.CategoryCredit {
-		// A missed deadline that forfeits deductions: nothing more may be charged against the deposit.
-		if s, err := a.queryState(ctx, leaseID); err == nil && s.Forfeited {
-			return refused("lease %s can no longer be charged against its deposit: %s", leaseID, s.DeadlineMissed)
-		}
-	}
-	l, err := q.GetLease(ctx, leaseID)
-	if err != nil {
-		return signalErr(leaseID, err)
-	}
-	params := db.InsertChargeWithKeyParams{
-		LeaseID: leaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: cc.ChargeCodeID,
-		AmountInCents: cents, Description: description, CreatedBy: a.actor,
-	}
+	in := ingest.ChargeIn{LeaseID: leaseID, Code: code, Cents: cents, Description: description, Actor: a.actor}
 	if ref != "" {
-		params.IdempotencyKey = pgtype.Text{String: "cli/" + leaseID + "/" + ref, Valid: true}
+		in.Key = "cli/" + leaseID + "/" + ref
 	}
-	ch, err := q.InsertChargeWithKey(ctx, params)
-	again := isUniqueViolation(err)
-	if again {
-		prev, err := q.GetChargeByKey(ctx, params.IdempotencyKey)
-		if err != nil {
-			return unavailable("the database", err)
-		}
-		if prev.AmountInCents != cents || prev.ChargeCodeID != cc.ChargeCodeID {
-			return refused("charge %s is already on lease %s as %s %s: give another --ref if this is a different charge",
-				ref, leaseID, prev.ChargeCodeID, money.Format(prev.AmountInCents))
-		}
-		ch = db.Charge{ChargeID: prev.ChargeID, Description: prev.Description}
-	} else if err != nil {
-		return unavailable("the database", err)
+	ch, err := a.ingest().AddCharge(ctx, in)
+	if err != nil {
+		return cliErr(err)
 	}
-	if err := a.signal(ctx, leaseID, workflows.SignalCharge, workflows.Charge{
-		ChargeID: ch.ChargeID, Code: cc.ChargeCodeID, Category: cc.Category, AmountCents: cents, Description: ch.Description,
-	}); err != nil {
-		return err
-	}
-	if again {
+	if ch.Again {
 		a.printf("Charge %s was already on lease %s (charge %d); nothing changed.\n", ref, leaseID, ch.ChargeID)
 	} else {
-		a.printf("Added %s charge %d of %s to lease %s (%s).\n", cc.ChargeCodeID, ch.ChargeID, money.Format(cents), leaseID, cc.Category)
+		a.printf("Added %s charge %d of %s to lease %s (%s).\n", ch.Code, ch.ChargeID, money.Format(cents), leaseID, ch.Category)
 	}
 	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasCharge(s, ch.ChargeID) }); ok {
 		a.printf("Arrears %s, deductions %s; stage %s.\n", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), s.Stage)
@@ -326,20 +234,6 @@ func hasCharge(s workflows.State, id int64) bool {
 		}
 	}
 	return false
-}
-
-func (a *app) codeList(ctx context.Context) string {
-	codes, err := db.New(a.pool).ListChargeCodes(ctx)
-	if err != nil {
-		return "listed by `deposits charge codes`"
-	}
-	var names []string
-	for _, c := range codes {
-		if !c.IsDeposit {
-			names = append(names, c.ChargeCodeID)
-		}
-	}
-	return strings.Join(names, ", ")
 }
 
 func (a *app) listChargeCodes(ctx context.Context) error {
@@ -362,16 +256,4 @@ func (a *app) listChargeCodes(ctx context.Context) error {
 		t.row(c.ChargeCodeID, c.Category, c.Description)
 	}
 	return t.flush()
-}
-
-// signalErr explains why a lease's facts could not be read or written.
-func signalErr(leaseID string, err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("lease %s is not in the database", leaseID)
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return refused("lease %s has no running deposit workflow (it may have just closed); nothing was recorded", leaseID)
-	}
-	return &exitError{code: ExitUnavailable, err: fmt.Errorf("nothing was recorded for lease %s: %w", leaseID, err)}
 }

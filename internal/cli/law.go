@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/internal/statement"
@@ -320,15 +320,12 @@ func (a *app) deleteRule(ctx context.Context, code, effective string) error {
 
 // checkJurisdiction refuses a jurisdiction no rule covers.
 func (a *app) checkJurisdiction(ctx context.Context, code string) (string, error) {
-	code = strings.ToUpper(strings.TrimSpace(code))
-	b, err := a.ruleBook(ctx)
+	pool, err := a.db(ctx)
 	if err != nil {
 		return "", err
 	}
-	if !b.Has(code) {
-		return "", refused("no rules for jurisdiction %q: choose one of %s, or add it with `deposits rules set`", code, strings.Join(b.Codes(), ", "))
-	}
-	return code, nil
+	code, err = ingest.CheckJurisdiction(ctx, db.New(pool), code)
+	return code, cliErr(err)
 }
 
 func (a *app) forwardingCommand() *cobra.Command {
@@ -355,39 +352,20 @@ one arrived.`,
 }
 
 func (a *app) recordForwarding(ctx context.Context, leaseID, address, date string) error {
-	address = strings.TrimSpace(address)
-	if address == "" {
-		return refused("--address is required")
-	}
-	if len(address) > 500 {
-		return refused("--address is longer than 500 characters")
-	}
 	at, _, err := parseDay("date", date, time.Now())
 	if err != nil {
 		return err
 	}
-	if at.After(time.Now()) {
-		return refused("--date %s is in the future", at.Format(time.DateOnly))
-	}
-	if err := a.openLease(ctx, leaseID); err != nil {
-		return err
-	}
-	pool, err := a.db(ctx)
+	out, err := a.ingest().RecordForwarding(ctx, ingest.ForwardingIn{LeaseID: leaseID, Address: address, At: at})
 	if err != nil {
-		return err
+		return cliErr(err)
 	}
-	row, err := db.New(pool).SetForwardingAddress(ctx, db.SetForwardingAddressParams{LeaseID: leaseID, ForwardingAddress: address, ForwardingAddressAt: &at})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("lease %s is not in the database", leaseID)
+	if out.Again {
+		a.printf("The forwarding address of lease %s was already recorded; nothing changed.\n", leaseID)
+	} else {
+		a.printf("Recorded the forwarding address of lease %s (the first arrived %s).\n", leaseID, out.At.Format(time.DateOnly))
 	}
-	if err != nil {
-		return unavailable("the database", err)
-	}
-	if err := a.signal(ctx, leaseID, workflows.SignalForwarding, workflows.ForwardingAddress{Address: row.ForwardingAddress, At: *row.ForwardingAddressAt}); err != nil {
-		return err
-	}
-	a.printf("Recorded the forwarding address of lease %s (received %s).\n", leaseID, row.ForwardingAddressAt.Format(time.DateOnly))
-	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return s.ForwardingAddress == address }); ok {
+	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return s.ForwardingAddress == out.Address }); ok {
 		a.printf("%s\n", clockLine(s))
 	} else {
 		a.notYetApplied(leaseID)

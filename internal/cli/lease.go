@@ -2,20 +2,13 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
-	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/workflows"
@@ -136,7 +129,6 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 	if err != nil {
 		return err
 	}
-	tenant := tenants[0].email
 	var cents int64
 	if amount != "" {
 		if cents, err = parseAmount("amount", amount); err != nil {
@@ -157,134 +149,24 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 	if err != nil {
 		return err
 	}
-	jurisdiction := ""
-	if r.jurisdiction != "" {
-		if jurisdiction, err = a.checkJurisdiction(ctx, r.jurisdiction); err != nil {
-			return err
-		}
+	in := ingest.LeaseIn{LeaseID: leaseID, PropertyID: property, UnitID: unit, ListingID: listing, Cents: cents,
+		AssessFor: assess, ReleaseAfter: release, Jurisdiction: r.jurisdiction, StartsOn: startsOn}
+	for _, t := range tenants {
+		in.Tenants = append(in.Tenants, ingest.TenantIn{Email: t.email, Name: t.name, Share: t.share})
 	}
-	pool, err := a.db(ctx)
+	out, err := a.ingest().StartLease(ctx, in)
 	if err != nil {
-		return err
+		return cliErr(err)
 	}
-	c, err := a.temporal(ctx)
-	if err != nil {
-		return err
-	}
-	q := db.New(pool)
-	var listingID pgtype.Text
-	if listing != "" {
-		l, err := q.GetListing(ctx, listing)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return refused("listing %s does not exist: add it with `deposits listing add %s --property %s --unit %s --deposit 1500.00`", listing, listing, property, unit)
-		}
-		if err != nil {
-			return unavailable("the database", err)
-		}
-		if l.PropertyID != property || l.UnitID != unit {
-			return refused("listing %s is for property %s unit %s, not %s %s", listing, l.PropertyID, l.UnitID, property, unit)
-		}
-		if cents == 0 && l.DepositAmountInCents == 0 {
-			return refused("listing %s advertises no deposit: give --amount", listing)
-		}
-		listingID = pgtype.Text{String: listing, Valid: true}
-	}
-
-	// The lease's facts go to the database first; then the workflow starts.
-	// If the start fails, running the same command again finds the lease and
-	// starts its workflow.
-	in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: property, UnitID: unit, AmountCents: cents,
-		AssessForSeconds: int64(assess / time.Second), ReleaseAfterSeconds: int64(release / time.Second)}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		if err := upsertUnit(ctx, q, property, unit); err != nil {
-			return err
-		}
-		var ids []int64
-		for _, t := range tenants {
-			res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: t.email, Name: t.name})
-			if err != nil {
-				return err
-			}
-			ids = append(ids, res.ResidentID)
-		}
-		requested := pgtype.Int8{Int64: cents, Valid: cents > 0}
-		if _, err := q.CreateLease(ctx, db.CreateLeaseParams{
-			LeaseID: leaseID, PropertyID: property, UnitID: unit, ListingID: listingID, ResidentID: ids[0],
-			RequestedCents: requested, AssessForSeconds: in.AssessForSeconds, ReleaseAfterSeconds: in.ReleaseAfterSeconds,
-		}); err != nil {
-			return err
-		}
-		// The lease takes its property's jurisdiction unless told otherwise.
-		if jurisdiction == "" {
-			p, err := q.GetProperty(ctx, property)
-			if err != nil {
-				return err
-			}
-			jurisdiction = p.Jurisdiction
-		}
-		if err := q.SetLeaseJurisdiction(ctx, db.SetLeaseJurisdictionParams{
-			LeaseID: leaseID, Jurisdiction: jurisdiction, StartsOn: pgtype.Date{Time: startsOn, Valid: true},
-		}); err != nil {
-			return err
-		}
-		in.Jurisdiction = jurisdiction
-		for i, t := range tenants {
-			if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: leaseID, ResidentID: ids[i], Position: int32(i + 1), Share: t.share}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if isUniqueViolation(err) {
-		existing, err := q.GetLease(ctx, leaseID)
-		if err != nil {
-			return unavailable("the database", err)
-		}
-		l := existing.Lease
-		if l.PropertyID != property || l.UnitID != unit || existing.Resident.Email != tenant {
-			return refused("lease %s already exists for %s at property %s unit %s", leaseID, existing.Resident.Email, l.PropertyID, l.UnitID)
-		}
-		// Same lease again: start its workflow with the terms stored first.
-		in.AmountCents = l.RequestedCents.Int64
-		in.AssessForSeconds, in.ReleaseAfterSeconds = l.AssessForSeconds, l.ReleaseAfterSeconds
-		in.Jurisdiction = l.Jurisdiction
-	} else if err != nil {
-		return unavailable("the database", err)
-	}
-
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.WorkflowID(leaseID),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		// Without this the SDK quietly hands back the running workflow.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		// Operators filter on these in the Web UI from the first moment.
-		TypedSearchAttributes: workflows.StartSearchAttributes(in),
-		StaticDetails: workflows.Markdown(fmt.Sprintf("Deposit: %s.\n\nAssessment window %s and release %s after the move-out (00:00 UTC of its date).",
-			depositText(in.AmountCents, listing), humanDuration(in.AssessFor()), humanDuration(in.ReleaseAfter()))),
-		StaticSummary: fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", leaseID, property, unit, tenant),
-	}, workflows.WorkflowType, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return refused("lease %s is already started (workflow %s): see `deposits status %s`", leaseID, workflows.WorkflowID(leaseID), leaseID)
-	}
-	if err != nil && strings.Contains(err.Error(), "not defined") {
-		return refused("the namespace lacks depositflow's search attributes: run `deposits setup` once, then start the lease again (%v)", err)
-	}
-	if err != nil {
-		return unavailable("Temporal", err)
-	}
-	what := depositText(in.AmountCents, listing)
+	what := ingest.DepositText(out.Input.AmountCents, listing)
 	var who []string
 	for _, t := range tenants {
 		who = append(who, t.email)
 	}
-	a.printf("Started lease %s: expecting %s from %s (workflow %s, run %s).\n", leaseID, what, strings.Join(who, ", "), run.GetID(), run.GetRunID())
-	a.printf("Release: %s after move-out, after an assessment window of %s.\n", humanDuration(in.ReleaseAfter()), humanDuration(in.AssessFor()))
-	if in.Jurisdiction != "" && in.Jurisdiction != rules.None {
-		a.printf("Jurisdiction %s: the statute's deadline bounds the release (deposits rules show %s).\n", in.Jurisdiction, in.Jurisdiction)
+	a.printf("Started lease %s: expecting %s from %s (workflow %s, run %s).\n", leaseID, what, strings.Join(who, ", "), workflows.WorkflowID(leaseID), out.RunID)
+	a.printf("Release: %s after move-out, after an assessment window of %s.\n", humanDuration(out.Input.ReleaseAfter()), humanDuration(out.Input.AssessFor()))
+	if j := out.Input.Jurisdiction; j != "" && j != rules.None {
+		a.printf("Jurisdiction %s: the statute's deadline bounds the release (deposits rules show %s).\n", j, j)
 	}
 	return nil
 }
@@ -321,51 +203,12 @@ func (a *app) addListing(ctx context.Context, listing, property, unit, deposit s
 	if err != nil {
 		return err
 	}
-	pool, err := a.db(ctx)
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		if err := upsertUnit(ctx, q, property, unit); err != nil {
-			return err
-		}
-		_, err := q.UpsertListing(ctx, db.UpsertListingParams{ListingID: listing, PropertyID: property, UnitID: unit, DepositAmountInCents: cents})
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("listing %s exists for another property or unit", listing)
-	}
-	if err != nil {
-		return unavailable("the database", err)
+	if _, err := a.ingest().UpsertListing(ctx, listing, property, unit, cents); err != nil {
+		return cliErr(err)
 	}
 	a.printf("Listing %s (property %s, unit %s) advertises a deposit of %s.\n", listing, property, unit, money.Format(cents))
 	return nil
 }
 
-func depositText(cents int64, listing string) string {
-	if cents > 0 {
-		return money.Format(cents)
-	}
-	return "the deposit of listing " + listing
-}
-
 // humanDuration writes whole days as days ("14 days") and anything else as Go does ("90s").
-func humanDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d == day:
-		return "1 day"
-	case d > 0 && d%day == 0:
-		return fmt.Sprintf("%d days", d/day)
-	}
-	return d.String()
-}
-
-// upsertUnit creates the property and its unit if they are new.
-func upsertUnit(ctx context.Context, q *db.Queries, property, unit string) error {
-	if err := q.UpsertProperty(ctx, property); err != nil {
-		return err
-	}
-	return q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: property, UnitID: unit})
-}
+func humanDuration(d time.Duration) string { return ingest.HumanDuration(d) }

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -131,7 +131,7 @@ func hasDeposit(s workflows.State, id int64) bool {
 	return false
 }
 
-var returnReasons = []string{"nsf", "closed_account", "invalid_account", "stopped_payment", "other"}
+var returnReasons = ingest.ReturnReasons
 
 func (a *app) paymentReturnCommand() *cobra.Command {
 	var ref, reason string
@@ -163,59 +163,14 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 	if !slices.Contains(returnReasons, reason) {
 		return refused("--reason %q: choose one of %s", reason, strings.Join(returnReasons, ", "))
 	}
-	if err := a.openLease(ctx, leaseID); err != nil {
+	if err := checkID("lease", leaseID); err != nil {
 		return err
 	}
-	pool, err := a.db(ctx)
+	out, err := a.ingest().ReturnPayment(ctx, ingest.ReturnIn{LeaseID: leaseID, Reference: ref, Reason: reason, Actor: a.actor})
 	if err != nil {
-		return err
+		return cliErr(err)
 	}
-	q := db.New(pool)
-	p, err := q.GetPaymentByReference(ctx, db.GetPaymentByReferenceParams{LeaseID: leaseID, Reference: ref})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("lease %s has no payment with reference %s", leaseID, ref)
-	}
-	if err != nil {
-		return unavailable("the database", err)
-	}
-	again := p.ReturnedAt != nil
-	var fee *workflows.Charge
-	if !again {
-		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			q := db.New(tx)
-			if _, err := q.ReturnPayment(ctx, db.ReturnPaymentParams{LeaseID: leaseID, Reference: ref, ReturnReason: reason, ReturnedBy: a.actor}); err != nil {
-				return err
-			}
-			l, err := q.GetLease(ctx, leaseID)
-			if err != nil {
-				return err
-			}
-			prop, err := q.GetProperty(ctx, l.Lease.PropertyID)
-			if err != nil {
-				return err
-			}
-			if prop.NsfFeeCents > 0 {
-				fee, err = nsfFee(ctx, q, leaseID, p, prop.NsfFeeCents, reason, a.actor)
-			}
-			return err
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return refused("payment %s was returned meanwhile; nothing was changed", ref)
-		}
-		if err != nil {
-			return unavailable("the database", err)
-		}
-	} else {
-		// Returned before: tell the workflow again (it applies a return once),
-		// with the fee charge written then, if any.
-		if fee, err = existingNSFFee(ctx, q, leaseID, ref); err != nil {
-			return unavailable("the database", err)
-		}
-		reason = p.ReturnReason
-	}
-	if err := a.signal(ctx, leaseID, workflows.SignalPaymentReturned, workflows.PaymentReturned{PaymentID: p.PaymentID, Reason: reason, Fee: fee}); err != nil {
-		return err
-	}
+	p, fee, again := out.Payment, out.Fee, out.Again
 	if again {
 		a.printf("Payment %s of lease %s was already returned on %s (%s); nothing changed.\n", ref, leaseID, p.ReturnedAt.UTC().Format(time.DateOnly), p.ReturnReason)
 		return nil
@@ -430,31 +385,4 @@ func printLedger(a *app, r ledgerReport) {
 	}
 	s.row("Conserved", verdict+": received + interest + credits = held + refunded + applied")
 	_ = s.flush()
-}
-
-// nsfFee writes the fee charge for a returned payment, under a key made from
-// the payment, so the fee can be found again.
-func nsfFee(ctx context.Context, q *db.Queries, leaseID string, p db.Payment, cents int64, reason, actor string) (*workflows.Charge, error) {
-	desc := fmt.Sprintf("Returned payment fee (%s, %s)", p.Reference, reason)
-	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: leaseID, ResidentID: p.ResidentID, ChargeCodeID: "NSF_FEE",
-		AmountInCents: cents, Description: desc, CreatedBy: actor, IdempotencyKey: nsfKey(leaseID, p.Reference)})
-	if err != nil {
-		return nil, err
-	}
-	return &workflows.Charge{ChargeID: ch.ChargeID, Code: "NSF_FEE", Category: workflows.CategoryArrears, AmountCents: ch.AmountInCents, Description: desc}, nil
-}
-
-func existingNSFFee(ctx context.Context, q *db.Queries, leaseID, ref string) (*workflows.Charge, error) {
-	ch, err := q.GetChargeByKey(ctx, nsfKey(leaseID, ref))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &workflows.Charge{ChargeID: ch.ChargeID, Code: ch.ChargeCodeID, Category: ch.Category, AmountCents: ch.AmountInCents, Description: ch.Description}, nil
-}
-
-func nsfKey(leaseID, ref string) pgtype.Text {
-	return pgtype.Text{String: "nsf/" + leaseID + "/" + ref, Valid: true}
 }

@@ -19,13 +19,15 @@ import (
 )
 
 func (a *app) setupCommand() *cobra.Command {
-	return &cobra.Command{
+	var every time.Duration
+	cmd := &cobra.Command{
 		Use:   "setup",
 		Short: "Register depositflow's search attributes in the Temporal namespace (safe to run again)",
 		Long: `Register the custom search attributes the deposit workflows set, so operators
 can filter leases in the Temporal Web UI and with temporal workflow list --query:
 DepositLeaseId, DepositPropertyId, DepositStage, DepositReleaseAt,
-DepositJurisdiction, DepositStatutoryDeadline. Attributes already there are left alone.`,
+DepositJurisdiction, DepositStatutoryDeadline. Attributes already there are left alone.
+Creates (or updates) the Temporal Schedule that runs the reconcile pass.`,
 		Example: `  deposits setup
   temporal workflow list --query "DepositStage = 'release_pending' AND DepositReleaseAt < '2026-12-01T00:00:00Z'"`,
 		Args: cobra.NoArgs,
@@ -39,9 +41,16 @@ DepositJurisdiction, DepositStatutoryDeadline. Attributes already there are left
 			} else {
 				a.printf("Registered search attributes in namespace %s: %s.\n", a.namespace, strings.Join(added, ", "))
 			}
+			msg, err := a.scheduleReconcile(cmd.Context(), every)
+			if err != nil {
+				return err
+			}
+			a.printf("%s\n", msg)
 			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&every, "reconcile-every", workflows.ReconcileEvery, "how often the reconcile pass runs (0: not scheduled)")
+	return cmd
 }
 
 // setup registers the search attributes that are missing and returns their names.

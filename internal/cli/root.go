@@ -126,6 +126,10 @@ refund or the invoice for a balance owed, emailing the tenant at each step.`,
 		a.forwardingCommand(),
 		a.complianceCommand(),
 		a.statementCommand(),
+		a.serveCommand(),
+		a.apikeyCommand(),
+		a.reconcileCommand(),
+		a.importCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
 	return root

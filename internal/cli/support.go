@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -106,11 +105,6 @@ func parseDay(flag, s string, now time.Time) (time.Time, string, error) {
 	return t, t.Format(time.DateOnly), nil
 }
 
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
 // leaseState reads a lease's deposit state from its workflow: the live query
 // while it runs, the result once it has closed (which needs no worker).
 func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, error) {
@@ -185,34 +179,6 @@ func (a *app) waitFor(ctx context.Context, leaseID string, done func(workflows.S
 // notYetApplied is printed when the worker did not show a recorded fact in time.
 func (a *app) notYetApplied(leaseID string) {
 	a.printf("No deposits worker has applied it yet (one may be restarting); `deposits status %s` shows it once one has.\n", leaseID)
-}
-
-// openLease checks that the lease's workflow is running, without needing a
-// worker: facts can be recorded while workers restart.
-func (a *app) openLease(ctx context.Context, leaseID string) error {
-	if err := checkID("lease", leaseID); err != nil {
-		return err
-	}
-	c, err := a.temporal(ctx)
-	if err != nil {
-		return err
-	}
-	desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(leaseID), "")
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return refused("lease %s has no deposit workflow: start it with `deposits lease start %s ...`", leaseID, leaseID)
-	}
-	if err != nil {
-		return unavailable("Temporal", err)
-	}
-	if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return nil
-	}
-	s, err := a.leaseState(ctx, leaseID)
-	if err != nil {
-		return err
-	}
-	return refused("lease %s is closed (%s): nothing can change its deposit now", leaseID, s.Outcome)
 }
 
 // audit records an action in the audit log. A refused action is recorded too

@@ -1,0 +1,299 @@
+// Package reconcile is the pass that catches what the workflows were not
+// told: it compares the facts in PostgreSQL with each lease's workflow state
+// and signals what is missing, and starts the workflows of leases that have
+// none. The worker runs it as the ReconcilePass activity of
+// workflows.ReconcileWorkflow; `deposits reconcile --local` runs it in-process.
+//
+// Incremental, by a watermark. Each fact (lease, payment and its return,
+// charge, deposit amendment, move-out date) adds a row to lease_changes by
+// trigger, in the fact's own transaction, with that transaction's ID. A pass
+// reads the rows with watermark <= txid < horizon, where horizon is the
+// oldest transaction still running (pg_snapshot_xmin): every transaction
+// below it has ended, so no row can still appear below it, and a transaction
+// that commits late is read by the next pass instead of being skipped, as a
+// plain "id > last id" would. Only the leases named there are compared with
+// their workflows; the watermark moves to the horizon only after every one of
+// them was fixed, so a failed pass is simply done again.
+//
+// What a workflow has seen is read from its "state" query (its payments,
+// charges, deposit rows and move-out, each by database ID), for the changed
+// leases only. The workflow applies each fact once by its ID, so a signal
+// sent twice (a pass racing the CLI's own signal) changes nothing: the pass
+// is idempotent, and a second pass finds nothing to do.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/ingest"
+	"github.com/depositflow/depositflow/workflows"
+)
+
+// Watermark is the name of the pass's watermark row.
+const Watermark = "default"
+
+// Reconciler runs passes.
+type Reconciler struct {
+	Pool        *pgxpool.Pool
+	Temporal    client.Client
+	Concurrency int // leases checked at once (32 when zero)
+}
+
+// New returns a reconciler over a database and a Temporal client.
+func New(pool *pgxpool.Pool, c client.Client) *Reconciler {
+	return &Reconciler{Pool: pool, Temporal: c}
+}
+
+const maxListed = 1000
+
+// Pass runs one pass (registered as the ReconcilePass activity).
+func (r *Reconciler) Pass(ctx context.Context, in workflows.ReconcileInput) (workflows.ReconcileReport, error) {
+	start := time.Now()
+	rep := workflows.ReconcileReport{Full: in.Full, Leases: []workflows.ReconciledLease{}}
+	q := db.New(r.Pool)
+	var err error
+	if rep.FromTxID, err = q.GetReconcileWatermark(ctx, Watermark); err != nil {
+		return rep, err
+	}
+	if rep.ToTxID, err = q.ReconcileHorizon(ctx); err != nil {
+		return rep, err
+	}
+	var leases []string
+	if in.Full {
+		leases, err = q.OpenLeases(ctx)
+	} else {
+		if rep.Changes, err = q.CountChanges(ctx, db.CountChangesParams{FromTxid: rep.FromTxID, ToTxid: rep.ToTxID}); err != nil {
+			return rep, err
+		}
+		leases, err = q.ChangedLeases(ctx, db.ChangedLeasesParams{FromTxid: rep.FromTxID, ToTxid: rep.ToTxID})
+	}
+	if err != nil {
+		return rep, err
+	}
+	rep.Checked = len(leases)
+
+	results := make([]result, len(leases))
+	n := r.Concurrency
+	if n <= 0 {
+		n = 32
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = r.lease(ctx, leases[i])
+			}
+		}()
+	}
+	beat := time.Now()
+	for i := range leases {
+		next <- i
+		if activity.IsActivity(ctx) && time.Since(beat) > 5*time.Second {
+			activity.RecordHeartbeat(ctx, i)
+			beat = time.Now()
+		}
+	}
+	close(next)
+	wg.Wait()
+
+	for i, res := range results {
+		rep.Found += res.found
+		rep.Fixed += len(res.fixed)
+		rep.Late += len(res.late)
+		if res.started {
+			rep.Started++
+		}
+		if res.err != nil {
+			rep.Errors++
+		}
+		if (res.found > 0 || res.err != nil) && len(rep.Leases) < maxListed {
+			l := workflows.ReconciledLease{LeaseID: leases[i], Fixed: res.fixed, Late: res.late}
+			if res.err != nil {
+				l.Error = res.err.Error()
+			}
+			rep.Leases = append(rep.Leases, l)
+		}
+	}
+	// The watermark moves only once everything below the horizon is fixed.
+	if rep.Errors == 0 {
+		if err := q.SetReconcileWatermark(ctx, db.SetReconcileWatermarkParams{Name: Watermark, Txid: rep.ToTxID}); err != nil {
+			return rep, err
+		}
+		if err := q.PruneChanges(ctx, rep.ToTxID); err != nil {
+			return rep, err
+		}
+		rep.Advanced = true
+	}
+	rep.ElapsedMS = time.Since(start).Milliseconds()
+	return rep, nil
+}
+
+type result struct {
+	found   int
+	fixed   []string
+	late    []string
+	started bool
+	err     error
+}
+
+// lease compares one lease's facts with its workflow and signals the missing ones.
+func (r *Reconciler) lease(ctx context.Context, leaseID string) (res result) {
+	q := db.New(r.Pool)
+	facts, err := q.LeaseFacts(ctx, leaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return res // a change of a lease since removed
+	}
+	if err != nil {
+		res.err = err
+		return res
+	}
+	st, found, err := r.state(ctx, leaseID)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	if !found {
+		res.found++
+		in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: facts.PropertyID, UnitID: facts.UnitID,
+			AmountCents: facts.RequestedCents.Int64, AssessForSeconds: facts.AssessForSeconds, ReleaseAfterSeconds: facts.ReleaseAfterSeconds,
+			Jurisdiction: facts.Jurisdiction}
+		_, err := ingest.StartWorkflow(ctx, r.Temporal, in, facts.ListingID.String, facts.Email)
+		var ie *ingest.Error
+		if errors.As(err, &ie) && ie.Code == "already_started" {
+			// Started meanwhile (by a retried lease start): compare with it.
+			if st, _, err = r.state(ctx, leaseID); err != nil {
+				res.err = err
+				return res
+			}
+		} else if err != nil {
+			res.err = err
+			return res
+		} else {
+			res.started = true
+			res.fixed = append(res.fixed, "started workflow "+workflows.WorkflowID(leaseID))
+		}
+	}
+	missing, err := r.missing(ctx, q, leaseID, facts, st)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	res.found += len(missing)
+	if settled(st) {
+		// A settled workflow records a late fact and does not apply it: an
+		// operator must look. Signalling it again would change nothing.
+		for _, m := range missing {
+			res.late = append(res.late, m.what)
+		}
+		return res
+	}
+	for _, m := range missing {
+		if err := r.Temporal.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", m.signal, m.arg); err != nil {
+			res.err = fmt.Errorf("signal %s: %w", m.what, err)
+			return res
+		}
+		res.fixed = append(res.fixed, m.what)
+	}
+	return res
+}
+
+func settled(st workflows.State) bool {
+	return st.Stage == workflows.StageClosed || st.Outcome != ""
+}
+
+// state queries the workflow; found is false when the lease has none.
+func (r *Reconciler) state(ctx context.Context, leaseID string) (st workflows.State, found bool, err error) {
+	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	v, err := r.Temporal.QueryWorkflow(qctx, workflows.WorkflowID(leaseID), "", workflows.QueryState)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("query lease %s: %w", leaseID, err)
+	}
+	return st, true, v.Get(&st)
+}
+
+type signal struct {
+	what   string
+	signal string
+	arg    any
+}
+
+// missing lists the facts in the database the workflow state does not show,
+// in the order they must be signalled: a payment before its return.
+func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string, facts db.LeaseFactsRow, st workflows.State) ([]signal, error) {
+	var out []signal
+	payments, err := q.ListPayments(ctx, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	fees := map[int64]bool{}
+	for _, p := range payments {
+		i := slices.IndexFunc(st.Payments, func(s workflows.Payment) bool { return s.PaymentID == p.PaymentID })
+		if i < 0 {
+			out = append(out, signal{"payment " + p.Reference, workflows.SignalPayment, ingest.PaymentSignal(p)})
+		}
+		if p.ReturnedAt != nil && (i < 0 || !st.Payments[i].Returned) {
+			fee, err := ingest.ExistingNSFFee(ctx, q, leaseID, p.Reference)
+			if err != nil {
+				return nil, err
+			}
+			if fee != nil {
+				fees[fee.ChargeID] = true
+			}
+			out = append(out, signal{"return of payment " + p.Reference, workflows.SignalPaymentReturned,
+				workflows.PaymentReturned{PaymentID: p.PaymentID, Reason: p.ReturnReason, Fee: fee}})
+		}
+	}
+	charges, err := q.ListCharges(ctx, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range charges {
+		if c.Category == "deposit" || fees[c.ChargeID] || slices.ContainsFunc(st.Charges, func(s workflows.Charge) bool { return s.ChargeID == c.ChargeID }) {
+			continue
+		}
+		out = append(out, signal{fmt.Sprintf("charge %d (%s)", c.ChargeID, c.ChargeCodeID), workflows.SignalCharge, workflows.Charge{
+			ChargeID: c.ChargeID, Code: c.ChargeCodeID, Category: c.Category, AmountCents: c.AmountInCents, Description: c.Description}})
+	}
+	amendments, err := q.ListAmendments(ctx, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range amendments {
+		if slices.ContainsFunc(st.Deposits, func(s workflows.DepositRow) bool { return s.DepositID == d.DepositID }) {
+			continue
+		}
+		out = append(out, signal{fmt.Sprintf("deposit amendment %d", d.DepositID), workflows.SignalAmend, workflows.DepositRow{
+			DepositID: d.DepositID, Type: d.DepositType, AmountCents: d.AmountInCents, Guarantor: d.Guarantor, PayeeEmail: d.PayeeEmail, PayeeName: d.PayeeName}})
+	}
+	// The database keeps the date; an exact instant the CLI was given is
+	// signalled as 00:00 UTC of its day.
+	if facts.RealizedMoveOutDate.Valid && st.MovedOutAt.IsZero() {
+		day := facts.RealizedMoveOutDate.Time.UTC()
+		out = append(out, signal{"move-out " + day.Format(time.DateOnly), workflows.SignalMoveOut, workflows.MoveOut{At: day}})
+	}
+	if facts.ForwardingAddressAt != nil && st.ForwardingAddress != facts.ForwardingAddress {
+		out = append(out, signal{"forwarding address", workflows.SignalForwarding,
+			workflows.ForwardingAddress{Address: facts.ForwardingAddress, At: *facts.ForwardingAddressAt}})
+	}
+	return out, nil
+}
