@@ -87,7 +87,7 @@ BENCH_IDLE ?= 100000
 BENCH_RECONCILE ?= 100000
 BENCH_OUT ?= $(CURDIR)/bench
 bench: postgres
-	set -o pipefail; BENCH=1 BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_OUT=$(BENCH_OUT) \
+	set -o pipefail; BENCH=1 BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_OUT=$(BENCH_OUT) \
 		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
 ## histories: record the workflow histories that the replay test replays.

@@ -141,7 +141,8 @@ func startWorker(metricsAddr, logFile string) (*workerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "worker", "--metrics-address", metricsAddr, "--log-format", "json")
+	// BENCH_WORKER_ARGS tries worker options (make bench BENCH_WORKER_ARGS="--cache-size 10000").
+	cmd := exec.Command(bin, append([]string{"worker", "--metrics-address", metricsAddr, "--log-format", "json"}, strings.Fields(os.Getenv("BENCH_WORKER_ARGS"))...)...)
 	cmd.Env = cliEnv
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {

@@ -14,18 +14,42 @@ import (
 	"github.com/depositflow/depositflow/workflows"
 )
 
-// Options are the knobs an operator may turn; zero values take the SDK's defaults.
+// Options are the knobs an operator may turn; zero values take the SDK's
+// defaults, except CacheSize (see DefaultCacheSize).
 type Options struct {
-	MaxConcurrentActivities int
-	MaxConcurrentWorkflows  int
+	MaxConcurrentActivities      int
+	MaxConcurrentWorkflows       int
+	MaxConcurrentLocalActivities int
+	Pollers                      int // pollers of each task queue kind
+	// CacheSize is how many workflows the worker keeps in memory between
+	// their tasks (the sticky cache): a cached lease's next task replays
+	// nothing. It is process-wide and must be set before the first worker
+	// starts.
+	CacheSize int
 }
+
+// DefaultCacheSize bounds the worker's memory whatever the portfolio: each
+// cached lease costs about 50 KB here (bench/README.md: RSS against idle
+// leases), so the SDK's default of 10,000 would let an idle portfolio grow
+// the worker past 500 MB; 3,000 keeps it near 200 MB, and a lease evicted
+// from the cache pays one replay of its short history (60-100 events) at
+// its next event, days later.
+const DefaultCacheSize = 3000
 
 // New returns a worker on the deposits task queue with the workflow and all
 // activities registered. Start it with Run or Start.
 func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
+	cache := o.CacheSize
+	if cache == 0 {
+		cache = DefaultCacheSize
+	}
+	sdkworker.SetStickyWorkflowCacheSize(cache)
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
-		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflows,
+		MaxConcurrentActivityExecutionSize:      o.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize:  o.MaxConcurrentWorkflows,
+		MaxConcurrentLocalActivityExecutionSize: o.MaxConcurrentLocalActivities,
+		MaxConcurrentWorkflowTaskPollers:        o.Pollers,
+		MaxConcurrentActivityTaskPollers:        o.Pollers,
 	})
 	Register(w, acts)
 	// The reconcile pass signals and starts workflows: it needs the client.

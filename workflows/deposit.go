@@ -162,6 +162,7 @@ type deposit struct {
 	decisionMu  workflow.Mutex  // one decision handler at a time
 	law         *law            // the jurisdiction's facts, once the clock started
 	maxRelease  time.Time       // the latest release date a manager may set; zero: 120 days after the move-out
+	shown       string          // the deadlines last shown to operators and the database
 	reminded    map[string]bool // reminders already queued, by key
 	localWrites bool            // short database writes run as local activities
 	seen        map[string]bool // signal facts already applied, by database ID

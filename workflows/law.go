@@ -79,10 +79,18 @@ func (d *deposit) updateClock(ctx workflow.Context) error {
 			d.state.ReleaseAt = latest(by, workflow.Now(ctx))
 		}
 	}
+	workflow.SetCurrentDetails(ctx, d.details())
+	// Publishing costs history events (an upsert, a local activity): only
+	// when there is something new to show. A lease no statute governs has
+	// nothing to show at all.
+	shown := fmt.Sprint(c.Started, c.StatementDue.Unix(), c.RefundDue.Unix(), d.deadlineNote())
+	if shown == d.shown || (d.shown == "" && d.deadlineNote() == "" && !c.Started) {
+		return nil
+	}
+	d.shown = shown
 	if err := workflow.UpsertTypedSearchAttributes(ctx, d.lawAttributes()...); err != nil {
 		return err
 	}
-	workflow.SetCurrentDetails(ctx, d.details())
 	return d.write(ctx, a.SaveLeaseDeadlines, activities.DeadlinesInput{
 		LeaseID: d.in.LeaseID, StatementDue: c.StatementDue, RefundDue: c.RefundDue, Note: d.deadlineNote(),
 	}).Get(ctx, nil)
@@ -90,8 +98,11 @@ func (d *deposit) updateClock(ctx workflow.Context) error {
 
 // deadlineNote is the clock in words, with a missed deadline first.
 func (d *deposit) deadlineNote() string {
-	if d.state.DeadlineMissed != "" {
+	switch {
+	case d.state.DeadlineMissed != "":
 		return "MISSED: " + d.state.DeadlineMissed
+	case d.state.Rule == nil || !d.state.Rule.HasClock():
+		return ""
 	}
 	return d.state.Clock.Why
 }

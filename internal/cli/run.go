@@ -3,9 +3,13 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -46,6 +50,7 @@ type workerFlags struct {
 	worker.Options
 	metricsAddress string
 	logFormat      string
+	pprofAddress   string
 }
 
 func (a *app) workerCommand() *cobra.Command {
@@ -71,6 +76,10 @@ like, on as many machines: Temporal spreads the work. Stops cleanly on SIGINT or
 func (o *workerFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: the SDK default)")
 	cmd.Flags().IntVar(&o.MaxConcurrentWorkflows, "max-workflow-tasks", 0, "workflow tasks run at once (0: the SDK default)")
+	cmd.Flags().IntVar(&o.MaxConcurrentLocalActivities, "max-local-activities", 0, "local activities (short database writes) run at once (0: the SDK default)")
+	cmd.Flags().IntVar(&o.Pollers, "pollers", 0, "pollers per task kind (0: the SDK default)")
+	cmd.Flags().IntVar(&o.CacheSize, "cache-size", worker.DefaultCacheSize, "leases kept in memory between their events; bounds the worker's memory (about 50 KB each)")
+	cmd.Flags().StringVar(&o.pprofAddress, "pprof-address", envOr("PPROF_ADDRESS", ""), "serve Go's profiler at http://ADDRESS/debug/pprof/ (PPROF_ADDRESS; off when empty)")
 	cmd.Flags().StringVar(&o.metricsAddress, "metrics-address", envOr("METRICS_ADDRESS", "localhost:9464"), "serve Prometheus metrics at http://ADDRESS/metrics; off to disable (METRICS_ADDRESS)")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "log lines as text or json (LOG_FORMAT)")
 }
@@ -97,6 +106,21 @@ func (a *app) runWorker(ctx context.Context, o workerFlags) error {
 		}
 		defer closer.Close()
 		metrics = handler
+	}
+	if o.pprofAddress != "" {
+		// Profiling is opt-in and bound to the address given (localhost by habit).
+		ln, err := net.Listen("tcp", o.pprofAddress)
+		if err != nil {
+			return refused("--pprof-address %s: %v", o.pprofAddress, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
 	}
 	c, err := a.dialTemporal(ctx, logger, metrics)
 	if err != nil {
