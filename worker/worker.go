@@ -29,12 +29,13 @@ type Options struct {
 }
 
 // DefaultCacheSize bounds the worker's memory whatever the portfolio: each
-// cached lease costs about 50 KB here (bench/README.md: RSS against idle
-// leases), so the SDK's default of 10,000 would let an idle portfolio grow
-// the worker past 500 MB; 3,000 keeps it near 200 MB, and a lease evicted
-// from the cache pays one replay of its short history (60-100 events) at
-// its next event, days later.
-const DefaultCacheSize = 3000
+// cached lease costs about 80 KB here, so the SDK's default of 10,000 let
+// 10,000 idle leases grow the worker to 844 MB, and 3,000 to 310 MB
+// (bench/README.md); 2,000 keeps it near 230 MB. A lease evicted from the
+// cache pays one replay of its short history (60-100 events) at its next
+// event, which for an idle lease comes days later; starting leases was as
+// fast with 3,000 as with 10,000 (35.6 and 33.6 a second).
+const DefaultCacheSize = 2000
 
 // New returns a worker on the deposits task queue with the workflow and all
 // activities registered. Start it with Run or Start.

@@ -78,7 +78,7 @@ func (o *workerFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&o.MaxConcurrentWorkflows, "max-workflow-tasks", 0, "workflow tasks run at once (0: the SDK default)")
 	cmd.Flags().IntVar(&o.MaxConcurrentLocalActivities, "max-local-activities", 0, "local activities (short database writes) run at once (0: the SDK default)")
 	cmd.Flags().IntVar(&o.Pollers, "pollers", 0, "pollers per task kind (0: the SDK default)")
-	cmd.Flags().IntVar(&o.CacheSize, "cache-size", worker.DefaultCacheSize, "leases kept in memory between their events; bounds the worker's memory (about 50 KB each)")
+	cmd.Flags().IntVar(&o.CacheSize, "cache-size", worker.DefaultCacheSize, "leases kept in memory between their events; bounds the worker's memory (about 80 KB each)")
 	cmd.Flags().StringVar(&o.pprofAddress, "pprof-address", envOr("PPROF_ADDRESS", ""), "serve Go's profiler at http://ADDRESS/debug/pprof/ (PPROF_ADDRESS; off when empty)")
 	cmd.Flags().StringVar(&o.metricsAddress, "metrics-address", envOr("METRICS_ADDRESS", "localhost:9464"), "serve Prometheus metrics at http://ADDRESS/metrics; off to disable (METRICS_ADDRESS)")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "log lines as text or json (LOG_FORMAT)")

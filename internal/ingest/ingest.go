@@ -132,6 +132,27 @@ func (s *Service) CheckOpen(ctx context.Context, leaseID string) error {
 	}
 }
 
+// openLease checks that the lease's workflow runs and reads the lease with
+// its first tenant: the start of every fact about a lease.
+func (s *Service) openLease(ctx context.Context, leaseID string) (*db.Queries, db.GetLeaseRow, error) {
+	if err := s.CheckOpen(ctx, leaseID); err != nil {
+		return nil, db.GetLeaseRow{}, err
+	}
+	pool, err := s.pool(ctx)
+	if err != nil {
+		return nil, db.GetLeaseRow{}, err
+	}
+	q := db.New(pool)
+	l, err := q.GetLease(ctx, leaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, l, fail(NotFound, "lease_not_found", "lease_id", "lease %s is not in the database", leaseID)
+	}
+	if err != nil {
+		return nil, l, unavailable("the database", err)
+	}
+	return q, l, nil
+}
+
 // checkNotForfeited refuses a charge against a deposit whose deductions a
 // missed statutory deadline forfeited: it could never be withheld.
 func (s *Service) checkNotForfeited(ctx context.Context, leaseID string) error {
@@ -211,20 +232,9 @@ func (s *Service) RecordPayment(ctx context.Context, in PaymentIn) (PaymentOut, 
 	if strings.TrimSpace(in.Reference) == "" {
 		return out, fail(Invalid, "missing_field", "reference", "a payment needs its reference")
 	}
-	if err := s.CheckOpen(ctx, in.LeaseID); err != nil {
-		return out, err
-	}
-	pool, err := s.pool(ctx)
+	q, l, err := s.openLease(ctx, in.LeaseID)
 	if err != nil {
 		return out, err
-	}
-	q := db.New(pool)
-	l, err := q.GetLease(ctx, in.LeaseID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, fail(NotFound, "lease_not_found", "lease_id", "lease %s is not in the database", in.LeaseID)
-	}
-	if err != nil {
-		return out, unavailable("the database", err)
 	}
 	resident := l.Resident.ResidentID
 	if in.ResidentExternalID != "" {
@@ -486,20 +496,9 @@ type MoveOutOut struct {
 // date again changes nothing; another date once one is recorded is refused.
 func (s *Service) RecordMoveOut(ctx context.Context, in MoveOutIn) (MoveOutOut, error) {
 	var out MoveOutOut
-	if err := s.CheckOpen(ctx, in.LeaseID); err != nil {
-		return out, err
-	}
-	pool, err := s.pool(ctx)
+	q, l, err := s.openLease(ctx, in.LeaseID)
 	if err != nil {
 		return out, err
-	}
-	q := db.New(pool)
-	l, err := q.GetLease(ctx, in.LeaseID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, fail(NotFound, "lease_not_found", "lease_id", "lease %s is not in the database", in.LeaseID)
-	}
-	if err != nil {
-		return out, unavailable("the database", err)
 	}
 	day := in.At.UTC().Truncate(24 * time.Hour)
 	if prev := l.Resident.RealizedMoveOutDate; prev.Valid {
@@ -546,20 +545,9 @@ func (s *Service) RecordForwarding(ctx context.Context, in ForwardingIn) (Forwar
 	if in.At.After(time.Now().Add(24 * time.Hour)) {
 		return out, fail(Invalid, "future_date", "received_date", "the forwarding address cannot arrive in the future (%s)", in.At.Format(time.DateOnly))
 	}
-	if err := s.CheckOpen(ctx, in.LeaseID); err != nil {
-		return out, err
-	}
-	pool, err := s.pool(ctx)
+	q, l, err := s.openLease(ctx, in.LeaseID)
 	if err != nil {
 		return out, err
-	}
-	q := db.New(pool)
-	l, err := q.GetLease(ctx, in.LeaseID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, fail(NotFound, "lease_not_found", "lease_id", "lease %s is not in the database", in.LeaseID)
-	}
-	if err != nil {
-		return out, unavailable("the database", err)
 	}
 	out.Again = l.Lease.ForwardingAddress == in.Address && l.Lease.ForwardingAddressAt != nil
 	at := in.At.UTC()

@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -237,8 +238,11 @@ func (b *Book) For(code string, on time.Time) (Rule, error) {
 //go:embed embedded/*.json
 var embedded embed.FS
 
-// Embedded returns the rules shipped with depositflow.
-func Embedded() []Rule {
+// Embedded returns the rules shipped with depositflow (parsed once; the
+// caller gets its own copy of the list).
+func Embedded() []Rule { return slices.Clone(embeddedOnce()) }
+
+var embeddedOnce = sync.OnceValue(func() []Rule {
 	entries, err := embedded.ReadDir("embedded")
 	if err != nil {
 		panic(err)
@@ -259,7 +263,7 @@ func Embedded() []Rule {
 		out = append(out, rs...)
 	}
 	return out
-}
+})
 
 // Parse reads one rule or a list of rules from JSON, refusing unknown fields
 // and invalid rules.
