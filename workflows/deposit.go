@@ -30,7 +30,7 @@ var a *activities.Activities
 // move-out; the state query answers with everything known.
 func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	d := &deposit{in: in, state: State{
-		LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID,
+		LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID, Jurisdiction: in.Jurisdiction,
 		Stage: StageAwaitingPayment, Payments: []Payment{}, Charges: []Charge{}, EmailsSent: []string{},
 		Kept: []Keep{}, Decisions: []Decision{}, Deposits: []DepositRow{}, Tenants: []Tenant{}, Payouts: []Payout{},
 	}, decisionMu: workflow.NewMutex(ctx), reminded: map[string]bool{}, seen: map[string]bool{}}

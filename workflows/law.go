@@ -83,8 +83,9 @@ func (d *deposit) updateClock(ctx workflow.Context) error {
 	// Publishing costs history events (an upsert, a local activity): only
 	// when there is something new to show. A lease no statute governs has
 	// nothing to show at all.
-	shown := fmt.Sprint(c.Started, c.StatementDue.Unix(), c.RefundDue.Unix(), d.deadlineNote())
-	if shown == d.shown || (d.shown == "" && d.deadlineNote() == "" && !c.Started) {
+	note := d.deadlineNote()
+	shown := fmt.Sprint(c.Started, c.StatementDue.Unix(), c.RefundDue.Unix(), note)
+	if shown == d.shown || (d.shown == "" && note == "" && !c.Started) {
 		return nil
 	}
 	d.shown = shown
@@ -92,7 +93,7 @@ func (d *deposit) updateClock(ctx workflow.Context) error {
 		return err
 	}
 	return d.write(ctx, a.SaveLeaseDeadlines, activities.DeadlinesInput{
-		LeaseID: d.in.LeaseID, StatementDue: c.StatementDue, RefundDue: c.RefundDue, Note: d.deadlineNote(),
+		LeaseID: d.in.LeaseID, StatementDue: c.StatementDue, RefundDue: c.RefundDue, Note: note,
 	}).Get(ctx, nil)
 }
 

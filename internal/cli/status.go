@@ -67,8 +67,11 @@ func printState(w io.Writer, s workflows.State) {
 		stage += " (" + s.Outcome + ")"
 	}
 	t.row("Stage", stage)
-	if s.Jurisdiction != "" {
+	switch {
+	case s.Rule != nil:
 		t.row("Jurisdiction", s.Rule.Label())
+	case s.Jurisdiction != "":
+		t.row("Jurisdiction", s.Jurisdiction+" (its rule is read at the move-out)")
 	}
 	if s.Rule != nil || !s.MovedOutAt.IsZero() {
 		t.row("Statutory clock", clockLine(s))
