@@ -85,13 +85,15 @@ func setUp(m *testing.M) (int, error) {
 	}
 	defer sink.Close()
 
-	ts := temporaltest.NewServer()
-	defer ts.Stop()
-	temporal = ts.GetDefaultClient()
+	address, namespace, stopTemporal, err := startTemporal(ctx, tmp)
+	if err != nil {
+		return 0, err
+	}
+	defer stopTemporal()
 
 	cliEnv = append(os.Environ(),
-		"TEMPORAL_ADDRESS="+ts.GetFrontendHostPort(),
-		"TEMPORAL_NAMESPACE="+ts.GetDefaultNamespace(),
+		"TEMPORAL_ADDRESS="+address,
+		"TEMPORAL_NAMESPACE="+namespace,
 		"DATABASE_URL="+dbURL,
 		"SMTP_URL=smtp://"+sink.Addr,
 		"MAIL_FROM=Maple Homes <deposits@maple.example>",
@@ -123,6 +125,66 @@ func setUp(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
+// startTemporal starts the Temporal server the tests run on and dials the
+// package's client. By default it is the in-process temporaltest server,
+// whose SQLite store lives in this process's memory: fine for the tests, but
+// the bench's 100,000 idle leases outgrow it. E2E_TEMPORAL_CLI names a
+// temporal CLI binary instead (make bench passes .tools/temporal): its dev
+// server runs as its own process with its store in a SQLite file on disk
+// (E2E_TEMPORAL_DB, or one in the test's folder), and temporalServer
+// remembers the process so the bench can report its memory.
+func startTemporal(ctx context.Context, tmp string) (address, namespace string, stop func(), err error) {
+	cli := os.Getenv("E2E_TEMPORAL_CLI")
+	if cli == "" {
+		ts := temporaltest.NewServer()
+		temporal = ts.GetDefaultClient()
+		temporalPersistence = "sqlite in memory (in-process temporaltest server)"
+		return ts.GetFrontendHostPort(), ts.GetDefaultNamespace(), ts.Stop, nil
+	}
+	if address, err = freeAddr(); err != nil {
+		return "", "", nil, err
+	}
+	host, port, _ := net.SplitHostPort(address)
+	dbFile := os.Getenv("E2E_TEMPORAL_DB")
+	if dbFile == "" {
+		dbFile = filepath.Join(tmp, "temporal.db")
+	}
+	logFile, err := os.Create(filepath.Join(tmp, "temporal.log"))
+	if err != nil {
+		return "", "", nil, err
+	}
+	// WAL with synchronous=NORMAL: the usual SQLite setting for a busy
+	// writer; a crash can lose the last commits, which a bench can afford.
+	temporalServer = exec.Command(cli, "server", "start-dev", "--headless", "--ip", host, "--port", port,
+		"--db-filename", dbFile, "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+		"--log-level", "error")
+	temporalServer.Stdout, temporalServer.Stderr = logFile, logFile
+	if err := temporalServer.Start(); err != nil {
+		return "", "", nil, err
+	}
+	kill := func() {
+		_ = temporalServer.Process.Signal(syscall.SIGTERM)
+		_ = temporalServer.Wait()
+		logFile.Close()
+	}
+	for i := 0; ; i++ {
+		if temporal, err = client.Dial(client.Options{HostPort: address, Namespace: "default"}); err == nil {
+			if _, err = temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err == nil {
+				break
+			}
+			temporal.Close()
+		}
+		if i == 300 {
+			kill()
+			log, _ := os.ReadFile(logFile.Name())
+			return "", "", nil, fmt.Errorf("temporal dev server on %s did not come up: %v\n%s", address, err, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	temporalPersistence = "sqlite file " + dbFile + " (temporal CLI dev server, its own process)"
+	return address, "default", func() { temporal.Close(); kill() }, nil
+}
+
 // workerProc is a running `deposits worker` process.
 type workerProc struct {
 	cmd         *exec.Cmd
@@ -133,6 +195,9 @@ type workerProc struct {
 var (
 	theWorker *workerProc
 	pgCluster *pgcluster.Cluster // nil when the tests run on DATABASE_URL
+
+	temporalServer      *exec.Cmd // the dev server process; nil for the in-process server
+	temporalPersistence string    // where the server keeps its store, for the bench's results
 )
 
 // startWorker runs `deposits worker` and waits until it serves its metrics.
