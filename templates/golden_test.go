@@ -47,6 +47,9 @@ func goldenData(kind string) Data {
 		d.RuleLabel, d.ClockStarted = "US-MA (M.G.L. c.186 s.15B)", true
 		d.StatementDue, d.RefundDue = d.MovedOutAt.AddDate(0, 0, 30), d.MovedOutAt.AddDate(0, 0, 30)
 		d.InterestCents, d.RefundCents = 219, d.RefundCents+219
+		if d.Payouts != nil { // the split is of the refund with its interest
+			d.Payouts = []Line{{"Ana Lopez <ana@example.com>", 53360}, {"Bo Chen <bo@example.com>", 53359}}
+		}
 		d.InterestWhy = "simple interest from 2026-11-02 to 2026-12-14"
 		if kind == KindRefund || kind == KindStatement {
 			d.SettledAt = d.ReleaseAt
@@ -99,6 +102,16 @@ func goldenCases() map[string]struct {
 func TestGoldenText(t *testing.T) {
 	for name, c := range goldenCases() {
 		t.Run(name, func(t *testing.T) {
+			// What tenants read must add up: a split refund's parts make the refund.
+			if len(c.data.Payouts) > 0 {
+				var sum int64
+				for _, p := range c.data.Payouts {
+					sum += p.Cents
+				}
+				if sum != c.data.RefundCents {
+					t.Fatalf("the fixture's payouts add up to %d cents, its refund is %d", sum, c.data.RefundCents)
+				}
+			}
 			r, err := Render(c.kind, c.data)
 			if err != nil {
 				t.Fatal(err)
