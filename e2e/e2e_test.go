@@ -159,6 +159,7 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 		"--db-filename", dbFile, "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
 		"--log-level", "error")
 	temporalServer.Stdout, temporalServer.Stderr = logFile, logFile
+	diesWithUs(temporalServer)
 	if err := temporalServer.Start(); err != nil {
 		return "", "", nil, err
 	}
@@ -210,6 +211,7 @@ func startWorker(metricsAddr, logFile string) (*workerProc, error) {
 	cmd := exec.Command(bin, append([]string{"worker", "--metrics-address", metricsAddr, "--log-format", "json"}, strings.Fields(os.Getenv("BENCH_WORKER_ARGS"))...)...)
 	cmd.Env = cliEnv
 	cmd.Stdout, cmd.Stderr = f, f
+	diesWithUs(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
