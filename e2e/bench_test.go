@@ -47,6 +47,7 @@ func TestBench(t *testing.T) {
 	events := envInt("BENCH_EVENTS", 1000)
 	ctx := context.Background()
 	r := map[string]any{"temporal_persistence": temporalPersistence, "leases": n}
+	fmt.Printf("%-12s %s\n", "temporal", temporalPersistence)
 
 	// The baseline runs on its own task queue, in this process.
 	bw := sdkworker.New(temporal, "bench-baseline", sdkworker.Options{})
@@ -97,8 +98,15 @@ func TestBench(t *testing.T) {
 	rss, bytesPerLease := idleScale(t, ctx, idle)
 	r["idle_leases"], r["idle_worker_rss_mb"], r["postgres_bytes_per_lease"] = idle, rss, bytesPerLease
 	if temporalServer != nil {
-		r["idle_temporal_server_rss_mb"] = rssMB(t, temporalServer.Process.Pid)
-		fmt.Printf("%-12s the Temporal dev server holds %.0f MB, its store on disk\n", "idle", r["idle_temporal_server_rss_mb"])
+		var size int64
+		for _, f := range []string{temporalDB, temporalDB + "-wal"} {
+			if st, err := os.Stat(f); err == nil {
+				size += st.Size()
+			}
+		}
+		r["idle_temporal_server_rss_mb"], r["idle_temporal_db_mb"] = rssMB(t, temporalServer.Process.Pid), float64(size)/(1<<20)
+		fmt.Printf("%-12s the Temporal dev server holds %.0f MB, its store on disk %.0f MB\n", "idle",
+			r["idle_temporal_server_rss_mb"], r["idle_temporal_db_mb"])
 	}
 
 	type target struct {
@@ -117,7 +125,7 @@ func TestBench(t *testing.T) {
 		{fmt.Sprintf("worker RSS with %d idle leases < 300 MB", idle), rss < 300, fmt.Sprintf("%.0f MB; PostgreSQL %d bytes per lease", rss, bytesPerLease)},
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-44s %-6s %s\n", "TARGET", "RESULT", "MEASURED")
+	fmt.Fprintf(&b, "\nTemporal: %s\n%-44s %-6s %s\n", temporalPersistence, "TARGET", "RESULT", "MEASURED")
 	for _, tg := range targets {
 		fmt.Fprintf(&b, "%-44s %-6s %s\n", tg.name, map[bool]string{true: "PASS", false: "FAIL"}[tg.ok], tg.show)
 	}

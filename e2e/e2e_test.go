@@ -149,6 +149,7 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 	if dbFile == "" {
 		dbFile = filepath.Join(tmp, "temporal.db")
 	}
+	temporalDB = dbFile
 	logFile, err := os.Create(filepath.Join(tmp, "temporal.log"))
 	if err != nil {
 		return "", "", nil, err
@@ -198,6 +199,7 @@ var (
 	pgCluster *pgcluster.Cluster // nil when the tests run on DATABASE_URL
 
 	temporalServer      *exec.Cmd // the dev server process; nil for the in-process server
+	temporalDB          string    // the dev server's SQLite file
 	temporalPersistence string    // where the server keeps its store, for the bench's results
 )
 
