@@ -164,7 +164,7 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 	if err := temporalServer.Start(); err != nil {
 		return "", "", nil, err
 	}
-	kill := func() {
+	stopServer := func() { // SIGTERM: the dev server shuts down cleanly in a few seconds
 		_ = temporalServer.Process.Signal(syscall.SIGTERM)
 		_ = temporalServer.Wait()
 		logFile.Close()
@@ -177,14 +177,14 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 			temporal.Close()
 		}
 		if i == 300 {
-			kill()
+			stopServer()
 			log, _ := os.ReadFile(logFile.Name())
 			return "", "", nil, fmt.Errorf("temporal dev server on %s did not come up: %v\n%s", address, err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	temporalPersistence = "sqlite file " + dbFile + " (temporal CLI dev server, its own process)"
-	return address, "default", func() { temporal.Close(); kill() }, nil
+	return address, "default", func() { temporal.Close(); stopServer() }, nil
 }
 
 // workerProc is a running `deposits worker` process.
