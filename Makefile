@@ -89,7 +89,7 @@ BENCH_IDLE ?= 100000
 BENCH_RECONCILE ?= 100000
 BENCH_OUT ?= $(CURDIR)/bench
 BENCH_TEMPORAL_CLI ?= $(TOOLS)/temporal
-bench: postgres $(TOOLS)/temporal
+bench: postgres $(BENCH_TEMPORAL_CLI)
 	set -o pipefail; BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_OUT=$(BENCH_OUT) \
 		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
