@@ -448,10 +448,12 @@ type EmailResult struct {
 
 // SendEmail renders the email and sends it once: the outbox row claimed under
 // the key remembers that it was sent, so a retry after success does nothing.
-// The Message-ID and Date come from the key and the first attempt, so in the
-// narrow case where the server accepted a message but the attempt died before
-// recording it, the copy sent on retry is the same message to the tenant's
-// mail client.
+// SMTP cannot promise more than that: when an attempt dies after the server
+// may have accepted the message (ErrInDoubt, or the worker killed before it
+// recorded the answer), the retry sends it again rather than risk a notice the
+// law requires never arriving; the outbox counts such retries
+// (attempts_in_doubt), and the Message-ID and Date come from the key and the
+// first attempt, so the copy is the same message to the tenant's mail client.
 func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult, error) {
 	if in.To == "" {
 		return EmailResult{}, badData("%s email for lease %s has no recipient", in.Kind, in.Data.LeaseID)
@@ -479,15 +481,37 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	})
 	if err != nil {
 		// Best effort: the error is also in the activity's failure.
-		_ = q.MarkEmailFailed(context.WithoutCancel(ctx), db.MarkEmailFailedParams{EmailID: row.EmailID, LastError: err.Error()})
+		_ = q.MarkEmailFailed(context.WithoutCancel(ctx), db.MarkEmailFailedParams{
+			EmailID: row.EmailID, LastError: err.Error(), InDoubt: errors.Is(err, ErrInDoubt),
+		})
 		if errors.Is(err, ErrRejected) {
 			return EmailResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "EmailRejected", err)
 		}
 		return EmailResult{}, fmt.Errorf("sending %s email via %s: %w", in.Kind, a.Mailer.Addr(), err)
 	}
-	if err := q.MarkEmailSent(ctx, row.EmailID); err != nil {
-		return EmailResult{}, err
+	// The message is out: failing now would send it again, so a database that
+	// is briefly away (a restart, a failover) is waited for.
+	if err := retryUntilDone(ctx, func() error { return q.MarkEmailSent(ctx, row.EmailID) }); err != nil {
+		return EmailResult{}, fmt.Errorf("recording the %s email sent (it was): %w", in.Kind, err)
 	}
 	activity.GetLogger(ctx).Info("email sent", "lease_id", in.Data.LeaseID, "kind", in.Kind, "message_id", row.MessageID)
 	return EmailResult{MessageID: row.MessageID}, nil
+}
+
+// retryUntilDone calls f until it succeeds or ctx ends (the activity's own
+// timeout), waiting 100 ms, doubling, at most 2 s between calls.
+func retryUntilDone(ctx context.Context, f func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }

@@ -393,3 +393,58 @@ func TestEveryKindIsAWellFormedMIMEMessage(t *testing.T) {
 		require.NotEmpty(t, p.Header.Get("Date"), kind)
 	}
 }
+
+// A server that accepted a message and then dropped the line (before the
+// client's RSET or QUIT) delivered it: the attempt succeeds and nothing is
+// sent twice.
+func TestSendEmailDeliveredThenHungUp(t *testing.T) {
+	lease := newLease(t, 0)
+	in := emailInput(lease, templates.KindReceipt)
+	sink.SetHangUp(mailsink.HangUpAfterReply)
+	r, err := run[activities.EmailResult](t, acts.SendEmail, in)
+	sink.SetHangUp(mailsink.HangUpNever)
+	require.NoError(t, err)
+	require.False(t, r.AlreadySent)
+	r, err = run[activities.EmailResult](t, acts.SendEmail, in)
+	require.NoError(t, err)
+	require.True(t, r.AlreadySent)
+	require.Equal(t, 1, messagesTo(lease))
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL AND attempts_in_doubt = 0 AND NOT attempt_open", lease))
+}
+
+// A server that kept a message but never answered may or may not have it: the
+// attempt fails, the retry sends the very same message again, and the outbox
+// counts that retry as in doubt.
+func TestSendEmailInDoubtIsSentAgainTheSame(t *testing.T) {
+	lease := newLease(t, 0)
+	in := emailInput(lease, templates.KindReceipt)
+	sink.SetHangUp(mailsink.HangUpBeforeReply)
+	_, err := run[activities.EmailResult](t, acts.SendEmail, in)
+	sink.SetHangUp(mailsink.HangUpNever)
+	require.ErrorContains(t, err, activities.ErrInDoubt.Error())
+	require.Equal(t, 1, messagesTo(lease))
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NULL AND attempt_open AND attempts_in_doubt = 0", lease))
+
+	_, err = run[activities.EmailResult](t, acts.SendEmail, in)
+	require.NoError(t, err)
+	require.Equal(t, 2, messagesTo(lease))
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL AND attempts = 2 AND attempts_in_doubt = 1", lease))
+	var copies [][]byte
+	for _, m := range sink.Messages() {
+		if strings.Contains(string(m.Raw), lease) {
+			copies = append(copies, m.Raw)
+		}
+	}
+	require.Equal(t, string(copies[0]), string(copies[1]), "the copy sent again is the same message")
+
+	// A failure before the message was written whole is not in doubt.
+	lease2 := newLease(t, 0)
+	in2 := emailInput(lease2, templates.KindReceipt)
+	sink.SetRefusing(true)
+	_, err = run[activities.EmailResult](t, acts.SendEmail, in2)
+	sink.SetRefusing(false)
+	require.Error(t, err)
+	_, err = run[activities.EmailResult](t, acts.SendEmail, in2)
+	require.NoError(t, err)
+	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL AND attempts = 2 AND attempts_in_doubt = 0", lease2))
+}

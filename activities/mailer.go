@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -93,7 +95,16 @@ type Email struct {
 // say): sending it again will not help.
 var ErrRejected = errors.New("the mail server rejected the message")
 
-// Send delivers one message.
+// ErrInDoubt marks a message that was written whole but whose answer never
+// came (the connection dropped, the server went away): the server may have
+// accepted it. SMTP cannot be asked, so the caller sends it again, the same
+// message under the same Message-ID, which a mail client shows once.
+var ErrInDoubt = errors.New("the mail server may have accepted the message")
+
+// Send delivers one message. It returns as soon as the server accepted the
+// message: what goes wrong after that (the reset between messages, the
+// goodbye) does not make the message undelivered, and the caller records the
+// delivery sooner for not waiting on it.
 func (m *Mailer) Send(ctx context.Context, e Email) error {
 	msg := gomail.NewMsg()
 	if err := msg.FromFormat(m.From.Name, m.From.Address); err != nil {
@@ -110,6 +121,11 @@ func (m *Mailer) Send(ctx context.Context, e Email) error {
 	msg.Subject(e.Subject)
 	msg.SetMessageIDWithValue(e.MessageID)
 	msg.SetDateWithValue(e.Date)
+	// A boundary from the Message-ID instead of a random one: a message sent
+	// again is then the same bytes. Safe while a message has one multipart
+	// part (text and HTML alternatives, no attachments).
+	sum := sha256.Sum256([]byte(e.MessageID))
+	msg.SetBoundary("depositflow-" + hex.EncodeToString(sum[:16]))
 	msg.SetBodyString(gomail.TypeTextPlain, e.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, e.HTML)
 
@@ -124,14 +140,27 @@ func (m *Mailer) Send(ctx context.Context, e Email) error {
 	if err != nil {
 		return err
 	}
-	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		var se *gomail.SendError
-		if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
-			return fmt.Errorf("%w: %v", ErrRejected, err)
-		}
-		return err
+	conn, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("dial failed: %w", err)
 	}
-	return nil
+	// QUIT is a courtesy; it is sent while the caller records the delivery.
+	defer func() { go func() { _ = c.CloseWithSMTPClient(conn) }() }()
+	err = c.SendWithSMTPClient(conn, msg)
+	if msg.IsDelivered() {
+		return nil // an error here came after the server's 250 (the RSET)
+	}
+	var se *gomail.SendError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() < 600:
+		return fmt.Errorf("%w: %v", ErrRejected, err)
+	case errors.As(err, &se) && se.Reason == gomail.ErrSMTPDataClose && se.ErrorCode() == 0:
+		// The final dot went out and no answer came back.
+		return fmt.Errorf("%w: %v", ErrInDoubt, err)
+	}
+	return err
 }
 
 // Addr is host:port, for messages.

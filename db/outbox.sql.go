@@ -10,10 +10,14 @@ import (
 )
 
 const claimEmail = `-- name: ClaimEmail :one
-INSERT INTO email_outbox (idempotency_key, lease_id, kind, message_id, recipient, subject)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (idempotency_key) DO UPDATE SET attempts = email_outbox.attempts + 1
-RETURNING email_id, idempotency_key, lease_id, kind, message_id, recipient, subject, attempts, last_error, sent_at, created_at
+INSERT INTO email_outbox (idempotency_key, lease_id, kind, message_id, recipient, subject, attempt_open)
+VALUES ($1, $2, $3, $4, $5, $6, true)
+ON CONFLICT (idempotency_key) DO UPDATE SET
+    attempts = email_outbox.attempts + 1,
+    attempts_in_doubt = email_outbox.attempts_in_doubt
+        + CASE WHEN email_outbox.attempt_open AND email_outbox.sent_at IS NULL THEN 1 ELSE 0 END,
+    attempt_open = email_outbox.sent_at IS NULL
+RETURNING email_id, idempotency_key, lease_id, kind, message_id, recipient, subject, attempts, last_error, sent_at, created_at, attempt_open, attempts_in_doubt
 `
 
 type ClaimEmailParams struct {
@@ -26,7 +30,9 @@ type ClaimEmailParams struct {
 }
 
 // Records the email under its key, or returns the row an earlier attempt wrote;
-// the caller sends only when sent_at is still null.
+// the caller sends only when sent_at is still null. A retry that follows an
+// attempt whose outcome was never recorded counts as in doubt: that attempt
+// may have been accepted by the mail server.
 func (q *Queries) ClaimEmail(ctx context.Context, arg ClaimEmailParams) (EmailOutbox, error) {
 	row := q.db.QueryRow(ctx, claimEmail,
 		arg.IdempotencyKey,
@@ -49,26 +55,32 @@ func (q *Queries) ClaimEmail(ctx context.Context, arg ClaimEmailParams) (EmailOu
 		&i.LastError,
 		&i.SentAt,
 		&i.CreatedAt,
+		&i.AttemptOpen,
+		&i.AttemptsInDoubt,
 	)
 	return i, err
 }
 
 const markEmailFailed = `-- name: MarkEmailFailed :exec
-UPDATE email_outbox SET last_error = $2 WHERE email_id = $1
+UPDATE email_outbox SET last_error = $2, attempt_open = $3::boolean WHERE email_id = $1
 `
 
 type MarkEmailFailedParams struct {
 	EmailID   int64  `json:"email_id"`
 	LastError string `json:"last_error"`
+	InDoubt   bool   `json:"in_doubt"`
 }
 
+// in_doubt keeps the attempt open when the failure came after the whole
+// message was written, while waiting for the server's answer.
 func (q *Queries) MarkEmailFailed(ctx context.Context, arg MarkEmailFailedParams) error {
-	_, err := q.db.Exec(ctx, markEmailFailed, arg.EmailID, arg.LastError)
+	_, err := q.db.Exec(ctx, markEmailFailed, arg.EmailID, arg.LastError, arg.InDoubt)
 	return err
 }
 
 const markEmailSent = `-- name: MarkEmailSent :exec
-UPDATE email_outbox SET sent_at = now(), last_error = '' WHERE email_id = $1 AND sent_at IS NULL
+UPDATE email_outbox SET sent_at = now(), last_error = '', attempt_open = false
+WHERE email_id = $1 AND sent_at IS NULL
 `
 
 func (q *Queries) MarkEmailSent(ctx context.Context, emailID int64) error {

@@ -47,7 +47,18 @@ type Sink struct {
 	msgs     []Message
 	changed  chan struct{} // closed and replaced on every new message
 	refusing bool
+	hangUp   HangUp
 }
+
+// HangUp says when the server drops a connection on purpose, to show what a
+// client does with a message it cannot know the fate of.
+type HangUp int
+
+const (
+	HangUpNever       HangUp = iota
+	HangUpBeforeReply        // keep the message, drop the connection before answering 250
+	HangUpAfterReply         // answer 250, then drop the connection
+)
 
 // Start listens on addr ("127.0.0.1:0" for a free port). When dir is not empty
 // every message is also written there as an .eml file.
@@ -130,6 +141,20 @@ func (s *Sink) SetRefusing(refuse bool) {
 	s.mu.Unlock()
 }
 
+// SetHangUp makes the server drop every connection that delivers a message,
+// before or after its answer (HangUpNever to stop).
+func (s *Sink) SetHangUp(h HangUp) {
+	s.mu.Lock()
+	s.hangUp = h
+	s.mu.Unlock()
+}
+
+func (s *Sink) hangingUp() HangUp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hangUp
+}
+
 func (s *Sink) add(m Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,12 +175,16 @@ func (s *Sink) add(m Message) error {
 
 type backend struct{ s *Sink }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{sink: b.s}, nil }
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{sink: b.s, conn: c.Conn()}, nil
+}
 
 type session struct {
-	sink *Sink
-	from string
-	to   []string
+	sink     *Sink
+	conn     net.Conn
+	from     string
+	to       []string
+	accepted bool // a message was kept since the last reset
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
@@ -173,8 +202,22 @@ func (s *session) Data(r io.Reader) error {
 	if len(s.to) == 0 {
 		return errors.New("no recipients")
 	}
-	return s.sink.add(Message{From: s.from, To: s.to, Raw: raw, Received: time.Now()})
+	if err := s.sink.add(Message{From: s.from, To: s.to, Raw: raw, Received: time.Now()}); err != nil {
+		return err
+	}
+	s.accepted = true
+	if s.sink.hangingUp() == HangUpBeforeReply {
+		_ = s.conn.Close()
+	}
+	return nil
 }
 
-func (s *session) Reset()        { s.from, s.to = "", nil }
+// Reset runs after the answer to a message has been written (and on RSET).
+// The net.Conn is closed directly: go-smtp holds its connection lock here.
+func (s *session) Reset() {
+	if s.accepted && s.sink.hangingUp() == HangUpAfterReply {
+		_ = s.conn.Close()
+	}
+	s.from, s.to, s.accepted = "", nil, false
+}
 func (s *session) Logout() error { return nil }
