@@ -61,6 +61,44 @@ func (q *Queries) ClaimEmail(ctx context.Context, arg ClaimEmailParams) (EmailOu
 	return i, err
 }
 
+const listLeaseEmails = `-- name: ListLeaseEmails :many
+SELECT email_id, idempotency_key, lease_id, kind, message_id, recipient, subject, attempts, last_error, sent_at, created_at, attempt_open, attempts_in_doubt FROM email_outbox WHERE lease_id = $1 ORDER BY email_id
+`
+
+func (q *Queries) ListLeaseEmails(ctx context.Context, leaseID string) ([]EmailOutbox, error) {
+	rows, err := q.db.Query(ctx, listLeaseEmails, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []EmailOutbox{}
+	for rows.Next() {
+		var i EmailOutbox
+		if err := rows.Scan(
+			&i.EmailID,
+			&i.IdempotencyKey,
+			&i.LeaseID,
+			&i.Kind,
+			&i.MessageID,
+			&i.Recipient,
+			&i.Subject,
+			&i.Attempts,
+			&i.LastError,
+			&i.SentAt,
+			&i.CreatedAt,
+			&i.AttemptOpen,
+			&i.AttemptsInDoubt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markEmailFailed = `-- name: MarkEmailFailed :exec
 UPDATE email_outbox SET last_error = $2, attempt_open = $3::boolean WHERE email_id = $1
 `

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -23,6 +24,7 @@ func TestReadCommandsInBothFormats(t *testing.T) {
 		{[]string{"audit", lease}, "ACTOR", &[]map[string]any{}},
 		{[]string{"ledger", lease}, "Conserved", &map[string]any{}},
 		{[]string{"charge", "codes"}, "COUNTS AS", &[]map[string]any{}},
+		{[]string{"email", "log", lease}, "SENT AGAIN", &[]map[string]any{}},
 	} {
 		out := must(t, tc.args...)
 		require.Contains(t, out, tc.table, "%v", tc.args)
@@ -36,6 +38,29 @@ func TestReadCommandsInBothFormats(t *testing.T) {
 		require.Contains(t, s, key)
 	}
 	require.Equal(t, "held", s["stage"])
+
+	// The email log says what went out, from the outbox (recorded a moment
+	// after the mail server took the message).
+	var log []struct {
+		Kind            string  `json:"kind"`
+		Recipient       string  `json:"recipient"`
+		MessageID       string  `json:"message_id"`
+		SentAt          *string `json:"sent_at"`
+		Attempts        int     `json:"attempts"`
+		AttemptsInDoubt int     `json:"attempts_in_doubt"`
+	}
+	require.Eventually(t, func() bool {
+		require.NoError(t, json.Unmarshal([]byte(must(t, "email", "log", lease, "-o", "json")), &log))
+		return len(log) == 2 && log[0].SentAt != nil && log[1].SentAt != nil
+	}, 30*time.Second, 200*time.Millisecond, "two emails recorded sent")
+	for i, kind := range []string{"request", "receipt"} {
+		require.Equal(t, kind, log[i].Kind)
+		require.Equal(t, "f@example.com", log[i].Recipient)
+		require.Equal(t, 1, log[i].Attempts)
+		require.Equal(t, 0, log[i].AttemptsInDoubt)
+	}
+	require.Contains(t, must(t, "email", "log", lease), "<"+log[1].MessageID+">")
+	refusedWith(t, "lease L-e2e-nobody is not in the database", "email", "log", "L-e2e-nobody")
 
 	// The email preview renders from the live state without sending anything.
 	before := len(mailFor(t, lease))

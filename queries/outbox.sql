@@ -20,3 +20,6 @@ WHERE email_id = $1 AND sent_at IS NULL;
 -- in_doubt keeps the attempt open when the failure came after the whole
 -- message was written, while waiting for the server's answer.
 UPDATE email_outbox SET last_error = $2, attempt_open = sqlc.arg(in_doubt)::boolean WHERE email_id = $1;
+
+-- name: ListLeaseEmails :many
+SELECT * FROM email_outbox WHERE lease_id = $1 ORDER BY email_id;

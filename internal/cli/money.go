@@ -269,10 +269,8 @@ func (a *app) ledger(ctx context.Context, leaseID string) (ledgerReport, error) 
 		return r, err
 	}
 	q := db.New(pool)
-	if _, err := q.GetLease(ctx, leaseID); errors.Is(err, pgx.ErrNoRows) {
-		return r, refused("lease %s is not in the database", leaseID)
-	} else if err != nil {
-		return r, unavailable("the database", err)
+	if err := leaseInDatabase(ctx, q, leaseID); err != nil {
+		return r, err
 	}
 	payments, err := q.ListPayments(ctx, leaseID)
 	if err != nil {

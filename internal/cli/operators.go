@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/templates"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -204,6 +205,54 @@ the plain-text part instead. Nothing is sent.`,
 	preview.Flags().StringVar(&lease, "lease", "", "the lease whose state the email shows")
 	preview.Flags().StringVar(&out, "out", "", "write the HTML part to this file")
 	preview.Flags().BoolVar(&text, "text", false, "print the plain-text part instead of the HTML")
-	cmd.AddCommand(preview)
+	cmd.AddCommand(preview, a.emailLogCommand())
 	return cmd
+}
+
+// emailLogCommand answers support's question "did the tenant get it?" from
+// the outbox, so it works while Temporal is away.
+func (a *app) emailLogCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "log LEASE [-o json]",
+		Short: "Show every email of a lease: when it went out, to whom, and what went wrong on the way",
+		Long: `Show the lease's emails from the outbox: kind, recipient, Message-ID, when the
+mail server accepted it, how many attempts it took and the last error. "sent again"
+counts retries after an attempt whose outcome could not be known (the worker died
+or the line dropped after the whole message was written): the tenant may have
+received the same message twice, under one Message-ID.`,
+		Example: `  deposits email log L-100`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkOutput(); err != nil {
+				return err
+			}
+			if err := checkID("lease", args[0]); err != nil {
+				return err
+			}
+			pool, err := a.db(cmd.Context())
+			if err != nil {
+				return err
+			}
+			q := db.New(pool)
+			if err := leaseInDatabase(cmd.Context(), q, args[0]); err != nil {
+				return err
+			}
+			rows, err := q.ListLeaseEmails(cmd.Context(), args[0])
+			if err != nil {
+				return unavailable("the database", err)
+			}
+			if a.json() {
+				return a.printJSON(rows)
+			}
+			t := newTable(a.out, "KIND", "TO", "SENT AT", "ATTEMPTS", "SENT AGAIN", "LAST ERROR", "MESSAGE-ID")
+			for _, r := range rows {
+				sent := "not yet"
+				if r.SentAt != nil {
+					sent = r.SentAt.UTC().Format(time.RFC3339)
+				}
+				t.row(r.Kind, r.Recipient, sent, fmt.Sprint(r.Attempts), fmt.Sprint(r.AttemptsInDoubt), dash(r.LastError), "<"+r.MessageID+">")
+			}
+			return t.flush()
+		},
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -207,3 +208,13 @@ func (a *app) printJSON(v any) error {
 }
 
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.out, format, args...) }
+
+// leaseInDatabase refuses a lease the database does not know.
+func leaseInDatabase(ctx context.Context, q *db.Queries, leaseID string) error {
+	if _, err := q.GetLease(ctx, leaseID); errors.Is(err, pgx.ErrNoRows) {
+		return refused("lease %s is not in the database", leaseID)
+	} else if err != nil {
+		return unavailable("the database", err)
+	}
+	return nil
+}
