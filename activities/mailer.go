@@ -144,9 +144,9 @@ func (m *Mailer) Send(ctx context.Context, e Email) error {
 	if err != nil {
 		return fmt.Errorf("dial failed: %w", err)
 	}
-	// QUIT is a courtesy; it is sent while the caller records the delivery.
-	defer func() { go func() { _ = c.CloseWithSMTPClient(conn) }() }()
 	err = c.SendWithSMTPClient(conn, msg)
+	// QUIT is a courtesy: it goes out while the caller records the delivery.
+	go c.CloseWithSMTPClient(conn)
 	if msg.IsDelivered() {
 		return nil // an error here came after the server's 250 (the RSET)
 	}
