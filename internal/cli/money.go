@@ -240,9 +240,6 @@ It exits 1 if they do not hold.`,
 			if err := a.checkOutput(); err != nil {
 				return err
 			}
-			if err := checkID("lease", args[0]); err != nil {
-				return err
-			}
 			r, err := a.ledger(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -264,12 +261,8 @@ It exits 1 if they do not hold.`,
 
 func (a *app) ledger(ctx context.Context, leaseID string) (ledgerReport, error) {
 	r := ledgerReport{LeaseID: leaseID, Entries: []ledgerEntry{}}
-	pool, err := a.db(ctx)
+	q, err := a.leaseQueries(ctx, leaseID)
 	if err != nil {
-		return r, err
-	}
-	q := db.New(pool)
-	if err := leaseInDatabase(ctx, q, leaseID); err != nil {
 		return r, err
 	}
 	payments, err := q.ListPayments(ctx, leaseID)

@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/templates"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -226,15 +225,8 @@ received the same message twice, under one Message-ID.`,
 			if err := a.checkOutput(); err != nil {
 				return err
 			}
-			if err := checkID("lease", args[0]); err != nil {
-				return err
-			}
-			pool, err := a.db(cmd.Context())
+			q, err := a.leaseQueries(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			q := db.New(pool)
-			if err := leaseInDatabase(cmd.Context(), q, args[0]); err != nil {
 				return err
 			}
 			rows, err := q.ListLeaseEmails(cmd.Context(), args[0])

@@ -209,12 +209,21 @@ func (a *app) printJSON(v any) error {
 
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.out, format, args...) }
 
-// leaseInDatabase refuses a lease the database does not know.
-func leaseInDatabase(ctx context.Context, q *db.Queries, leaseID string) error {
-	if _, err := q.GetLease(ctx, leaseID); errors.Is(err, pgx.ErrNoRows) {
-		return refused("lease %s is not in the database", leaseID)
-	} else if err != nil {
-		return unavailable("the database", err)
+// leaseQueries opens the database for reading one lease's rows, refusing a
+// malformed lease ID or one the database does not know.
+func (a *app) leaseQueries(ctx context.Context, leaseID string) (*db.Queries, error) {
+	if err := checkID("lease", leaseID); err != nil {
+		return nil, err
 	}
-	return nil
+	pool, err := a.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := db.New(pool)
+	if _, err := q.GetLease(ctx, leaseID); errors.Is(err, pgx.ErrNoRows) {
+		return nil, refused("lease %s is not in the database", leaseID)
+	} else if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	return q, nil
 }
