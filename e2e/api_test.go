@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -197,12 +198,12 @@ func TestAPIEndpoints(t *testing.T) {
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM payments p JOIN residents r USING (resident_id) WHERE p.lease_id = $1 AND p.reference = 'P-1' AND r.external_id = 'R-2'", lease))
 
 	// The state, read through the API.
-	var st workflows.State
+	var st deposit.State
 	require.Eventually(t, func() bool {
 		a := call(t, "GET", url+"/v1/leases/"+lease, key, nil)
 		b, _ := json.Marshal(a.body)
 		_ = json.Unmarshal(b, &st)
-		return a.status == 200 && st.Stage == workflows.StageHeld
+		return a.status == 200 && st.Stage == deposit.StageHeld
 	}, 20*time.Second, 100*time.Millisecond)
 	require.EqualValues(t, 120000, st.ExpectedCents)
 	require.EqualValues(t, 120000, st.PaidCents)
@@ -356,21 +357,21 @@ func TestAPIDrivesLeaseToRefund(t *testing.T) {
 	expect(t, call(t, "POST", url+"/v1/leases/"+lease+"/payments", key, map[string]any{"payment_id": "PMT-1", "transaction_date": today(), "resident_id": "T-1", "amount_in_cents": 90000}), 201)
 	require.Eventually(t, func() bool {
 		a := call(t, "GET", url+"/v1/leases/"+lease, key, nil)
-		return a.body["stage"] == workflows.StageHeld
+		return a.body["stage"] == deposit.StageHeld
 	}, 20*time.Second, 100*time.Millisecond)
 	// The final charge, then the move-out (its date counts from 00:00 UTC,
 	// so the short windows have passed and the deposit is released at once).
 	expect(t, call(t, "POST", url+"/v1/leases/"+lease+"/charges", key, map[string]any{"charge_id": "INV-7", "charge_code_id": "CLEANING", "amount_in_cents": 12000, "description": "Oven cleaning"}), 201)
 	expect(t, call(t, "POST", url+"/v1/leases/"+lease+"/move-out", key, map[string]any{"realized_move_out_date": today()}), 201)
 
-	var st workflows.State
+	var st deposit.State
 	require.Eventually(t, func() bool {
 		a := call(t, "GET", url+"/v1/leases/"+lease, key, nil)
 		b, _ := json.Marshal(a.body)
 		_ = json.Unmarshal(b, &st)
-		return st.Stage == workflows.StageClosed
+		return st.Stage == deposit.StageClosed
 	}, 60*time.Second, 200*time.Millisecond)
-	require.Equal(t, workflows.OutcomePartiallyRefunded, st.Outcome)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, st.Outcome)
 	require.EqualValues(t, 78000, st.RefundCents)
 
 	a := expect(t, call(t, "GET", url+"/v1/leases/"+lease+"/invoices", key, nil), 200)
@@ -438,12 +439,12 @@ func TestReconcilePicksUpWhatWasNotSignalled(t *testing.T) {
 
 	lease := "L-rec-sql"
 	must(t, "lease", "start", lease, "--property", "elm", "--unit", "2", "--amount", "500", "--tenant-email", "eli@example.com")
-	waitFor := func(cond func(workflows.State) bool) workflows.State {
-		var s workflows.State
+	waitFor := func(cond func(deposit.State) bool) deposit.State {
+		var s deposit.State
 		require.Eventually(t, func() bool { s = status(t, lease); return cond(s) }, 20*time.Second, 100*time.Millisecond)
 		return s
 	}
-	waitFor(func(s workflows.State) bool { return s.ExpectedCents == 50000 })
+	waitFor(func(s deposit.State) bool { return s.ExpectedCents == 50000 })
 
 	// A payment and a move-out written straight to the database, and a lease
 	// with no workflow at all.
@@ -472,7 +473,7 @@ func TestReconcilePicksUpWhatWasNotSignalled(t *testing.T) {
 	require.GreaterOrEqual(t, rep.Fixed, 3)
 	require.Equal(t, 1, rep.Started)
 
-	s := waitFor(func(s workflows.State) bool { return s.PaidCents == 50000 && !s.MovedOutAt.IsZero() })
+	s := waitFor(func(s deposit.State) bool { return s.PaidCents == 50000 && !s.MovedOutAt.IsZero() })
 	require.Equal(t, "SQL-1", s.Payments[0].Reference)
 	require.Eventually(t, func() bool { return status(t, orphan).ExpectedCents == 30000 }, 20*time.Second, 100*time.Millisecond)
 
@@ -502,7 +503,7 @@ func TestReconcilePicksUpWhatWasNotSignalled(t *testing.T) {
 	require.Contains(t, out, "(DAMAGE)")
 	require.Contains(t, out, "return of payment SQL-1")
 	require.Contains(t, out, "deposit amendment")
-	s = waitFor(func(s workflows.State) bool {
+	s = waitFor(func(s deposit.State) bool {
 		return s.DeductionsCents == 1000 && s.PaidCents == 0 && s.ExpectedCents == 60000
 	})
 	require.True(t, s.Payments[0].Returned)
@@ -539,7 +540,7 @@ func TestImport(t *testing.T) {
 	require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	require.Contains(t, r.stdout, "11 items, 6 upserted, 5 written, 0 unchanged, 0 pending")
 	require.Contains(t, r.stderr, "import [##############################] 11/11")
-	require.Eventually(t, func() bool { return status(t, "L-imp-1").Stage == workflows.StageHeld }, 20*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return status(t, "L-imp-1").Stage == deposit.StageHeld }, 20*time.Second, 100*time.Millisecond)
 	require.Eventually(t, func() bool { s := status(t, "L-imp-2"); return s.PaidCents == 30000 && s.ArrearsCents == 5000 }, 20*time.Second, 100*time.Millisecond)
 
 	before := fingerprint(t)

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -177,7 +178,7 @@ func benchLease(ctx context.Context, lease string) error {
 	if err != nil {
 		return err
 	}
-	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalPayment, workflows.Payment{PaymentID: p.PaymentID, AmountCents: 100000, Reference: "B1"}); err != nil {
+	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalPayment, deposit.Payment{PaymentID: p.PaymentID, AmountCents: 100000, Reference: "B1"}); err != nil {
 		return err
 	}
 	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: lease, ResidentID: residentID, ChargeCodeID: "CLEANING",
@@ -185,18 +186,18 @@ func benchLease(ctx context.Context, lease string) error {
 	if err != nil {
 		return err
 	}
-	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalCharge, workflows.Charge{ChargeID: ch.ChargeID, Code: "CLEANING",
-		Category: workflows.CategoryDeduction, AmountCents: 5000, Description: "Cleaning"}); err != nil {
+	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalCharge, deposit.Charge{ChargeID: ch.ChargeID, Code: "CLEANING",
+		Category: deposit.CategoryDeduction, AmountCents: 5000, Description: "Cleaning"}); err != nil {
 		return err
 	}
 	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalMoveOut, workflows.MoveOut{At: time.Now().UTC()}); err != nil {
 		return err
 	}
-	var s workflows.State
+	var s deposit.State
 	if err := run.Get(ctx, &s); err != nil {
 		return err
 	}
-	if s.Outcome != workflows.OutcomePartiallyRefunded || s.RefundCents != 95000 {
+	if s.Outcome != deposit.OutcomePartiallyRefunded || s.RefundCents != 95000 {
 		return fmt.Errorf("lease %s ended %s with %d", lease, s.Outcome, s.RefundCents)
 	}
 	return nil
@@ -294,7 +295,7 @@ func paymentLatency(t *testing.T, ctx context.Context, what string, n int, recor
 		for {
 			v, err := temporal.QueryWorkflow(ctx, workflows.WorkflowID(lease), "", workflows.QueryState)
 			require.NoError(t, err)
-			var s workflows.State
+			var s deposit.State
 			require.NoError(t, v.Get(&s))
 			if len(s.Payments) > i {
 				break
@@ -338,7 +339,7 @@ func refundCalcP99(t *testing.T, ctx context.Context) float64 {
 		start := time.Now()
 		tot, err := q.LedgerTotals(ctx, lease)
 		require.NoError(t, err)
-		s := workflows.Settle(workflows.Terms{ReceivedCents: tot.PaidCents + tot.PrepaidCents, CreditsCents: tot.CreditsCents,
+		s := deposit.Settle(deposit.Terms{ReceivedCents: tot.PaidCents + tot.PrepaidCents, CreditsCents: tot.CreditsCents,
 			ArrearsCents: tot.ArrearsCents, DeductionsCents: tot.DeductionsCents})
 		require.EqualValues(t, 250*1000-250*300, s.RefundCents)
 		times = append(times, float64(time.Since(start).Microseconds())/1000)
@@ -421,7 +422,7 @@ func reconcileScale(t *testing.T, ctx context.Context, n int) (pass, second floa
 	require.Len(t, payments, changed)
 	for _, p := range payments[:changed/2] {
 		require.NoError(t, temporal.SignalWorkflow(ctx, workflows.WorkflowID(p.lease), "", workflows.SignalPayment,
-			workflows.Payment{PaymentID: p.id, AmountCents: 10000, Reference: "REC-1"}))
+			deposit.Payment{PaymentID: p.id, AmountCents: 10000, Reference: "REC-1"}))
 	}
 	time.Sleep(2 * time.Second) // the signalled half applied, as it would be long before a pass
 

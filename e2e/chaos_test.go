@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -141,7 +142,7 @@ func TestChaos(t *testing.T) {
 	// payouts adding up, every email exactly once, and every cent conserved.
 	lost, wrong := 0, 0
 	for _, p := range plans {
-		var s workflows.State
+		var s deposit.State
 		if err := temporal.GetWorkflow(context.Background(), workflows.WorkflowID(p.lease), "").Get(context.Background(), &s); err != nil {
 			lost++
 			t.Errorf("lease %s did not finish: %v", p.lease, err)
@@ -278,7 +279,7 @@ func newChaosPlan(rng *rand.Rand, i int) chaosPlan {
 	default:
 		p.charge = p.deposit + 1 + rng.Int64N(p.deposit/2)
 	}
-	st := workflows.ComputeRefund(p.paid, 0, p.charge)
+	st := deposit.ComputeRefund(p.paid, 0, p.charge)
 	p.refund, p.owed, p.outcome = st.RefundCents, st.BalanceOwedCents, st.Outcome
 	return p
 }

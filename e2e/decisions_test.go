@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -85,7 +86,7 @@ func TestManagerDecisions(t *testing.T) {
 		return deposits("keep", lease, "--amount", "100", "--reason", "Early")
 	})
 	must(t, "moveout", lease, "--date", now())
-	require.Eventually(t, func() bool { return status(t, lease).Stage == workflows.StageReleasePending }, 30*time.Second, 200*time.Millisecond)
+	require.Eventually(t, func() bool { return status(t, lease).Stage == deposit.StageReleasePending }, 30*time.Second, 200*time.Millisecond)
 
 	out = must(t, "keep", lease, "--amount", "300", "--reason", "Burn mark on the counter")
 	require.Contains(t, out, "Kept $300.00 of lease "+lease+": Burn mark on the counter.")
@@ -121,10 +122,10 @@ func TestManagerDecisions(t *testing.T) {
 
 	r = deposits("release", lease, "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
-	var s workflows.State
+	var s deposit.State
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &s))
-	require.Equal(t, workflows.StageClosed, s.Stage)
-	require.Equal(t, workflows.OutcomePartiallyRefunded, s.Outcome)
+	require.Equal(t, deposit.StageClosed, s.Stage)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, s.Outcome)
 	require.EqualValues(t, 90000, s.KeptCents)
 	require.EqualValues(t, 10000, s.RefundCents)
 	require.Equal(t, "ben", s.Kept[1].ApprovedBy)

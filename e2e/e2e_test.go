@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/mailsink"
 	"github.com/depositflow/depositflow/internal/pgcluster"
 	"github.com/depositflow/depositflow/workflows"
@@ -290,19 +291,19 @@ func refusedWith(t *testing.T, want string, args ...string) {
 	require.Contains(t, r.stderr, want)
 }
 
-func status(t *testing.T, lease string) workflows.State {
+func status(t *testing.T, lease string) deposit.State {
 	t.Helper()
-	var s workflows.State
+	var s deposit.State
 	require.NoError(t, json.Unmarshal([]byte(must(t, "status", lease, "-o", "json")), &s))
 	return s
 }
 
-func waitClosed(t *testing.T, lease string) workflows.State {
+func waitClosed(t *testing.T, lease string) deposit.State {
 	t.Helper()
-	var s workflows.State
+	var s deposit.State
 	require.Eventually(t, func() bool {
 		s = status(t, lease)
-		return s.Stage == workflows.StageClosed
+		return s.Stage == deposit.StageClosed
 	}, 60*time.Second, 250*time.Millisecond, "lease %s did not close", lease)
 	return s
 }
@@ -412,7 +413,7 @@ func TestLifecycleWithDeductions(t *testing.T) {
 
 	requireListed(t, lease, "held")
 	s := status(t, lease)
-	require.Equal(t, workflows.StageHeld, s.Stage)
+	require.Equal(t, deposit.StageHeld, s.Stage)
 	require.EqualValues(t, 150000, s.ExpectedCents)
 	require.EqualValues(t, 150000, s.ReceivedCents)
 	waitMail(t, lease, 2) // request, receipt
@@ -429,7 +430,7 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	pending := requireListed(t, lease, "release_pending", "--due-before", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	require.False(t, pending.ReleaseAt.IsZero())
 	s = waitClosed(t, lease)
-	require.Equal(t, workflows.OutcomePartiallyRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, s.Outcome)
 	closed := requireListed(t, lease, "closed")
 	require.Equal(t, "completed", closed.Status)
 	require.True(t, s.ReleaseAt.Equal(closed.ReleaseAt))
@@ -504,7 +505,7 @@ func TestBalanceOwedIssuesAnInvoice(t *testing.T) {
 	must(t, "moveout", lease, "--date", now())
 	must(t, "charge", "add", lease, "--code", "DAMAGE", "--amount", "800", "--description", "Broken window")
 	s := waitClosed(t, lease)
-	require.Equal(t, workflows.OutcomeBalanceOwed, s.Outcome)
+	require.Equal(t, deposit.OutcomeBalanceOwed, s.Outcome)
 	require.EqualValues(t, 30000, s.BalanceOwedCents)
 	require.Zero(t, s.RefundCents)
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1 AND amount_due_in_cents = 30000 AND recipient_email = 'bo@example.com'", lease))

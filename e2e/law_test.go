@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/depositflow/depositflow/workflows"
+	"github.com/depositflow/depositflow/internal/deposit"
 )
 
 // The legal clock on real components: rules overridden by the operator, a
@@ -187,5 +187,5 @@ func TestStatutoryDeadlinesEndToEnd(t *testing.T) {
 	require.Contains(t, last.Text, "Not withheld: $300.00 of charges (October rent $300.00)")
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND deadline_note LIKE 'MISSED:%'", late))
 	recordHistory(t, lease, "statutory_clock_interest_release")
-	_ = workflows.StageClosed
+	_ = deposit.StageClosed
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/depositflow/depositflow/workflows"
+	"github.com/depositflow/depositflow/internal/deposit"
 )
 
 // A returned payment with its NSF fee, amendments of every type, a credit,
@@ -103,6 +103,6 @@ func TestReturnedPaymentAmendmentsAndSplitRefund(t *testing.T) {
 	require.Contains(t, refund.Text, "Credit: Goodwill for the broken lift")
 	require.Contains(t, refund.Text, "paid to Bo <bo2@example.com>")
 	require.Contains(t, refund.Text, "guarantee of $1,000.00 is not cash")
-	require.Equal(t, workflows.OutcomePartiallyRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, s.Outcome)
 	recordHistory(t, lease, "returned_payment_amendments_split_refund")
 }

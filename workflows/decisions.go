@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 )
 
@@ -23,15 +24,6 @@ const (
 	UpdateApprove = "approve" // a books_admin approves a pending keep
 	UpdateDecline = "decline" // a books_admin declines a pending keep
 )
-
-// Roles of the people who act on deposits.
-const (
-	RoleManager    = "manager"
-	RoleBooksAdmin = "books_admin"
-)
-
-// DefaultExtendDays is how far one extend moves the release date, as OwnerRez does.
-const DefaultExtendDays = 7
 
 // Actor says who asks; every decision carries it.
 type Actor struct {
@@ -71,26 +63,8 @@ type ApprovalRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Keep is an amount kept from the deposit by a manager's decision.
-type Keep struct {
-	AmountCents int64     `json:"amount_cents"`
-	Reason      string    `json:"reason"`
-	RequestedBy string    `json:"requested_by"`
-	RequestedAt time.Time `json:"requested_at"`
-	ApprovedBy  string    `json:"approved_by,omitempty"`
-}
-
-// Decision is one accepted decision, in the order they were made.
-type Decision struct {
-	Kind   string    `json:"kind"`
-	Actor  string    `json:"actor"`
-	Role   string    `json:"role"`
-	At     time.Time `json:"at"`
-	Detail string    `json:"detail"`
-}
-
 // registerDecisions installs the update handlers with their validators.
-func (d *deposit) registerDecisions(ctx workflow.Context) error {
+func (d *flow) registerDecisions(ctx workflow.Context) error {
 	for _, u := range []struct {
 		name      string
 		handler   any
@@ -127,14 +101,14 @@ func checkActor(a Actor) error {
 	if a.Actor == "" {
 		return errors.New("who is acting? give --actor or set DEPOSITS_ACTOR")
 	}
-	if a.Role != RoleManager && a.Role != RoleBooksAdmin {
+	if a.Role != deposit.RoleManager && a.Role != deposit.RoleBooksAdmin {
 		return fmt.Errorf("role %q may not decide on deposits: use manager or books_admin", a.Role)
 	}
 	return nil
 }
 
 // decidable is what every decision after the move-out needs.
-func (d *deposit) decidable(what string) error {
+func (d *flow) decidable(what string) error {
 	if d.settled {
 		return fmt.Errorf("lease %s is closed (%s): it is too late to %s", d.in.LeaseID, d.state.Outcome, what)
 	}
@@ -149,16 +123,16 @@ func (d *deposit) decidable(what string) error {
 
 // keepable is what can still be kept: what was received, less what the
 // charges and earlier keeps already take.
-func (d *deposit) keepable() int64 {
+func (d *flow) keepable() int64 {
 	return max(d.state.ReceivedCents-d.state.ArrearsCents-d.state.DeductionsCents-d.state.KeptCents, 0)
 }
 
-func (d *deposit) record(ctx workflow.Context, kind string, by Actor, detail string) {
-	d.state.Decisions = append(d.state.Decisions, Decision{Kind: kind, Actor: by.Actor, Role: by.Role, At: workflow.Now(ctx), Detail: detail})
+func (d *flow) record(ctx workflow.Context, kind string, by Actor, detail string) {
+	d.state.Decisions = append(d.state.Decisions, deposit.Decision{Kind: kind, Actor: by.Actor, Role: by.Role, At: workflow.Now(ctx), Detail: detail})
 	workflow.SetCurrentDetails(ctx, d.details())
 }
 
-func (d *deposit) validateExtend(req ExtendRequest) error {
+func (d *flow) validateExtend(req ExtendRequest) error {
 	if err := checkActor(req.Actor); err != nil {
 		return err
 	}
@@ -173,7 +147,7 @@ func (d *deposit) validateExtend(req ExtendRequest) error {
 		return fmt.Errorf("extending by %d days would release on %s, but %s requires the refund by %s: the engine releases it by %s at the latest",
 			req.Days, next.Format(time.DateOnly), d.state.Rule.Label(), d.state.Clock.RefundDue.Format(time.DateOnly), by.Format(time.DateOnly))
 	}
-	limit := d.state.MovedOutAt.Add(MaxDelay)
+	limit := d.state.MovedOutAt.Add(deposit.MaxDelay)
 	if !d.maxRelease.IsZero() {
 		limit = d.maxRelease
 	}
@@ -184,7 +158,7 @@ func (d *deposit) validateExtend(req ExtendRequest) error {
 	return nil
 }
 
-func (d *deposit) extend(ctx workflow.Context, req ExtendRequest) (State, error) {
+func (d *flow) extend(ctx workflow.Context, req ExtendRequest) (deposit.State, error) {
 	from := d.state.ReleaseAt
 	d.state.ReleaseAt = from.AddDate(0, 0, req.Days)
 	d.record(ctx, UpdateExtend, req.Actor, fmt.Sprintf("release date %s -> %s", from.Format(time.RFC3339), d.state.ReleaseAt.Format(time.RFC3339)))
@@ -192,7 +166,7 @@ func (d *deposit) extend(ctx workflow.Context, req ExtendRequest) (State, error)
 	return d.state, d.publish(ctx, true)
 }
 
-func (d *deposit) validateKeep(req KeepRequest) error {
+func (d *flow) validateKeep(req KeepRequest) error {
 	if err := checkActor(req.Actor); err != nil {
 		return err
 	}
@@ -231,7 +205,7 @@ func (d *deposit) validateKeep(req KeepRequest) error {
 // keep applies a keep, or leaves it pending when it is above the property's
 // approval threshold. The threshold is read when the keep is made, so a
 // changed policy applies to the next decision.
-func (d *deposit) keep(ctx workflow.Context, req KeepRequest) (State, error) {
+func (d *flow) keep(ctx workflow.Context, req KeepRequest) (deposit.State, error) {
 	if err := d.decisionMu.Lock(ctx); err != nil {
 		return d.state, err
 	}
@@ -244,7 +218,7 @@ func (d *deposit) keep(ctx workflow.Context, req KeepRequest) (State, error) {
 	if err := d.validateKeep(req); err != nil {
 		return d.state, err
 	}
-	k := Keep{AmountCents: req.AmountCents, Reason: req.Reason, RequestedBy: req.Actor.Actor, RequestedAt: workflow.Now(ctx)}
+	k := deposit.Keep{AmountCents: req.AmountCents, Reason: req.Reason, RequestedBy: req.Actor.Actor, RequestedAt: workflow.Now(ctx)}
 	if req.All {
 		k.AmountCents = d.keepable()
 	}
@@ -259,13 +233,13 @@ func (d *deposit) keep(ctx workflow.Context, req KeepRequest) (State, error) {
 	return d.state, nil
 }
 
-func (d *deposit) applyKeep(k Keep) {
+func (d *flow) applyKeep(k deposit.Keep) {
 	d.state.Kept = append(d.state.Kept, k)
 	d.state.KeptCents += k.AmountCents
 }
 
 // pending returns the keep awaiting approval, or why there is none to decide.
-func (d *deposit) pending(req ApprovalRequest) (*Keep, error) {
+func (d *flow) pending(req ApprovalRequest) (*deposit.Keep, error) {
 	if err := checkActor(req.Actor); err != nil {
 		return nil, err
 	}
@@ -278,13 +252,13 @@ func (d *deposit) pending(req ApprovalRequest) (*Keep, error) {
 	return d.state.PendingKeep, nil
 }
 
-func (d *deposit) validateApprove(req ApprovalRequest) error {
+func (d *flow) validateApprove(req ApprovalRequest) error {
 	p, err := d.pending(req)
 	if err != nil {
 		return err
 	}
 	switch {
-	case req.Role != RoleBooksAdmin:
+	case req.Role != deposit.RoleBooksAdmin:
 		return fmt.Errorf("only a books_admin may approve a keep (you act as %s)", req.Role)
 	case req.Actor.Actor == p.RequestedBy:
 		return errors.New("you asked for this keep: someone else must approve it")
@@ -295,7 +269,7 @@ func (d *deposit) validateApprove(req ApprovalRequest) error {
 	return nil
 }
 
-func (d *deposit) approve(ctx workflow.Context, req ApprovalRequest) (State, error) {
+func (d *flow) approve(ctx workflow.Context, req ApprovalRequest) (deposit.State, error) {
 	k := *d.state.PendingKeep
 	k.ApprovedBy = req.Actor.Actor
 	d.state.PendingKeep = nil
@@ -304,25 +278,25 @@ func (d *deposit) approve(ctx workflow.Context, req ApprovalRequest) (State, err
 	return d.state, nil
 }
 
-func (d *deposit) validateDecline(req ApprovalRequest) error {
+func (d *flow) validateDecline(req ApprovalRequest) error {
 	p, err := d.pending(req)
 	if err != nil {
 		return err
 	}
-	if req.Role != RoleBooksAdmin && req.Actor.Actor != p.RequestedBy {
+	if req.Role != deposit.RoleBooksAdmin && req.Actor.Actor != p.RequestedBy {
 		return fmt.Errorf("only a books_admin, or %s who asked, may decline this keep", p.RequestedBy)
 	}
 	return nil
 }
 
-func (d *deposit) decline(ctx workflow.Context, req ApprovalRequest) (State, error) {
+func (d *flow) decline(ctx workflow.Context, req ApprovalRequest) (deposit.State, error) {
 	k := *d.state.PendingKeep
 	d.state.PendingKeep = nil
 	d.record(ctx, UpdateDecline, req.Actor, fmt.Sprintf("keep of %s requested by %s; %s", money.Format(k.AmountCents), k.RequestedBy, req.Reason))
 	return d.state, nil
 }
 
-func (d *deposit) validateRelease(req ReleaseRequest) error {
+func (d *flow) validateRelease(req ReleaseRequest) error {
 	if err := checkActor(req.Actor); err != nil {
 		return err
 	}
@@ -335,13 +309,13 @@ func (d *deposit) validateRelease(req ReleaseRequest) error {
 	return nil
 }
 
-func (d *deposit) release(ctx workflow.Context, req ReleaseRequest) (State, error) {
+func (d *flow) release(ctx workflow.Context, req ReleaseRequest) (deposit.State, error) {
 	d.releaseNow = true
 	d.record(ctx, UpdateRelease, req.Actor, "released now")
 	return d.state, nil
 }
 
-func (d *deposit) validateHold(req HoldRequest) error {
+func (d *flow) validateHold(req HoldRequest) error {
 	if err := checkActor(req.Actor); err != nil {
 		return err
 	}
@@ -358,7 +332,7 @@ func (d *deposit) validateHold(req HoldRequest) error {
 	return nil
 }
 
-func (d *deposit) hold(ctx workflow.Context, req HoldRequest) (State, error) {
+func (d *flow) hold(ctx workflow.Context, req HoldRequest) (deposit.State, error) {
 	d.state.OnHold = !req.Off
 	detail := "on hold: never released automatically"
 	if by := d.settleBy(); !by.IsZero() {

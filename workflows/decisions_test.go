@@ -8,19 +8,20 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 )
 
 const day = 24 * time.Hour
 
 var (
-	mgr   = Actor{Actor: "maria", Role: RoleManager}
-	books = Actor{Actor: "ben", Role: RoleBooksAdmin}
+	mgr   = Actor{Actor: "maria", Role: deposit.RoleManager}
+	books = Actor{Actor: "ben", Role: deposit.RoleBooksAdmin}
 )
 
 // update sends an Update at a moment and checks how it ended: rejected by its
 // validator (wantErr not empty, and the state must be exactly as before), or
 // completed with the state it returns.
-func (h *harness) update(after time.Duration, name string, req any, wantErr string, check func(State)) {
+func (h *harness) update(after time.Duration, name string, req any, wantErr string, check func(deposit.State)) {
 	h.env.RegisterDelayedCallback(func() {
 		before := h.query()
 		h.unfinished++
@@ -38,17 +39,17 @@ func (h *harness) update(after time.Duration, name string, req any, wantErr stri
 				h.unfinished--
 				require.NoError(h.t, err)
 				if check != nil {
-					check(v.(State))
+					check(v.(deposit.State))
 				}
 			},
 		}, req)
 	}, after)
 }
 
-func (h *harness) query() State {
+func (h *harness) query() deposit.State {
 	v, err := h.env.QueryWorkflow(QueryState)
 	require.NoError(h.t, err)
-	var s State
+	var s deposit.State
 	require.NoError(h.t, v.Get(&s))
 	return s
 }
@@ -63,11 +64,11 @@ func paidAndMovedOut(t *testing.T) *harness {
 	return h
 }
 
-var release0 = moveOutDay(1).At.Add(DefaultReleaseAfter)
+var release0 = moveOutDay(1).At.Add(deposit.DefaultReleaseAfter)
 
 func TestExtendMovesTheReleaseAndItsReminders(t *testing.T) {
 	h := paidAndMovedOut(t)
-	h.update(5*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "", func(s State) {
+	h.update(5*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "", func(s deposit.State) {
 		require.Equal(t, release0.Add(7*day), s.ReleaseAt)
 		require.Equal(t, UpdateExtend, s.Decisions[0].Kind)
 		require.Equal(t, "maria", s.Decisions[0].Actor)
@@ -84,8 +85,8 @@ func TestExtendMovesTheReleaseAndItsReminders(t *testing.T) {
 	require.Equal(t, release0.Add(14*day), h.reminders[0].Data.ReleaseAt)
 }
 
-func (h *harness) decisions(s State, kind string) []Decision {
-	var out []Decision
+func (h *harness) decisions(s deposit.State, kind string) []deposit.Decision {
+	var out []deposit.Decision
 	for _, d := range s.Decisions {
 		if d.Kind == kind {
 			out = append(out, d)
@@ -114,7 +115,7 @@ func TestExtendRefusals(t *testing.T) {
 	h.update(3*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "past the limit of 120 days", nil)
 	h.update(3*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 0}, "at least one day", nil)
 	h.update(3*day, UpdateExtend, ExtendRequest{Actor: Actor{Actor: "x", Role: "tenant"}, Days: 1}, "may not decide", nil)
-	h.update(3*day, UpdateExtend, ExtendRequest{Actor: Actor{Role: RoleManager}, Days: 1}, "who is acting", nil)
+	h.update(3*day, UpdateExtend, ExtendRequest{Actor: Actor{Role: deposit.RoleManager}, Days: 1}, "who is acting", nil)
 	s := h.run(LeaseInput{ReleaseAfterSeconds: int64(115 * day / time.Second)})
 	require.Empty(t, s.Decisions)
 	require.Equal(t, moveOutDay(1).At.Add(115*day), s.ClosedAt)
@@ -122,12 +123,12 @@ func TestExtendRefusals(t *testing.T) {
 
 func TestKeepPartGoesToTheTenantWithTheReason(t *testing.T) {
 	h := paidAndMovedOut(t)
-	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 30000, Reason: "Burn mark on the counter"}, "", func(s State) {
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 30000, Reason: "Burn mark on the counter"}, "", func(s deposit.State) {
 		require.EqualValues(t, 30000, s.KeptCents)
 		require.Equal(t, "Burn mark on the counter", s.Kept[0].Reason)
 	})
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, s.Outcome)
 	require.EqualValues(t, 70000, s.RefundCents)
 	require.EqualValues(t, 30000, h.settlement().KeptCents)
 	require.Equal(t, []activities.KeptLine{{AmountCents: 30000, Reason: "Burn mark on the counter", RequestedBy: "maria"}}, h.settlement().Kept)
@@ -139,13 +140,13 @@ func TestKeepPartGoesToTheTenantWithTheReason(t *testing.T) {
 
 func TestKeepAll(t *testing.T) {
 	h := paidAndMovedOut(t)
-	h.at(3*day, SignalCharge, Charge{ChargeID: 9, Category: CategoryDeduction, AmountCents: 10000, Description: "Cleaning"})
-	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, All: true, Reason: "Extensive water damage"}, "", func(s State) {
+	h.at(3*day, SignalCharge, deposit.Charge{ChargeID: 9, Category: deposit.CategoryDeduction, AmountCents: 10000, Description: "Cleaning"})
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, All: true, Reason: "Extensive water damage"}, "", func(s deposit.State) {
 		require.EqualValues(t, 90000, s.KeptCents)
 	})
 	h.update(5*day+time.Hour, UpdateKeep, KeepRequest{Actor: mgr, All: true, Reason: "again"}, "nothing left to keep", nil)
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomeKept, s.Outcome)
+	require.Equal(t, deposit.OutcomeKept, s.Outcome)
 	require.Zero(t, s.RefundCents)
 	require.Empty(t, h.settlement().Payouts)
 	require.Zero(t, h.settlement().BalanceOwedCents)
@@ -156,7 +157,7 @@ func TestKeepRefusals(t *testing.T) {
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.update(2*time.Hour, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 100, Reason: "early"}, "no move-out yet", nil)
 	h.at(2*day, SignalMoveOut, moveOutDay(1))
-	h.at(2*day+time.Hour, SignalCharge, Charge{ChargeID: 9, Category: CategoryArrears, AmountCents: 20000, Description: "Rent"})
+	h.at(2*day+time.Hour, SignalCharge, deposit.Charge{ChargeID: 9, Category: deposit.CategoryArrears, AmountCents: 20000, Description: "Rent"})
 	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 80001, Reason: "too much"}, "only $800.00 is held", nil)
 	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 100}, "give a reason", nil)
 	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 0, Reason: "zero"}, "more than zero", nil)
@@ -172,7 +173,7 @@ func TestReleaseNowDuringAssessment(t *testing.T) {
 	h.update(2*day+2*time.Hour, UpdateRelease, ReleaseRequest{Actor: mgr}, "", nil) // too late: the workflow has closed by then
 	s := h.run(LeaseInput{})
 	require.Equal(t, t0.Add(2*day+time.Hour), s.ClosedAt)
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	// The refund email carries the statement; no separate notice.
 	require.Equal(t, []string{"request", "receipt", "refund"}, h.emailKinds())
 	require.Empty(t, h.reminders)
@@ -180,7 +181,7 @@ func TestReleaseNowDuringAssessment(t *testing.T) {
 
 func TestReleaseNowWhilePending(t *testing.T) {
 	h := paidAndMovedOut(t)
-	h.update(5*day, UpdateRelease, ReleaseRequest{Actor: mgr}, "", func(s State) {
+	h.update(5*day, UpdateRelease, ReleaseRequest{Actor: mgr}, "", func(s deposit.State) {
 		require.Equal(t, UpdateRelease, s.Decisions[0].Kind)
 	})
 	s := h.run(LeaseInput{})
@@ -190,10 +191,10 @@ func TestReleaseNowWhilePending(t *testing.T) {
 
 func TestHoldWaitsForAManualRelease(t *testing.T) {
 	h := paidAndMovedOut(t)
-	h.update(3*time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "", func(s State) { require.True(t, s.OnHold) })
+	h.update(3*time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "", func(s deposit.State) { require.True(t, s.OnHold) })
 	h.update(4*time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "already on hold", nil)
-	h.checkAt(release0.Sub(t0)+10*day, func(s State) {
-		require.Equal(t, StageReleasePending, s.Stage)
+	h.checkAt(release0.Sub(t0)+10*day, func(s deposit.State) {
+		require.Equal(t, deposit.StageReleasePending, s.Stage)
 	})
 	h.update(release0.Sub(t0)+30*day, UpdateRelease, ReleaseRequest{Actor: mgr}, "", nil)
 	s := h.run(LeaseInput{})
@@ -215,21 +216,21 @@ func TestLiftingTheHoldAfterTheDateReleasesAtOnce(t *testing.T) {
 func TestKeepAboveTheThresholdNeedsApproval(t *testing.T) {
 	h := paidAndMovedOut(t)
 	h.threshold = 50000
-	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 60000, Reason: "New carpet"}, "", func(s State) {
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 60000, Reason: "New carpet"}, "", func(s deposit.State) {
 		require.Zero(t, s.KeptCents)
 		require.EqualValues(t, 60000, s.PendingKeep.AmountCents)
 		require.Equal(t, "maria", s.PendingKeep.RequestedBy)
 	})
 	h.update(5*day+time.Minute, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 100, Reason: "more"}, "awaits approval", nil)
 	h.update(5*day+time.Minute, UpdateRelease, ReleaseRequest{Actor: mgr}, "awaits approval", nil)
-	h.update(5*day+time.Minute, UpdateApprove, ApprovalRequest{Actor: Actor{Actor: "maria", Role: RoleBooksAdmin}}, "someone else must approve", nil)
-	h.update(5*day+time.Minute, UpdateApprove, ApprovalRequest{Actor: Actor{Actor: "sam", Role: RoleManager}}, "only a books_admin", nil)
+	h.update(5*day+time.Minute, UpdateApprove, ApprovalRequest{Actor: Actor{Actor: "maria", Role: deposit.RoleBooksAdmin}}, "someone else must approve", nil)
+	h.update(5*day+time.Minute, UpdateApprove, ApprovalRequest{Actor: Actor{Actor: "sam", Role: deposit.RoleManager}}, "only a books_admin", nil)
 	// The release date passes while the keep is pending: the release waits for the decision.
-	h.checkAt(release0.Sub(t0)+day, func(s State) {
-		require.Equal(t, StageReleasePending, s.Stage)
+	h.checkAt(release0.Sub(t0)+day, func(s deposit.State) {
+		require.Equal(t, deposit.StageReleasePending, s.Stage)
 		require.NotNil(t, s.PendingKeep)
 	})
-	h.update(release0.Sub(t0)+2*day, UpdateApprove, ApprovalRequest{Actor: books}, "", func(s State) {
+	h.update(release0.Sub(t0)+2*day, UpdateApprove, ApprovalRequest{Actor: books}, "", func(s deposit.State) {
 		require.Nil(t, s.PendingKeep)
 		require.EqualValues(t, 60000, s.KeptCents)
 		require.Equal(t, "ben", s.Kept[0].ApprovedBy)
@@ -243,7 +244,7 @@ func TestKeepAboveTheThresholdNeedsApproval(t *testing.T) {
 func TestKeepAtTheThresholdIsApplied(t *testing.T) {
 	h := paidAndMovedOut(t)
 	h.threshold = 50000
-	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 50000, Reason: "Paint"}, "", func(s State) {
+	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 50000, Reason: "Paint"}, "", func(s deposit.State) {
 		require.Nil(t, s.PendingKeep)
 		require.EqualValues(t, 50000, s.KeptCents)
 	})
@@ -255,13 +256,13 @@ func TestDeclinedKeepIsNotKept(t *testing.T) {
 	h := paidAndMovedOut(t)
 	h.threshold = 50000
 	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, All: true, Reason: "Everything"}, "", nil)
-	h.update(5*day+time.Hour, UpdateDecline, ApprovalRequest{Actor: Actor{Actor: "sam", Role: RoleManager}}, "only a books_admin", nil)
-	h.update(5*day+time.Hour, UpdateDecline, ApprovalRequest{Actor: books, Reason: "No evidence"}, "", func(s State) {
+	h.update(5*day+time.Hour, UpdateDecline, ApprovalRequest{Actor: Actor{Actor: "sam", Role: deposit.RoleManager}}, "only a books_admin", nil)
+	h.update(5*day+time.Hour, UpdateDecline, ApprovalRequest{Actor: books, Reason: "No evidence"}, "", func(s deposit.State) {
 		require.Nil(t, s.PendingKeep)
 		require.Zero(t, s.KeptCents)
 	})
 	h.update(5*day+2*time.Hour, UpdateApprove, ApprovalRequest{Actor: books}, "no keep awaiting approval", nil)
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.EqualValues(t, 100000, s.RefundCents)
 }

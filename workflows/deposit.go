@@ -2,7 +2,9 @@
 // that owns the security deposit from the first charge to the refund or the
 // invoice. This file tells its story from top to bottom; ledger.go applies
 // the facts that arrive by signal, decisions.go the managers' Updates,
-// mail.go the emails, refund.go the money maths, state.go the types.
+// mail.go the emails, law.go the statutory clock, state.go the names other
+// programs use to talk to it. The deposit's vocabulary (its state, stages and
+// the refund maths) is internal/deposit, shared with everything outside.
 package workflows
 
 import (
@@ -13,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -28,13 +31,13 @@ var a *activities.Activities
 // Payments (and returned payments), charges, amendments and the move-out
 // arrive as signals at any point; managers decide by Updates after the
 // move-out; the state query answers with everything known.
-func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
-	d := &deposit{in: in, state: State{
+func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error) {
+	d := &flow{in: in, state: deposit.State{
 		LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID, Jurisdiction: in.Jurisdiction,
-		Stage: StageAwaitingPayment, Payments: []Payment{}, Charges: []Charge{}, EmailsSent: []string{},
-		Kept: []Keep{}, Decisions: []Decision{}, Deposits: []DepositRow{}, Tenants: []Tenant{}, Payouts: []Payout{},
+		Stage: deposit.StageAwaitingPayment, Payments: []deposit.Payment{}, Charges: []deposit.Charge{}, EmailsSent: []string{},
+		Kept: []deposit.Keep{}, Decisions: []deposit.Decision{}, Deposits: []deposit.DepositRow{}, Tenants: []deposit.Tenant{}, Payouts: []deposit.Payout{},
 	}, decisionMu: workflow.NewMutex(ctx), reminded: map[string]bool{}, seen: map[string]bool{}}
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (State, error) { return d.state, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (deposit.State, error) { return d.state, nil }); err != nil {
 		return d.state, err
 	}
 	if err := d.registerDecisions(ctx); err != nil {
@@ -72,15 +75,15 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	for {
 		covered := d.covered()
 		switch {
-		case covered && d.state.Stage == StageAwaitingPayment:
-			if err := d.setStage(ctx, StageHeld); err != nil {
+		case covered && d.state.Stage == deposit.StageAwaitingPayment:
+			if err := d.setStage(ctx, deposit.StageHeld); err != nil {
 				return d.state, err
 			}
 			d.receipts++
 			d.email(templates.KindReceipt, numbered(d.receipts))
 			workflow.GetMetricsHandler(ctx).Counter("deposit_held").Inc(1)
-		case !covered && d.state.Stage == StageHeld:
-			if err := d.setStage(ctx, StageAwaitingPayment); err != nil {
+		case !covered && d.state.Stage == deposit.StageHeld:
+			if err := d.setStage(ctx, deposit.StageAwaitingPayment); err != nil {
 				return d.state, err
 			}
 		}
@@ -106,7 +109,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 			return d.state, err
 		}
 	}
-	if err := d.setStage(ctx, StageAssessing); err != nil {
+	if err := d.setStage(ctx, deposit.StageAssessing); err != nil {
 		return d.state, err
 	}
 	// A manager may release now (an Update) and end the window early; the
@@ -124,7 +127,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	}
 	if !d.releaseNow {
 		d.state.ReleaseAt = latest(d.state.ReleaseAt, workflow.Now(ctx))
-		if err := d.setStage(ctx, StageReleasePending); err != nil {
+		if err := d.setStage(ctx, deposit.StageReleasePending); err != nil {
 			return d.state, err
 		}
 		d.email(templates.KindNotice, "")
@@ -151,10 +154,10 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (State, error) {
 	return d.state, nil
 }
 
-// deposit is the workflow's memory between steps.
-type deposit struct {
+// flow is the workflow's memory between steps.
+type flow struct {
 	in          LeaseInput
-	state       State
+	state       deposit.State
 	expected    bool // the expectation is known
 	settled     bool
 	releaseNow  bool            // a manager released the deposit
@@ -171,15 +174,15 @@ type deposit struct {
 }
 
 // covered says whether the cash deposit is paid in full.
-func (d *deposit) covered() bool {
+func (d *flow) covered() bool {
 	return d.expected && d.state.PaidCents >= d.state.ExpectedCents
 }
 
-func (d *deposit) movedOut() bool { return !d.state.MovedOutAt.IsZero() }
+func (d *flow) movedOut() bool { return !d.state.MovedOutAt.IsZero() }
 
 // key is an idempotency key for one step of this lease: the lease and the
 // step, never the run, so it survives continue-as-new and a reset.
-func (d *deposit) key(step string) string { return WorkflowID(d.in.LeaseID) + "/" + step }
+func (d *flow) key(step string) string { return WorkflowID(d.in.LeaseID) + "/" + step }
 
 // numbered names the nth occurrence of a step: "" for the first, "-2" after.
 func numbered(n int) string {
@@ -191,7 +194,7 @@ func numbered(n int) string {
 
 // setStage moves the deposit to a stage, shows it to operators (search
 // attributes and details) and mirrors it into the database.
-func (d *deposit) setStage(ctx workflow.Context, stage string) error {
+func (d *flow) setStage(ctx workflow.Context, stage string) error {
 	d.state.Stage = stage
 	if err := d.publish(ctx, true); err != nil {
 		return err
@@ -214,7 +217,7 @@ var ReminderOffsets = []time.Duration{3 * 24 * time.Hour, 24 * time.Hour}
 // is decided. Where a statute governs, none of that may pass the refund
 // deadline: the engine then settles by itself (settleBy, law.go), and the
 // reminders count down to that.
-func (d *deposit) awaitRelease(ctx workflow.Context) error {
+func (d *flow) awaitRelease(ctx workflow.Context) error {
 	// Workflows recorded before reminders existed replay without them.
 	reminders := workflow.GetVersion(ctx, "release-reminders", workflow.DefaultVersion, 1) >= 1
 	for !d.releaseNow {
@@ -293,7 +296,7 @@ func (d *deposit) awaitRelease(ctx workflow.Context) error {
 // awaitAssessment waits for the end of the assessment window, a manager's
 // release, or the last moment to send the itemized statement in time,
 // following the statutory clock as it moves.
-func (d *deposit) awaitAssessment(ctx workflow.Context) error {
+func (d *flow) awaitAssessment(ctx workflow.Context) error {
 	for {
 		until, key := d.state.AssessUntil, d.clockKey()
 		if by := d.statementBy(); !by.IsZero() && by.Before(until) {
@@ -312,7 +315,7 @@ func (d *deposit) awaitAssessment(ctx workflow.Context) error {
 }
 
 // clockMoved saves and shows the deadlines again if they moved since key.
-func (d *deposit) clockMoved(ctx workflow.Context, key string) error {
+func (d *flow) clockMoved(ctx workflow.Context, key string) error {
 	if d.law == nil || d.clockKey() == key {
 		return nil
 	}
@@ -320,23 +323,11 @@ func (d *deposit) clockMoved(ctx workflow.Context, key string) error {
 }
 
 // terms are the figures of the refund maths as they stand.
-func (d *deposit) terms() Terms { return termsOf(d.state) }
-
-func termsOf(s State) Terms {
-	if s.Forfeited {
-		// A missed deadline forfeits the right to withhold: nothing is taken.
-		s.ArrearsCents, s.DeductionsCents, s.KeptCents = 0, 0, 0
-	}
-	return Terms{
-		ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
-		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents,
-		EarlierRefundsCents: s.EarlierRefundsCents,
-	}
-}
+func (d *flow) terms() deposit.Terms { return d.state.Terms() }
 
 // settle computes the refund and writes the settlement: the refund split
 // into payouts, or the invoice for the balance owed.
-func (d *deposit) settle(ctx workflow.Context) error {
+func (d *flow) settle(ctx workflow.Context) error {
 	d.settled = true
 	if d.state.Rule != nil {
 		d.interest(ctx)
@@ -352,7 +343,7 @@ func (d *deposit) settle(ctx workflow.Context) error {
 		}
 	}
 	t := d.terms()
-	s := Settle(t)
+	s := deposit.Settle(t)
 	d.state.RefundCents, d.state.BalanceOwedCents, d.state.Outcome = s.RefundCents, s.BalanceOwedCents, s.Outcome
 	d.state.Payouts = d.payouts(s.RefundCents)
 
@@ -401,7 +392,7 @@ func (d *deposit) settle(ctx workflow.Context) error {
 	d.state.HeldCents = 0
 
 	d.state.ClosedAt = workflow.Now(ctx)
-	if err := d.setStage(ctx, StageClosed); err != nil {
+	if err := d.setStage(ctx, deposit.StageClosed); err != nil {
 		return err
 	}
 	metrics := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": s.Outcome})
@@ -412,7 +403,7 @@ func (d *deposit) settle(ctx workflow.Context) error {
 	}
 	if s.BalanceOwedCents > 0 {
 		d.email(templates.KindBalanceOwed, "")
-	} else if s.Outcome != OutcomeNothingDue {
+	} else if s.Outcome != deposit.OutcomeNothingDue {
 		d.email(templates.KindRefund, "")
 	}
 	return nil
@@ -420,32 +411,11 @@ func (d *deposit) settle(ctx workflow.Context) error {
 
 // payouts splits a refund: all of it to the newest payee when an amendment
 // named one, otherwise among the tenants by their shares, to the cent.
-func (d *deposit) payouts(refund int64) []Payout { return plannedPayouts(d.state, refund) }
-
-func plannedPayouts(s State, refund int64) []Payout {
-	if refund <= 0 || len(s.Tenants) == 0 {
-		return []Payout{}
-	}
-	if s.PayeeEmail != "" {
-		return []Payout{{ResidentID: s.Tenants[0].ResidentID, Email: s.PayeeEmail, Name: s.PayeeName, AmountCents: refund}}
-	}
-	shares := make([]int64, len(s.Tenants))
-	for i, t := range s.Tenants {
-		shares[i] = t.Share
-	}
-	var out []Payout
-	for i, part := range SplitCents(refund, shares) {
-		if part > 0 {
-			t := s.Tenants[i]
-			out = append(out, Payout{ResidentID: t.ResidentID, Email: t.Email, Name: t.Name, AmountCents: part})
-		}
-	}
-	return out
-}
+func (d *flow) payouts(refund int64) []deposit.Payout { return deposit.PlannedPayouts(d.state, refund) }
 
 // settleV0 is how leases started before settlements issued their refund or
 // invoice: one refund row or one invoice row.
-func (d *deposit) settleV0(ctx workflow.Context, s Settlement) error {
+func (d *flow) settleV0(ctx workflow.Context, s deposit.Settlement) error {
 	in := activities.SettlementInput{
 		LeaseID: d.in.LeaseID, ReceivedCents: d.state.ReceivedCents,
 		ArrearsCents: d.state.ArrearsCents, DeductionsCents: d.state.DeductionsCents, KeptCents: d.state.KeptCents,
@@ -489,7 +459,7 @@ func awaitUntil(ctx workflow.Context, t time.Time, cond func() bool) (bool, erro
 // trip: make bench measured 8.6 leases/s with regular activities against 15.3
 // for a bare workflow of the same shape (bench/README.md). The settlement
 // stays a regular activity, visible on its own in the UI.
-func (d *deposit) write(ctx workflow.Context, fn, arg any) workflow.Future {
+func (d *flow) write(ctx workflow.Context, fn, arg any) workflow.Future {
 	if d.localWrites {
 		return workflow.ExecuteLocalActivity(localCtx(ctx), fn, arg)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/rules"
 )
 
@@ -126,30 +127,30 @@ func (h *harness) at(after time.Duration, name string, arg any) {
 }
 
 // checkAt queries the state at a moment and hands it to check.
-func (h *harness) checkAt(after time.Duration, check func(State)) {
+func (h *harness) checkAt(after time.Duration, check func(deposit.State)) {
 	h.env.RegisterDelayedCallback(func() {
 		v, err := h.env.QueryWorkflow(QueryState)
 		require.NoError(h.t, err)
-		var s State
+		var s deposit.State
 		require.NoError(h.t, v.Get(&s))
 		check(s)
 	}, after)
 }
 
-func (h *harness) run(in LeaseInput) State {
+func (h *harness) run(in LeaseInput) deposit.State {
 	if in.LeaseID == "" {
 		in.LeaseID = "L1"
 	}
 	if in.AssessForSeconds == 0 {
-		in.AssessForSeconds = int64(DefaultAssessFor / time.Second)
+		in.AssessForSeconds = int64(deposit.DefaultAssessFor / time.Second)
 	}
 	if in.ReleaseAfterSeconds == 0 {
-		in.ReleaseAfterSeconds = int64(DefaultReleaseAfter / time.Second)
+		in.ReleaseAfterSeconds = int64(deposit.DefaultReleaseAfter / time.Second)
 	}
 	h.env.ExecuteWorkflow(DepositWorkflow, in)
 	require.True(h.t, h.env.IsWorkflowCompleted())
 	require.NoError(h.t, h.env.GetWorkflowError())
-	var s State
+	var s deposit.State
 	require.NoError(h.t, h.env.GetWorkflowResult(&s))
 	require.Zero(h.t, h.unfinished, "updates left unfinished")
 	return s
@@ -169,8 +170,8 @@ func (h *harness) emailKinds() []string {
 	return kinds
 }
 
-func pay(id, cents int64) Payment {
-	return Payment{PaymentID: id, AmountCents: cents, Reference: "ref", Date: "2026-11-02"}
+func pay(id, cents int64) deposit.Payment {
+	return deposit.Payment{PaymentID: id, AmountCents: cents, Reference: "ref", Date: "2026-11-02"}
 }
 
 // moveOutDay is 00:00 UTC of the day after the start plus days.
@@ -181,12 +182,12 @@ func moveOutDay(days int) MoveOut {
 func TestFullRefund(t *testing.T) {
 	h := newHarness(t, 150000)
 	h.at(time.Hour, SignalPayment, pay(1, 150000))
-	h.checkAt(2*time.Hour, func(s State) { require.Equal(t, StageHeld, s.Stage) })
+	h.checkAt(2*time.Hour, func(s deposit.State) { require.Equal(t, deposit.StageHeld, s.Stage) })
 	h.at(30*24*time.Hour, SignalMoveOut, moveOutDay(29))
 	s := h.run(LeaseInput{})
 
-	require.Equal(t, StageClosed, s.Stage)
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.StageClosed, s.Stage)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.EqualValues(t, 150000, s.RefundCents)
 	st := h.settlement()
 	require.Equal(t, "deposit-L1/settlement", st.Key)
@@ -195,11 +196,11 @@ func TestFullRefund(t *testing.T) {
 	require.Equal(t, []activities.PayoutPlan{{ResidentID: 5, Email: "ana@example.com", Name: "Ana", AmountCents: 150000}}, st.Payouts)
 	require.EqualValues(t, 41, s.RefundID)
 	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds())
-	require.Equal(t, []string{StageHeld, StageAssessing, StageReleasePending, StageClosed}, h.stages)
+	require.Equal(t, []string{deposit.StageHeld, deposit.StageAssessing, deposit.StageReleasePending, deposit.StageClosed}, h.stages)
 	// The release date counts from 00:00 UTC of the move-out date.
-	require.Equal(t, moveOutDay(29).At.Add(DefaultReleaseAfter), s.ReleaseAt)
+	require.Equal(t, moveOutDay(29).At.Add(deposit.DefaultReleaseAfter), s.ReleaseAt)
 	require.Equal(t, s.ReleaseAt, s.ClosedAt)
-	require.Equal(t, moveOutDay(29).At.Add(DefaultAssessFor), s.AssessUntil)
+	require.Equal(t, moveOutDay(29).At.Add(deposit.DefaultAssessFor), s.AssessUntil)
 }
 
 func TestPartialDeductions(t *testing.T) {
@@ -207,20 +208,20 @@ func TestPartialDeductions(t *testing.T) {
 	h.at(time.Hour, SignalPayment, pay(1, 150000))
 	h.at(10*24*time.Hour, SignalMoveOut, moveOutDay(9))
 	// A final charge during the assessment window, and unpaid rent.
-	h.at(11*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Code: "CLEANING", Category: CategoryDeduction, AmountCents: 12000, Description: "Carpet cleaning"})
-	h.at(11*24*time.Hour+time.Minute, SignalCharge, Charge{ChargeID: 11, Code: "RENT", Category: CategoryArrears, AmountCents: 20000, Description: "November rent"})
-	h.checkAt(12*24*time.Hour, func(s State) {
-		require.Equal(t, StageAssessing, s.Stage)
+	h.at(11*24*time.Hour, SignalCharge, deposit.Charge{ChargeID: 10, Code: "CLEANING", Category: deposit.CategoryDeduction, AmountCents: 12000, Description: "Carpet cleaning"})
+	h.at(11*24*time.Hour+time.Minute, SignalCharge, deposit.Charge{ChargeID: 11, Code: "RENT", Category: deposit.CategoryArrears, AmountCents: 20000, Description: "November rent"})
+	h.checkAt(12*24*time.Hour, func(s deposit.State) {
+		require.Equal(t, deposit.StageAssessing, s.Stage)
 		require.EqualValues(t, 12000, s.DeductionsCents)
 		require.EqualValues(t, 20000, s.ArrearsCents)
 	})
 	s := h.run(LeaseInput{})
 
-	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, s.Outcome)
 	require.EqualValues(t, 150000-12000-20000, s.RefundCents)
 	st := h.settlement()
 	require.Equal(t, [4]int64{150000, 20000, 12000, 118000}, [4]int64{st.ReceivedCents, st.ArrearsCents, st.DeductionsCents, st.RefundCents})
-	require.Equal(t, OutcomePartiallyRefunded, st.Outcome)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, st.Outcome)
 	// The notice lists every deduction and the release date.
 	notice := h.emails[2]
 	require.Equal(t, "notice", notice.Kind)
@@ -234,10 +235,10 @@ func TestBalanceOwed(t *testing.T) {
 	h := newHarness(t, 100000)
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
-	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Code: "DAMAGE", Category: CategoryDeduction, AmountCents: 130000, Description: "Broken window"})
+	h.at(3*24*time.Hour, SignalCharge, deposit.Charge{ChargeID: 10, Code: "DAMAGE", Category: deposit.CategoryDeduction, AmountCents: 130000, Description: "Broken window"})
 	s := h.run(LeaseInput{})
 
-	require.Equal(t, OutcomeBalanceOwed, s.Outcome)
+	require.Equal(t, deposit.OutcomeBalanceOwed, s.Outcome)
 	require.EqualValues(t, 30000, s.BalanceOwedCents)
 	require.Zero(t, s.RefundCents)
 	st := h.settlement()
@@ -251,19 +252,19 @@ func TestBalanceOwed(t *testing.T) {
 func TestPartialThenFullPayment(t *testing.T) {
 	h := newHarness(t, 150000)
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
-	h.checkAt(2*time.Hour, func(s State) {
-		require.Equal(t, StageAwaitingPayment, s.Stage)
+	h.checkAt(2*time.Hour, func(s deposit.State) {
+		require.Equal(t, deposit.StageAwaitingPayment, s.Stage)
 		require.EqualValues(t, 100000, s.ReceivedCents)
 	})
 	h.at(3*time.Hour, SignalPayment, pay(2, 50000))
-	h.checkAt(4*time.Hour, func(s State) {
-		require.Equal(t, StageHeld, s.Stage)
+	h.checkAt(4*time.Hour, func(s deposit.State) {
+		require.Equal(t, deposit.StageHeld, s.Stage)
 		require.EqualValues(t, 150000, s.ReceivedCents)
 		require.Len(t, s.Payments, 2)
 	})
 	h.at(5*24*time.Hour, SignalMoveOut, moveOutDay(4))
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.EqualValues(t, 150000, s.RefundCents)
 	// The receipt went out once, after the second payment, and lists both.
 	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds())
@@ -274,11 +275,11 @@ func TestOverPaymentIsKeptAndRefunded(t *testing.T) {
 	h := newHarness(t, 150000)
 	h.at(time.Hour, SignalPayment, pay(1, 160000))
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
-	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 5000, Description: "Cleaning"})
+	h.at(3*24*time.Hour, SignalCharge, deposit.Charge{ChargeID: 10, Category: deposit.CategoryDeduction, AmountCents: 5000, Description: "Cleaning"})
 	s := h.run(LeaseInput{})
 	require.EqualValues(t, 160000, s.ReceivedCents)
 	require.EqualValues(t, 155000, s.RefundCents)
-	require.Equal(t, OutcomePartiallyRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomePartiallyRefunded, s.Outcome)
 	require.EqualValues(t, 10000, h.emails[1].Data.OverpaidCents())
 }
 
@@ -287,18 +288,18 @@ func TestMoveOutBeforePaymentInFull(t *testing.T) {
 	h.at(time.Hour, SignalPayment, pay(1, 50000))
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.EqualValues(t, 50000, s.RefundCents)
 	// Never held, so no receipt.
 	require.Equal(t, []string{"request", "notice", "refund"}, h.emailKinds())
-	require.NotContains(t, h.stages, StageHeld)
+	require.NotContains(t, h.stages, deposit.StageHeld)
 }
 
 func TestNothingReceivedNothingOwed(t *testing.T) {
 	h := newHarness(t, 150000)
 	h.at(24*time.Hour, SignalMoveOut, moveOutDay(0))
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomeNothingDue, s.Outcome)
+	require.Equal(t, deposit.OutcomeNothingDue, s.Outcome)
 	require.Empty(t, h.settlement().Payouts)
 	require.Zero(t, h.settlement().BalanceOwedCents)
 	require.Equal(t, []string{"request", "notice"}, h.emailKinds())
@@ -308,9 +309,9 @@ func TestChargesUseUpTheDepositExactly(t *testing.T) {
 	h := newHarness(t, 100000)
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
-	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 100000, Description: "Damage"})
+	h.at(3*24*time.Hour, SignalCharge, deposit.Charge{ChargeID: 10, Category: deposit.CategoryDeduction, AmountCents: 100000, Description: "Damage"})
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomeKept, s.Outcome)
+	require.Equal(t, deposit.OutcomeKept, s.Outcome)
 	require.Empty(t, h.settlement().Payouts)
 	require.Zero(t, h.settlement().BalanceOwedCents)
 	require.Equal(t, "refund", h.emailKinds()[3])
@@ -319,9 +320,9 @@ func TestChargesUseUpTheDepositExactly(t *testing.T) {
 func TestGivenAmountOverridesListing(t *testing.T) {
 	h := newHarness(t, 150000)
 	h.at(time.Hour, SignalPayment, pay(1, 90000))
-	h.checkAt(2*time.Hour, func(s State) {
+	h.checkAt(2*time.Hour, func(s deposit.State) {
 		require.EqualValues(t, 90000, s.ExpectedCents)
-		require.Equal(t, StageHeld, s.Stage)
+		require.Equal(t, deposit.StageHeld, s.Stage)
 	})
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
 	s := h.run(LeaseInput{AmountCents: 90000})
@@ -333,8 +334,8 @@ func TestDuplicateSignalsApplyOnce(t *testing.T) {
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*time.Hour, SignalPayment, pay(1, 100000)) // the same payment row, delivered again
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
-	h.at(3*24*time.Hour, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 1000, Description: "Keys"})
-	h.at(3*24*time.Hour+time.Minute, SignalCharge, Charge{ChargeID: 10, Category: CategoryDeduction, AmountCents: 1000, Description: "Keys"})
+	h.at(3*24*time.Hour, SignalCharge, deposit.Charge{ChargeID: 10, Category: deposit.CategoryDeduction, AmountCents: 1000, Description: "Keys"})
+	h.at(3*24*time.Hour+time.Minute, SignalCharge, deposit.Charge{ChargeID: 10, Category: deposit.CategoryDeduction, AmountCents: 1000, Description: "Keys"})
 	s := h.run(LeaseInput{})
 	require.EqualValues(t, 100000, s.ReceivedCents)
 	require.EqualValues(t, 1000, s.DeductionsCents)
@@ -348,7 +349,7 @@ func TestLateMoveOutRecordingReleasesAfterTheWindow(t *testing.T) {
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(40*24*time.Hour, SignalMoveOut, MoveOut{At: t0.Add(10 * 24 * time.Hour)})
 	s := h.run(LeaseInput{})
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.Equal(t, t0.Add(40*24*time.Hour), s.ClosedAt)
 	require.Equal(t, s.ClosedAt, s.ReleaseAt)
 }
@@ -390,9 +391,9 @@ func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalMoveOut, moveOutDay(1)) }, 2*24*time.Hour)
 	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessForSeconds: 3600, ReleaseAfterSeconds: 3600})
 	require.NoError(t, env.GetWorkflowError())
-	var st State
+	var st deposit.State
 	require.NoError(t, env.GetWorkflowResult(&st))
-	require.Equal(t, OutcomeRefunded, st.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, st.Outcome)
 	require.Len(t, st.EmailFailures, 4)
 	require.Empty(t, st.EmailsSent)
 }
@@ -406,23 +407,4 @@ func TestMissingLeaseFailsTheWorkflow(t *testing.T) {
 		temporal.NewNonRetryableApplicationError("lease L1 is not in the database", activities.ErrBadData, nil))
 	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessForSeconds: 3600, ReleaseAfterSeconds: 3600})
 	require.ErrorContains(t, env.GetWorkflowError(), "not in the database")
-}
-
-func TestComputeRefund(t *testing.T) {
-	for _, tc := range []struct {
-		received, arrears, deductions int64
-		want                          Settlement
-	}{
-		{150000, 0, 0, Settlement{RefundCents: 150000, Outcome: OutcomeRefunded}},
-		{150000, 20000, 12000, Settlement{RefundCents: 118000, Outcome: OutcomePartiallyRefunded}},
-		{100000, 0, 100000, Settlement{Outcome: OutcomeKept}},
-		{100000, 50000, 80000, Settlement{BalanceOwedCents: 30000, Outcome: OutcomeBalanceOwed}},
-		{0, 0, 0, Settlement{Outcome: OutcomeNothingDue}},
-		{0, 5000, 0, Settlement{BalanceOwedCents: 5000, Outcome: OutcomeBalanceOwed}},
-		{1, 0, 0, Settlement{RefundCents: 1, Outcome: OutcomeRefunded}},
-	} {
-		got := ComputeRefund(tc.received, tc.arrears, tc.deductions)
-		require.Equal(t, tc.want, got, "%+v", tc)
-		require.Equal(t, tc.received, got.RefundCents-got.BalanceOwedCents+tc.arrears+tc.deductions, "conservation")
-	}
 }

@@ -31,7 +31,7 @@ type law struct {
 }
 
 // startClock loads the lease's rule at the move-out and starts its clock.
-func (d *deposit) startClock(ctx workflow.Context) error {
+func (d *flow) startClock(ctx workflow.Context) error {
 	var l activities.LeaseLaw
 	if err := d.write(ctx, a.LoadLeaseLaw, activities.LeaseLawInput{LeaseID: d.in.LeaseID, On: d.state.MovedOutAt}).Get(ctx, &l); err != nil {
 		return err
@@ -47,13 +47,13 @@ func (d *deposit) startClock(ctx workflow.Context) error {
 
 // claim says whether anything will be withheld: some statutes give less
 // time when nothing is (US-FL).
-func (d *deposit) claim() bool {
+func (d *flow) claim() bool {
 	s := d.state
 	return s.ArrearsCents+s.DeductionsCents+s.KeptCents > 0 || s.PendingKeep != nil
 }
 
 // clock computes the lease's deadlines from the facts as they stand now.
-func (d *deposit) clock() rules.Clock {
+func (d *flow) clock() rules.Clock {
 	if d.state.Rule == nil {
 		return rules.Clock{}
 	}
@@ -63,7 +63,7 @@ func (d *deposit) clock() rules.Clock {
 }
 
 // clockKey identifies the deadlines, so that a wait can wake when they move.
-func (d *deposit) clockKey() string {
+func (d *flow) clockKey() string {
 	c := d.clock()
 	return fmt.Sprint(c.Started, c.StatementDue.Unix(), c.RefundDue.Unix(), c.ObjectionEnds.Unix())
 }
@@ -71,7 +71,7 @@ func (d *deposit) clockKey() string {
 // updateClock recomputes the deadlines, pulls the release date in front of
 // the refund deadline, and shows the deadline to operators (search attribute,
 // details) and to `deposits compliance` (database).
-func (d *deposit) updateClock(ctx workflow.Context) error {
+func (d *flow) updateClock(ctx workflow.Context) error {
 	d.state.Clock = d.clock()
 	c := d.state.Clock
 	if c.Started && !d.state.ReleaseAt.IsZero() {
@@ -98,7 +98,7 @@ func (d *deposit) updateClock(ctx workflow.Context) error {
 }
 
 // deadlineNote is the clock in words, with a missed deadline first.
-func (d *deposit) deadlineNote() string {
+func (d *flow) deadlineNote() string {
 	switch {
 	case d.state.DeadlineMissed != "":
 		return "MISSED: " + d.state.DeadlineMissed
@@ -110,7 +110,7 @@ func (d *deposit) deadlineNote() string {
 
 // statementBy is when the engine sends the itemized statement at the latest
 // (zero: no statute sets one yet).
-func (d *deposit) statementBy() time.Time {
+func (d *flow) statementBy() time.Time {
 	c := d.clock()
 	if !c.Started {
 		return time.Time{}
@@ -120,7 +120,7 @@ func (d *deposit) statementBy() time.Time {
 
 // settleBy is when the engine settles the deposit at the latest, whatever a
 // manager has asked (zero: no statute sets one yet).
-func (d *deposit) settleBy() time.Time {
+func (d *flow) settleBy() time.Time {
 	c := d.clock()
 	if !c.Started {
 		return time.Time{}
@@ -130,7 +130,7 @@ func (d *deposit) settleBy() time.Time {
 
 // statementSent records the itemized statement going out now, and a missed
 // statement deadline.
-func (d *deposit) statementSent(ctx workflow.Context) error {
+func (d *flow) statementSent(ctx workflow.Context) error {
 	if d.state.Rule == nil {
 		return nil
 	}
@@ -150,7 +150,7 @@ func (d *deposit) statementSent(ctx workflow.Context) error {
 
 // missed records a missed deadline; where the rule says so, the right to
 // withhold anything is forfeited and the tenant gets everything back.
-func (d *deposit) missed(why string) {
+func (d *flow) missed(why string) {
 	if d.state.DeadlineMissed == "" {
 		d.state.DeadlineMissed = why
 	} else {
@@ -164,7 +164,7 @@ func (d *deposit) missed(why string) {
 
 // settleByStatute is the engine releasing the deposit itself to meet the
 // refund deadline: a hold ends and a keep not yet approved is not applied.
-func (d *deposit) settleByStatute(ctx workflow.Context) {
+func (d *flow) settleByStatute(ctx workflow.Context) {
 	by := Actor{Actor: "depositflow", Role: "system"}
 	detail := fmt.Sprintf("released to meet the refund deadline %s under %s", dayText(d.state.Clock.RefundDue), d.state.Rule.Label())
 	if d.state.OnHold {
@@ -179,7 +179,7 @@ func (d *deposit) settleByStatute(ctx workflow.Context) {
 }
 
 // interest computes the interest owed as of now under the lease's rule.
-func (d *deposit) interest(ctx workflow.Context) {
+func (d *flow) interest(ctx workflow.Context) {
 	if d.state.Rule == nil || d.law == nil {
 		return
 	}

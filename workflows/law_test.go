@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/rules"
 )
 
@@ -23,7 +24,7 @@ func TestStatuteBoundsTheReleaseDate(t *testing.T) {
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*day, SignalMoveOut, moveOutDay(1)) // 2026-11-04: the refund is due 2026-11-25
 	due := moveOutDay(1).At.AddDate(0, 0, 21)
-	h.checkAt(2*day+time.Hour, func(s State) {
+	h.checkAt(2*day+time.Hour, func(s deposit.State) {
 		require.True(t, s.Clock.Started)
 		require.Equal(t, due, s.Clock.RefundDue)
 		// The manager asked for 60 days; the statute allows 21, less a day's margin.
@@ -33,7 +34,7 @@ func TestStatuteBoundsTheReleaseDate(t *testing.T) {
 	h.update(5*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 3}, "requires the refund by 2026-11-25", nil)
 	s := h.run(LeaseInput{ReleaseAfterSeconds: days(60), Jurisdiction: "US-CA"})
 
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.True(t, s.ClosedAt.Before(due), "closed %s, due %s", s.ClosedAt, due)
 	require.Empty(t, s.DeadlineMissed)
 	require.Equal(t, "US-CA", s.Jurisdiction)
@@ -49,7 +50,7 @@ func TestLateMoveOutForfeitsDeductionsWhereTheRuleSaysSo(t *testing.T) {
 	h := newHarness(t, 100000)
 	h.law.Rule = ruleOf("US-NY") // 14 days; a late statement forfeits every deduction
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
-	h.at(2*time.Hour, SignalCharge, Charge{ChargeID: 10, Code: "RENT", Category: CategoryArrears, AmountCents: 30000, Description: "October rent"})
+	h.at(2*time.Hour, SignalCharge, deposit.Charge{ChargeID: 10, Code: "RENT", Category: deposit.CategoryArrears, AmountCents: 30000, Description: "October rent"})
 	// The manager records, on day 20, a move-out of day 1: the statement
 	// deadline (day 15) has passed.
 	h.at(20*day, SignalMoveOut, moveOutDay(1))
@@ -59,7 +60,7 @@ func TestLateMoveOutForfeitsDeductionsWhereTheRuleSaysSo(t *testing.T) {
 	require.True(t, s.Forfeited)
 	require.Contains(t, s.DeadlineMissed, "after its deadline")
 	require.Contains(t, s.DeadlineMissed, "forfeited")
-	require.Equal(t, OutcomeRefunded, s.Outcome)
+	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.EqualValues(t, 100000, s.RefundCents, "everything back")
 	require.EqualValues(t, 30000, s.ForfeitedCents)
 	st := h.settlement()
@@ -76,7 +77,7 @@ func TestForwardingAddressStartsTheTexasClock(t *testing.T) {
 	h.law.Rule = ruleOf("US-TX")
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*day, SignalMoveOut, moveOutDay(1))
-	h.checkAt(3*day, func(s State) {
+	h.checkAt(3*day, func(s deposit.State) {
 		require.False(t, s.Clock.Started, "no forwarding address, no clock")
 		require.Contains(t, s.Clock.Why, "forwarding address")
 		require.Equal(t, moveOutDay(1).At.AddDate(0, 0, 60), s.ReleaseAt, "the manager's date stands")
@@ -84,7 +85,7 @@ func TestForwardingAddressStartsTheTexasClock(t *testing.T) {
 	fwd := moveOutDay(1).At.Add(10 * day)
 	h.at(11*day, SignalForwarding, ForwardingAddress{Address: "12 Elm St, Austin TX", At: fwd})
 	due := fwd.AddDate(0, 0, 30)
-	h.checkAt(11*day+time.Hour, func(s State) {
+	h.checkAt(11*day+time.Hour, func(s deposit.State) {
 		require.True(t, s.Clock.Started)
 		require.Equal(t, due, s.Clock.RefundDue)
 		require.Equal(t, due.Add(-rules.SafetyMargin), s.ReleaseAt, "pulled in front of the deadline")
@@ -114,9 +115,9 @@ func TestFloridaTwoStages(t *testing.T) {
 		h.law.Rule = ruleOf("US-FL")
 		h.at(time.Hour, SignalPayment, pay(1, 100000))
 		h.at(2*day, SignalMoveOut, moveOutDay(1))
-		h.at(3*day, SignalCharge, Charge{ChargeID: 10, Code: "DAMAGE", Category: CategoryDeduction, AmountCents: 25000, Description: "Door"})
+		h.at(3*day, SignalCharge, deposit.Charge{ChargeID: 10, Code: "DAMAGE", Category: deposit.CategoryDeduction, AmountCents: 25000, Description: "Door"})
 		// The window ends on day 4 (3 days): the notice goes out then.
-		notice := moveOutDay(1).At.Add(DefaultAssessFor)
+		notice := moveOutDay(1).At.Add(deposit.DefaultAssessFor)
 		s := h.run(LeaseInput{ReleaseAfterSeconds: days(5), Jurisdiction: "US-FL"})
 		require.Equal(t, notice, s.StatementAt)
 		require.Equal(t, notice.AddDate(0, 0, 15), s.Clock.ObjectionEnds)
@@ -136,7 +137,7 @@ func TestStatuteEndsAHoldAndAnUnapprovedKeep(t *testing.T) {
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*day, SignalMoveOut, moveOutDay(1))
 	h.update(5*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 50000, Reason: "Repainting"}, "", nil)
-	h.update(5*day+time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "", func(s State) {
+	h.update(5*day+time.Hour, UpdateHold, HoldRequest{Actor: mgr}, "", func(s deposit.State) {
 		require.Contains(t, s.Decisions[len(s.Decisions)-1].Detail, "releases it by")
 	})
 	s := h.run(LeaseInput{Jurisdiction: "US-CA"})
@@ -217,8 +218,8 @@ func TestThousandLeasesMeetTheirDeadlines(t *testing.T) {
 	require.Greater(t, byStatute, n/50)
 }
 
-func decisionsOf(s State, kind string) []Decision {
-	var out []Decision
+func decisionsOf(s deposit.State, kind string) []deposit.Decision {
+	var out []deposit.Decision
 	for _, d := range s.Decisions {
 		if d.Kind == kind {
 			out = append(out, d)
@@ -229,7 +230,7 @@ func decisionsOf(s State, kind string) []Decision {
 
 // simulateLease runs one random lease to its end and checks its deadlines;
 // it returns the final state and the release date the manager asked for.
-func simulateLease(t *testing.T, seed uint64, code string) (State, time.Time) {
+func simulateLease(t *testing.T, seed uint64, code string) (deposit.State, time.Time) {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	h := newHarness(t, 100000)
 	h.env.SetTestTimeout(time.Minute)
@@ -240,8 +241,8 @@ func simulateLease(t *testing.T, seed uint64, code string) (State, time.Time) {
 	recorded := time.Duration(moveOut+1)*day + time.Duration(rng.IntN(48))*time.Hour // up to two days late
 	h.at(recorded, SignalMoveOut, moveOutDay(moveOut))
 	for c := range rng.IntN(4) {
-		h.at(recorded+time.Duration(rng.IntN(25*24))*time.Hour, SignalCharge, Charge{ChargeID: int64(10 + c), Code: "DAMAGE",
-			Category: []string{CategoryDeduction, CategoryArrears}[rng.IntN(2)], AmountCents: int64(1+rng.IntN(400)) * 100, Description: "item"})
+		h.at(recorded+time.Duration(rng.IntN(25*24))*time.Hour, SignalCharge, deposit.Charge{ChargeID: int64(10 + c), Code: "DAMAGE",
+			Category: []string{deposit.CategoryDeduction, deposit.CategoryArrears}[rng.IntN(2)], AmountCents: int64(1+rng.IntN(400)) * 100, Description: "item"})
 	}
 	if rng.IntN(5) > 0 {
 		after := time.Duration(rng.IntN(40*24)) * time.Hour
@@ -278,9 +279,9 @@ func simulateLease(t *testing.T, seed uint64, code string) (State, time.Time) {
 	h.env.ExecuteWorkflow(DepositWorkflow, in)
 	require.True(t, h.env.IsWorkflowCompleted())
 	require.NoError(t, h.env.GetWorkflowError())
-	var s State
+	var s deposit.State
 	require.NoError(t, h.env.GetWorkflowResult(&s))
-	require.Equal(t, StageClosed, s.Stage)
+	require.Equal(t, deposit.StageClosed, s.Stage)
 	require.Empty(t, s.DeadlineMissed)
 	if s.Clock.Started {
 		require.False(t, s.ClosedAt.After(s.Clock.RefundDue), "closed %s after the refund deadline %s (%s)", s.ClosedAt, s.Clock.RefundDue, s.Clock.Why)

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -18,20 +19,20 @@ import (
 
 // expect records what the first activity found: the cash deposit expected
 // and the lease's tenants.
-func (d *deposit) expect(exp activities.Expectation) {
+func (d *flow) expect(exp activities.Expectation) {
 	d.state.ExpectedSource = exp.Source
 	d.state.TenantEmail, d.state.TenantName = exp.TenantEmail, exp.TenantName
 	for _, t := range exp.Tenants {
-		d.state.Tenants = append(d.state.Tenants, Tenant{ResidentID: t.ResidentID, Email: t.Email, Name: t.Name, Share: t.Share})
+		d.state.Tenants = append(d.state.Tenants, deposit.Tenant{ResidentID: t.ResidentID, Email: t.Email, Name: t.Name, Share: t.Share})
 	}
-	d.applyDeposit(DepositRow{DepositID: exp.DepositID, Type: DepositCash, AmountCents: exp.ExpectedCents})
+	d.applyDeposit(deposit.DepositRow{DepositID: exp.DepositID, Type: deposit.DepositCash, AmountCents: exp.ExpectedCents})
 	d.expected = true
 }
 
 // listen applies signals as they arrive, whatever step the main flow is at.
 // Each fact carries its database ID, so a signal delivered twice (a retried
 // sync, a reconcile pass) is applied once.
-func (d *deposit) listen(ctx workflow.Context) {
+func (d *flow) listen(ctx workflow.Context) {
 	logger := workflow.GetLogger(ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		payments := workflow.GetSignalChannel(ctx, SignalPayment)
@@ -43,7 +44,7 @@ func (d *deposit) listen(ctx workflow.Context) {
 		for {
 			s := workflow.NewSelector(ctx)
 			s.AddReceive(payments, func(c workflow.ReceiveChannel, _ bool) {
-				var p Payment
+				var p deposit.Payment
 				c.Receive(ctx, &p)
 				if d.late(fmt.Sprintf("payment %d", p.PaymentID)) || d.dup("p", p.PaymentID) {
 					return
@@ -62,7 +63,7 @@ func (d *deposit) listen(ctx workflow.Context) {
 				logger.Info("payment returned", "lease_id", d.in.LeaseID, "payment_id", r.PaymentID, "reason", r.Reason, "paid_cents", d.state.PaidCents)
 			})
 			s.AddReceive(charges, func(c workflow.ReceiveChannel, _ bool) {
-				var ch Charge
+				var ch deposit.Charge
 				c.Receive(ctx, &ch)
 				if d.late(fmt.Sprintf("charge %d", ch.ChargeID)) {
 					return
@@ -71,14 +72,14 @@ func (d *deposit) listen(ctx workflow.Context) {
 				logger.Info("charge applied", "lease_id", d.in.LeaseID, "charge_id", ch.ChargeID, "category", ch.Category)
 			})
 			s.AddReceive(amendments, func(c workflow.ReceiveChannel, _ bool) {
-				var row DepositRow
+				var row deposit.DepositRow
 				c.Receive(ctx, &row)
 				if d.late(fmt.Sprintf("deposit amendment %d", row.DepositID)) || d.dup("d", row.DepositID) {
 					return
 				}
 				d.applyDeposit(row)
 				// A changed cash deposit that leaves something to pay: ask for it.
-				if row.Type == DepositCash && row.AmountCents != 0 && d.expected && !d.covered() && !d.movedOut() {
+				if row.Type == deposit.DepositCash && row.AmountCents != 0 && d.expected && !d.covered() && !d.movedOut() {
 					d.email(templates.KindRequest, fmt.Sprintf("-amend-%d", row.DepositID))
 				}
 				logger.Info("deposit amended", "lease_id", d.in.LeaseID, "deposit_id", row.DepositID, "type", row.Type, "expected_cents", d.state.ExpectedCents)
@@ -115,7 +116,7 @@ func (d *deposit) listen(ctx workflow.Context) {
 }
 
 // addReceived counts cash in (or, negative, a payment that came back).
-func (d *deposit) addReceived(cents int64) {
+func (d *flow) addReceived(cents int64) {
 	d.state.PaidCents += cents
 	d.state.ReceivedCents += cents
 	d.state.HeldCents += cents
@@ -124,16 +125,16 @@ func (d *deposit) addReceived(cents int64) {
 // applyDeposit adds a deposit row to the totals of its type. Cash is what
 // the tenant must pay; prepaid was paid ahead and counts as received; a
 // guarantee is no cash at all. A row naming a payee makes it the newest.
-func (d *deposit) applyDeposit(row DepositRow) {
+func (d *flow) applyDeposit(row deposit.DepositRow) {
 	d.state.Deposits = append(d.state.Deposits, row)
 	switch row.Type {
-	case DepositCash:
+	case deposit.DepositCash:
 		d.state.ExpectedCents += row.AmountCents
-	case DepositPrepaid:
+	case deposit.DepositPrepaid:
 		d.state.PrepaidCents += row.AmountCents
 		d.state.ReceivedCents += row.AmountCents
 		d.state.HeldCents += row.AmountCents
-	case DepositGuarantee:
+	case deposit.DepositGuarantee:
 		d.state.GuaranteeCents += row.AmountCents
 		if row.Guarantor != "" && !slices.Contains(d.state.Guarantors, row.Guarantor) {
 			d.state.Guarantors = append(d.state.Guarantors, row.Guarantor)
@@ -147,7 +148,7 @@ func (d *deposit) applyDeposit(row DepositRow) {
 // applyReturn reverses a payment that came back and adds the fee charge;
 // the stage loop then sends the lease back to awaiting payment if the
 // deposit is no longer covered.
-func (d *deposit) applyReturn(r PaymentReturned) {
+func (d *flow) applyReturn(r PaymentReturned) {
 	for i := range d.state.Payments {
 		p := &d.state.Payments[i]
 		if p.PaymentID != r.PaymentID {
@@ -168,15 +169,15 @@ func (d *deposit) applyReturn(r PaymentReturned) {
 }
 
 // applyCharge adds a ledger charge to its term of the refund maths.
-func (d *deposit) applyCharge(ch Charge) {
+func (d *flow) applyCharge(ch deposit.Charge) {
 	if d.dup("c", ch.ChargeID) {
 		return
 	}
 	d.state.Charges = append(d.state.Charges, ch)
 	switch ch.Category {
-	case CategoryArrears:
+	case deposit.CategoryArrears:
 		d.state.ArrearsCents += ch.AmountCents
-	case CategoryCredit:
+	case deposit.CategoryCredit:
 		d.state.CreditsCents += ch.AmountCents
 		d.state.HeldCents += ch.AmountCents
 	default:
@@ -184,7 +185,7 @@ func (d *deposit) applyCharge(ch Charge) {
 	}
 }
 
-func (d *deposit) dup(kind string, id int64) bool {
+func (d *flow) dup(kind string, id int64) bool {
 	k := fmt.Sprintf("%s%d", kind, id)
 	if d.seen[k] {
 		return true
@@ -195,7 +196,7 @@ func (d *deposit) dup(kind string, id int64) bool {
 
 // late records a fact that arrived after the money was settled: it can no
 // longer change the refund, and an operator must see it.
-func (d *deposit) late(what string) bool {
+func (d *flow) late(what string) bool {
 	if !d.settled {
 		return false
 	}

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/templates"
 )
@@ -21,11 +22,11 @@ type outgoing struct {
 	toManager bool
 }
 
-func (d *deposit) mailDone() bool { return len(d.mailq) == 0 && !d.mailBusy }
+func (d *flow) mailDone() bool { return len(d.mailq) == 0 && !d.mailBusy }
 
 // email queues an email to the tenants showing the state as it is now. The
 // suffix tells apart repeats of a step (a second receipt, a second request).
-func (d *deposit) email(kind, suffix string) {
+func (d *flow) email(kind, suffix string) {
 	in := activities.EmailInput{
 		Key: d.key("email/" + kind + suffix), Kind: kind, To: d.state.TenantEmail, ToName: d.state.TenantName, Data: d.emailData(),
 	}
@@ -39,12 +40,12 @@ func (d *deposit) email(kind, suffix string) {
 
 // remindManager queues a reminder to the property's manager; the mailer
 // reads the manager's address when it sends, so a changed address is used.
-func (d *deposit) remindManager(key string) {
+func (d *flow) remindManager(key string) {
 	data := EmailData(d.state, true)
 	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: templates.KindReminder, Data: data}})
 }
 
-func (d *deposit) startMailer(ctx workflow.Context) {
+func (d *flow) startMailer(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 })
@@ -66,7 +67,7 @@ func (d *deposit) startMailer(ctx workflow.Context) {
 	})
 }
 
-func (d *deposit) send(ctx workflow.Context, m outgoing) error {
+func (d *flow) send(ctx workflow.Context, m outgoing) error {
 	if m.toManager {
 		var policy activities.Policy
 		if err := workflow.ExecuteActivity(dbCtx(ctx), a.GetPropertyPolicy, d.in.PropertyID).Get(ctx, &policy); err != nil {
@@ -81,12 +82,12 @@ func (d *deposit) send(ctx workflow.Context, m outgoing) error {
 }
 
 // emailData is what every email may show, from the state as it is now.
-func (d *deposit) emailData() templates.Data { return EmailData(d.state, false) }
+func (d *flow) emailData() templates.Data { return EmailData(d.state, false) }
 
 // EmailData is what an email shows for a lease's state: the tenant's view,
 // or (forManager) the same figures addressed to the property's manager.
 // `deposits email preview` renders from it too.
-func EmailData(s State, forManager bool) templates.Data {
+func EmailData(s deposit.State, forManager bool) templates.Data {
 	data := templates.Data{
 		LeaseID: s.LeaseID, PropertyID: s.PropertyID, UnitID: s.UnitID,
 		TenantName: s.TenantName, TenantEmail: s.TenantEmail, RecipientName: s.TenantName,
@@ -123,7 +124,7 @@ func EmailData(s State, forManager bool) templates.Data {
 	}
 	var forfeited []string
 	for _, c := range s.Charges {
-		if s.Forfeited && c.Category != CategoryCredit {
+		if s.Forfeited && c.Category != deposit.CategoryCredit {
 			// A missed deadline forfeited the right to withhold: listed, not taken.
 			forfeited = append(forfeited, c.Description+" "+money.Format(c.AmountCents))
 			data.ForfeitedCents += c.AmountCents
@@ -131,9 +132,9 @@ func EmailData(s State, forManager bool) templates.Data {
 		}
 		l := templates.Line{Description: c.Description, Cents: c.AmountCents}
 		switch c.Category {
-		case CategoryArrears:
+		case deposit.CategoryArrears:
 			data.Arrears = append(data.Arrears, l)
-		case CategoryCredit:
+		case deposit.CategoryCredit:
 			data.Credits = append(data.Credits, l)
 		default:
 			data.Deductions = append(data.Deductions, l)
@@ -152,11 +153,11 @@ func EmailData(s State, forManager bool) templates.Data {
 		data.ForfeitedList = strings.Join(forfeited, ", ")
 	}
 	// Before settlement the emails show what would be refunded if nothing else changes.
-	st := Settle(termsOf(s))
+	st := deposit.Settle(s.Terms())
 	data.RefundCents, data.BalanceOwedCents = st.RefundCents, st.BalanceOwedCents
 	payouts := s.Payouts
-	if s.Stage != StageClosed {
-		payouts = plannedPayouts(s, st.RefundCents)
+	if s.Stage != deposit.StageClosed {
+		payouts = deposit.PlannedPayouts(s, st.RefundCents)
 	}
 	if len(payouts) > 1 || s.PayeeEmail != "" {
 		for _, p := range payouts {

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 )
 
@@ -41,7 +42,7 @@ func StartSearchAttributes(in LeaseInput) temporal.SearchAttributes {
 	return temporal.NewSearchAttributes(
 		SALeaseID.ValueSet(in.LeaseID),
 		SAPropertyID.ValueSet(in.PropertyID),
-		SAStage.ValueSet(StageAwaitingPayment),
+		SAStage.ValueSet(deposit.StageAwaitingPayment),
 		SAJurisdiction.ValueSet(j),
 	)
 }
@@ -50,7 +51,7 @@ func StartSearchAttributes(in LeaseInput) temporal.SearchAttributes {
 // operators can list what is due first:
 //
 //	DepositStatutoryDeadline < '2026-12-01T00:00:00Z' AND ExecutionStatus = 'Running'
-func (d *deposit) lawAttributes() []temporal.SearchAttributeUpdate {
+func (d *flow) lawAttributes() []temporal.SearchAttributeUpdate {
 	ups := []temporal.SearchAttributeUpdate{SAJurisdiction.ValueSet(d.state.Jurisdiction)}
 	if c := d.state.Clock; c.Started {
 		ups = append(ups, SAStatutoryDeadline.ValueSet(c.RefundDue))
@@ -67,7 +68,7 @@ func (d *deposit) lawAttributes() []temporal.SearchAttributeUpdate {
 // (at a stage change) and the workflow's current details, the words the UI's
 // workflow page shows. Details cost no history event, so they follow every
 // change; search attributes are upserted only when the stage changes.
-func (d *deposit) publish(ctx workflow.Context, stageChanged bool) error {
+func (d *flow) publish(ctx workflow.Context, stageChanged bool) error {
 	workflow.SetCurrentDetails(ctx, d.details())
 	if !stageChanged || workflow.GetVersion(ctx, "search-attributes", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
@@ -80,24 +81,24 @@ func (d *deposit) publish(ctx workflow.Context, stageChanged bool) error {
 }
 
 // details says in words where the deposit stands (markdown, for the UI).
-func (d *deposit) details() string { return Markdown(d.plainDetails()) }
+func (d *flow) details() string { return Markdown(d.plainDetails()) }
 
 // Markdown escapes text for the Temporal UI's markdown, where a pair of
 // dollar signs would otherwise start a formula.
 func Markdown(s string) string { return strings.ReplaceAll(s, "$", `\$`) }
 
-func (d *deposit) plainDetails() string {
+func (d *flow) plainDetails() string {
 	s := d.state
 	var b strings.Builder
 	// The headline first: the UI shows the top of the details.
 	add(&b, "**%s**", strings.ReplaceAll(s.Stage, "_", " "))
 	switch {
-	case s.Stage == StageClosed && s.BalanceOwedCents > 0:
+	case s.Stage == deposit.StageClosed && s.BalanceOwedCents > 0:
 		add(&b, ": balance owed %s (invoice %d), closed %s.", money.Format(s.BalanceOwedCents), s.InvoiceID, dayText(s.ClosedAt))
-	case s.Stage == StageClosed:
+	case s.Stage == deposit.StageClosed:
 		add(&b, ": %s, refund %s in %d payout(s), closed %s.", strings.ReplaceAll(s.Outcome, "_", " "), money.Format(s.RefundCents), len(s.Payouts), dayText(s.ClosedAt))
 	case !s.ReleaseAt.IsZero():
-		st := Settle(d.terms())
+		st := deposit.Settle(d.terms())
 		when := "release on " + dayText(s.ReleaseAt)
 		if s.OnHold {
 			when = "on hold, released only by hand"
@@ -107,9 +108,9 @@ func (d *deposit) plainDetails() string {
 		} else {
 			add(&b, ": %s; refund %s if nothing changes.", when, money.Format(st.RefundCents))
 		}
-	case s.Stage == StageAwaitingPayment:
+	case s.Stage == deposit.StageAwaitingPayment:
 		add(&b, ": %s still to pay.", money.Format(max(s.ExpectedCents-s.PaidCents, 0)))
-	case s.Stage == StageHeld:
+	case s.Stage == deposit.StageHeld:
 		add(&b, ": %s held until the move-out.", money.Format(s.ReceivedCents))
 	}
 	if s.PendingKeep != nil {

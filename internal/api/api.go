@@ -40,6 +40,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
@@ -674,14 +675,14 @@ func (s *Server) CreateLease(ctx context.Context, p Caller, in Lease) (map[strin
 	if in.Shares != nil && len(in.Shares) != len(in.ResidentIDs) {
 		return nil, 0, invalid("shares", "shares has %d entries for %d residents", len(in.Shares), len(in.ResidentIDs))
 	}
-	assess, release := workflows.DefaultAssessFor, workflows.DefaultReleaseAfter
+	assess, release := deposit.DefaultAssessFor, deposit.DefaultReleaseAfter
 	for _, d := range []struct {
 		field string
 		secs  int64
 		into  *time.Duration
 	}{{"assess_for_seconds", in.AssessForSeconds, &assess}, {"release_after_seconds", in.ReleaseAfterSeconds, &release}} {
-		if d.secs < 0 || d.secs > int64(workflows.MaxDelay/time.Second) {
-			return nil, 0, invalid(d.field, "%s must be from 1 to %d (120 days)", d.field, int64(workflows.MaxDelay/time.Second))
+		if d.secs < 0 || d.secs > int64(deposit.MaxDelay/time.Second) {
+			return nil, 0, invalid(d.field, "%s must be from 1 to %d (120 days)", d.field, int64(deposit.MaxDelay/time.Second))
 		}
 		if d.secs > 0 {
 			*d.into = time.Duration(d.secs) * time.Second
@@ -929,8 +930,8 @@ func (s *Server) getLease(w http.ResponseWriter, r *http.Request, p Caller) erro
 	return nil
 }
 
-func (s *Server) state(ctx context.Context, leaseID string) (workflows.State, error) {
-	var st workflows.State
+func (s *Server) state(ctx context.Context, leaseID string) (deposit.State, error) {
+	var st deposit.State
 	wid := workflows.WorkflowID(leaseID)
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
 	var nf *serviceerror.NotFound

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -35,12 +36,12 @@ func (a *app) decisionCommands() []*cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.decide(cmd.Context(), args[0], workflows.UpdateExtend, workflows.ExtendRequest{Actor: a.by(), Days: days},
-				func(s workflows.State) string {
+				func(s deposit.State) string {
 					return fmt.Sprintf("Release of lease %s moved to %s.", s.LeaseID, s.ReleaseAt.Format(time.RFC3339))
 				})
 		},
 	}
-	extend.Flags().IntVar(&days, "days", workflows.DefaultExtendDays, "days to add to the release date")
+	extend.Flags().IntVar(&days, "days", deposit.DefaultExtendDays, "days to add to the release date")
 
 	var amount, reason string
 	var all bool
@@ -65,7 +66,7 @@ keep waits as pending until a books_admin approves or declines it.`,
 			} else if amount != "" {
 				return refused("give either --amount or --all, not both")
 			}
-			return a.decide(cmd.Context(), args[0], workflows.UpdateKeep, req, func(s workflows.State) string {
+			return a.decide(cmd.Context(), args[0], workflows.UpdateKeep, req, func(s deposit.State) string {
 				if p := s.PendingKeep; p != nil {
 					return fmt.Sprintf("Keep of %s is above the property's approval threshold: pending until a books_admin runs `deposits approve %s`.",
 						money.Format(p.AmountCents), s.LeaseID)
@@ -100,7 +101,7 @@ deposits release, and the property's manager is reminded once when the date has 
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.decide(cmd.Context(), args[0], workflows.UpdateHold, workflows.HoldRequest{Actor: a.by(), Off: off},
-				func(s workflows.State) string {
+				func(s deposit.State) string {
 					if s.OnHold {
 						return fmt.Sprintf("Lease %s is on hold: it will not be released until `deposits release %s`.", s.LeaseID, s.LeaseID)
 					}
@@ -117,7 +118,7 @@ deposits release, and the property's manager is reminded once when the date has 
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.decide(cmd.Context(), args[0], workflows.UpdateApprove, workflows.ApprovalRequest{Actor: a.by()},
-				func(s workflows.State) string {
+				func(s deposit.State) string {
 					k := s.Kept[len(s.Kept)-1]
 					return fmt.Sprintf("Approved: %s of lease %s is kept (%s).", money.Format(k.AmountCents), s.LeaseID, k.Reason)
 				})
@@ -131,7 +132,7 @@ deposits release, and the property's manager is reminded once when the date has 
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.decide(cmd.Context(), args[0], workflows.UpdateDecline, workflows.ApprovalRequest{Actor: a.by(), Reason: declineReason},
-				func(s workflows.State) string {
+				func(s deposit.State) string {
 					return fmt.Sprintf("Declined: nothing more is kept of lease %s.", s.LeaseID)
 				})
 		},
@@ -143,7 +144,7 @@ deposits release, and the property's manager is reminded once when the date has 
 // decide sends one decision to the lease's workflow and prints the state it
 // leaves. A refusal by the workflow's validator is exit code 1 with its
 // reason; every decision, refused or accepted, is in the audit log.
-func (a *app) decide(ctx context.Context, leaseID, name string, req any, done func(workflows.State) string) error {
+func (a *app) decide(ctx context.Context, leaseID, name string, req any, done func(deposit.State) string) error {
 	// No decision without its row in the audit log: the database comes first.
 	if _, err := a.db(ctx); err != nil {
 		return err
@@ -155,7 +156,7 @@ func (a *app) decide(ctx context.Context, leaseID, name string, req any, done fu
 	}
 	if name == workflows.UpdateRelease {
 		// The refund follows at once; show the closed lease.
-		if closed, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return s.Stage == workflows.StageClosed }); ok {
+		if closed, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return s.Stage == deposit.StageClosed }); ok {
 			s = closed
 		}
 	}
@@ -169,8 +170,8 @@ func (a *app) decide(ctx context.Context, leaseID, name string, req any, done fu
 	return nil
 }
 
-func (a *app) sendDecision(ctx context.Context, leaseID, name string, req any) (workflows.State, error) {
-	var s workflows.State
+func (a *app) sendDecision(ctx context.Context, leaseID, name string, req any) (deposit.State, error) {
+	var s deposit.State
 	if err := a.checkOutput(); err != nil {
 		return s, err
 	}
@@ -178,7 +179,7 @@ func (a *app) sendDecision(ctx context.Context, leaseID, name string, req any) (
 	if err != nil {
 		return s, err
 	}
-	if cur.Stage == workflows.StageClosed {
+	if cur.Stage == deposit.StageClosed {
 		return s, refused("lease %s is closed (%s): no decision can change it now", leaseID, cur.Outcome)
 	}
 	c, err := a.temporal(ctx)
@@ -241,7 +242,7 @@ func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail
 	if err := checkID("property", property); err != nil {
 		return err
 	}
-	if a.role != workflows.RoleManager && a.role != workflows.RoleBooksAdmin {
+	if a.role != deposit.RoleManager && a.role != deposit.RoleBooksAdmin {
 		return refused("role %q may not change a property's policy", a.role)
 	}
 	p := db.SetPropertyPolicyParams{PropertyID: property}

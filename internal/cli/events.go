@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
-	"github.com/depositflow/depositflow/workflows"
 )
 
 // Facts from outside (payments, charges, the move-out) are committed to the
@@ -72,7 +72,7 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 	} else {
 		a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
 	}
-	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasPayment(s, p.PaymentID) }); ok {
+	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasPayment(s, p.PaymentID) }); ok {
 		a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
 	} else {
 		a.notYetApplied(leaseID)
@@ -105,7 +105,7 @@ func cliErr(err error) error {
 	return &exitError{code: code, err: ie}
 }
 
-func hasPayment(s workflows.State, id int64) bool {
+func hasPayment(s deposit.State, id int64) bool {
 	for _, p := range s.Payments {
 		if p.PaymentID == id {
 			return true
@@ -151,7 +151,7 @@ func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
 		return cliErr(err)
 	}
 	a.printf("Recorded move-out of lease %s on %s.\n", leaseID, at.Format(time.DateOnly))
-	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() }); ok {
+	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() }); ok {
 		a.printf("Final charges until %s; release on %s.\n", s.AssessUntil.Format(time.RFC3339), s.ReleaseAt.Format(time.RFC3339))
 	} else {
 		a.notYetApplied(leaseID)
@@ -219,7 +219,7 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 	} else {
 		a.printf("Added %s charge %d of %s to lease %s (%s).\n", ch.Code, ch.ChargeID, money.Format(cents), leaseID, ch.Category)
 	}
-	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasCharge(s, ch.ChargeID) }); ok {
+	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasCharge(s, ch.ChargeID) }); ok {
 		a.printf("Arrears %s, deductions %s; stage %s.\n", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), s.Stage)
 	} else {
 		a.notYetApplied(leaseID)
@@ -227,7 +227,7 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 	return nil
 }
 
-func hasCharge(s workflows.State, id int64) bool {
+func hasCharge(s deposit.State, id int64) bool {
 	for _, c := range s.Charges {
 		if c.ChargeID == id {
 			return true

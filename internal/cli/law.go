@@ -15,6 +15,7 @@ import (
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
@@ -257,7 +258,7 @@ func (a *app) setRules(ctx context.Context, file string) error {
 	if file == "" {
 		return refused("give the rule's JSON file: --file RULE.json")
 	}
-	if a.role != workflows.RoleBooksAdmin && a.role != workflows.RoleManager {
+	if a.role != deposit.RoleBooksAdmin && a.role != deposit.RoleManager {
 		return refused("role %q may not change the rules", a.role)
 	}
 	raw, err := os.ReadFile(file)
@@ -365,7 +366,7 @@ func (a *app) recordForwarding(ctx context.Context, leaseID, address, date strin
 	} else {
 		a.printf("Recorded the forwarding address of lease %s (the first arrived %s).\n", leaseID, out.At.Format(time.DateOnly))
 	}
-	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return s.ForwardingAddress == out.Address }); ok {
+	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return s.ForwardingAddress == out.Address }); ok {
 		a.printf("%s\n", clockLine(s))
 	} else {
 		a.notYetApplied(leaseID)
@@ -374,7 +375,7 @@ func (a *app) recordForwarding(ctx context.Context, leaseID, address, date strin
 }
 
 // clockLine says where a lease stands against its statute, in one line.
-func clockLine(s workflows.State) string {
+func clockLine(s deposit.State) string {
 	switch {
 	case s.Rule == nil && s.MovedOutAt.IsZero():
 		return "The statutory clock starts at the move-out."

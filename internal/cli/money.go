@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
@@ -51,7 +52,7 @@ receives the refund from now on (the newest payee wins).`,
 }
 
 func (a *app) amend(ctx context.Context, leaseID, typ, amount, guarantor, payee, payeeName string) error {
-	if typ != workflows.DepositCash && typ != workflows.DepositGuarantee && typ != workflows.DepositPrepaid {
+	if typ != deposit.DepositCash && typ != deposit.DepositGuarantee && typ != deposit.DepositPrepaid {
 		return refused("--type %q: choose cash, guarantee or prepaid", typ)
 	}
 	if strings.TrimSpace(amount) == "" {
@@ -70,7 +71,7 @@ func (a *app) amend(ctx context.Context, leaseID, typ, amount, guarantor, payee,
 		return refused("--amount 0 changes nothing: give an amount, or --payee to change the payee")
 	}
 	guarantor = strings.TrimSpace(guarantor)
-	if typ == workflows.DepositGuarantee && guarantor == "" {
+	if typ == deposit.DepositGuarantee && guarantor == "" {
 		return refused("a guarantee needs its guarantor: --guarantor \"Bank of America\"")
 	}
 	s, err := a.leaseState(ctx, leaseID)
@@ -80,7 +81,7 @@ func (a *app) amend(ctx context.Context, leaseID, typ, amount, guarantor, payee,
 	if !s.MovedOutAt.IsZero() {
 		return refused("lease %s has ended (moved out %s): amend a deposit while the lease is active", leaseID, s.MovedOutAt.Format(time.DateOnly))
 	}
-	total := map[string]int64{workflows.DepositCash: s.ExpectedCents, workflows.DepositGuarantee: s.GuaranteeCents, workflows.DepositPrepaid: s.PrepaidCents}[typ]
+	total := map[string]int64{deposit.DepositCash: s.ExpectedCents, deposit.DepositGuarantee: s.GuaranteeCents, deposit.DepositPrepaid: s.PrepaidCents}[typ]
 	if total+cents < 0 {
 		return refused("lowering the %s deposit by %s would leave %s: it is %s", typ, money.Format(-cents), money.Format(total+cents), money.Format(total))
 	}
@@ -96,13 +97,13 @@ func (a *app) amend(ctx context.Context, leaseID, typ, amount, guarantor, payee,
 	if err != nil {
 		return unavailable("the database", err)
 	}
-	if err := a.signal(ctx, leaseID, workflows.SignalAmend, workflows.DepositRow{
+	if err := a.signal(ctx, leaseID, workflows.SignalAmend, deposit.DepositRow{
 		DepositID: row.DepositID, Type: typ, AmountCents: cents, Guarantor: guarantor, PayeeEmail: payee, PayeeName: payeeName,
 	}); err != nil {
 		return err
 	}
 	a.printf("Amended the deposit of lease %s: %s %s.\n", leaseID, typ, signed(cents))
-	s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return hasDeposit(s, row.DepositID) })
+	s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasDeposit(s, row.DepositID) })
 	if !ok {
 		a.notYetApplied(leaseID)
 		return nil
@@ -122,7 +123,7 @@ func signed(cents int64) string {
 	return money.Format(cents)
 }
 
-func hasDeposit(s workflows.State, id int64) bool {
+func hasDeposit(s deposit.State, id int64) bool {
 	for _, d := range s.Deposits {
 		if d.DepositID == id {
 			return true
@@ -179,7 +180,7 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 	if fee != nil {
 		a.printf("NSF fee of %s charged.\n", money.Format(fee.AmountCents))
 	}
-	if s, ok := a.waitFor(ctx, leaseID, func(s workflows.State) bool { return paymentReturned(s, p.PaymentID) }); ok {
+	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return paymentReturned(s, p.PaymentID) }); ok {
 		a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
 	} else {
 		a.notYetApplied(leaseID)
@@ -187,7 +188,7 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 	return nil
 }
 
-func paymentReturned(s workflows.State, id int64) bool {
+func paymentReturned(s deposit.State, id int64) bool {
 	for _, p := range s.Payments {
 		if p.PaymentID == id {
 			return p.Returned
@@ -283,10 +284,10 @@ func (a *app) ledger(ctx context.Context, leaseID string) (ledgerReport, error) 
 	}
 	for _, d := range deposits {
 		switch d.DepositType {
-		case workflows.DepositPrepaid:
+		case deposit.DepositPrepaid:
 			r.Entries = append(r.Entries, ledgerEntry{"prepaid", fmt.Sprint(d.DepositID), "prepaid deposit", d.AmountInCents})
 			r.ReceivedCents += d.AmountInCents
-		case workflows.DepositGuarantee:
+		case deposit.DepositGuarantee:
 			r.GuaranteeCents += d.AmountInCents
 		}
 	}
@@ -295,7 +296,7 @@ func (a *app) ledger(ctx context.Context, leaseID string) (ledgerReport, error) 
 		return r, unavailable("the database", err)
 	}
 	for _, c := range charges {
-		if c.Category == workflows.CategoryCredit {
+		if c.Category == deposit.CategoryCredit {
 			r.Entries = append(r.Entries, ledgerEntry{"credit", fmt.Sprint(c.ChargeID), c.Description, c.AmountInCents})
 			r.CreditsCents += c.AmountInCents
 		}

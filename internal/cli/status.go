@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
-	"github.com/depositflow/depositflow/workflows"
 )
 
 func (a *app) statusCommand() *cobra.Command {
@@ -42,7 +42,7 @@ workflow: live while it runs, its final result once it has closed.`,
 	}
 }
 
-func printState(w io.Writer, s workflows.State) {
+func printState(w io.Writer, s deposit.State) {
 	t := newTable(w, "", "")
 	t.row("Lease", fmt.Sprintf("%s (property %s, unit %s)", s.LeaseID, s.PropertyID, s.UnitID))
 	for i, tn := range s.Tenants {
@@ -104,11 +104,11 @@ func printState(w io.Writer, s workflows.State) {
 	if p := s.PendingKeep; p != nil {
 		t.row("Pending keep", fmt.Sprintf("%s by %s, awaiting approval: %s", money.Format(p.AmountCents), p.RequestedBy, p.Reason))
 	}
-	terms := workflows.Terms{ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
+	terms := deposit.Terms{ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
 		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents, EarlierRefundsCents: s.EarlierRefundsCents}
 	switch {
-	case s.Stage != workflows.StageClosed:
-		p := workflows.Settle(terms)
+	case s.Stage != deposit.StageClosed:
+		p := deposit.Settle(terms)
 		if p.BalanceOwedCents > 0 {
 			t.row("Balance owed", money.Format(p.BalanceOwedCents)+" (if nothing changes)")
 		} else {
@@ -234,7 +234,7 @@ Temporal Web UI, built from the flags, e.g.
 	return cmd
 }
 
-var stages = []string{workflows.StageAwaitingPayment, workflows.StageHeld, workflows.StageAssessing, workflows.StageReleasePending, workflows.StageClosed}
+var stages = []string{deposit.StageAwaitingPayment, deposit.StageHeld, deposit.StageAssessing, deposit.StageReleasePending, deposit.StageClosed}
 
 func (a *app) list(ctx context.Context, stage, property, dueBefore string, limit int) error {
 	if err := a.checkOutput(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -79,7 +80,7 @@ func parseDelay(flag, s string) (time.Duration, error) {
 	if d%time.Second != 0 {
 		return 0, refused("--%s %s: use whole seconds", flag, s)
 	}
-	if d > workflows.MaxDelay {
+	if d > deposit.MaxDelay {
 		return 0, refused("--%s %s is longer than the 120 days (2880h) allowed after move-out", flag, s)
 	}
 	return d, nil
@@ -108,8 +109,8 @@ func parseDay(flag, s string, now time.Time) (time.Time, string, error) {
 
 // leaseState reads a lease's deposit state from its workflow: the live query
 // while it runs, the result once it has closed (which needs no worker).
-func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, error) {
-	var s workflows.State
+func (a *app) leaseState(ctx context.Context, leaseID string) (deposit.State, error) {
+	var s deposit.State
 	if err := checkID("lease", leaseID); err != nil {
 		return s, err
 	}
@@ -139,8 +140,8 @@ func (a *app) leaseState(ctx context.Context, leaseID string) (workflows.State, 
 }
 
 // queryState asks the lease's running workflow for its state (a worker answers).
-func (a *app) queryState(ctx context.Context, leaseID string) (workflows.State, error) {
-	var s workflows.State
+func (a *app) queryState(ctx context.Context, leaseID string) (deposit.State, error) {
+	var s deposit.State
 	c, err := a.temporal(ctx)
 	if err != nil {
 		return s, err
@@ -158,7 +159,7 @@ func (a *app) queryState(ctx context.Context, leaseID string) (workflows.State, 
 // state after its signal was applied. The signal is durable either way; this
 // only decides what is printed. ok is false when no worker answered in time
 // (it may be restarting): the fact is recorded and will be applied.
-func (a *app) waitFor(ctx context.Context, leaseID string, done func(workflows.State) bool) (s workflows.State, ok bool) {
+func (a *app) waitFor(ctx context.Context, leaseID string, done func(deposit.State) bool) (s deposit.State, ok bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// One query per poll; the lease was just found running. A workflow

@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -122,7 +123,7 @@ func (s *Service) CheckOpen(ctx context.Context, leaseID string) error {
 	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return nil
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		var state workflows.State
+		var state deposit.State
 		if err := c.GetWorkflow(ctx, workflows.WorkflowID(leaseID), "").Get(ctx, &state); err != nil {
 			return unavailable("Temporal", err)
 		}
@@ -164,7 +165,7 @@ func (s *Service) checkNotForfeited(ctx context.Context, leaseID string) error {
 	if err != nil {
 		return unavailable("Temporal", err)
 	}
-	var state workflows.State
+	var state deposit.State
 	if err := v.Get(&state); err != nil {
 		return unavailable("Temporal", err)
 	}
@@ -269,8 +270,8 @@ func (s *Service) RecordPayment(ctx context.Context, in PaymentIn) (PaymentOut, 
 }
 
 // PaymentSignal is the signal that tells a workflow about a payment row.
-func PaymentSignal(p db.Payment) workflows.Payment {
-	return workflows.Payment{PaymentID: p.PaymentID, AmountCents: p.AmountInCents, Reference: p.Reference, Date: p.TransactionDate.Time.Format(time.DateOnly)}
+func PaymentSignal(p db.Payment) deposit.Payment {
+	return deposit.Payment{PaymentID: p.PaymentID, AmountCents: p.AmountInCents, Reference: p.Reference, Date: p.TransactionDate.Time.Format(time.DateOnly)}
 }
 
 // ChargeIn is a charge on the resident ledger.
@@ -324,7 +325,7 @@ func (s *Service) AddCharge(ctx context.Context, in ChargeIn) (ChargeOut, error)
 	if err := s.CheckOpen(ctx, in.LeaseID); err != nil {
 		return out, err
 	}
-	if cc.Category != workflows.CategoryCredit {
+	if cc.Category != deposit.CategoryCredit {
 		if err := s.checkNotForfeited(ctx, in.LeaseID); err != nil {
 			return out, err
 		}
@@ -359,7 +360,7 @@ func (s *Service) AddCharge(ctx context.Context, in ChargeIn) (ChargeOut, error)
 		return out, unavailable("the database", err)
 	}
 	out.ChargeID, out.Code, out.Category = ch.ChargeID, cc.ChargeCodeID, cc.Category
-	return out, s.Signal(ctx, in.LeaseID, workflows.SignalCharge, workflows.Charge{
+	return out, s.Signal(ctx, in.LeaseID, workflows.SignalCharge, deposit.Charge{
 		ChargeID: ch.ChargeID, Code: cc.ChargeCodeID, Category: cc.Category, AmountCents: in.Cents, Description: ch.Description,
 	})
 }
@@ -391,7 +392,7 @@ type ReturnIn struct {
 // and whether it was returned before.
 type ReturnOut struct {
 	Payment db.Payment
-	Fee     *workflows.Charge
+	Fee     *deposit.Charge
 	Again   bool
 }
 
@@ -455,18 +456,18 @@ func (s *Service) ReturnPayment(ctx context.Context, in ReturnIn) (ReturnOut, er
 
 // nsfFee writes the fee charge for a returned payment, under a key made from
 // the payment, so the fee can be found again.
-func nsfFee(ctx context.Context, q *db.Queries, leaseID string, p db.Payment, cents int64, reason, actor string) (*workflows.Charge, error) {
+func nsfFee(ctx context.Context, q *db.Queries, leaseID string, p db.Payment, cents int64, reason, actor string) (*deposit.Charge, error) {
 	desc := fmt.Sprintf("Returned payment fee (%s, %s)", p.Reference, reason)
 	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: leaseID, ResidentID: p.ResidentID, ChargeCodeID: "NSF_FEE",
 		AmountInCents: cents, Description: desc, CreatedBy: actor, IdempotencyKey: nsfKey(leaseID, p.Reference)})
 	if err != nil {
 		return nil, err
 	}
-	return &workflows.Charge{ChargeID: ch.ChargeID, Code: "NSF_FEE", Category: workflows.CategoryArrears, AmountCents: ch.AmountInCents, Description: desc}, nil
+	return &deposit.Charge{ChargeID: ch.ChargeID, Code: "NSF_FEE", Category: deposit.CategoryArrears, AmountCents: ch.AmountInCents, Description: desc}, nil
 }
 
 // ExistingNSFFee is the fee charged when a payment was returned, if any.
-func ExistingNSFFee(ctx context.Context, q *db.Queries, leaseID, ref string) (*workflows.Charge, error) {
+func ExistingNSFFee(ctx context.Context, q *db.Queries, leaseID, ref string) (*deposit.Charge, error) {
 	ch, err := q.GetChargeByKey(ctx, nsfKey(leaseID, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -474,7 +475,7 @@ func ExistingNSFFee(ctx context.Context, q *db.Queries, leaseID, ref string) (*w
 	if err != nil {
 		return nil, err
 	}
-	return &workflows.Charge{ChargeID: ch.ChargeID, Code: ch.ChargeCodeID, Category: ch.Category, AmountCents: ch.AmountInCents, Description: ch.Description}, nil
+	return &deposit.Charge{ChargeID: ch.ChargeID, Code: ch.ChargeCodeID, Category: ch.Category, AmountCents: ch.AmountInCents, Description: ch.Description}, nil
 }
 
 func nsfKey(leaseID, ref string) pgtype.Text {

@@ -37,6 +37,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -212,12 +213,12 @@ func (r *Reconciler) lease(ctx context.Context, leaseID string) (res result) {
 	return res
 }
 
-func settled(st workflows.State) bool {
-	return st.Stage == workflows.StageClosed || st.Outcome != ""
+func settled(st deposit.State) bool {
+	return st.Stage == deposit.StageClosed || st.Outcome != ""
 }
 
 // state queries the workflow; found is false when the lease has none.
-func (r *Reconciler) state(ctx context.Context, leaseID string) (st workflows.State, found bool, err error) {
+func (r *Reconciler) state(ctx context.Context, leaseID string) (st deposit.State, found bool, err error) {
 	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	v, err := r.Temporal.QueryWorkflow(qctx, workflows.WorkflowID(leaseID), "", workflows.QueryState)
@@ -239,7 +240,7 @@ type signal struct {
 
 // missing lists the facts in the database the workflow state does not show,
 // in the order they must be signalled: a payment before its return.
-func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string, facts db.LeaseFactsRow, st workflows.State) ([]signal, error) {
+func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string, facts db.LeaseFactsRow, st deposit.State) ([]signal, error) {
 	var out []signal
 	payments, err := q.ListPayments(ctx, leaseID)
 	if err != nil {
@@ -247,7 +248,7 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 	}
 	fees := map[int64]bool{}
 	for _, p := range payments {
-		i := slices.IndexFunc(st.Payments, func(s workflows.Payment) bool { return s.PaymentID == p.PaymentID })
+		i := slices.IndexFunc(st.Payments, func(s deposit.Payment) bool { return s.PaymentID == p.PaymentID })
 		if i < 0 {
 			out = append(out, signal{"payment " + p.Reference, workflows.SignalPayment, ingest.PaymentSignal(p)})
 		}
@@ -268,10 +269,10 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 		return nil, err
 	}
 	for _, c := range charges {
-		if c.Category == "deposit" || fees[c.ChargeID] || slices.ContainsFunc(st.Charges, func(s workflows.Charge) bool { return s.ChargeID == c.ChargeID }) {
+		if c.Category == "deposit" || fees[c.ChargeID] || slices.ContainsFunc(st.Charges, func(s deposit.Charge) bool { return s.ChargeID == c.ChargeID }) {
 			continue
 		}
-		out = append(out, signal{fmt.Sprintf("charge %d (%s)", c.ChargeID, c.ChargeCodeID), workflows.SignalCharge, workflows.Charge{
+		out = append(out, signal{fmt.Sprintf("charge %d (%s)", c.ChargeID, c.ChargeCodeID), workflows.SignalCharge, deposit.Charge{
 			ChargeID: c.ChargeID, Code: c.ChargeCodeID, Category: c.Category, AmountCents: c.AmountInCents, Description: c.Description}})
 	}
 	amendments, err := q.ListAmendments(ctx, leaseID)
@@ -279,10 +280,10 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 		return nil, err
 	}
 	for _, d := range amendments {
-		if slices.ContainsFunc(st.Deposits, func(s workflows.DepositRow) bool { return s.DepositID == d.DepositID }) {
+		if slices.ContainsFunc(st.Deposits, func(s deposit.DepositRow) bool { return s.DepositID == d.DepositID }) {
 			continue
 		}
-		out = append(out, signal{fmt.Sprintf("deposit amendment %d", d.DepositID), workflows.SignalAmend, workflows.DepositRow{
+		out = append(out, signal{fmt.Sprintf("deposit amendment %d", d.DepositID), workflows.SignalAmend, deposit.DepositRow{
 			DepositID: d.DepositID, Type: d.DepositType, AmountCents: d.AmountInCents, Guarantor: d.Guarantor, PayeeEmail: d.PayeeEmail, PayeeName: d.PayeeName}})
 	}
 	// The database keeps the date; an exact instant the CLI was given is

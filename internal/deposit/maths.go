@@ -1,4 +1,4 @@
-package workflows
+package deposit
 
 // Outcomes of a closed deposit.
 const (
@@ -103,4 +103,41 @@ func SplitCents(total int64, shares []int64) []int64 {
 		rem[best] = -1
 	}
 	return parts
+}
+
+// Terms are the figures of the refund maths as the state stands: a missed
+// deadline that forfeits deductions takes nothing from the tenant.
+func (s State) Terms() Terms {
+	if s.Forfeited {
+		// A missed deadline forfeits the right to withhold: nothing is taken.
+		s.ArrearsCents, s.DeductionsCents, s.KeptCents = 0, 0, 0
+	}
+	return Terms{
+		ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
+		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents,
+		EarlierRefundsCents: s.EarlierRefundsCents,
+	}
+}
+
+// PlannedPayouts splits a refund: all of it to the newest payee when an
+// amendment named one, otherwise among the tenants by their shares, to the cent.
+func PlannedPayouts(s State, refund int64) []Payout {
+	if refund <= 0 || len(s.Tenants) == 0 {
+		return []Payout{}
+	}
+	if s.PayeeEmail != "" {
+		return []Payout{{ResidentID: s.Tenants[0].ResidentID, Email: s.PayeeEmail, Name: s.PayeeName, AmountCents: refund}}
+	}
+	shares := make([]int64, len(s.Tenants))
+	for i, t := range s.Tenants {
+		shares[i] = t.Share
+	}
+	var out []Payout
+	for i, part := range SplitCents(refund, shares) {
+		if part > 0 {
+			t := s.Tenants[i]
+			out = append(out, Payout{ResidentID: t.ResidentID, Email: t.Email, Name: t.Name, AmountCents: part})
+		}
+	}
+	return out
 }

@@ -1,0 +1,193 @@
+package deposit
+
+import (
+	"time"
+
+	"github.com/depositflow/depositflow/internal/rules"
+)
+
+// Stages of a deposit, in order. A tenant who moves out before paying in full
+// goes from awaiting_payment straight to assessing.
+const (
+	StageAwaitingPayment = "awaiting_payment"
+	StageHeld            = "held"
+	StageAssessing       = "assessing"
+	StageReleasePending  = "release_pending"
+	StageClosed          = "closed"
+)
+
+// Limits on the durations a lease may set.
+const (
+	DefaultAssessFor    = 3 * 24 * time.Hour
+	DefaultReleaseAfter = 14 * 24 * time.Hour
+	MaxDelay            = 120 * 24 * time.Hour // as OwnerRez: at most 120 days after departure
+)
+
+// Payment is the payment signal: a payment row already in the database.
+type Payment struct {
+	PaymentID   int64  `json:"payment_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Reference   string `json:"reference"`
+	Date        string `json:"date"` // YYYY-MM-DD, the transaction date
+	// Set when the payment came back; it then no longer counts as received.
+	Returned     bool   `json:"returned,omitempty"`
+	ReturnReason string `json:"return_reason,omitempty"`
+}
+
+// Deposit types (seed 001).
+const (
+	DepositCash      = "cash"      // charged and collected; refunded in cash
+	DepositGuarantee = "guarantee" // bank guarantee or letter of credit: no cash, never refunded in cash
+	DepositPrepaid   = "prepaid"   // paid ahead of time: nothing charged, refunded as cash
+)
+
+// DepositRow is one row of the lease's deposit: the first one, or an
+// amendment (an increment, a negative decrement, or a new payee).
+type DepositRow struct {
+	DepositID   int64  `json:"deposit_id"`
+	Type        string `json:"type"`
+	AmountCents int64  `json:"amount_cents"`
+	Guarantor   string `json:"guarantor,omitempty"`
+	PayeeEmail  string `json:"payee_email,omitempty"`
+	PayeeName   string `json:"payee_name,omitempty"`
+}
+
+// Tenant is one resident of the lease, with a share of the refund.
+type Tenant struct {
+	ResidentID int64  `json:"resident_id"`
+	Email      string `json:"email"`
+	Name       string `json:"name"`
+	Share      int64  `json:"share"`
+}
+
+// Payout is one part of a refund: to a co-tenant, or to the payee.
+type Payout struct {
+	RefundID    int64  `json:"refund_id,omitempty"`
+	ResidentID  int64  `json:"resident_id"`
+	Email       string `json:"email"`
+	Name        string `json:"name"`
+	AmountCents int64  `json:"amount_cents"`
+}
+
+// Charge is the charge signal: a ledger row already in the database.
+// Category is "arrears" (rent, fees) or "deduction" (move-out charges).
+type Charge struct {
+	ChargeID    int64  `json:"charge_id"`
+	Code        string `json:"code"`
+	Category    string `json:"category"`
+	AmountCents int64  `json:"amount_cents"`
+	Description string `json:"description"`
+}
+
+// Charge categories: how a charge counts in the refund maths.
+const (
+	CategoryArrears   = "arrears"   // owed on the ledger: rent, fees
+	CategoryDeduction = "deduction" // move-out charges: cleaning, damage
+	CategoryCredit    = "credit"    // a credit to the tenant: adds to the refund
+)
+
+// State is everything known about the deposit, as the state query returns it
+// and as `deposits status -o json` prints it.
+type State struct {
+	LeaseID     string   `json:"lease_id"`
+	PropertyID  string   `json:"property_id"`
+	UnitID      string   `json:"unit_id"`
+	TenantEmail string   `json:"tenant_email"` // the first tenant
+	TenantName  string   `json:"tenant_name"`
+	Tenants     []Tenant `json:"tenants"`
+	Stage       string   `json:"stage"`
+	Outcome     string   `json:"outcome,omitempty"`
+
+	// The deposit's rows and their totals per type. ExpectedCents is the
+	// cash the tenant must pay; prepaid counts as received; a guarantee is
+	// never cash.
+	Deposits       []DepositRow `json:"deposits"`
+	ExpectedCents  int64        `json:"expected_cents"`
+	PrepaidCents   int64        `json:"prepaid_cents"`
+	GuaranteeCents int64        `json:"guarantee_cents"`
+	Guarantors     []string     `json:"guarantors,omitempty"`
+	ExpectedSource string       `json:"expected_source,omitempty"`
+	PayeeEmail     string       `json:"payee_email,omitempty"` // the newest payee: the refund goes there
+	PayeeName      string       `json:"payee_name,omitempty"`
+
+	// The terms of the refund maths.
+	PaidCents           int64 `json:"paid_cents"`     // cash payments, less returned ones
+	ReceivedCents       int64 `json:"received_cents"` // paid + prepaid
+	InterestCents       int64 `json:"interest_cents"`
+	CreditsCents        int64 `json:"credits_cents"`
+	ArrearsCents        int64 `json:"arrears_cents"`
+	DeductionsCents     int64 `json:"deductions_cents"`
+	KeptCents           int64 `json:"kept_cents"`
+	EarlierRefundsCents int64 `json:"earlier_refunds_cents"`
+
+	// Conservation: ReceivedCents = HeldCents + refunded + applied, at every moment.
+	HeldCents    int64 `json:"held_cents"`
+	AppliedCents int64 `json:"applied_cents"` // received money used for arrears, deductions and keeps
+
+	RefundCents      int64     `json:"refund_cents"`
+	Payouts          []Payout  `json:"payouts"`
+	SettlementID     int64     `json:"settlement_id,omitempty"`
+	BalanceOwedCents int64     `json:"balance_owed_cents"`
+	DepositChargeID  int64     `json:"deposit_charge_id,omitempty"`
+	RefundID         int64     `json:"refund_id,omitempty"`
+	InvoiceID        int64     `json:"invoice_id,omitempty"`
+	Payments         []Payment `json:"payments"`
+	Charges          []Charge  `json:"charges"`
+
+	Kept        []Keep     `json:"kept"`
+	PendingKeep *Keep      `json:"pending_keep,omitempty"`
+	OnHold      bool       `json:"on_hold"`
+	Decisions   []Decision `json:"decisions"`
+
+	MovedOutAt  time.Time `json:"moved_out_at,omitzero"`
+	AssessUntil time.Time `json:"assess_until,omitzero"`
+	ReleaseAt   time.Time `json:"release_at,omitzero"`
+	ClosedAt    time.Time `json:"closed_at,omitzero"`
+
+	// The legal clock: the lease's jurisdiction, the rule in force at the
+	// move-out, and its deadlines as they stand.
+	Jurisdiction      string      `json:"jurisdiction,omitempty"`
+	Rule              *rules.Rule `json:"rule,omitempty"`
+	Clock             rules.Clock `json:"clock,omitzero"`
+	ForwardingAddress string      `json:"forwarding_address,omitempty"`
+	ForwardingAt      time.Time   `json:"forwarding_at,omitzero"`
+	StatementAt       time.Time   `json:"statement_at,omitzero"` // the itemized statement went out
+	// DeadlineMissed says which deadline passed and why; Forfeited that the
+	// rule then forfeits every deduction, worth ForfeitedCents.
+	DeadlineMissed string             `json:"deadline_missed,omitempty"`
+	Forfeited      bool               `json:"forfeited,omitempty"`
+	ForfeitedCents int64              `json:"forfeited_cents,omitempty"`
+	Interest       rules.InterestOwed `json:"interest,omitzero"`
+
+	EmailsSent    []string `json:"emails_sent"`
+	EmailFailures []string `json:"email_failures,omitempty"`
+	// Events that came after the deposit was settled: recorded, not applied.
+	LateEvents []string `json:"late_events,omitempty"`
+}
+
+// Roles of the people who act on deposits.
+const (
+	RoleManager    = "manager"
+	RoleBooksAdmin = "books_admin"
+)
+
+// DefaultExtendDays is how far one extend moves the release date, as OwnerRez does.
+const DefaultExtendDays = 7
+
+// Keep is an amount kept from the deposit by a manager's decision.
+type Keep struct {
+	AmountCents int64     `json:"amount_cents"`
+	Reason      string    `json:"reason"`
+	RequestedBy string    `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
+	ApprovedBy  string    `json:"approved_by,omitempty"`
+}
+
+// Decision is one accepted decision, in the order they were made.
+type Decision struct {
+	Kind   string    `json:"kind"`
+	Actor  string    `json:"actor"`
+	Role   string    `json:"role"`
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail"`
+}
