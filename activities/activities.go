@@ -300,10 +300,8 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 		if err != nil {
 			return err
 		}
-		return q.InsertAudit(ctx, db.InsertAuditParams{
-			Actor: "depositflow", Role: "system", LeaseID: in.LeaseID, Action: "settle", Request: req, Accepted: true,
-			Result: fmt.Sprintf("%s: settlement %d, refund %d cents in %d payout(s), balance owed %d cents", in.Outcome, st.SettlementID, in.RefundCents, len(in.Payouts), in.BalanceOwedCents),
-		})
+		return systemAudit(ctx, q, in.LeaseID, "settle", req,
+			fmt.Sprintf("%s: settlement %d, refund %d cents in %d payout(s), balance owed %d cents", in.Outcome, st.SettlementID, in.RefundCents, len(in.Payouts), in.BalanceOwedCents))
 	})
 	if err != nil {
 		var pe *pgconn.PgError
@@ -400,7 +398,14 @@ func auditOnce(ctx context.Context, q *db.Queries, in SettlementInput, action, r
 	if err != nil {
 		return err
 	}
-	return q.InsertAudit(ctx, db.InsertAuditParams{Actor: "depositflow", Role: "system", LeaseID: in.LeaseID, Action: action, Request: req, Accepted: true, Result: result})
+	return systemAudit(ctx, q, in.LeaseID, action, req, result)
+}
+
+// systemAudit writes an audit row of the engine's own (accepted) action.
+func systemAudit(ctx context.Context, q *db.Queries, leaseID, action string, req []byte, result string) error {
+	_, err := q.InsertAudit(ctx, db.InsertAuditParams{Actor: "depositflow", Role: "system", Principal: "system:depositflow",
+		LeaseID: leaseID, Action: action, Request: req, Accepted: pgtype.Bool{Bool: true, Valid: true}, Result: result})
+	return err
 }
 
 func leaseErr(leaseID string, err error) error {

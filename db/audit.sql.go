@@ -7,7 +7,45 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const claimDecisionRequest = `-- name: ClaimDecisionRequest :one
+UPDATE audit_log SET claimed_at = COALESCE(claimed_at, now())
+WHERE audit_id = $1 AND lease_id = $2 AND action = $3 AND accepted IS NULL
+RETURNING audit_id, at, actor, role, lease_id, action, request, accepted, result, principal, origin, request_key, claimed_at
+`
+
+type ClaimDecisionRequestParams struct {
+	AuditID int64  `json:"audit_id"`
+	LeaseID string `json:"lease_id"`
+	Action  string `json:"action"`
+}
+
+// The lease's workflow takes a decision's audit row as the proof of who asked
+// for what, once: a row of another lease or action, or one already decided,
+// is no proof.
+func (q *Queries) ClaimDecisionRequest(ctx context.Context, arg ClaimDecisionRequestParams) (AuditLog, error) {
+	row := q.db.QueryRow(ctx, claimDecisionRequest, arg.AuditID, arg.LeaseID, arg.Action)
+	var i AuditLog
+	err := row.Scan(
+		&i.AuditID,
+		&i.At,
+		&i.Actor,
+		&i.Role,
+		&i.LeaseID,
+		&i.Action,
+		&i.Request,
+		&i.Accepted,
+		&i.Result,
+		&i.Principal,
+		&i.Origin,
+		&i.RequestKey,
+		&i.ClaimedAt,
+	)
+	return i, err
+}
 
 const countAudit = `-- name: CountAudit :one
 SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = $2
@@ -25,23 +63,76 @@ func (q *Queries) CountAudit(ctx context.Context, arg CountAuditParams) (int64, 
 	return count, err
 }
 
-const insertAudit = `-- name: InsertAudit :exec
-INSERT INTO audit_log (actor, role, lease_id, action, request, accepted, result)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+const finishAudit = `-- name: FinishAudit :exec
+UPDATE audit_log SET accepted = $2, result = $3 WHERE audit_id = $1
+`
+
+type FinishAuditParams struct {
+	AuditID  int64       `json:"audit_id"`
+	Accepted pgtype.Bool `json:"accepted"`
+	Result   string      `json:"result"`
+}
+
+// The outcome of a decision that was under way.
+func (q *Queries) FinishAudit(ctx context.Context, arg FinishAuditParams) error {
+	_, err := q.db.Exec(ctx, finishAudit, arg.AuditID, arg.Accepted, arg.Result)
+	return err
+}
+
+const getAuditByRequestKey = `-- name: GetAuditByRequestKey :one
+SELECT audit_id, at, actor, role, lease_id, action, request, accepted, result, principal, origin, request_key, claimed_at FROM audit_log WHERE principal = $1 AND request_key = $2
+`
+
+type GetAuditByRequestKeyParams struct {
+	Principal  string      `json:"principal"`
+	RequestKey pgtype.Text `json:"request_key"`
+}
+
+// A request the same caller made before under the same idempotency key.
+func (q *Queries) GetAuditByRequestKey(ctx context.Context, arg GetAuditByRequestKeyParams) (AuditLog, error) {
+	row := q.db.QueryRow(ctx, getAuditByRequestKey, arg.Principal, arg.RequestKey)
+	var i AuditLog
+	err := row.Scan(
+		&i.AuditID,
+		&i.At,
+		&i.Actor,
+		&i.Role,
+		&i.LeaseID,
+		&i.Action,
+		&i.Request,
+		&i.Accepted,
+		&i.Result,
+		&i.Principal,
+		&i.Origin,
+		&i.RequestKey,
+		&i.ClaimedAt,
+	)
+	return i, err
+}
+
+const insertAudit = `-- name: InsertAudit :one
+INSERT INTO audit_log (actor, role, lease_id, action, request, accepted, result, principal, origin, request_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING audit_id, at, actor, role, lease_id, action, request, accepted, result, principal, origin, request_key, claimed_at
 `
 
 type InsertAuditParams struct {
-	Actor    string `json:"actor"`
-	Role     string `json:"role"`
-	LeaseID  string `json:"lease_id"`
-	Action   string `json:"action"`
-	Request  []byte `json:"request"`
-	Accepted bool   `json:"accepted"`
-	Result   string `json:"result"`
+	Actor      string      `json:"actor"`
+	Role       string      `json:"role"`
+	LeaseID    string      `json:"lease_id"`
+	Action     string      `json:"action"`
+	Request    []byte      `json:"request"`
+	Accepted   pgtype.Bool `json:"accepted"`
+	Result     string      `json:"result"`
+	Principal  string      `json:"principal"`
+	Origin     string      `json:"origin"`
+	RequestKey pgtype.Text `json:"request_key"`
 }
 
-func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) error {
-	_, err := q.db.Exec(ctx, insertAudit,
+// One action, accepted or refused, or (accepted NULL) a decision still under
+// way, with the authenticated caller, its roles and address, and what it asked.
+func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) (AuditLog, error) {
+	row := q.db.QueryRow(ctx, insertAudit,
 		arg.Actor,
 		arg.Role,
 		arg.LeaseID,
@@ -49,12 +140,31 @@ func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) error 
 		arg.Request,
 		arg.Accepted,
 		arg.Result,
+		arg.Principal,
+		arg.Origin,
+		arg.RequestKey,
 	)
-	return err
+	var i AuditLog
+	err := row.Scan(
+		&i.AuditID,
+		&i.At,
+		&i.Actor,
+		&i.Role,
+		&i.LeaseID,
+		&i.Action,
+		&i.Request,
+		&i.Accepted,
+		&i.Result,
+		&i.Principal,
+		&i.Origin,
+		&i.RequestKey,
+		&i.ClaimedAt,
+	)
+	return i, err
 }
 
 const listAudit = `-- name: ListAudit :many
-SELECT audit_id, at, actor, role, lease_id, action, request, accepted, result FROM audit_log WHERE lease_id = $1 ORDER BY at, audit_id
+SELECT audit_id, at, actor, role, lease_id, action, request, accepted, result, principal, origin, request_key, claimed_at FROM audit_log WHERE lease_id = $1 ORDER BY at, audit_id
 `
 
 func (q *Queries) ListAudit(ctx context.Context, leaseID string) ([]AuditLog, error) {
@@ -76,6 +186,10 @@ func (q *Queries) ListAudit(ctx context.Context, leaseID string) ([]AuditLog, er
 			&i.Request,
 			&i.Accepted,
 			&i.Result,
+			&i.Principal,
+			&i.Origin,
+			&i.RequestKey,
+			&i.ClaimedAt,
 		); err != nil {
 			return nil, err
 		}

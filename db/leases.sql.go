@@ -37,7 +37,7 @@ const createLease = `-- name: CreateLease :one
 INSERT INTO leases (lease_id, property_id, unit_id, listing_id, resident_id,
                     requested_cents, assess_for_seconds, release_after_seconds)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note
+RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note, currency, time_zone, realized_move_out_at
 `
 
 type CreateLeaseParams struct {
@@ -86,6 +86,9 @@ func (q *Queries) CreateLease(ctx context.Context, arg CreateLeaseParams) (Lease
 		&i.StatementDue,
 		&i.StatutoryDeadline,
 		&i.DeadlineNote,
+		&i.Currency,
+		&i.TimeZone,
+		&i.RealizedMoveOutAt,
 	)
 	return i, err
 }
@@ -118,7 +121,7 @@ func (q *Queries) CreateResident(ctx context.Context, arg CreateResidentParams) 
 }
 
 const getLease = `-- name: GetLease :one
-SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
+SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, leases.currency, leases.time_zone, leases.realized_move_out_at, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
 FROM leases JOIN residents USING (resident_id)
 WHERE leases.lease_id = $1
 `
@@ -155,6 +158,9 @@ func (q *Queries) GetLease(ctx context.Context, leaseID string) (GetLeaseRow, er
 		&i.Lease.StatementDue,
 		&i.Lease.StatutoryDeadline,
 		&i.Lease.DeadlineNote,
+		&i.Lease.Currency,
+		&i.Lease.TimeZone,
+		&i.Lease.RealizedMoveOutAt,
 		&i.Resident.ResidentID,
 		&i.Resident.Email,
 		&i.Resident.Name,
@@ -187,7 +193,7 @@ func (q *Queries) GetListing(ctx context.Context, listingID string) (Listing, er
 }
 
 const getProperty = `-- name: GetProperty :one
-SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units FROM properties WHERE property_id = $1
+SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone FROM properties WHERE property_id = $1
 `
 
 func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property, error) {
@@ -202,6 +208,8 @@ func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property,
 		&i.NsfFeeCents,
 		&i.Jurisdiction,
 		&i.BuildingUnits,
+		&i.Currency,
+		&i.TimeZone,
 	)
 	return i, err
 }
@@ -315,7 +323,7 @@ SET manager_email = COALESCE($1, manager_email),
     approval_threshold_cents = CASE WHEN $3::boolean THEN NULL
                                     ELSE COALESCE($4, approval_threshold_cents) END
 WHERE property_id = $5
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone
 `
 
 type SetPropertyPolicyParams struct {
@@ -345,6 +353,8 @@ func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyPa
 		&i.NsfFeeCents,
 		&i.Jurisdiction,
 		&i.BuildingUnits,
+		&i.Currency,
+		&i.TimeZone,
 	)
 	return i, err
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const getChargeByKey = `-- name: GetChargeByKey :one
-SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charge_codes.category
+SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charge_codes.category
 FROM charges JOIN charge_codes USING (charge_code_id)
 WHERE idempotency_key = $1
 `
@@ -28,6 +28,11 @@ type GetChargeByKeyRow struct {
 	IdempotencyKey pgtype.Text `json:"idempotency_key"`
 	CreatedBy      string      `json:"created_by"`
 	CreatedAt      time.Time   `json:"created_at"`
+	Currency       string      `json:"currency"`
+	Origin         string      `json:"origin"`
+	Approval       string      `json:"approval"`
+	DecidedBy      string      `json:"decided_by"`
+	DecidedAt      *time.Time  `json:"decided_at"`
 	Category       string      `json:"category"`
 }
 
@@ -44,6 +49,11 @@ func (q *Queries) GetChargeByKey(ctx context.Context, idempotencyKey pgtype.Text
 		&i.IdempotencyKey,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.Currency,
+		&i.Origin,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
 		&i.Category,
 	)
 	return i, err
@@ -66,7 +76,7 @@ func (q *Queries) GetChargeCode(ctx context.Context, chargeCodeID string) (Charg
 }
 
 const getPaymentByReference = `-- name: GetPaymentByReference :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by FROM payments WHERE lease_id = $1 AND reference = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE lease_id = $1 AND reference = $2
 `
 
 type GetPaymentByReferenceParams struct {
@@ -89,12 +99,13 @@ func (q *Queries) GetPaymentByReference(ctx context.Context, arg GetPaymentByRef
 		&i.ReturnedAt,
 		&i.ReturnReason,
 		&i.ReturnedBy,
+		&i.Currency,
 	)
 	return i, err
 }
 
 const getSettlement = `-- name: GetSettlement :one
-SELECT settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at FROM settlements WHERE lease_id = $1
+SELECT settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at, currency FROM settlements WHERE lease_id = $1
 `
 
 func (q *Queries) GetSettlement(ctx context.Context, leaseID string) (Settlement, error) {
@@ -117,6 +128,7 @@ func (q *Queries) GetSettlement(ctx context.Context, leaseID string) (Settlement
 		&i.Kept,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.Currency,
 	)
 	return i, err
 }
@@ -124,7 +136,7 @@ func (q *Queries) GetSettlement(ctx context.Context, leaseID string) (Settlement
 const insertAmendment = `-- name: InsertAmendment :one
 INSERT INTO deposits (lease_id, deposit_type, amount_in_cents, source, guarantor, payee_email, payee_name, created_by, idempotency_key)
 VALUES ($1, $2, $3, 'amendment', $4, $5, $6, $7, $8)
-RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by
+RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by, currency, approval, decided_by, decided_at
 `
 
 type InsertAmendmentParams struct {
@@ -162,6 +174,10 @@ func (q *Queries) InsertAmendment(ctx context.Context, arg InsertAmendmentParams
 		&i.PayeeEmail,
 		&i.PayeeName,
 		&i.CreatedBy,
+		&i.Currency,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
 	)
 	return i, err
 }
@@ -170,7 +186,7 @@ const insertChargeOnce = `-- name: InsertChargeOnce :one
 INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, 'depositflow')
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at
 `
 
 type InsertChargeOnceParams struct {
@@ -204,6 +220,11 @@ func (q *Queries) InsertChargeOnce(ctx context.Context, arg InsertChargeOncePara
 		&i.IdempotencyKey,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.Currency,
+		&i.Origin,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
 	)
 	return i, err
 }
@@ -211,7 +232,7 @@ func (q *Queries) InsertChargeOnce(ctx context.Context, arg InsertChargeOncePara
 const insertChargeWithKey = `-- name: InsertChargeWithKey :one
 INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at
 `
 
 type InsertChargeWithKeyParams struct {
@@ -246,6 +267,11 @@ func (q *Queries) InsertChargeWithKey(ctx context.Context, arg InsertChargeWithK
 		&i.IdempotencyKey,
 		&i.CreatedBy,
 		&i.CreatedAt,
+		&i.Currency,
+		&i.Origin,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
 	)
 	return i, err
 }
@@ -254,7 +280,7 @@ const insertDepositOnce = `-- name: InsertDepositOnce :one
 INSERT INTO deposits (lease_id, deposit_type, amount_in_cents, source, idempotency_key)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by
+RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by, currency, approval, decided_by, decided_at
 `
 
 type InsertDepositOnceParams struct {
@@ -286,6 +312,10 @@ func (q *Queries) InsertDepositOnce(ctx context.Context, arg InsertDepositOncePa
 		&i.PayeeEmail,
 		&i.PayeeName,
 		&i.CreatedBy,
+		&i.Currency,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
 	)
 	return i, err
 }
@@ -295,7 +325,7 @@ INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents
                       deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
+RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
 `
 
 type InsertInvoiceOnceParams struct {
@@ -343,6 +373,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 		&i.CreatedAt,
 		&i.KeptCents,
 		&i.SettlementID,
+		&i.Currency,
 	)
 	return i, err
 }
@@ -350,7 +381,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 const insertPayment = `-- name: InsertPayment :one
 INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency
 `
 
 type InsertPaymentParams struct {
@@ -384,6 +415,7 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (P
 		&i.ReturnedAt,
 		&i.ReturnReason,
 		&i.ReturnedBy,
+		&i.Currency,
 	)
 	return i, err
 }
@@ -393,7 +425,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
 `
 
 type InsertPayoutOnceParams struct {
@@ -444,6 +476,7 @@ func (q *Queries) InsertPayoutOnce(ctx context.Context, arg InsertPayoutOncePara
 		&i.CreatedAt,
 		&i.KeptCents,
 		&i.SettlementID,
+		&i.Currency,
 	)
 	return i, err
 }
@@ -453,7 +486,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
 `
 
 type InsertRefundOnceParams struct {
@@ -503,6 +536,7 @@ func (q *Queries) InsertRefundOnce(ctx context.Context, arg InsertRefundOncePara
 		&i.CreatedAt,
 		&i.KeptCents,
 		&i.SettlementID,
+		&i.Currency,
 	)
 	return i, err
 }
@@ -512,7 +546,7 @@ INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents
                       kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id
+RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
 `
 
 type InsertSettlementInvoiceOnceParams struct {
@@ -562,6 +596,7 @@ func (q *Queries) InsertSettlementInvoiceOnce(ctx context.Context, arg InsertSet
 		&i.CreatedAt,
 		&i.KeptCents,
 		&i.SettlementID,
+		&i.Currency,
 	)
 	return i, err
 }
@@ -572,7 +607,7 @@ INSERT INTO settlements (lease_id, received_cents, interest_cents, arrears_cents
                          outcome, kept, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at
+RETURNING settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at, currency
 `
 
 type InsertSettlementOnceParams struct {
@@ -627,6 +662,7 @@ func (q *Queries) InsertSettlementOnce(ctx context.Context, arg InsertSettlement
 		&i.Kept,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.Currency,
 	)
 	return i, err
 }
@@ -695,7 +731,7 @@ func (q *Queries) ListChargeCodes(ctx context.Context) ([]ChargeCode, error) {
 }
 
 const listCharges = `-- name: ListCharges :many
-SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charge_codes.category
+SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charge_codes.category
 FROM charges JOIN charge_codes USING (charge_code_id)
 WHERE lease_id = $1
 ORDER BY charge_id
@@ -711,6 +747,11 @@ type ListChargesRow struct {
 	IdempotencyKey pgtype.Text `json:"idempotency_key"`
 	CreatedBy      string      `json:"created_by"`
 	CreatedAt      time.Time   `json:"created_at"`
+	Currency       string      `json:"currency"`
+	Origin         string      `json:"origin"`
+	Approval       string      `json:"approval"`
+	DecidedBy      string      `json:"decided_by"`
+	DecidedAt      *time.Time  `json:"decided_at"`
 	Category       string      `json:"category"`
 }
 
@@ -733,6 +774,11 @@ func (q *Queries) ListCharges(ctx context.Context, leaseID string) ([]ListCharge
 			&i.IdempotencyKey,
 			&i.CreatedBy,
 			&i.CreatedAt,
+			&i.Currency,
+			&i.Origin,
+			&i.Approval,
+			&i.DecidedBy,
+			&i.DecidedAt,
 			&i.Category,
 		); err != nil {
 			return nil, err
@@ -746,7 +792,7 @@ func (q *Queries) ListCharges(ctx context.Context, leaseID string) ([]ListCharge
 }
 
 const listDeposits = `-- name: ListDeposits :many
-SELECT deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by FROM deposits WHERE lease_id = $1 ORDER BY deposit_id
+SELECT deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by, currency, approval, decided_by, decided_at FROM deposits WHERE lease_id = $1 ORDER BY deposit_id
 `
 
 func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, error) {
@@ -770,6 +816,10 @@ func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, 
 			&i.PayeeEmail,
 			&i.PayeeName,
 			&i.CreatedBy,
+			&i.Currency,
+			&i.Approval,
+			&i.DecidedBy,
+			&i.DecidedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -782,7 +832,7 @@ func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, 
 }
 
 const listInvoices = `-- name: ListInvoices :many
-SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
+SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
 `
 
 func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, error) {
@@ -810,6 +860,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 			&i.CreatedAt,
 			&i.KeptCents,
 			&i.SettlementID,
+			&i.Currency,
 		); err != nil {
 			return nil, err
 		}
@@ -822,7 +873,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 }
 
 const listPayments = `-- name: ListPayments :many
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by FROM payments WHERE lease_id = $1 ORDER BY payment_id
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE lease_id = $1 ORDER BY payment_id
 `
 
 func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, error) {
@@ -846,6 +897,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 			&i.ReturnedAt,
 			&i.ReturnReason,
 			&i.ReturnedBy,
+			&i.Currency,
 		); err != nil {
 			return nil, err
 		}
@@ -858,7 +910,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 }
 
 const listRefunds = `-- name: ListRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, error) {
@@ -886,6 +938,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 			&i.CreatedAt,
 			&i.KeptCents,
 			&i.SettlementID,
+			&i.Currency,
 		); err != nil {
 			return nil, err
 		}
@@ -900,7 +953,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 const returnPayment = `-- name: ReturnPayment :one
 UPDATE payments SET returned_at = now(), return_reason = $3, returned_by = $4
 WHERE lease_id = $1 AND reference = $2 AND returned_at IS NULL
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency
 `
 
 type ReturnPaymentParams struct {
@@ -931,6 +984,7 @@ func (q *Queries) ReturnPayment(ctx context.Context, arg ReturnPaymentParams) (P
 		&i.ReturnedAt,
 		&i.ReturnReason,
 		&i.ReturnedBy,
+		&i.Currency,
 	)
 	return i, err
 }

@@ -23,15 +23,19 @@ type ApiKey struct {
 }
 
 type AuditLog struct {
-	AuditID  int64     `json:"audit_id"`
-	At       time.Time `json:"at"`
-	Actor    string    `json:"actor"`
-	Role     string    `json:"role"`
-	LeaseID  string    `json:"lease_id"`
-	Action   string    `json:"action"`
-	Request  []byte    `json:"request"`
-	Accepted bool      `json:"accepted"`
-	Result   string    `json:"result"`
+	AuditID    int64       `json:"audit_id"`
+	At         time.Time   `json:"at"`
+	Actor      string      `json:"actor"`
+	Role       string      `json:"role"`
+	LeaseID    string      `json:"lease_id"`
+	Action     string      `json:"action"`
+	Request    []byte      `json:"request"`
+	Accepted   pgtype.Bool `json:"accepted"`
+	Result     string      `json:"result"`
+	Principal  string      `json:"principal"`
+	Origin     string      `json:"origin"`
+	RequestKey pgtype.Text `json:"request_key"`
+	ClaimedAt  *time.Time  `json:"claimed_at"`
 }
 
 type Charge struct {
@@ -44,6 +48,11 @@ type Charge struct {
 	IdempotencyKey pgtype.Text `json:"idempotency_key"`
 	CreatedBy      string      `json:"created_by"`
 	CreatedAt      time.Time   `json:"created_at"`
+	Currency       string      `json:"currency"`
+	Origin         string      `json:"origin"`
+	Approval       string      `json:"approval"`
+	DecidedBy      string      `json:"decided_by"`
+	DecidedAt      *time.Time  `json:"decided_at"`
 }
 
 type ChargeCode struct {
@@ -54,17 +63,21 @@ type ChargeCode struct {
 }
 
 type Deposit struct {
-	DepositID      int64     `json:"deposit_id"`
-	LeaseID        string    `json:"lease_id"`
-	DepositType    string    `json:"deposit_type"`
-	AmountInCents  int64     `json:"amount_in_cents"`
-	Source         string    `json:"source"`
-	IdempotencyKey string    `json:"idempotency_key"`
-	CreatedAt      time.Time `json:"created_at"`
-	Guarantor      string    `json:"guarantor"`
-	PayeeEmail     string    `json:"payee_email"`
-	PayeeName      string    `json:"payee_name"`
-	CreatedBy      string    `json:"created_by"`
+	DepositID      int64      `json:"deposit_id"`
+	LeaseID        string     `json:"lease_id"`
+	DepositType    string     `json:"deposit_type"`
+	AmountInCents  int64      `json:"amount_in_cents"`
+	Source         string     `json:"source"`
+	IdempotencyKey string     `json:"idempotency_key"`
+	CreatedAt      time.Time  `json:"created_at"`
+	Guarantor      string     `json:"guarantor"`
+	PayeeEmail     string     `json:"payee_email"`
+	PayeeName      string     `json:"payee_name"`
+	CreatedBy      string     `json:"created_by"`
+	Currency       string     `json:"currency"`
+	Approval       string     `json:"approval"`
+	DecidedBy      string     `json:"decided_by"`
+	DecidedAt      *time.Time `json:"decided_at"`
 }
 
 type EmailOutbox struct {
@@ -99,6 +112,7 @@ type Invoice struct {
 	CreatedAt        time.Time   `json:"created_at"`
 	KeptCents        int64       `json:"kept_cents"`
 	SettlementID     pgtype.Int8 `json:"settlement_id"`
+	Currency         string      `json:"currency"`
 }
 
 type JurisdictionRule struct {
@@ -107,6 +121,21 @@ type JurisdictionRule struct {
 	Rule          []byte      `json:"rule"`
 	UpdatedBy     string      `json:"updated_by"`
 	UpdatedAt     time.Time   `json:"updated_at"`
+}
+
+type Keep struct {
+	KeepID         int64       `json:"keep_id"`
+	LeaseID        string      `json:"lease_id"`
+	Currency       string      `json:"currency"`
+	AmountInCents  int64       `json:"amount_in_cents"`
+	Reason         string      `json:"reason"`
+	RequestedBy    string      `json:"requested_by"`
+	RequestID      pgtype.Int8 `json:"request_id"`
+	Status         string      `json:"status"`
+	DecidedBy      string      `json:"decided_by"`
+	DecidedAt      *time.Time  `json:"decided_at"`
+	IdempotencyKey string      `json:"idempotency_key"`
+	CreatedAt      time.Time   `json:"created_at"`
 }
 
 type Lease struct {
@@ -132,6 +161,9 @@ type Lease struct {
 	StatementDue        *time.Time  `json:"statement_due"`
 	StatutoryDeadline   *time.Time  `json:"statutory_deadline"`
 	DeadlineNote        string      `json:"deadline_note"`
+	Currency            string      `json:"currency"`
+	TimeZone            string      `json:"time_zone"`
+	RealizedMoveOutAt   *time.Time  `json:"realized_move_out_at"`
 }
 
 type LeaseChange struct {
@@ -170,6 +202,7 @@ type Payment struct {
 	ReturnedAt      *time.Time  `json:"returned_at"`
 	ReturnReason    string      `json:"return_reason"`
 	ReturnedBy      string      `json:"returned_by"`
+	Currency        string      `json:"currency"`
 }
 
 type Property struct {
@@ -181,6 +214,19 @@ type Property struct {
 	NsfFeeCents            int64       `json:"nsf_fee_cents"`
 	Jurisdiction           string      `json:"jurisdiction"`
 	BuildingUnits          int32       `json:"building_units"`
+	Currency               string      `json:"currency"`
+	TimeZone               string      `json:"time_zone"`
+}
+
+type PropertyChange struct {
+	ChangeID       int64       `json:"change_id"`
+	PropertyID     string      `json:"property_id"`
+	ThresholdCents pgtype.Int8 `json:"threshold_cents"`
+	RequestedBy    string      `json:"requested_by"`
+	Status         string      `json:"status"`
+	DecidedBy      string      `json:"decided_by"`
+	DecidedAt      *time.Time  `json:"decided_at"`
+	CreatedAt      time.Time   `json:"created_at"`
 }
 
 type ReconcileWatermark struct {
@@ -205,6 +251,7 @@ type Refund struct {
 	CreatedAt        time.Time   `json:"created_at"`
 	KeptCents        int64       `json:"kept_cents"`
 	SettlementID     pgtype.Int8 `json:"settlement_id"`
+	Currency         string      `json:"currency"`
 }
 
 type Resident struct {
@@ -236,10 +283,32 @@ type Settlement struct {
 	Kept                []byte    `json:"kept"`
 	IdempotencyKey      string    `json:"idempotency_key"`
 	CreatedAt           time.Time `json:"created_at"`
+	Currency            string    `json:"currency"`
 }
 
 type Unit struct {
 	PropertyID string    `json:"property_id"`
 	UnitID     string    `json:"unit_id"`
 	CreatedAt  time.Time `json:"created_at"`
+}
+
+type User struct {
+	UserID     int64      `json:"user_id"`
+	Name       string     `json:"name"`
+	Roles      []string   `json:"roles"`
+	Properties []string   `json:"properties"`
+	CreatedBy  string     `json:"created_by"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+type UserToken struct {
+	TokenID     int64      `json:"token_id"`
+	UserID      int64      `json:"user_id"`
+	TokenHash   []byte     `json:"token_hash"`
+	TokenPrefix string     `json:"token_prefix"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	RevokedAt   *time.Time `json:"revoked_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
 }

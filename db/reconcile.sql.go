@@ -121,7 +121,7 @@ func (q *Queries) LeaseFacts(ctx context.Context, leaseID string) (LeaseFactsRow
 }
 
 const listAmendments = `-- name: ListAmendments :many
-SELECT deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by FROM deposits WHERE lease_id = $1 AND source = 'amendment' ORDER BY deposit_id
+SELECT deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by, currency, approval, decided_by, decided_at FROM deposits WHERE lease_id = $1 AND source = 'amendment' ORDER BY deposit_id
 `
 
 func (q *Queries) ListAmendments(ctx context.Context, leaseID string) ([]Deposit, error) {
@@ -145,6 +145,10 @@ func (q *Queries) ListAmendments(ctx context.Context, leaseID string) ([]Deposit
 			&i.PayeeEmail,
 			&i.PayeeName,
 			&i.CreatedBy,
+			&i.Currency,
+			&i.Approval,
+			&i.DecidedBy,
+			&i.DecidedAt,
 		); err != nil {
 			return nil, err
 		}

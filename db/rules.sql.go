@@ -243,7 +243,7 @@ UPDATE properties
 SET jurisdiction = COALESCE($1, jurisdiction),
     building_units = COALESCE($2, building_units)
 WHERE property_id = $3
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone
 `
 
 type SetPropertyJurisdictionParams struct {
@@ -265,6 +265,8 @@ func (q *Queries) SetPropertyJurisdiction(ctx context.Context, arg SetPropertyJu
 		&i.NsfFeeCents,
 		&i.Jurisdiction,
 		&i.BuildingUnits,
+		&i.Currency,
+		&i.TimeZone,
 	)
 	return i, err
 }

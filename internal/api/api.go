@@ -412,8 +412,9 @@ func (s *Server) audit(ctx context.Context, p Caller, leaseID, action string, re
 	if err != nil {
 		result = err.Error()
 	}
-	_ = db.New(s.Pool).InsertAudit(context.WithoutCancel(ctx), db.InsertAuditParams{
-		Actor: "api:" + p.name, Role: "integration", LeaseID: leaseID, Action: action, Request: b, Accepted: err == nil, Result: result,
+	_, _ = db.New(s.Pool).InsertAudit(context.WithoutCancel(ctx), db.InsertAuditParams{
+		Actor: "api:" + p.name, Role: "integration", Principal: "key:" + p.name, LeaseID: leaseID, Action: action, Request: b,
+		Accepted: pgtype.Bool{Bool: err == nil, Valid: true}, Result: result,
 	})
 }
 

@@ -344,7 +344,9 @@ func (a *app) auditCommand() *cobra.Command {
 			t := newTable(a.out, "AT", "ACTOR", "ROLE", "ACTION", "RESULT", "REQUEST")
 			for _, r := range rows {
 				result := "refused: " + r.Result
-				if r.Accepted {
+				if !r.Accepted.Valid {
+					result = "under way"
+				} else if r.Accepted.Bool {
 					result = "ok"
 					if r.Result != "ok" {
 						result = r.Result

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -197,8 +198,9 @@ func (a *app) audit(ctx context.Context, leaseID, action string, request any, er
 	if err != nil {
 		result = err.Error()
 	}
-	_ = db.New(a.pool).InsertAudit(context.WithoutCancel(ctx), db.InsertAuditParams{
-		Actor: a.actor, Role: a.role, LeaseID: leaseID, Action: action, Request: req, Accepted: err == nil, Result: result,
+	_, _ = db.New(a.pool).InsertAudit(context.WithoutCancel(ctx), db.InsertAuditParams{
+		Actor: a.actor, Role: a.role, Principal: "local:" + a.actor, LeaseID: leaseID, Action: action, Request: req,
+		Accepted: pgtype.Bool{Bool: err == nil, Valid: true}, Result: result,
 	})
 }
 

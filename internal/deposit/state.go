@@ -167,9 +167,15 @@ type State struct {
 
 // Roles of the people who act on deposits.
 const (
-	RoleManager    = "manager"
-	RoleBooksAdmin = "books_admin"
+	RoleViewer     = "viewer"      // reads the leases of their properties
+	RoleManager    = "manager"     // records facts and decides on the leases of their properties
+	RoleBooksAdmin = "books_admin" // approves or declines what managers ask; sets a property's money policy
+	RoleAdmin      = "admin"       // manages users, API keys and rules
+	RoleSystem     = "system"      // depositflow itself (the statute, reconcile)
 )
+
+// Roles lists the roles a person may hold.
+var Roles = []string{RoleViewer, RoleManager, RoleBooksAdmin, RoleAdmin}
 
 // DefaultExtendDays is how far one extend moves the release date, as OwnerRez does.
 const DefaultExtendDays = 7
