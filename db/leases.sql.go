@@ -359,18 +359,23 @@ func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyPa
 	return i, err
 }
 
-const setRealizedMoveOut = `-- name: SetRealizedMoveOut :exec
-UPDATE residents SET realized_move_out_date = $2 WHERE resident_id = $1
+const setRealizedMoveOut = `-- name: SetRealizedMoveOut :execrows
+UPDATE leases SET realized_move_out_at = $2, updated_at = now()
+WHERE lease_id = $1 AND realized_move_out_at IS NULL
 `
 
 type SetRealizedMoveOutParams struct {
-	ResidentID          int64       `json:"resident_id"`
-	RealizedMoveOutDate pgtype.Date `json:"realized_move_out_date"`
+	LeaseID           string     `json:"lease_id"`
+	RealizedMoveOutAt *time.Time `json:"realized_move_out_at"`
 }
 
-func (q *Queries) SetRealizedMoveOut(ctx context.Context, arg SetRealizedMoveOutParams) error {
-	_, err := q.db.Exec(ctx, setRealizedMoveOut, arg.ResidentID, arg.RealizedMoveOutDate)
-	return err
+// The lease's own move-out, once: a resident's other leases are not touched.
+func (q *Queries) SetRealizedMoveOut(ctx context.Context, arg SetRealizedMoveOutParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setRealizedMoveOut, arg.LeaseID, arg.RealizedMoveOutAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const upsertListing = `-- name: UpsertListing :one

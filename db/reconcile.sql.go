@@ -76,7 +76,7 @@ func (q *Queries) GetReconcileWatermark(ctx context.Context, name string) (int64
 const leaseFacts = `-- name: LeaseFacts :one
 SELECT l.lease_id, l.property_id, l.unit_id, l.listing_id, l.requested_cents, l.assess_for_seconds,
        l.release_after_seconds, l.stage, l.jurisdiction, l.forwarding_address, l.forwarding_address_at,
-       r.email, r.realized_move_out_date
+       r.email, l.realized_move_out_at
 FROM leases l JOIN residents r USING (resident_id)
 WHERE l.lease_id = $1
 `
@@ -94,11 +94,11 @@ type LeaseFactsRow struct {
 	ForwardingAddress   string      `json:"forwarding_address"`
 	ForwardingAddressAt *time.Time  `json:"forwarding_address_at"`
 	Email               string      `json:"email"`
-	RealizedMoveOutDate pgtype.Date `json:"realized_move_out_date"`
+	RealizedMoveOutAt   *time.Time  `json:"realized_move_out_at"`
 }
 
-// A lease as reconcile compares it: its terms, its forwarding address and the
-// primary resident's move-out date.
+// A lease as reconcile compares it: its terms, its forwarding address and its
+// own move-out.
 func (q *Queries) LeaseFacts(ctx context.Context, leaseID string) (LeaseFactsRow, error) {
 	row := q.db.QueryRow(ctx, leaseFacts, leaseID)
 	var i LeaseFactsRow
@@ -115,7 +115,7 @@ func (q *Queries) LeaseFacts(ctx context.Context, leaseID string) (LeaseFactsRow
 		&i.ForwardingAddress,
 		&i.ForwardingAddressAt,
 		&i.Email,
-		&i.RealizedMoveOutDate,
+		&i.RealizedMoveOutAt,
 	)
 	return i, err
 }

@@ -451,8 +451,8 @@ func TestReconcilePicksUpWhatWasNotSignalled(t *testing.T) {
 	_, err = pool.Exec(ctx, `INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
 		SELECT lease_id, resident_id, 50000, (now() AT TIME ZONE 'UTC')::date, 'SQL-1', 'psql' FROM leases WHERE lease_id = $1`, lease)
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `UPDATE residents SET realized_move_out_date = (now() AT TIME ZONE 'UTC')::date
-		WHERE resident_id = (SELECT resident_id FROM leases WHERE lease_id = $1)`, lease)
+	_, err = pool.Exec(ctx, `UPDATE leases SET realized_move_out_at = date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+		WHERE lease_id = $1`, lease)
 	require.NoError(t, err)
 	orphan := "L-rec-orphan"
 	_, err = pool.Exec(ctx, `WITH p AS (INSERT INTO properties (property_id) VALUES ('elm') ON CONFLICT DO NOTHING),

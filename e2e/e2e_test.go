@@ -449,7 +449,7 @@ func TestLifecycleWithDeductions(t *testing.T) {
 		AND recipient_email = 'ana@example.com' AND recipient_name = 'Ana Lopez'`, lease))
 	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1", lease))
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND stage = 'closed' AND outcome = 'partially_refunded' AND closed_at IS NOT NULL", lease))
-	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM residents JOIN leases USING (resident_id) WHERE lease_id = $1 AND realized_move_out_date IS NOT NULL", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND realized_move_out_at IS NOT NULL", lease))
 	require.EqualValues(t, 4, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL", lease))
 	// Every action is in the audit log, refusals included.
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND accepted AND actor = 'e2e-manager'", lease))

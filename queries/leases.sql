@@ -40,8 +40,10 @@ UPDATE leases
 SET stage = $2, outcome = $3, moved_out_at = $4, release_at = $5, closed_at = $6, updated_at = now()
 WHERE lease_id = $1;
 
--- name: SetRealizedMoveOut :exec
-UPDATE residents SET realized_move_out_date = $2 WHERE resident_id = $1;
+-- name: SetRealizedMoveOut :execrows
+-- The lease's own move-out, once: a resident's other leases are not touched.
+UPDATE leases SET realized_move_out_at = $2, updated_at = now()
+WHERE lease_id = $1 AND realized_move_out_at IS NULL;
 
 -- name: GetProperty :one
 SELECT * FROM properties WHERE property_id = $1;

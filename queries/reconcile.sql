@@ -29,11 +29,11 @@ SELECT lease_id FROM leases WHERE stage <> 'closed' ORDER BY lease_id;
 DELETE FROM lease_changes WHERE txid < $1;
 
 -- name: LeaseFacts :one
--- A lease as reconcile compares it: its terms, its forwarding address and the
--- primary resident's move-out date.
+-- A lease as reconcile compares it: its terms, its forwarding address and its
+-- own move-out.
 SELECT l.lease_id, l.property_id, l.unit_id, l.listing_id, l.requested_cents, l.assess_for_seconds,
        l.release_after_seconds, l.stage, l.jurisdiction, l.forwarding_address, l.forwarding_address_at,
-       r.email, r.realized_move_out_date
+       r.email, l.realized_move_out_at
 FROM leases l JOIN residents r USING (resident_id)
 WHERE l.lease_id = $1;
 

@@ -501,18 +501,22 @@ func (s *Service) RecordMoveOut(ctx context.Context, in MoveOutIn) (MoveOutOut, 
 	if err != nil {
 		return out, err
 	}
-	day := in.At.UTC().Truncate(24 * time.Hour)
-	if prev := l.Resident.RealizedMoveOutDate; prev.Valid {
-		if !prev.Time.Equal(day) {
-			return out, fail(Conflict, "already_moved_out", "realized_move_out_date", "lease %s already has its move-out recorded (%s)", in.LeaseID, prev.Time.Format(time.DateOnly))
+	at := in.At.UTC()
+	if prev := l.Lease.RealizedMoveOutAt; prev != nil {
+		if !sameDay(*prev, at) {
+			return out, fail(Conflict, "already_moved_out", "realized_move_out_date", "lease %s already has its move-out recorded (%s)", in.LeaseID, prev.Format(time.DateOnly))
 		}
 		out.Again = true
-	} else if err := q.SetRealizedMoveOut(ctx, db.SetRealizedMoveOutParams{
-		ResidentID: l.Resident.ResidentID, RealizedMoveOutDate: pgtype.Date{Time: day, Valid: true},
-	}); err != nil {
+	} else if n, err := q.SetRealizedMoveOut(ctx, db.SetRealizedMoveOutParams{LeaseID: in.LeaseID, RealizedMoveOutAt: &at}); err != nil {
 		return out, unavailable("the database", err)
+	} else if n == 0 {
+		return out, fail(Conflict, "already_moved_out", "realized_move_out_date", "lease %s had its move-out recorded meanwhile", in.LeaseID)
 	}
 	return out, s.Signal(ctx, in.LeaseID, workflows.SignalMoveOut, workflows.MoveOut{At: in.At.UTC()})
+}
+
+func sameDay(a, b time.Time) bool {
+	return a.UTC().Truncate(24 * time.Hour).Equal(b.UTC().Truncate(24 * time.Hour))
 }
 
 // ForwardingIn is the tenant's written forwarding address and the day it arrived.

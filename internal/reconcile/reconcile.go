@@ -286,11 +286,9 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 		out = append(out, signal{fmt.Sprintf("deposit amendment %d", d.DepositID), workflows.SignalAmend, deposit.DepositRow{
 			DepositID: d.DepositID, Type: d.DepositType, AmountCents: d.AmountInCents, Guarantor: d.Guarantor, PayeeEmail: d.PayeeEmail, PayeeName: d.PayeeName}})
 	}
-	// The database keeps the date; an exact instant the CLI was given is
-	// signalled as 00:00 UTC of its day.
-	if facts.RealizedMoveOutDate.Valid && st.MovedOutAt.IsZero() {
-		day := facts.RealizedMoveOutDate.Time.UTC()
-		out = append(out, signal{"move-out " + day.Format(time.DateOnly), workflows.SignalMoveOut, workflows.MoveOut{At: day}})
+	if facts.RealizedMoveOutAt != nil && st.MovedOutAt.IsZero() {
+		at := facts.RealizedMoveOutAt.UTC()
+		out = append(out, signal{"move-out " + at.Format(time.DateOnly), workflows.SignalMoveOut, workflows.MoveOut{At: at}})
 	}
 	if facts.ForwardingAddressAt != nil && st.ForwardingAddress != facts.ForwardingAddress {
 		out = append(out, signal{"forwarding address", workflows.SignalForwarding,
