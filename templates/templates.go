@@ -184,14 +184,16 @@ func Render(kind string, d Data) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render %s: %w", kind, err)
 	}
+	// Clones of the parsed templates, bound to this lease: renders of
+	// leases in different currencies can run at once.
 	bound := leaseFuncs(currency, zone)
 
-	textKind, err := textT.Clone()
+	textLease, err := textT.Clone()
 	if err != nil {
 		return Rendered{}, err
 	}
 	var text bytes.Buffer
-	if err := textKind.Funcs(bound).ExecuteTemplate(&text, kind+".txt", d); err != nil {
+	if err := textLease.Funcs(bound).ExecuteTemplate(&text, kind+".txt", d); err != nil {
 		return Rendered{}, fmt.Errorf("render %s text: %w", kind, err)
 	}
 	subject, body, ok := strings.Cut(text.String(), "\n")
