@@ -4,8 +4,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/depositflow/depositflow/internal/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -73,8 +76,49 @@ func forfeitedData() Data {
 	return d
 }
 
-// goldenCases are every email kind, the downloadable statement, and a
-// refund after a missed deadline.
+// gbpData is a lease in England: amounts in pounds, dates on the London
+// clock and the 10-day rule. The move-out is in summer time, when 00:00 in
+// London is 23:00 UTC the day before: a date shown in UTC would be a day early.
+func gbpData(kind string) Data {
+	london, err := rules.LoadZone("Europe/London")
+	if err != nil {
+		panic(err)
+	}
+	day := func(month time.Month, d int) time.Time { return time.Date(2026, month, d, 0, 0, 0, 0, london) }
+	d := Data{
+		Currency: "GBP", TimeZone: "Europe/London",
+		LeaseID: "L-200", PropertyID: "holloway", UnitID: "Flat 3", Organization: "Thames Lettings",
+		TenantName: "Olivia Hughes", TenantEmail: "olivia@example.co.uk", RecipientName: "Olivia Hughes",
+		ExpectedCents: 180000, PaidCents: 180000, ReceivedCents: 180000,
+		Payments:        []Line{{"Bank transfer FP-2201 on 2025-07-01", 180000}},
+		Deductions:      []Line{{"End-of-tenancy clean", 15000}, {"Replacement oven shelf", 4500}},
+		Payouts:         []Line{{"Olivia Hughes <olivia@example.co.uk>", 80250}, {"Sam Patel <sam@example.co.uk>", 80250}},
+		DeductionsCents: 19500, RefundCents: 160500,
+		MovedOutAt: day(6, 30),
+	}
+	if kind == KindBalanceOwed {
+		d.Deductions = append(d.Deductions, Line{"Replacement carpet, bedroom", 210000})
+		d.DeductionsCents += 210000
+		d.RefundCents, d.BalanceOwedCents, d.Payouts = 0, 49500, nil
+	}
+	rule, err := rules.NewBook(rules.Embedded()...).For("GB-ENG", d.MovedOutAt)
+	if err != nil {
+		panic(err)
+	}
+	clock := rule.Clock(rules.Facts{MovedOut: d.MovedOutAt, Claim: true, Zone: london})
+	d.RuleLabel, d.ClockStarted = rule.Label(), clock.Started
+	d.StatementDue, d.RefundDue, d.ReleaseAt = clock.StatementDue, clock.RefundDue, rules.ActBy(clock.RefundDue)
+	if kind == KindRefund {
+		d.SettledAt = d.ReleaseAt
+	}
+	return d
+}
+
+// gbpKinds are the emails golden-tested for a lease in pounds, text and html.
+var gbpKinds = []string{KindNotice, KindRefund, KindBalanceOwed}
+
+// goldenCases are every email kind, the downloadable statement, a refund
+// after a missed deadline, and a lease in pounds (KIND_gbp).
 func goldenCases() map[string]struct {
 	kind string
 	data Data
@@ -93,7 +137,35 @@ func goldenCases() map[string]struct {
 		kind string
 		data Data
 	}{KindRefund, forfeitedData()}
+	for _, kind := range gbpKinds {
+		cases[kind+"_gbp"] = struct {
+			kind string
+			data Data
+		}{kind, gbpData(kind)}
+	}
 	return cases
+}
+
+// golden compares what was rendered with testdata/golden/NAME, or rewrites
+// it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./templates -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
 }
 
 // TestGoldenText pins the plain-text part of every email: a change to a
@@ -116,22 +188,46 @@ func TestGoldenText(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := "Subject: " + r.Subject + "\n\n" + r.Text
-			path := filepath.Join("testdata", "golden", name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
+			golden(t, name+".txt", "Subject: "+r.Subject+"\n\n"+r.Text)
+		})
+	}
+}
+
+// TestGoldenHTMLInPounds pins the HTML part of the emails of a lease in
+// pounds.
+func TestGoldenHTMLInPounds(t *testing.T) {
+	for _, kind := range gbpKinds {
+		t.Run(kind, func(t *testing.T) {
+			r, err := Render(kind, gbpData(kind))
 			if err != nil {
-				t.Fatalf("%v (run go test ./templates -update)", err)
+				t.Fatal(err)
 			}
-			if got != string(want) {
-				t.Errorf("%s text differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
+			golden(t, kind+"_gbp.html", r.HTML)
+		})
+	}
+}
+
+// TestALeaseInPoundsShowsNoDollar: a tenant in England reads pounds only,
+// and the deadlines on the London calendar.
+func TestALeaseInPoundsShowsNoDollar(t *testing.T) {
+	for _, kind := range gbpKinds {
+		t.Run(kind, func(t *testing.T) {
+			r, err := Render(kind, gbpData(kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for part, text := range map[string]string{"subject": r.Subject, "text": r.Text, "html": r.HTML} {
+				if strings.Contains(text, "$") {
+					t.Errorf("the %s of a lease in pounds shows a dollar sign:\n%s", part, text)
+				}
+			}
+			if !strings.Contains(r.Subject+r.Text, "£") || !strings.Contains(r.HTML, "£") {
+				t.Errorf("no pound sign in %s", kind)
+			}
+			// The deadline is 00:00 BST on 10 July, 23:00 UTC on the 9th.
+			due := "Friday, 10 July 2026"
+			if !strings.Contains(r.Text, due) || !strings.Contains(r.HTML, due) {
+				t.Errorf("%s does not show the deadline on the London calendar (%s):\n%s", kind, due, r.Text)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
 )
 
 //go:embed html/*.html text/*.txt
@@ -45,6 +46,12 @@ type Line struct {
 
 // Data is everything an email may show. The workflow fills it from its state.
 type Data struct {
+	// Currency is the ISO 4217 code every amount is in ("GBP"); empty is USD.
+	Currency string `json:"currency"`
+	// TimeZone is the IANA zone of the property ("Europe/London"), where
+	// dates are shown; empty is UTC.
+	TimeZone string `json:"time_zone,omitempty"`
+
 	LeaseID      string `json:"lease_id"`
 	PropertyID   string `json:"property_id"`
 	UnitID       string `json:"unit_id"`
@@ -113,11 +120,10 @@ type Rendered struct {
 	HTML    string
 }
 
+// funcs are the templates' functions that are the same for every lease.
 var funcs = map[string]any{
-	"money": money.Format,
-	"date":  func(t time.Time) string { return t.UTC().Format("Monday, 2 January 2006") },
-	"line":  func(desc string, cents int64) Line { return Line{Description: desc, Cents: cents} },
-	"neg":   func(cents int64) int64 { return -cents },
+	"line": func(desc string, cents int64) Line { return Line{Description: desc, Cents: cents} },
+	"neg":  func(cents int64) int64 { return -cents },
 	// who and s word a statement for its reader: the tenant ("you owe") or the manager ("the tenant owes").
 	"who": func(d Data) string {
 		if d.ForManager {
@@ -131,8 +137,6 @@ var funcs = map[string]any{
 		}
 		return ""
 	},
-	// row lays out one line of a plain-text statement with the amounts in a column.
-	"row": func(desc string, cents int64) string { return fmt.Sprintf("  %-44s %14s", desc, money.Format(cents)) },
 	"greeting": func(name string) string {
 		if strings.TrimSpace(name) == "" {
 			return "Hello,"
@@ -141,18 +145,55 @@ var funcs = map[string]any{
 	},
 }
 
+// leaseFuncs are the functions that show a lease's amounts in its currency
+// and its dates in its property's zone. Each render binds them to its lease
+// on a clone of the parsed templates; the templates are parsed with them
+// bound to US dollars and UTC.
+func leaseFuncs(currency string, zone *time.Location) map[string]any {
+	return map[string]any{
+		"money": func(minor int64) string { return money.FormatIn(currency, minor) },
+		// plain is an amount as a command takes it ("100.00").
+		"plain": func(minor int64) string { return money.PlainIn(currency, minor) },
+		// row lays out one line of a plain-text statement with the amounts in a column.
+		"row": func(desc string, minor int64) string {
+			return fmt.Sprintf("  %-44s %14s", desc, money.FormatIn(currency, minor))
+		},
+		"date": func(t time.Time) string { return t.In(zone).Format("Monday, 2 January 2006") },
+	}
+}
+
 var (
-	textT = texttemplate.Must(texttemplate.New("").Funcs(funcs).ParseFS(files, "text/*.txt"))
-	htmlT = htmltemplate.Must(htmltemplate.New("").Funcs(funcs).ParseFS(files, "html/*.html"))
+	textT = texttemplate.Must(texttemplate.New("").Funcs(funcs).Funcs(leaseFuncs(money.USD, time.UTC)).ParseFS(files, "text/*.txt"))
+	htmlT = htmltemplate.Must(htmltemplate.New("").Funcs(funcs).Funcs(leaseFuncs(money.USD, time.UTC)).ParseFS(files, "html/*.html"))
 )
 
-// Render renders the email of the given kind.
+// Render renders the email of the given kind, with amounts in d.Currency
+// and dates in d.TimeZone. It refuses a currency or a zone it does not know.
 func Render(kind string, d Data) (Rendered, error) {
 	if d.Organization == "" {
 		d.Organization = "depositflow"
 	}
+	currency := money.USD
+	if d.Currency != "" {
+		var err error
+		if currency, err = money.CheckCurrency(d.Currency); err != nil {
+			return Rendered{}, fmt.Errorf("render %s: %w", kind, err)
+		}
+	}
+	zone, err := rules.LoadZone(d.TimeZone)
+	if err != nil {
+		return Rendered{}, fmt.Errorf("render %s: %w", kind, err)
+	}
+	// Clones of the parsed templates, bound to this lease: renders of
+	// leases in different currencies can run at once.
+	bound := leaseFuncs(currency, zone)
+
+	textLease, err := textT.Clone()
+	if err != nil {
+		return Rendered{}, err
+	}
 	var text bytes.Buffer
-	if err := textT.ExecuteTemplate(&text, kind+".txt", d); err != nil {
+	if err := textLease.Funcs(bound).ExecuteTemplate(&text, kind+".txt", d); err != nil {
 		return Rendered{}, fmt.Errorf("render %s text: %w", kind, err)
 	}
 	subject, body, ok := strings.Cut(text.String(), "\n")
@@ -165,6 +206,7 @@ func Render(kind string, d Data) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, err
 	}
+	t.Funcs(bound)
 	if _, err := t.New("content").Parse(`{{template "` + kind + `.html" .}}`); err != nil {
 		return Rendered{}, err
 	}

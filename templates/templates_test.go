@@ -65,3 +65,69 @@ func TestNoticeItemizesEveryDeduction(t *testing.T) {
 		t.Errorf("notice html lacks the escaped deduction")
 	}
 }
+
+// TestEveryAmountInTheLeaseCurrency: every kind, subject, text and html,
+// shows its amounts in the lease's currency and no dollar sign.
+func TestEveryAmountInTheLeaseCurrency(t *testing.T) {
+	for _, c := range []struct{ code, symbol, amount, keep string }{
+		{"GBP", "£", "£1,600.00", "--amount 100.00"},
+		{"eur", "€", "€1,600.00", "--amount 100.00"},
+		{"JPY", "¥", "¥160,000", "--amount 10000"}, // yen have no decimals
+	} {
+		for _, kind := range append(Kinds, KindStatement) {
+			d := sample()
+			d.Currency = c.code
+			d.ForfeitedCents, d.RuleLabel, d.ClockStarted = 100, "GB-ENG", true
+			if kind == KindBalanceOwed {
+				d.RefundCents, d.BalanceOwedCents = 0, 5000
+			}
+			r, err := Render(kind, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := r.Subject + r.Text + r.HTML
+			if strings.Contains(all, "$") || !strings.Contains(r.Text, c.symbol) || !strings.Contains(r.HTML, c.symbol) {
+				t.Errorf("%s in %s: not every amount is in %s:\n%s\n%s", kind, c.code, c.symbol, r.Text, r.HTML)
+			}
+			if kind == KindReceipt && !strings.Contains(r.Text, c.amount) {
+				t.Errorf("receipt in %s lacks %s:\n%s", c.code, c.amount, r.Text)
+			}
+			if kind == KindReminder && (!strings.Contains(r.Text, c.keep) || !strings.Contains(r.HTML, c.keep)) {
+				t.Errorf("reminder in %s: the keep example is not %q:\n%s", c.code, c.keep, r.Text)
+			}
+		}
+	}
+	// A render binds its own currency: one in pounds leaves dollars to the next.
+	if r, _ := Render(KindReceipt, sample()); !strings.Contains(r.Text, "$1,600.00") {
+		t.Errorf("a lease without a currency is in dollars:\n%s", r.Text)
+	}
+}
+
+func TestRenderRefusesAnUnknownCurrencyOrZone(t *testing.T) {
+	d := sample()
+	d.Currency = "XYZ"
+	if _, err := Render(KindNotice, d); err == nil || !strings.Contains(err.Error(), `unknown currency "XYZ"`) {
+		t.Errorf("currency XYZ: %v", err)
+	}
+	d = sample()
+	d.TimeZone = "Mars/Olympus_Mons"
+	if _, err := Render(KindNotice, d); err == nil || !strings.Contains(err.Error(), "unknown time zone") {
+		t.Errorf("zone Mars/Olympus_Mons: %v", err)
+	}
+}
+
+// TestDatesOnThePropertysCalendar: 00:00 in Los Angeles is 08:00 UTC the
+// same day; 00:00 in Tokyo is 15:00 UTC the day before, and shows as the
+// Tokyo date.
+func TestDatesOnThePropertysCalendar(t *testing.T) {
+	d := sample()
+	d.TimeZone = "Asia/Tokyo"
+	d.ReleaseAt = time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC) // 00:00 on 4 December in Tokyo
+	r, err := Render(KindNotice, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Text, "Friday, 4 December 2026") || strings.Contains(r.Text, "3 December") {
+		t.Errorf("the release date is not on the Tokyo calendar:\n%s", r.Text)
+	}
+}

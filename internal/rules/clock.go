@@ -11,7 +11,8 @@ import (
 const SafetyMargin = 24 * time.Hour
 
 // Facts are what a lease's statutory clock depends on. Times are instants;
-// a move-out is 00:00 UTC of its date.
+// a move-out known by its date is 00:00 of that date (in UTC without a
+// Zone, in the Zone with one: MidnightIn).
 type Facts struct {
 	MovedOut     time.Time // zero: not moved out yet
 	ForwardingAt time.Time // when a written forwarding address arrived; zero: none yet
@@ -19,12 +20,30 @@ type Facts struct {
 	// Claim: something will be withheld (arrears, deductions or a keep). Some
 	// statutes give less time when nothing is (US-FL).
 	Claim bool
+	// Zone is the property's time zone (LoadZone), where the law counts
+	// calendar days: from the day of the trigger there, to 00:00 there of
+	// the day the count reaches.
+	//
+	// nil is the clock as it was before properties had a zone: the period
+	// is added to the trigger's instant in UTC, which for a move-out (00:00
+	// UTC of its date) is 00:00 UTC of the counted day, and for an instant
+	// (a statement sent at 14:10) the same time of the counted day. A
+	// workflow that started without a zone keeps these deadlines on replay.
+	Zone *time.Location
+}
+
+// deadline is when a period counted from a trigger ends (see Facts.Zone).
+func (f Facts) deadline(p Period, trigger time.Time) time.Time {
+	if f.Zone == nil {
+		return p.From(trigger)
+	}
+	return p.FromDayIn(trigger, f.Zone)
 }
 
 // Clock is a lease's deadlines under its rule. A statute counts whole days
-// from the trigger; a deadline here is 00:00 UTC of the day the count
-// reaches, the first instant that could be called late, so the engine never
-// relies on the last hours of a day.
+// from the trigger; a deadline here is 00:00 of the day the count reaches in
+// the property's zone (UTC by default), the first instant that could be
+// called late, so the engine never relies on the last hours of a day.
 type Clock struct {
 	// Started is false while the trigger has not happened: no move-out yet,
 	// or (US-TX) no written forwarding address yet.
@@ -71,16 +90,16 @@ func (r Rule) Clock(f Facts) Clock {
 	}
 	c := Clock{Started: true, TriggeredAt: start}
 	if !f.Claim && r.NoClaimReturn != nil {
-		c.RefundDue = r.NoClaimReturn.From(start)
+		c.RefundDue = f.deadline(*r.NoClaimReturn, start)
 		c.StatementDue = c.RefundDue
 		c.Why = fmt.Sprintf("%s: refund within %s of %s when nothing is withheld", r.Label(), r.NoClaimReturn, from)
 		return c
 	}
-	c.RefundDue = r.Return.From(start)
+	c.RefundDue = f.deadline(*r.Return, start)
 	c.StatementDue = c.RefundDue
 	c.Why = fmt.Sprintf("%s: refund within %s of %s", r.Label(), r.Return, from)
 	if r.Statement != nil {
-		c.StatementDue = r.Statement.From(start)
+		c.StatementDue = f.deadline(*r.Statement, start)
 		c.Why += fmt.Sprintf(", itemized statement within %s", r.Statement)
 	}
 	if r.ReturnAfterStatement != nil {
@@ -88,15 +107,15 @@ func (r Rule) Clock(f Facts) Clock {
 		if notice.IsZero() || notice.After(c.StatementDue) {
 			notice = c.StatementDue
 		}
-		c.RefundDue = earliest(c.RefundDue, r.ReturnAfterStatement.From(notice))
+		c.RefundDue = earliest(c.RefundDue, f.deadline(*r.ReturnAfterStatement, notice))
 		c.Why += fmt.Sprintf(", the balance within %s of the notice", r.ReturnAfterStatement)
 	}
 	if !f.StatementAt.IsZero() {
 		if r.ObjectionWindow != nil && f.Claim {
-			c.ObjectionEnds = r.ObjectionWindow.From(f.StatementAt)
+			c.ObjectionEnds = f.deadline(*r.ObjectionWindow, f.StatementAt)
 		}
 		if r.ReceiptsWithin != nil && f.Claim {
-			c.ReceiptsDue = r.ReceiptsWithin.From(f.StatementAt)
+			c.ReceiptsDue = f.deadline(*r.ReceiptsWithin, f.StatementAt)
 		}
 	}
 	return c

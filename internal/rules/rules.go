@@ -82,8 +82,17 @@ type Period struct {
 	Months int `json:"months,omitempty"`
 }
 
-// From is the end of the period that starts at t.
+// From is the end of the period that starts at t, at the same time of day
+// in t's location.
 func (p Period) From(t time.Time) time.Time { return t.AddDate(0, p.Months, p.Days) }
+
+// FromDayIn is the first instant, in zone, of the day the period reaches
+// counting from the calendar day of t in zone: 21 days from any time of 1
+// March is 00:00 on 22 March, whatever the clocks did in between.
+func (p Period) FromDayIn(t time.Time, zone *time.Location) time.Time {
+	y, m, d := t.In(zone).Date()
+	return startOfDay(y, m+time.Month(p.Months), d+p.Days, zone)
+}
 
 func (p Period) String() string {
 	var parts []string
@@ -206,6 +215,7 @@ func (b *Book) Put(r Rule) {
 // Codes lists the jurisdictions, sorted.
 func (b *Book) Codes() []string {
 	var out []string
+	//workflowcheck:ignore the map's order is lost to the sort below
 	for c := range b.rules {
 		out = append(out, c)
 	}

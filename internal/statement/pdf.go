@@ -12,21 +12,37 @@ import (
 	"codeberg.org/go-pdf/fpdf"
 
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/templates"
 )
 
-// PDF writes the statement of d to w.
+// PDF writes the statement of d to w, with amounts in d.Currency and dates
+// on the calendar of d.TimeZone, as the emails show them.
 func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	if d.Organization == "" {
 		d.Organization = "depositflow"
 	}
+	currency := money.USD
+	if d.Currency != "" {
+		var err error
+		if currency, err = money.CheckCurrency(d.Currency); err != nil {
+			return fmt.Errorf("statement of lease %s: %w", d.LeaseID, err)
+		}
+	}
+	zone, err := rules.LoadZone(d.TimeZone)
+	if err != nil {
+		return fmt.Errorf("statement of lease %s: %w", d.LeaseID, err)
+	}
+	day := func(t time.Time) string { return t.In(zone).Format("Monday, 2 January 2006") }
 	pdf := fpdf.New("P", "mm", "Letter", "")
 	pdf.SetTitle("Itemized statement of the security deposit of lease "+d.LeaseID, true)
 	pdf.SetAuthor(d.Organization, true)
 	pdf.SetCreationDate(generated)
 	pdf.SetModificationDate(generated)
-	// The core fonts are Latin-1: translate names and descriptions.
+	// The core fonts are Latin-1 (cp1252): translate names, descriptions
+	// and amounts ("£" and "€" are in it).
 	tr := pdf.UnicodeTranslatorFromDescriptor("")
+	amount := amountWriter(currency, tr)
 	pdf.SetMargins(20, 20, 20)
 	pdf.AddPage()
 
@@ -60,7 +76,7 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 		}
 		pdf.SetFont("Helvetica", style, 10)
 		pdf.CellFormat(130, 7, tr(desc), "B", 0, "L", false, 0, "")
-		pdf.CellFormat(0, 7, money.Format(cents), "B", 1, "R", false, 0, "")
+		pdf.CellFormat(0, 7, tr(amount(cents)), "B", 1, "R", false, 0, "")
 	}
 	row("Deposit received", d.ReceivedCents, false)
 	if d.PrepaidCents != 0 {
@@ -99,20 +115,20 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	pdf.Ln(4)
 	pdf.SetFont("Helvetica", "", 10)
 	if d.GuaranteeCents != 0 {
-		para(fmt.Sprintf("The guarantee of %s is not cash: it is released to the guarantor and never refunded in cash.", money.Format(d.GuaranteeCents)))
+		para(fmt.Sprintf("The guarantee of %s is not cash: it is released to the guarantor and never refunded in cash.", amount(d.GuaranteeCents)))
 	}
-	for _, line := range law(d) {
+	for _, line := range law(d, amount, day) {
 		para(line)
 	}
 	pdf.Ln(6)
 	pdf.SetFont("Helvetica", "", 8)
 	pdf.SetTextColor(107, 114, 128)
-	para(fmt.Sprintf("%s, security deposits. Generated %s. Amounts in US dollars.", d.Organization, generated.UTC().Format("2 January 2006 15:04 UTC")))
+	para(fmt.Sprintf("%s, security deposits. Generated %s. Amounts in %s.", d.Organization, generated.UTC().Format("2 January 2006 15:04 UTC"), currencyName(currency)))
 	return pdf.Output(w)
 }
 
 // law is the deadline paragraph, as the emails word it.
-func law(d templates.Data) []string {
+func law(d templates.Data, amount func(int64) string, day func(time.Time) string) []string {
 	if d.RuleLabel == "" {
 		return nil
 	}
@@ -135,7 +151,7 @@ func law(d templates.Data) []string {
 		out = append(out, "Deadline missed: "+d.DeadlineMissed+".")
 	}
 	if d.ForfeitedCents != 0 {
-		out = append(out, fmt.Sprintf("Not withheld: %s of charges (%s).", money.Format(d.ForfeitedCents), d.ForfeitedList))
+		out = append(out, fmt.Sprintf("Not withheld: %s of charges (%s).", amount(d.ForfeitedCents), d.ForfeitedList))
 	}
 	if d.InterestWhy != "" {
 		out = append(out, "Interest: "+strings.TrimSuffix(d.InterestWhy, ".")+".")
@@ -143,4 +159,35 @@ func law(d templates.Data) []string {
 	return out
 }
 
-func day(t time.Time) string { return t.UTC().Format("Monday, 2 January 2006") }
+// amountWriter writes minor units in the currency as the emails do, where
+// the PDF's code page has the symbol ("£1,500.00", "€1,500.00"), and with
+// the code instead where it has not ("INR 1,500.00" rather than "₹", which
+// would print as a dot).
+func amountWriter(currency string, tr func(string) string) func(int64) string {
+	symbol := money.Symbol(currency)
+	encodable := true
+	for _, r := range symbol {
+		encodable = encodable && (r < 0x80 || tr(string(r)) != ".")
+	}
+	return func(minor int64) string {
+		written := money.FormatIn(currency, minor)
+		if !encodable {
+			written = strings.Replace(written, symbol, currency+"\u00a0", 1)
+		}
+		return written
+	}
+}
+
+// currencyName names the currency of the amounts in the footer.
+func currencyName(currency string) string {
+	switch currency {
+	case "USD":
+		return "US dollars"
+	case "GBP":
+		return "pounds sterling (GBP)"
+	case "EUR":
+		return "euros (EUR)"
+	default:
+		return currency
+	}
+}

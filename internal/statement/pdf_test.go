@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -54,5 +55,64 @@ func TestPDFListsEveryItemAndTheDeadline(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the PDF does not show %q; it shows:\n%s", want, got)
 		}
+	}
+}
+
+// TestPDFInPounds: a lease in England shows pounds, in the core fonts' code
+// page (cp1252, where £ is the byte 0xA3), and no dollar sign; dates are on
+// the London calendar.
+func TestPDFInPounds(t *testing.T) {
+	london, err := rules.LoadZone("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Date(2026, 7, 10, 0, 0, 0, 0, london) // 23:00 UTC on the 9th
+	d := templates.Data{
+		Currency: "GBP", TimeZone: "Europe/London",
+		LeaseID: "L-200", PropertyID: "holloway", UnitID: "Flat 3", TenantName: "Olivia Hughes", TenantEmail: "olivia@example.co.uk",
+		ReceivedCents: 180000, GuaranteeCents: 50000,
+		Deductions:  []templates.Line{{Description: "End-of-tenancy clean", Cents: 15000}},
+		RefundCents: 165000, MovedOutAt: due.AddDate(0, 0, -10), SettledAt: due.AddDate(0, 0, -1),
+		RuleLabel: "GB-ENG (Housing Act 2004 ss.213-214)", ClockStarted: true, StatementDue: due, RefundDue: due,
+		ForfeitedCents: 2500, ForfeitedList: "key cutting £25.00",
+	}
+	var out bytes.Buffer
+	if err := PDF(&out, d, due); err != nil {
+		t.Fatal(err)
+	}
+	raw := text(t, out.Bytes())
+	if raw == "" {
+		t.Fatal("no text found in the PDF's content streams")
+	}
+	got := strings.NewReplacer("\n", " ", `\(`, "(", `\)`, ")").Replace(raw)
+	for _, want := range []string{"\xa31,800.00", "-\xa3150.00", "\xa31,650.00", "guarantee of \xa3500.00", "Not withheld: \xa325.00",
+		"Amounts in pounds sterling (GBP)", "due by Friday, 10 July 2026", "Moved out on Tuesday, 30 June 2026"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the PDF does not show %q; it shows:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "$") {
+		t.Errorf("a statement in pounds shows a dollar sign:\n%s", got)
+	}
+	if strings.Contains(got, "£") { // UTF-8 (0xC2 0xA3): the core fonts would show "Â£"
+		t.Errorf("the pound sign is in UTF-8, not cp1252:\n%q", got)
+	}
+}
+
+// TestPDFOtherCurrencies: the euro is in cp1252 (0x80); a symbol that is
+// not (₹) gives way to the code rather than printing as a dot.
+func TestPDFOtherCurrencies(t *testing.T) {
+	for code, want := range map[string]string{"EUR": "\x801,500.00", "INR": "INR\xa01,500.00", "JPY": "\xa5150,000", "CHF": "CHF\xa01,500.00"} {
+		var out bytes.Buffer
+		if err := PDF(&out, templates.Data{Currency: code, LeaseID: "L-1", ReceivedCents: 150000, RefundCents: 150000}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got := text(t, out.Bytes())
+		if !strings.Contains(got, want) || strings.Contains(got, "$") {
+			t.Errorf("%s: want %q and no dollar sign in:\n%q", code, want, got)
+		}
+	}
+	if err := PDF(io.Discard, templates.Data{Currency: "XYZ"}, time.Now()); err == nil || !strings.Contains(err.Error(), "unknown currency") {
+		t.Errorf("currency XYZ: %v", err)
 	}
 }
