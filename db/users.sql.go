@@ -142,34 +142,52 @@ func (q *Queries) GetUserByTokenHash(ctx context.Context, tokenHash []byte) (Get
 	return i, err
 }
 
-const listUsers = `-- name: ListUsers :many
-SELECT u.user_id, u.name, u.roles, u.properties, u.created_by, u.created_at, u.revoked_at,
-       (SELECT max(t.expires_at) FROM user_tokens t WHERE t.user_id = u.user_id AND t.revoked_at IS NULL)::timestamptz AS token_expires_at,
-       (SELECT max(t.last_used_at) FROM user_tokens t WHERE t.user_id = u.user_id)::timestamptz AS last_used_at
-FROM users u ORDER BY u.name
+const listLiveTokens = `-- name: ListLiveTokens :many
+SELECT user_id, expires_at, last_used_at FROM user_tokens
+WHERE revoked_at IS NULL AND expires_at > now()
+ORDER BY user_id, expires_at
 `
 
-type ListUsersRow struct {
-	UserID         int64      `json:"user_id"`
-	Name           string     `json:"name"`
-	Roles          []string   `json:"roles"`
-	Properties     []string   `json:"properties"`
-	CreatedBy      string     `json:"created_by"`
-	CreatedAt      time.Time  `json:"created_at"`
-	RevokedAt      *time.Time `json:"revoked_at"`
-	TokenExpiresAt time.Time  `json:"token_expires_at"`
-	LastUsedAt     time.Time  `json:"last_used_at"`
+type ListLiveTokensRow struct {
+	UserID     int64      `json:"user_id"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
-func (q *Queries) ListUsers(ctx context.Context) ([]ListUsersRow, error) {
+// The tokens that still work, for the list of people.
+func (q *Queries) ListLiveTokens(ctx context.Context) ([]ListLiveTokensRow, error) {
+	rows, err := q.db.Query(ctx, listLiveTokens)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListLiveTokensRow{}
+	for rows.Next() {
+		var i ListLiveTokensRow
+		if err := rows.Scan(&i.UserID, &i.ExpiresAt, &i.LastUsedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsers = `-- name: ListUsers :many
+SELECT user_id, name, roles, properties, created_by, created_at, revoked_at FROM users ORDER BY name
+`
+
+func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
 	rows, err := q.db.Query(ctx, listUsers)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListUsersRow{}
+	items := []User{}
 	for rows.Next() {
-		var i ListUsersRow
+		var i User
 		if err := rows.Scan(
 			&i.UserID,
 			&i.Name,
@@ -178,8 +196,6 @@ func (q *Queries) ListUsers(ctx context.Context) ([]ListUsersRow, error) {
 			&i.CreatedBy,
 			&i.CreatedAt,
 			&i.RevokedAt,
-			&i.TokenExpiresAt,
-			&i.LastUsedAt,
 		); err != nil {
 			return nil, err
 		}

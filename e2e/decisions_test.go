@@ -16,14 +16,6 @@ import (
 	"github.com/depositflow/depositflow/workflows"
 )
 
-// as runs the CLI as another person.
-func as(actor, role string, args ...string) result {
-	saved := cliEnv
-	cliEnv = append(append([]string(nil), saved...), "DEPOSITS_ACTOR="+actor, "DEPOSITS_ROLE="+role)
-	defer func() { cliEnv = saved }()
-	return deposits(args...)
-}
-
 // footprint is what a refused action must leave exactly as it was: the
 // workflow's history and every ledger table of the lease. (The audit log is
 // the one place a refusal is written, by design.)
@@ -99,7 +91,7 @@ func TestManagerDecisions(t *testing.T) {
 	refusedCleanly(t, lease, "cents take one or two digits", func() result {
 		return deposits("keep", lease, "--amount", "5.001", "--reason", "x")
 	})
-	refusedCleanly(t, lease, "may not decide", func() result { return as("tia", "tenant", "extend", lease) })
+	refusedCleanly(t, lease, "needs the manager role", func() result { return asUser(t, "tia", []string{"viewer"}, "extend", lease) })
 
 	before := status(t, lease).ReleaseAt
 	out = must(t, "extend", lease, "--days", "7")
@@ -114,9 +106,9 @@ func TestManagerDecisions(t *testing.T) {
 	out = must(t, "keep", lease, "--amount", "600", "--reason", "New carpet in the bedroom")
 	require.Contains(t, out, "pending until a books_admin")
 	refusedCleanly(t, lease, "awaits approval", func() result { return deposits("release", lease) })
-	refusedCleanly(t, lease, "someone else must approve", func() result { return as("e2e-manager", "books_admin", "approve", lease) })
-	refusedCleanly(t, lease, "only a books_admin", func() result { return as("sam", "manager", "approve", lease) })
-	r := as("ben", "books_admin", "approve", lease)
+	refusedCleanly(t, lease, "someone else must approve", func() result { return deposits("approve", lease) })
+	refusedCleanly(t, lease, "needs the books_admin role", func() result { return asUser(t, "sam", []string{"manager"}, "approve", lease) })
+	r := asUser(t, "ben", []string{"books_admin"}, "approve", lease)
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "Approved: $600.00 of lease "+lease+" is kept")
 

@@ -98,7 +98,8 @@ func setUp(m *testing.M) (int, error) {
 		"DATABASE_URL="+dbURL,
 		"SMTP_URL=smtp://"+sink.Addr,
 		"MAIL_FROM=Maple Homes <deposits@maple.example>",
-		"DEPOSITS_ACTOR=e2e-manager",
+		// Never this machine's own sign-in.
+		"DEPOSITS_CONFIG="+filepath.Join(tmp, "deposits-config.json"),
 	)
 	// The schema comes from the binary's own migrate command.
 	if r := deposits("migrate"); r.code != 0 {
@@ -123,7 +124,98 @@ func setUp(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer func() { theWorker.stop() }()
+
+	// People's commands go through a real `deposits serve`, signed in as a
+	// manager who is also a books_admin (other people: asUser).
+	stopServer, err := startServer(filepath.Join(tmp, "serve.log"))
+	if err != nil {
+		return 0, err
+	}
+	defer stopServer()
+	token, err := addUser("e2e-manager", "manager", "books_admin")
+	if err != nil {
+		return 0, err
+	}
+	cliEnv = append(cliEnv, "DEPOSITS_SERVER="+serverURL, "DEPOSITS_TOKEN="+token)
 	return m.Run(), nil
+}
+
+// serverURL is the shared `deposits serve` people's commands call.
+var serverURL string
+
+// startServer runs the `deposits serve` the CLI calls, until stop.
+func startServer(logFile string) (stop func(), err error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--listen", addr)
+	cmd.Env = cliEnv
+	cmd.Stdout, cmd.Stderr = f, f
+	diesWithUs(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		f.Close()
+	}
+	serverURL = "http://" + addr
+	for i := 0; i < 200; i++ {
+		if resp, err := http.Get(serverURL + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return stop, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	log, _ := os.ReadFile(logFile)
+	return nil, fmt.Errorf("deposits serve did not come up:\n%s", log)
+}
+
+// users are the tokens of the people the tests made, by name.
+var users = map[string]string{}
+
+// addUser adds a person with roles on every property (an admin command,
+// run where the database is) and returns their token.
+func addUser(name string, roles ...string) (string, error) {
+	args := []string{"user", "add", name, "--all-properties"}
+	for _, r := range roles {
+		args = append(args, "--role", r)
+	}
+	r := deposits(args...)
+	if r.code != 0 {
+		return "", fmt.Errorf("deposits %s: %s", strings.Join(args, " "), r.stderr)
+	}
+	users[name] = strings.TrimSpace(r.stdout)
+	return users[name], nil
+}
+
+// asUser runs the CLI as another person, made on first use with the roles given.
+func asUser(t *testing.T, name string, roles []string, args ...string) result {
+	t.Helper()
+	token, ok := users[name]
+	if !ok {
+		var err error
+		token, err = addUser(name, roles...)
+		require.NoError(t, err)
+	}
+	return withEnv([]string{"DEPOSITS_TOKEN=" + token}, args...)
+}
+
+// withEnv runs the CLI with extra environment.
+func withEnv(env []string, args ...string) result {
+	saved := cliEnv
+	cliEnv = append(append([]string(nil), saved...), env...)
+	defer func() { cliEnv = saved }()
+	return deposits(args...)
 }
 
 // startTemporal starts the Temporal server the tests run on and dials the

@@ -6,10 +6,13 @@ RETURNING *;
 SELECT * FROM users WHERE name = $1;
 
 -- name: ListUsers :many
-SELECT u.*,
-       (SELECT max(t.expires_at) FROM user_tokens t WHERE t.user_id = u.user_id AND t.revoked_at IS NULL)::timestamptz AS token_expires_at,
-       (SELECT max(t.last_used_at) FROM user_tokens t WHERE t.user_id = u.user_id)::timestamptz AS last_used_at
-FROM users u ORDER BY u.name;
+SELECT * FROM users ORDER BY name;
+
+-- name: ListLiveTokens :many
+-- The tokens that still work, for the list of people.
+SELECT user_id, expires_at, last_used_at FROM user_tokens
+WHERE revoked_at IS NULL AND expires_at > now()
+ORDER BY user_id, expires_at;
 
 -- name: RevokeUser :one
 UPDATE users SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL

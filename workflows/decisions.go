@@ -25,10 +25,14 @@ const (
 	UpdateDecline = "decline" // a books_admin declines a pending keep
 )
 
-// Actor says who asks; every decision carries it.
+// Actor says who asks; every decision carries it. RequestID is the audit
+// row the server wrote for the request: the proof of who asked, with which
+// roles, that the workflow reads from the database before it acts.
 type Actor struct {
-	Actor string `json:"actor"`
-	Role  string `json:"role"`
+	Actor     string   `json:"actor"`
+	Role      string   `json:"role"`
+	Roles     []string `json:"roles,omitempty"`
+	RequestID int64    `json:"request_id,omitempty"`
 }
 
 // ExtendRequest moves the release date Days later.
@@ -57,9 +61,11 @@ type HoldRequest struct {
 	Off bool `json:"off"`
 }
 
-// ApprovalRequest approves or declines the pending keep.
+// ApprovalRequest approves or declines a pending item ("keep:12",
+// "charge:34", "deposit:56"; empty: the only one pending).
 type ApprovalRequest struct {
 	Actor
+	Item   string `json:"item,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
 

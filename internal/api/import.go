@@ -3,9 +3,8 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 
-	"github.com/depositflow/depositflow/internal/ingest"
+	"github.com/depositflow/depositflow/internal/gateway"
 )
 
 // ImportFile is a PMS export (`deposits import FILE.json`): the API's own
@@ -68,13 +67,13 @@ type ImportReport struct {
 
 // Import loads a file as the caller, calling progress after each item. An
 // item that is refused is reported and the rest still load.
-func (s *Server) Import(ctx context.Context, p Caller, f ImportFile, progress func(done, total int)) ImportReport {
+func (s *Server) Import(ctx context.Context, p gateway.Principal, f ImportFile, progress func(done, total int)) ImportReport {
 	r := ImportReport{Items: f.Total(), Errors: []string{}}
 	done := 0
 	step := func(what string, again bool, err error) {
-		var ie *ingest.Error
+		var ie *gateway.Error
 		switch {
-		case errors.As(err, &ie) && ie.Kind == ingest.NotSignalled:
+		case errors.As(err, &ie) && ie.Kind == gateway.NotSignalled:
 			r.Pending++
 		case err != nil:
 			r.Failed++
@@ -101,53 +100,35 @@ func (s *Server) Import(ctx context.Context, p Caller, f ImportFile, progress fu
 		upserted("property "+x.PropertyID, err)
 	}
 	for _, x := range f.Units {
-		upserted("unit "+x.PropertyID+"/"+x.UnitID, s.UpsertUnit(ctx, p, x))
+		upserted("unit "+x.PropertyID+"/"+x.UnitID, s.gw.AddUnit(ctx, p, x.PropertyID, x.UnitID))
 	}
 	for _, x := range f.Listings {
-		upserted("listing "+x.ListingID, s.UpsertListing(ctx, p, x))
+		_, err := s.UpsertListing(ctx, p, x)
+		upserted("listing "+x.ListingID, err)
 	}
 	for _, x := range f.Residents {
-		_, err := s.UpsertResident(ctx, p, x)
+		_, err := s.gw.UpsertResident(ctx, p, x)
 		upserted("resident "+x.ResidentID, err)
 	}
 	for _, x := range f.Leases {
-		_, status, err := s.CreateLease(ctx, p, x)
-		step("lease "+x.LeaseID, status == 200, err)
+		out, err := s.CreateLease(ctx, p, x)
+		step("lease "+x.LeaseID, out.Status == "unchanged", err)
 	}
 	for _, x := range f.Charges {
-		again, err := s.onLease(ctx, p, x.LeaseID, func() (bool, error) {
-			out, err := s.PostCharge(ctx, p, x.LeaseID, x.Charge)
-			return out.Again, err
-		})
-		step(fmt.Sprintf("charge %s of lease %s", x.ChargeID, x.LeaseID), again, err)
+		out, err := s.PostCharge(ctx, p, x.LeaseID, x.Charge)
+		step(describe("charge", x.ChargeID, x.LeaseID), out.Again, err)
 	}
 	for _, x := range f.Payments {
-		again, err := s.onLease(ctx, p, x.LeaseID, func() (bool, error) {
-			out, err := s.PostPayment(ctx, p, x.LeaseID, x.Payment)
-			return out.Again, err
-		})
-		step(fmt.Sprintf("payment %s of lease %s", x.PaymentID, x.LeaseID), again, err)
+		out, err := s.PostPayment(ctx, p, x.LeaseID, x.Payment)
+		step(describe("payment", x.PaymentID, x.LeaseID), out.Again, err)
 	}
 	for _, x := range f.ReturnedPayments {
-		again, err := s.onLease(ctx, p, x.LeaseID, func() (bool, error) {
-			out, err := s.ReturnPayment(ctx, p, x.LeaseID, x.PaymentID, x.ReturnedPayment)
-			return out.Again, err
-		})
-		step(fmt.Sprintf("return of payment %s of lease %s", x.PaymentID, x.LeaseID), again, err)
+		out, err := s.gw.ReturnPayment(ctx, p, gateway.ReturnIn{LeaseID: x.LeaseID, Reference: x.PaymentID, Reason: x.Reason})
+		step(describe("return of payment", x.PaymentID, x.LeaseID), out.Again, err)
 	}
 	for _, x := range f.MoveOuts {
-		again, err := s.onLease(ctx, p, x.LeaseID, func() (bool, error) {
-			out, err := s.PostMoveOut(ctx, p, x.LeaseID, x.MoveOut)
-			return out.Again, err
-		})
-		step("move-out of lease "+x.LeaseID, again, err)
+		out, err := s.gw.RecordMoveOut(ctx, p, gateway.MoveOutIn{LeaseID: x.LeaseID, Date: x.RealizedMoveOutDate})
+		step("move-out of lease "+x.LeaseID, out.Again, err)
 	}
 	return r
-}
-
-func (s *Server) onLease(ctx context.Context, p Caller, leaseID string, fn func() (bool, error)) (bool, error) {
-	if _, err := s.leaseByID(ctx, leaseID, p); err != nil {
-		return false, err
-	}
-	return fn()
 }

@@ -49,7 +49,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 			documented = append(documented, strings.ToUpper(method)+" "+path)
 		}
 	}
-	served := New(nil, nil, nil).Routes()
+	served := New(nil, nil).Routes()
 	sort.Strings(documented)
 	sort.Strings(served)
 	if !slices.Equal(documented, served) {
@@ -96,8 +96,8 @@ func TestRequestSchemasMatchTypes(t *testing.T) {
 // Without a key, every route but the health check is 401 with a JSON error,
 // before anything is read.
 func TestUnauthenticated(t *testing.T) {
-	h := New(nil, nil, nil).Handler()
-	for _, route := range New(nil, nil, nil).Routes() {
+	h := New(nil, nil).Handler()
+	for _, route := range New(nil, nil).Routes() {
 		if route == "GET /healthz" {
 			continue
 		}

@@ -10,8 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/db"
-	"github.com/depositflow/depositflow/internal/api"
-	"github.com/depositflow/depositflow/internal/ingest"
+	"github.com/depositflow/depositflow/internal/gateway"
 )
 
 func (a *app) apikeyCommand() *cobra.Command {
@@ -29,7 +28,7 @@ only the properties it names (--all-properties: every property).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			name, _ := cmd.Flags().GetString("name")
 			key, err := a.createAPIKey(cmd.Context(), name, properties, all)
-			a.audit(cmd.Context(), "", "apikey.create", map[string]any{"name": name, "properties": properties, "all": all}, err)
+			a.gateway().RecordAction(cmd.Context(), a.local(), "", "apikey.create", map[string]any{"name": name, "properties": properties, "all": all}, err)
 			if err != nil {
 				return err
 			}
@@ -94,7 +93,7 @@ only the properties it names (--all-properties: every property).`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := a.revokeAPIKey(cmd.Context(), args[0])
-			a.audit(cmd.Context(), "", "apikey.revoke", map[string]string{"name": args[0]}, err)
+			a.gateway().RecordAction(cmd.Context(), a.local(), "", "apikey.revoke", map[string]string{"name": args[0]}, err)
 			if err == nil {
 				a.printf("Revoked API key %s.\n", args[0])
 			}
@@ -125,12 +124,12 @@ func (a *app) createAPIKey(ctx context.Context, name string, properties []string
 	if err != nil {
 		return "", err
 	}
-	key, hash, err := api.NewKey()
+	key, hash, err := gateway.NewSecret(gateway.KeyPrefix)
 	if err != nil {
 		return "", err
 	}
-	_, err = db.New(pool).CreateAPIKey(ctx, db.CreateAPIKeyParams{Name: name, KeyHash: hash, KeyPrefix: key[:len(api.KeyPrefix)+6], Properties: properties, CreatedBy: a.actor})
-	if ingest.IsUniqueViolation(err) {
+	_, err = db.New(pool).CreateAPIKey(ctx, db.CreateAPIKeyParams{Name: name, KeyHash: hash, KeyPrefix: gateway.Shown(key), Properties: properties, CreatedBy: a.local().ID()})
+	if gateway.IsUniqueViolation(err) {
 		return "", refused("an API key named %s exists: choose another --name (or revoke it and use a new name)", name)
 	}
 	if err != nil {

@@ -2,31 +2,30 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/api"
+	"github.com/depositflow/depositflow/internal/apiclient"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/money"
-	"github.com/depositflow/depositflow/workflows"
+	"github.com/depositflow/depositflow/internal/gateway"
 )
 
-// Manager decisions are Temporal Updates: the workflow's validator refuses a
-// wrong request before anything is written, and the refusal comes back here
-// through the update handle. Each command prints the state after the decision.
-
-func (a *app) by() workflows.Actor { return workflows.Actor{Actor: a.actor, Role: a.role} }
+// Manager decisions go to the server, which audits who asks and sends them
+// to the lease's workflow; a wrong request is refused before anything is
+// written, with the workflow's reason. Each command prints the state after
+// the decision. --idempotency-key makes a decision safe to send again from
+// a script: the same key is the same decision (the CLI itself retries a
+// request it could not deliver under one key of its own).
 
 func (a *app) decisionCommands() []*cobra.Command {
+	var key string
+	keyFlag := func(c *cobra.Command) {
+		c.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same decision, applied once")
+	}
 	var days int
 	extend := &cobra.Command{
 		Use:   "extend LEASE [--days 7]",
@@ -35,13 +34,13 @@ func (a *app) decisionCommands() []*cobra.Command {
   deposits extend L-100 --days 14`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], workflows.UpdateExtend, workflows.ExtendRequest{Actor: a.by(), Days: days},
-				func(s deposit.State) string {
-					return fmt.Sprintf("Release of lease %s moved to %s.", s.LeaseID, s.ReleaseAt.Format(time.RFC3339))
-				})
+			return a.decide(cmd.Context(), args[0], gateway.Extend, api.DecisionRequest{Days: days}, key, func(s deposit.State) string {
+				return fmt.Sprintf("Release of lease %s moved to %s.", s.LeaseID, s.ReleaseAt.Format(time.RFC3339))
+			})
 		},
 	}
 	extend.Flags().IntVar(&days, "days", deposit.DefaultExtendDays, "days to add to the release date")
+	keyFlag(extend)
 
 	var amount, reason string
 	var all bool
@@ -49,36 +48,34 @@ func (a *app) decisionCommands() []*cobra.Command {
 		Use:   "keep LEASE (--amount 300.00 | --all) --reason TEXT",
 		Short: "Keep part or all of the deposit; the reason is the explanation the tenant reads",
 		Long: `Keep part (--amount) or all (--all) of what is still held after charges. The
-reason goes into the tenant's email. Above the property's approval threshold the
-keep waits as pending until a books_admin approves or declines it.`,
+reason goes into the tenant's email. Once what people moved of the deposit
+since the move-out (keeps, deductions and credits they added) passes the
+property's approval threshold, the keep waits as pending until a books_admin
+who is not you approves or declines it.`,
 		Example: `  deposits keep L-100 --amount 300.00 --reason "Burn mark on the kitchen counter"
   deposits keep L-100 --all --reason "Water damage beyond the deposit, invoice follows"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := workflows.KeepRequest{Actor: a.by(), All: all, Reason: strings.TrimSpace(reason)}
+			req := api.DecisionRequest{All: all, Reason: strings.TrimSpace(reason)}
 			if !all {
-				c, err := parseAmount("amount", amount)
+				c, currency, err := parseAmount("amount", amount)
 				if err != nil {
-					a.audit(cmd.Context(), args[0], "keep", map[string]any{"amount": amount, "reason": reason}, err)
 					return err
 				}
-				req.AmountCents = c
+				req.AmountInCents, req.Currency = c, currency
 			} else if amount != "" {
 				return refused("give either --amount or --all, not both")
 			}
-			return a.decide(cmd.Context(), args[0], workflows.UpdateKeep, req, func(s deposit.State) string {
-				if p := s.PendingKeep; p != nil {
-					return fmt.Sprintf("Keep of %s is above the property's approval threshold: pending until a books_admin runs `deposits approve %s`.",
-						money.Format(p.AmountCents), s.LeaseID)
-				}
-				k := s.Kept[len(s.Kept)-1]
-				return fmt.Sprintf("Kept %s of lease %s: %s.", money.Format(k.AmountCents), s.LeaseID, k.Reason)
-			})
+			if req.Reason == "" {
+				return refused("give a --reason: the tenant reads it as the explanation")
+			}
+			return a.decide(cmd.Context(), args[0], gateway.Keep, req, key, keepDone)
 		},
 	}
-	keep.Flags().StringVar(&amount, "amount", "", "amount to keep, in dollars")
+	keep.Flags().StringVar(&amount, "amount", "", "amount to keep")
 	keep.Flags().BoolVar(&all, "all", false, "keep everything still held")
 	keep.Flags().StringVar(&reason, "reason", "", "why: the tenant reads it (required)")
+	keyFlag(keep)
 
 	release := &cobra.Command{
 		Use:     "release LEASE",
@@ -86,9 +83,10 @@ keep waits as pending until a books_admin approves or declines it.`,
 		Example: `  deposits release L-100`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], workflows.UpdateRelease, workflows.ReleaseRequest{Actor: a.by()}, nil)
+			return a.decide(cmd.Context(), args[0], gateway.Release, api.DecisionRequest{}, key, nil)
 		},
 	}
+	keyFlag(release)
 
 	var off bool
 	hold := &cobra.Command{
@@ -100,61 +98,96 @@ deposits release, and the property's manager is reminded once when the date has 
   deposits hold L-100 --off`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], workflows.UpdateHold, workflows.HoldRequest{Actor: a.by(), Off: off},
-				func(s deposit.State) string {
-					if s.OnHold {
-						return fmt.Sprintf("Lease %s is on hold: it will not be released until `deposits release %s`.", s.LeaseID, s.LeaseID)
-					}
-					return fmt.Sprintf("Hold lifted: lease %s is released automatically on %s.", s.LeaseID, s.ReleaseAt.Format(time.RFC3339))
-				})
+			return a.decide(cmd.Context(), args[0], gateway.Hold, api.DecisionRequest{Off: off}, key, func(s deposit.State) string {
+				if s.OnHold {
+					return fmt.Sprintf("Lease %s is on hold: it will not be released until `deposits release %s`.", s.LeaseID, s.LeaseID)
+				}
+				return fmt.Sprintf("Hold lifted: lease %s is released automatically on %s.", s.LeaseID, s.ReleaseAt.Format(time.RFC3339))
+			})
 		},
 	}
 	hold.Flags().BoolVar(&off, "off", false, "lift the hold")
+	keyFlag(hold)
 
+	var item, declineReason string
 	approve := &cobra.Command{
-		Use:     "approve LEASE",
-		Short:   "Approve the keep awaiting approval (books_admin, not the one who asked)",
-		Example: `  DEPOSITS_ROLE=books_admin deposits approve L-100`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "approve LEASE [--item keep:12]",
+		Short: "Approve what awaits approval on a lease (books_admin, never the one who asked)",
+		Long: `Approve a keep, a charge or a deposit amendment that awaits a books_admin's
+approval. With one item pending, --item may be left out; deposits status lists
+them. No one may approve their own request, whatever roles they hold.`,
+		Example: `  deposits approve L-100
+  deposits approve L-100 --item charge:34`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], workflows.UpdateApprove, workflows.ApprovalRequest{Actor: a.by()},
-				func(s deposit.State) string {
-					k := s.Kept[len(s.Kept)-1]
-					return fmt.Sprintf("Approved: %s of lease %s is kept (%s).", money.Format(k.AmountCents), s.LeaseID, k.Reason)
-				})
+			return a.decide(cmd.Context(), args[0], gateway.Approve, api.DecisionRequest{Item: item}, key, func(s deposit.State) string {
+				return fmt.Sprintf("Approved on lease %s; nothing more awaits approval there.", s.LeaseID) + pendingNote(s)
+			})
 		},
 	}
-	var declineReason string
+	approve.Flags().StringVar(&item, "item", "", "the pending item, e.g. keep:12 (see deposits status)")
+	keyFlag(approve)
 	decline := &cobra.Command{
-		Use:     "decline LEASE [--reason TEXT]",
-		Short:   "Decline the keep awaiting approval (books_admin, or whoever asked)",
-		Example: `  DEPOSITS_ROLE=books_admin deposits decline L-100 --reason "No photos of the damage"`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "decline LEASE [--item keep:12] [--reason TEXT]",
+		Short: "Decline what awaits approval (books_admin, or whoever asked)",
+		Example: `  deposits decline L-100 --reason "No photos of the damage"
+  deposits decline L-100 --item deposit:56`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], workflows.UpdateDecline, workflows.ApprovalRequest{Actor: a.by(), Reason: declineReason},
-				func(s deposit.State) string {
-					return fmt.Sprintf("Declined: nothing more is kept of lease %s.", s.LeaseID)
-				})
+			return a.decide(cmd.Context(), args[0], gateway.Decline, api.DecisionRequest{Item: item, Reason: declineReason}, key, func(s deposit.State) string {
+				return fmt.Sprintf("Declined on lease %s: it does not count.", s.LeaseID) + pendingNote(s)
+			})
 		},
 	}
+	decline.Flags().StringVar(&item, "item", "", "the pending item, e.g. keep:12 (see deposits status)")
 	decline.Flags().StringVar(&declineReason, "reason", "", "why, for the audit log")
+	keyFlag(decline)
 	return []*cobra.Command{extend, keep, release, hold, approve, decline}
 }
 
-// decide sends one decision to the lease's workflow and prints the state it
-// leaves. A refusal by the workflow's validator is exit code 1 with its
-// reason; every decision, refused or accepted, is in the audit log.
-func (a *app) decide(ctx context.Context, leaseID, name string, req any, done func(deposit.State) string) error {
-	// No decision without its row in the audit log: the database comes first.
-	if _, err := a.db(ctx); err != nil {
+// pendingNote says what still awaits approval, if anything.
+func pendingNote(s deposit.State) string {
+	if len(s.Pending) == 0 {
+		return ""
+	}
+	var items []string
+	for _, p := range s.Pending {
+		items = append(items, p.Item)
+	}
+	return " Still pending: " + strings.Join(items, ", ") + "."
+}
+
+func keepDone(s deposit.State) string {
+	if len(s.Pending) > 0 {
+		p := s.Pending[len(s.Pending)-1]
+		return fmt.Sprintf("Keep of %s is above the property's approval threshold: pending until a books_admin runs `deposits approve %s --item %s`.",
+			cur(s.Currency, p.AmountCents), s.LeaseID, p.Item)
+	}
+	if p := s.PendingKeep; p != nil {
+		return fmt.Sprintf("Keep of %s is above the property's approval threshold: pending until a books_admin runs `deposits approve %s`.",
+			cur(s.Currency, p.AmountCents), s.LeaseID)
+	}
+	k := s.Kept[len(s.Kept)-1]
+	return fmt.Sprintf("Kept %s of lease %s: %s.", cur(s.Currency, k.AmountCents), s.LeaseID, k.Reason)
+}
+
+// decide sends one decision to the server and prints the state it leaves.
+func (a *app) decide(ctx context.Context, leaseID, kind string, req api.DecisionRequest, key string, done func(deposit.State) string) error {
+	if err := a.checkOutput(); err != nil {
 		return err
 	}
-	s, err := a.sendDecision(ctx, leaseID, name, req)
-	a.audit(ctx, leaseID, name, req, err)
-	if err != nil {
+	if err := checkID("lease", leaseID); err != nil {
 		return err
 	}
-	if name == workflows.UpdateRelease {
+	path := apiclient.LeasePath(leaseID, kind)
+	if kind == gateway.RecheckBooks {
+		path = apiclient.LeasePath(leaseID, "recheck-books")
+	}
+	var s deposit.State
+	if _, err := a.post(ctx, path, req, key, &s); err != nil {
+		return err
+	}
+	if kind == gateway.Release {
 		// The refund follows at once; show the closed lease.
 		if closed, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return s.Stage == deposit.StageClosed }); ok {
 			s = closed
@@ -170,159 +203,137 @@ func (a *app) decide(ctx context.Context, leaseID, name string, req any, done fu
 	return nil
 }
 
-func (a *app) sendDecision(ctx context.Context, leaseID, name string, req any) (deposit.State, error) {
-	var s deposit.State
-	if err := a.checkOutput(); err != nil {
-		return s, err
-	}
-	cur, err := a.leaseState(ctx, leaseID)
-	if err != nil {
-		return s, err
-	}
-	if cur.Stage == deposit.StageClosed {
-		return s, refused("lease %s is closed (%s): no decision can change it now", leaseID, cur.Outcome)
-	}
-	c, err := a.temporal(ctx)
-	if err != nil {
-		return s, err
-	}
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.WorkflowID(leaseID),
-		UpdateName:   name,
-		Args:         []any{req},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		// A validator's refusal surfaces here, not from UpdateWorkflow.
-		err = h.Get(ctx, &s)
-	}
-	var appErr *temporal.ApplicationError
-	var nf *serviceerror.NotFound
-	switch {
-	case err == nil:
-		return s, nil
-	case errors.As(err, &appErr):
-		return s, refused("%s", appErr.Message())
-	case errors.As(err, &nf):
-		return s, refused("lease %s has no running deposit workflow (it may have just closed)", leaseID)
-	default:
-		return s, unavailable("Temporal", err)
-	}
-}
-
 func (a *app) propertyCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "property", Short: "Property policies: manager email and approval threshold"}
-	var threshold, managerEmail, nsfFee, jurisdiction string
+	cmd := &cobra.Command{Use: "property", Short: "Property policies: approval threshold, manager email, NSF fee, law, currency, time zone"}
+	var threshold, managerEmail, nsfFee, jurisdiction, currency, zone string
 	var units int
 	set := &cobra.Command{
-		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00] [--jurisdiction US-CA] [--building-units N]",
-		Short: "Set a property's approval threshold, manager's email, NSF fee, jurisdiction and building size",
+		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00] [--jurisdiction US-CA] [--building-units N] [--currency GBP] [--time-zone Europe/London]",
+		Short: "Set a property's policy (books_admin); a change of an existing threshold waits for a second books_admin",
+		Long: `Set what a property decides for its deposits: the approval threshold (what
+people may move of a lease's deposit after its move-out before a books_admin
+must approve), the manager's email for reminders, the NSF fee, the deposit law
+(jurisdiction) and the building's size, and the currency and time zone of its
+new leases (a lease keeps those it started with). A first threshold applies at
+once; raising, lowering or removing an existing one waits until another
+books_admin runs deposits property approve.`,
 		Example: `  deposits property set maple --approval-threshold 500.00 --manager-email manager@maple.example
-  deposits property set maple --jurisdiction US-NY --building-units 12
+  deposits property set maple --jurisdiction US-NY --building-units 12 --time-zone America/New_York
+  deposits property set abbey --jurisdiction GB-ENG --currency GBP --time-zone Europe/London
   deposits property set maple --approval-threshold none`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			err := a.setProperty(ctx, args[0], threshold, managerEmail, nsfFee, jurisdiction, units)
-			a.audit(ctx, "", "property.set", map[string]any{"property": args[0], "approval_threshold": threshold, "manager_email": managerEmail, "nsf_fee": nsfFee,
-				"jurisdiction": jurisdiction, "building_units": units}, err)
-			return err
+			if err := checkID("property", args[0]); err != nil {
+				return err
+			}
+			var p api.Policy
+			switch threshold {
+			case "":
+			case "none":
+				p.ClearThreshold = true
+			default:
+				c, _, err := parseAmount("approval-threshold", threshold)
+				if err != nil {
+					return err
+				}
+				p.ApprovalThresholdCents = &c
+			}
+			if managerEmail != "" {
+				e, err := parseEmail("manager-email", managerEmail)
+				if err != nil {
+					return err
+				}
+				p.ManagerEmail = &e
+			}
+			if nsfFee != "" {
+				c, _, err := parseSignedAmount("nsf-fee", nsfFee)
+				if err != nil || c < 0 {
+					return refused("--nsf-fee %q: give a fee, 0 for none", nsfFee)
+				}
+				p.NSFFeeCents = &c
+			}
+			if jurisdiction != "" {
+				p.Jurisdiction = &jurisdiction
+			}
+			if units != 0 {
+				if units < 0 || units > 100000 {
+					return refused("--building-units %d: give the number of units in the building", units)
+				}
+				u := int32(units)
+				p.BuildingUnits = &u
+			}
+			if currency != "" {
+				p.Currency = &currency
+			}
+			if zone != "" {
+				p.TimeZone = &zone
+			}
+			var out gateway.Property
+			if _, err := a.post(cmd.Context(), "/v1/properties/"+args[0]+"/policy", p, "", &out); err != nil {
+				return err
+			}
+			a.printProperty(out)
+			return nil
 		},
 	}
-	set.Flags().StringVar(&jurisdiction, "jurisdiction", "", "the deposit law of the property's new leases, e.g. US-CA (see deposits rules list)")
-	set.Flags().IntVar(&units, "building-units", 0, "units in the building: some states owe interest only in larger buildings")
-	set.Flags().StringVar(&threshold, "approval-threshold", "", "keeping more than this needs a books_admin's approval; none to remove")
-	set.Flags().StringVar(&managerEmail, "manager-email", "", "where reminders before a release go")
-	set.Flags().StringVar(&nsfFee, "nsf-fee", "", "fee charged for a returned payment, in dollars (0 for none; default 25.00)")
-	cmd.AddCommand(set)
+	f := set.Flags()
+	f.StringVar(&jurisdiction, "jurisdiction", "", "the deposit law of the property's new leases, e.g. US-CA (see deposits rules list)")
+	f.IntVar(&units, "building-units", 0, "units in the building: some states owe interest only in larger buildings")
+	f.StringVar(&threshold, "approval-threshold", "", "what people may move of a deposit after the move-out before a books_admin approves; none to remove")
+	f.StringVar(&managerEmail, "manager-email", "", "where reminders before a release go")
+	f.StringVar(&nsfFee, "nsf-fee", "", "fee charged for a returned payment (0 for none; default 25.00)")
+	f.StringVar(&currency, "currency", "", "ISO 4217 currency of new leases (default USD; GB-ENG: GBP)")
+	f.StringVar(&zone, "time-zone", "", "IANA time zone where the property's dates are days (default UTC)")
+	decide := func(approve bool) *cobra.Command {
+		verb, path := "decline", "decline"
+		if approve {
+			verb, path = "approve", "approve"
+		}
+		return &cobra.Command{
+			Use:     verb + " PROPERTY",
+			Short:   strings.ToUpper(verb[:1]) + verb[1:] + " a pending change of a property's approval threshold (another books_admin)",
+			Example: "  deposits property " + verb + " maple",
+			Args:    cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := checkID("property", args[0]); err != nil {
+					return err
+				}
+				var out gateway.Property
+				if _, err := a.post(cmd.Context(), "/v1/properties/"+args[0]+"/policy/"+path, struct{}{}, "", &out); err != nil {
+					return err
+				}
+				a.printProperty(out)
+				return nil
+			},
+		}
+	}
+	cmd.AddCommand(set, decide(true), decide(false))
 	return cmd
 }
 
-func (a *app) setProperty(ctx context.Context, property, threshold, managerEmail, nsfFee, jurisdiction string, units int) error {
-	if err := checkID("property", property); err != nil {
-		return err
-	}
-	if a.role != deposit.RoleManager && a.role != deposit.RoleBooksAdmin {
-		return refused("role %q may not change a property's policy", a.role)
-	}
-	p := db.SetPropertyPolicyParams{PropertyID: property}
-	switch threshold {
-	case "":
-	case "none":
-		p.ClearThreshold = true
-	default:
-		c, err := parseAmount("approval-threshold", threshold)
-		if err != nil {
-			return err
-		}
-		p.ApprovalThresholdCents = pgtype.Int8{Int64: c, Valid: true}
-	}
-	if managerEmail != "" {
-		addr, err := parseEmail(managerEmail)
-		if err != nil {
-			return refused("--manager-email %q is not an email address", managerEmail)
-		}
-		p.ManagerEmail = pgtype.Text{String: addr, Valid: true}
-	}
-	if nsfFee != "" {
-		c, err := money.ParseSigned(nsfFee)
-		if err != nil || c < 0 {
-			return refused("--nsf-fee %q: give a fee in dollars, 0 for none", nsfFee)
-		}
-		p.NsfFeeCents = pgtype.Int8{Int64: c, Valid: true}
-	}
-	law := db.SetPropertyJurisdictionParams{PropertyID: property}
-	if jurisdiction != "" {
-		code, err := a.checkJurisdiction(ctx, jurisdiction)
-		if err != nil {
-			return err
-		}
-		law.Jurisdiction = pgtype.Text{String: code, Valid: true}
-	}
-	if units < 0 || units > 100000 {
-		return refused("--building-units %d: give the number of units in the building", units)
-	}
-	if units > 0 {
-		law.BuildingUnits = pgtype.Int4{Int32: int32(units), Valid: true}
-	}
-	if threshold == "" && managerEmail == "" && nsfFee == "" && jurisdiction == "" && units == 0 {
-		return refused("nothing to set: give --approval-threshold, --manager-email, --nsf-fee, --jurisdiction or --building-units")
-	}
-	pool, err := a.db(ctx)
-	if err != nil {
-		return err
-	}
-	var row db.Property
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		var err error
-		if row, err = q.SetPropertyPolicy(ctx, p); err != nil {
-			return err
-		}
-		row, err = q.SetPropertyJurisdiction(ctx, law)
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refused("property %s does not exist: it is created by `deposits listing add` or `deposits lease start`", property)
-	}
-	if err != nil {
-		return unavailable("the database", err)
-	}
+func (a *app) printProperty(p gateway.Property) {
 	limit := "none"
-	if row.ApprovalThresholdCents.Valid {
-		limit = money.Format(row.ApprovalThresholdCents.Int64)
+	if p.ApprovalThresholdCents != nil {
+		limit = cur(p.Currency, *p.ApprovalThresholdCents)
 	}
-	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s, jurisdiction %s, %d unit(s) in the building.\n",
-		property, limit, dash(row.ManagerEmail), money.Format(row.NsfFeeCents), row.Jurisdiction, row.BuildingUnits)
-	return nil
+	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s, jurisdiction %s, %d unit(s) in the building, currency %s, time zone %s.\n",
+		p.PropertyID, limit, dash(p.ManagerEmail), cur(p.Currency, p.NSFFeeCents), p.Jurisdiction, p.BuildingUnits, p.Currency, p.TimeZone)
+	if c := p.PendingThreshold; c != nil {
+		to := "none"
+		if c.ThresholdCents != nil {
+			to = cur(p.Currency, *c.ThresholdCents)
+		}
+		a.printf("The threshold change to %s asked by %s waits for another books_admin: deposits property approve %s (or decline).\n", to, c.RequestedBy, p.PropertyID)
+	}
 }
 
 func (a *app) auditCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "audit LEASE [-o json]",
-		Short:   "Show every action on a lease, accepted or refused, with who, when and what",
-		Example: `  deposits audit L-100`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "audit LEASE [-o json]",
+		Short: "Show every action on a lease, accepted or refused, with who (as signed in), from where, and what",
+		Example: `  deposits audit L-100
+  deposits audit L-100 -o json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := a.checkOutput(); err != nil {
 				return err
@@ -330,31 +341,53 @@ func (a *app) auditCommand() *cobra.Command {
 			if err := checkID("lease", args[0]); err != nil {
 				return err
 			}
-			pool, err := a.db(cmd.Context())
-			if err != nil {
+			var out struct {
+				Audit []deposit.AuditEntry `json:"audit"`
+			}
+			if err := a.get(cmd.Context(), apiclient.LeasePath(args[0], "audit"), nil, &out); err != nil {
 				return err
 			}
-			rows, err := db.New(pool).ListAudit(cmd.Context(), args[0])
-			if err != nil {
-				return unavailable("the database", err)
-			}
 			if a.json() {
-				return a.printJSON(rows)
+				return a.printJSON(out.Audit)
 			}
-			t := newTable(a.out, "AT", "ACTOR", "ROLE", "ACTION", "RESULT", "REQUEST")
-			for _, r := range rows {
-				result := "refused: " + r.Result
-				if !r.Accepted.Valid {
-					result = "under way"
-				} else if r.Accepted.Bool {
-					result = "ok"
-					if r.Result != "ok" {
+			t := newTable(a.out, "AT", "WHO", "ROLE", "FROM", "ACTION", "RESULT", "REQUEST")
+			for _, r := range out.Audit {
+				result := "under way"
+				if r.Accepted != nil {
+					result = "refused: " + r.Result
+					if *r.Accepted {
 						result = r.Result
 					}
 				}
-				t.row(r.At.UTC().Format(time.RFC3339), r.Actor, r.Role, r.Action, result, string(r.Request))
+				t.row(r.At.UTC().Format(time.RFC3339), firstOf(r.Principal, r.Actor), dash(r.Role), dash(r.Origin), r.Action, result, string(r.Request))
 			}
 			return t.flush()
 		},
 	}
+}
+
+// booksCommand is what an admin does when a lease's books disagree.
+func (a *app) booksCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "books", Short: "When a lease's books disagree with its workflow (admin)"}
+	var rebuild bool
+	var key string
+	recheck := &cobra.Command{
+		Use:   "recheck LEASE [--rebuild]",
+		Short: "Settle a lease stopped because its books disagreed: check again, or rebuild the workflow's view from the database first",
+		Long: `A lease whose settlement found the database's facts and the workflow's view of
+them different stops in stage books_disagree instead of paying (the status and
+the Temporal UI say which terms differ). Once the database is right, recheck
+settles it; --rebuild first rebuilds the workflow's view from the database (the
+book of record). Admin only.`,
+		Example: `  deposits books recheck L-100
+  deposits books recheck L-100 --rebuild`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.decide(cmd.Context(), args[0], gateway.RecheckBooks, api.DecisionRequest{Rebuild: rebuild}, key, nil)
+		},
+	}
+	recheck.Flags().BoolVar(&rebuild, "rebuild", false, "rebuild the workflow's view from the database before settling")
+	recheck.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same request")
+	cmd.AddCommand(recheck)
+	return cmd
 }

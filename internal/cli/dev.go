@@ -21,7 +21,8 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/depositflow/depositflow/db"
-	"github.com/depositflow/depositflow/internal/api"
+	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/gateway"
 	"github.com/depositflow/depositflow/internal/mailsink"
 	"github.com/depositflow/depositflow/internal/pgcluster"
 	"github.com/depositflow/depositflow/workflows"
@@ -77,7 +78,7 @@ environment to paste into another shell for the other deposits commands.`,
 
 func (a *app) dev(ctx context.Context, o devOptions) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return err
 	}
 	dataDir, err := filepath.Abs(o.dataDir)
@@ -171,8 +172,12 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 	}()
 
 	apiURL := "http://" + apiListener.Addr().String()
-	env := fmt.Sprintf("export TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s DATABASE_URL='%s' SMTP_URL=%s DEPOSITS_API=%s DEPOSITS_API_KEY=%s",
-		a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, apiURL, apiKey)
+	admin, err := a.devLogin(ctx, filepath.Join(dataDir, "dev-token"), apiURL)
+	if err != nil {
+		return err
+	}
+	env := fmt.Sprintf("export TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s DATABASE_URL='%s' SMTP_URL=%s DEPOSITS_SERVER=%s DEPOSITS_API=%s DEPOSITS_API_KEY=%s",
+		a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, apiURL, apiURL, apiKey)
 	fmt.Fprintf(a.out, `
 depositflow is running. Ctrl-C stops everything.
 
@@ -181,7 +186,8 @@ depositflow is running. Ctrl-C stops everything.
   PostgreSQL        %s
   SMTP sink         %s, received mail at http://localhost:%d/
   Worker metrics    http://%s/metrics
-  API               %s (api/openapi.yaml), dev key %s
+  API               %s (api/openapi.yaml), dev key in %s
+  Signed in as      %s (every role, every property: deposits whoami); add your team with deposits user add
   Data              %s
 
 In another shell:
@@ -190,8 +196,12 @@ In another shell:
   deposits lease start L-100 --property maple --unit 4B --listing LST-4B --tenant-email ana@example.com
   curl -H "Authorization: Bearer $DEPOSITS_API_KEY" $DEPOSITS_API/v1/leases/L-100
 
-`, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, o.metricsAddress, apiURL, apiKey, dataDir, env)
-	_ = os.WriteFile(filepath.Join(dataDir, "env"), []byte(env+"\n"), 0o644)
+`, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, o.metricsAddress, apiURL, filepath.Join(dataDir, "env"), admin, dataDir, "source "+filepath.Join(dataDir, "env"))
+	// It holds the dev API key: readable by its owner only.
+	if err := os.WriteFile(filepath.Join(dataDir, "env"), []byte(env+"\n"), 0o600); err != nil {
+		return err
+	}
+	_ = os.Chmod(filepath.Join(dataDir, "env"), 0o600)
 
 	return a.runWorker(ctx, o.workerFlags)
 }
@@ -206,20 +216,51 @@ func (a *app) devAPIKey(ctx context.Context, file string) (string, error) {
 	q := db.New(pool)
 	if b, err := os.ReadFile(file); err == nil {
 		key := strings.TrimSpace(string(b))
-		if _, err := q.GetAPIKeyByHash(ctx, api.HashKey(key)); err == nil {
+		if _, err := q.GetAPIKeyByHash(ctx, gateway.Hash(key)); err == nil {
 			return key, nil
 		}
 	}
-	key, hash, err := api.NewKey()
+	key, hash, err := gateway.NewSecret(gateway.KeyPrefix)
 	if err != nil {
 		return "", err
 	}
 	name := "dev-" + time.Now().UTC().Format("20060102T150405")
-	if _, err := q.CreateAPIKey(ctx, db.CreateAPIKeyParams{Name: name, KeyHash: hash, KeyPrefix: key[:len(api.KeyPrefix)+6],
+	if _, err := q.CreateAPIKey(ctx, db.CreateAPIKeyParams{Name: name, KeyHash: hash, KeyPrefix: gateway.Shown(key),
 		Properties: []string{"*"}, CreatedBy: "deposits dev"}); err != nil {
 		return "", unavailable("the database", err)
 	}
 	return key, os.WriteFile(file, []byte(key+"\n"), 0o600)
+}
+
+// devLogin makes sure there is a first admin (every role, every property)
+// and signs this machine's CLI in as them, so a newcomer's first commands
+// just work. Their token is kept in file (mode 0600) and reused while it works.
+func (a *app) devLogin(ctx context.Context, file, server string) (string, error) {
+	g := a.gateway()
+	token := ""
+	if b, err := os.ReadFile(file); err == nil {
+		if who, err := g.Authenticate(ctx, strings.TrimSpace(string(b)), "dev"); err == nil && who.Kind == gateway.KindUser {
+			token = strings.TrimSpace(string(b))
+		}
+	}
+	const name = "dev"
+	if token == "" {
+		u, err := g.AddUser(ctx, a.local(), gateway.UserIn{Name: name, Roles: deposit.Roles, Properties: []string{"*"}, TokenLife: 400 * 24 * time.Hour})
+		if gateway.IsKind(err, gateway.Conflict) {
+			u, err = g.RotateUser(ctx, a.local(), name, 400*24*time.Hour)
+		}
+		if err != nil {
+			return "", gatewayErr(err)
+		}
+		token = u.Token
+		if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+	if _, err := writeConfig(config{Server: server, Token: token}); err != nil {
+		return "", refused("signing the CLI in: %v", err)
+	}
+	return name, nil
 }
 
 // findTemporal finds the temporal CLI: the flag, then PATH, then the

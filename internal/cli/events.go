@@ -2,24 +2,22 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"strings"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/api"
+	"github.com/depositflow/depositflow/internal/apiclient"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/ingest"
-	"github.com/depositflow/depositflow/internal/money"
 )
 
-// Facts from outside (payments, charges, the move-out) are committed to the
-// database first and then signalled to the lease's workflow, which applies
-// each fact once by its database ID. Entering the same fact again (the same
-// payment reference, the same charge --ref) changes nothing in the database
-// and signals the workflow again, so a command that failed half-way (the
-// database committed, Temporal was away) is finished by running it again.
+// Facts from outside (payments, charges, the move-out) are recorded by the
+// server in the database and then told to the lease's workflow, which reads
+// each fact from the database and applies it once. Entering the same fact
+// again (the same payment reference, the same charge reference, or without
+// one the same content) changes nothing and tells the workflow again, so a
+// command that failed half-way is finished by running it again.
 
 func (a *app) paymentCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "payment", Short: "Payments toward a deposit"}
@@ -30,79 +28,64 @@ func (a *app) paymentCommand() *cobra.Command {
 		Long: `Record a payment toward the lease's deposit. Partial payments add up; once the
 deposit is paid in full it is held and the tenant gets a receipt. A payment
 beyond the deposit is kept as a credit and refunded with it. The reference is
-unique per lease, so recording the same payment twice is refused.`,
+unique per lease: recording the same payment again changes nothing. Without
+--ref the reference is made from the amount and the date, so the same
+command run twice is one payment (give --ref for a second payment of the
+same amount on the same day).`,
 		Example: `  deposits payment record L-100 --amount 750.00 --ref CHK-1042 --date 2026-11-02`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			err := a.recordPayment(ctx, args[0], amount, ref, date)
-			a.audit(ctx, args[0], "payment.record", map[string]string{"amount": amount, "ref": ref, "date": date}, err)
-			return err
+			return a.recordPayment(cmd.Context(), args[0], amount, ref, date)
 		},
 	}
-	record.Flags().StringVar(&amount, "amount", "", "amount paid, in dollars")
-	record.Flags().StringVar(&ref, "ref", "", "payment reference (cheque or bank reference); generated when empty")
+	record.Flags().StringVar(&amount, "amount", "", "amount paid")
+	record.Flags().StringVar(&ref, "ref", "", "payment reference (cheque or bank reference); made from the amount and date when empty")
 	record.Flags().StringVar(&date, "date", "", "transaction date, YYYY-MM-DD (default today)")
 	cmd.AddCommand(record, a.paymentReturnCommand())
 	return cmd
 }
 
 func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date string) error {
-	cents, err := parseAmount("amount", amount)
+	cents, currency, err := parseAmount("amount", amount)
 	if err != nil {
 		return err
 	}
-	day, _, err := parseDay("date", date, time.Now())
-	if err != nil {
+	if err := checkDay("date", date, time.Now()); err != nil {
 		return err
 	}
-	if ref == "" {
-		ref = "cli-" + time.Now().UTC().Format("20060102T150405.000000")
+	if len(date) > len(time.DateOnly) {
+		return refused("--date %q: a payment's date is a day, YYYY-MM-DD", date)
 	}
 	if err := checkID("lease", leaseID); err != nil {
 		return err
 	}
-	out, err := a.ingest().RecordPayment(ctx, ingest.PaymentIn{LeaseID: leaseID, Cents: cents, Date: day, Reference: ref, Actor: a.actor})
+	if ref != "" {
+		if err := checkID("--ref", ref); err != nil {
+			return err
+		}
+	}
+	var out struct {
+		ID        int64  `json:"id"`
+		PaymentID string `json:"payment_id"`
+	}
+	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "payments"), api.Payment{PaymentID: ref, TransactionDate: date, AmountInCents: cents, Currency: currency}, "", &out)
 	if err != nil {
-		return cliErr(err)
+		return err
 	}
-	p := out.Payment
-	if out.Again {
-		a.printf("Payment %s of %s was already recorded for lease %s (payment %d); nothing changed.\n", ref, money.Format(cents), leaseID, p.PaymentID)
+	s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasPayment(s, out.ID) })
+	if status == http.StatusOK {
+		a.printf("Payment %s of %s was already recorded for lease %s (payment %d); nothing changed.\n", out.PaymentID, cur(s.Currency, cents), leaseID, out.ID)
 	} else {
-		a.printf("Recorded payment %s of %s for lease %s.\n", ref, money.Format(cents), leaseID)
+		a.printf("Recorded payment %s of %s for lease %s.\n", out.PaymentID, cur(s.Currency, cents), leaseID)
 	}
-	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasPayment(s, p.PaymentID) }); ok {
-		a.printf("Paid %s of %s; stage %s.\n", money.Format(s.PaidCents), money.Format(s.ExpectedCents), s.Stage)
-	} else {
+	switch {
+	case !a.recorded(status, leaseID):
+	case ok:
+		a.printf("Paid %s of %s; stage %s.\n", cur(s.Currency, s.PaidCents), cur(s.Currency, s.ExpectedCents), s.Stage)
+	default:
 		a.notYetApplied(leaseID)
 	}
 	return nil
-}
-
-// signal tells the lease's workflow a fact already committed to the
-// database, waiting out a Temporal hiccup.
-func (a *app) signal(ctx context.Context, leaseID, name string, arg any) error {
-	return cliErr(a.ingest().Signal(ctx, leaseID, name, arg))
-}
-
-// ingest records facts the way every entry point does: database first, then the signal.
-func (a *app) ingest() *ingest.Service {
-	return &ingest.Service{DB: a.db, Temporal: a.temporal}
-}
-
-// cliErr gives an ingest refusal its exit code: 1 for what the user asked, 2
-// for what could not be reached (or not yet told to the workflow).
-func cliErr(err error) error {
-	var ie *ingest.Error
-	if !errors.As(err, &ie) {
-		return err
-	}
-	code := ExitRefused
-	if ie.Kind == ingest.Unavailable || ie.Kind == ingest.NotSignalled {
-		code = ExitUnavailable
-	}
-	return &exitError{code: code, err: ie}
 }
 
 func hasPayment(s deposit.State, id int64) bool {
@@ -119,38 +102,43 @@ func (a *app) moveOutCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "moveout LEASE [--date YYYY-MM-DD]",
 		Short: "Record the tenant's move-out: starts the assessment window and the release clock",
-		Long: `Record the date the tenant moved out (the realized move-out date). The
-assessment window and the release date count from 00:00 UTC of that day; an
-exact RFC 3339 time may be given instead of a date.`,
-		Example: `  deposits moveout L-100 --date 2026-11-30`,
-		Args:    cobra.ExactArgs(1),
+		Long: `Record that the tenant moved out of this lease (only this one: a tenant's other
+leases are not touched). Without --date the move-out is now; a date is 00:00 of
+that day in the property's time zone, and an exact RFC 3339 time may be given
+instead. The assessment window and the release date count from it.`,
+		Example: `  deposits moveout L-100
+  deposits moveout L-100 --date 2026-11-30`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			err := a.recordMoveOut(ctx, args[0], date)
-			a.audit(ctx, args[0], "moveout", map[string]string{"date": date}, err)
-			return err
+			return a.recordMoveOut(cmd.Context(), args[0], date)
 		},
 	}
-	cmd.Flags().StringVar(&date, "date", "", "move-out date, YYYY-MM-DD (default today)")
+	cmd.Flags().StringVar(&date, "date", "", "move-out date, YYYY-MM-DD in the property's time zone (default: now)")
 	return cmd
 }
 
 func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
-	at, _, err := parseDay("date", date, time.Now())
+	if err := checkDay("date", date, time.Now()); err != nil {
+		return err
+	}
+	if err := checkID("lease", leaseID); err != nil {
+		return err
+	}
+	var out struct {
+		At time.Time `json:"realized_move_out_at"`
+	}
+	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "move-out"), api.MoveOut{RealizedMoveOutDate: date}, "", &out)
 	if err != nil {
 		return err
 	}
-	s, err := a.leaseState(ctx, leaseID)
-	if err != nil {
-		return err
+	if status == http.StatusOK {
+		a.printf("The move-out of lease %s was already recorded (%s); nothing changed.\n", leaseID, out.At.Format(time.RFC3339))
+	} else {
+		a.printf("Recorded move-out of lease %s at %s.\n", leaseID, out.At.Format(time.RFC3339))
 	}
-	if !s.MovedOutAt.IsZero() {
-		return refused("lease %s already has its move-out recorded (%s, stage %s)", leaseID, s.MovedOutAt.Format(time.DateOnly), s.Stage)
+	if !a.recorded(status, leaseID) {
+		return nil
 	}
-	if _, err := a.ingest().RecordMoveOut(ctx, ingest.MoveOutIn{LeaseID: leaseID, At: at}); err != nil {
-		return cliErr(err)
-	}
-	a.printf("Recorded move-out of lease %s on %s.\n", leaseID, at.Format(time.DateOnly))
 	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() }); ok {
 		a.printf("Final charges until %s; release on %s.\n", s.AssessUntil.Format(time.RFC3339), s.ReleaseAt.Format(time.RFC3339))
 	} else {
@@ -163,22 +151,24 @@ func (a *app) chargeCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "charge", Short: "Charges on the resident ledger"}
 	var code, amount, description, ref string
 	add := &cobra.Command{
-		Use:   "add LEASE --code CODE --amount 120.00 --description TEXT",
+		Use:   "add LEASE --code CODE --amount 120.00 --description TEXT [--ref REF]",
 		Short: "Add a charge (arrears or a move-out deduction) to the lease's ledger",
-		Long: `Add a charge to the resident ledger. Its code says how it counts: RENT,
-UTILITIES and NSF_FEE are arrears; CLEANING, DAMAGE and OTHER are deductions.
-Both come off the refund, and the tenant sees each one with its description.`,
-		Example: `  deposits charge add L-100 --code CLEANING --amount 120.00 --description "Carpet cleaning, living room"`,
+		Long: `Add a charge to the lease's ledger: arrears (rent, utilities, fees) or a
+move-out deduction (cleaning, damage), or a credit to the tenant. The
+description is what the tenant reads. The reference makes the charge
+idempotent: entering the same charge again changes nothing. Without --ref it
+is made from the code, amount and description (give --ref for a second,
+identical charge). After the move-out, a deduction or credit that takes what
+people moved of the deposit above the property's approval threshold waits
+for a books_admin.`,
+		Example: `  deposits charge add L-100 --code CLEANING --amount 120.00 --description "Carpet cleaning" --ref INV-77`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			err := a.addCharge(ctx, args[0], code, amount, description, ref)
-			a.audit(ctx, args[0], "charge.add", map[string]string{"code": code, "amount": amount, "description": description, "ref": ref}, err)
-			return err
+			return a.addCharge(cmd.Context(), args[0], code, amount, description, ref)
 		},
 	}
 	add.Flags().StringVar(&code, "code", "", "charge code (see `deposits charge codes`)")
-	add.Flags().StringVar(&amount, "amount", "", "amount in dollars")
+	add.Flags().StringVar(&amount, "amount", "", "amount")
 	add.Flags().StringVar(&description, "description", "", "what the charge is for; the tenant reads it")
 	add.Flags().StringVar(&ref, "ref", "", "your reference for the charge (e.g. the invoice number): entering it again changes nothing")
 	codes := &cobra.Command{
@@ -195,41 +185,57 @@ Both come off the refund, and the tenant sees each one with its description.`,
 }
 
 func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description, ref string) error {
-	cents, err := parseAmount("amount", amount)
+	cents, currency, err := parseAmount("amount", amount)
 	if err != nil {
 		return err
 	}
-	description = strings.TrimSpace(description)
-	if description == "" {
-		return refused("--description is required: the tenant reads it on the statement")
+	if err := checkID("lease", leaseID); err != nil {
+		return err
 	}
-	if len(description) > 200 {
-		return refused("--description is longer than 200 characters")
-	}
-	in := ingest.ChargeIn{LeaseID: leaseID, Code: code, Cents: cents, Description: description, Actor: a.actor}
 	if ref != "" {
-		in.Key = "cli/" + leaseID + "/" + ref
+		if err := checkID("--ref", ref); err != nil {
+			return err
+		}
 	}
-	ch, err := a.ingest().AddCharge(ctx, in)
+	var out struct {
+		ID       int64  `json:"id"`
+		ChargeID string `json:"charge_id"`
+		Category string `json:"category"`
+		Pending  bool   `json:"pending_approval"`
+	}
+	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "charges"),
+		api.Charge{ChargeID: ref, ChargeCodeID: code, AmountInCents: cents, Currency: currency, Description: description}, "", &out)
 	if err != nil {
-		return cliErr(err)
+		return err
 	}
-	if ch.Again {
-		a.printf("Charge %s was already on lease %s (charge %d); nothing changed.\n", ref, leaseID, ch.ChargeID)
+	s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasCharge(s, out.ID) })
+	if status == http.StatusOK {
+		a.printf("Charge %s was already on lease %s (charge %d); nothing changed.\n", out.ChargeID, leaseID, out.ID)
 	} else {
-		a.printf("Added %s charge %d of %s to lease %s (%s).\n", ch.Code, ch.ChargeID, money.Format(cents), leaseID, ch.Category)
+		a.printf("Added %s charge %d of %s to lease %s (%s).\n", upper(code), out.ID, cur(s.Currency, cents), leaseID, out.Category)
 	}
-	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasCharge(s, ch.ChargeID) }); ok {
-		a.printf("Arrears %s, deductions %s; stage %s.\n", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), s.Stage)
-	} else {
+	if out.Pending {
+		a.printf("It takes what people moved of this deposit since the move-out above the property's approval threshold: it counts once a books_admin runs `deposits approve %s --item charge:%d`.\n", leaseID, out.ID)
+	}
+	switch {
+	case !a.recorded(status, leaseID):
+	case ok:
+		a.printf("Arrears %s, deductions %s; stage %s.\n", cur(s.Currency, s.ArrearsCents), cur(s.Currency, s.DeductionsCents), s.Stage)
+	default:
 		a.notYetApplied(leaseID)
 	}
 	return nil
 }
 
+// hasCharge says whether the state shows the charge, applied or pending.
 func hasCharge(s deposit.State, id int64) bool {
 	for _, c := range s.Charges {
 		if c.ChargeID == id {
+			return true
+		}
+	}
+	for _, p := range s.Pending {
+		if p.Item == "charge:"+itoa(id) {
 			return true
 		}
 	}
@@ -240,19 +246,17 @@ func (a *app) listChargeCodes(ctx context.Context) error {
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
-	pool, err := a.db(ctx)
-	if err != nil {
+	var out struct {
+		Codes []deposit.ChargeCode `json:"charge_codes"`
+	}
+	if err := a.get(ctx, "/v1/charge-codes", nil, &out); err != nil {
 		return err
 	}
-	codes, err := db.New(pool).ListChargeCodes(ctx)
-	if err != nil {
-		return unavailable("the database", err)
-	}
 	if a.json() {
-		return a.printJSON(codes)
+		return a.printJSON(out.Codes)
 	}
 	t := newTable(a.out, "CODE", "COUNTS AS", "DESCRIPTION")
-	for _, c := range codes {
+	for _, c := range out.Codes {
 		t.row(c.ChargeCodeID, c.Category, c.Description)
 	}
 	return t.flush()

@@ -40,18 +40,17 @@ standard error; exits 1 if any item was refused (the others are loaded).`,
 				return refused("%s: %v", args[0], api.DecodeError(err))
 			}
 			ctx := cmd.Context()
-			pool, err := a.db(ctx)
-			if err != nil {
+			// Both connections first: an import that cannot reach one fails at once.
+			if _, err := a.db(ctx); err != nil {
 				return err
 			}
-			c, err := a.temporal(ctx)
-			if err != nil {
+			if _, err := a.temporal(ctx); err != nil {
 				return err
 			}
 			bar := newProgress(a.errOut, "import")
-			rep := api.New(pool, c, nil).Import(ctx, api.ImportCaller("import:"+a.actor), f, bar.update)
+			rep := api.New(a.gateway(), nil).Import(ctx, a.local(), f, bar.update)
 			bar.finish()
-			a.audit(ctx, "", "import", map[string]any{"file": args[0], "items": rep.Items, "failed": rep.Failed}, nil)
+			a.gateway().RecordAction(ctx, a.local(), "", "import", map[string]any{"file": args[0], "items": rep.Items, "failed": rep.Failed}, nil)
 			if a.json() {
 				if err := a.printJSON(rep); err != nil {
 					return err

@@ -1,10 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -13,15 +14,12 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/spf13/cobra"
 
-	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/api"
+	"github.com/depositflow/depositflow/internal/apiclient"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/ingest"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
-	"github.com/depositflow/depositflow/internal/statement"
-	"github.com/depositflow/depositflow/templates"
-	"github.com/depositflow/depositflow/workflows"
 )
 
 // The legal clock from the CLI: the rules (embedded, overridable per
@@ -66,7 +64,7 @@ with one bad rule changes nothing.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			err := a.setRules(ctx, file)
-			a.audit(ctx, "", "rules.set", map[string]string{"file": file}, err)
+			a.gateway().RecordAction(ctx, a.local(), "", "rules.set", map[string]string{"file": file}, err)
 			return err
 		},
 	}
@@ -79,7 +77,7 @@ with one bad rule changes nothing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			err := a.setRules(ctx, args[0])
-			a.audit(ctx, "", "rules.import", map[string]string{"file": args[0]}, err)
+			a.gateway().RecordAction(ctx, a.local(), "", "rules.import", map[string]string{"file": args[0]}, err)
 			return err
 		},
 	}
@@ -92,7 +90,7 @@ with one bad rule changes nothing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			err := a.deleteRule(ctx, args[0], effective)
-			a.audit(ctx, "", "rules.delete", map[string]string{"code": args[0], "effective_from": effective}, err)
+			a.gateway().RecordAction(ctx, a.local(), "", "rules.delete", map[string]string{"code": args[0], "effective_from": effective}, err)
 			return err
 		},
 	}
@@ -101,37 +99,21 @@ with one bad rule changes nothing.`,
 	return cmd
 }
 
-func (a *app) ruleBook(ctx context.Context) (*rules.Book, error) {
-	pool, err := a.db(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b, err := activities.RuleBook(ctx, db.New(pool))
-	if err != nil {
-		return nil, unavailable("the database", err)
-	}
-	return b, nil
-}
-
 func (a *app) listRules(ctx context.Context) error {
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
-	b, err := a.ruleBook(ctx)
-	if err != nil {
+	var out struct {
+		Rules []rules.Rule `json:"rules"`
+	}
+	if err := a.get(ctx, "/v1/rules", nil, &out); err != nil {
 		return err
 	}
-	var in []rules.Rule
-	for _, code := range b.Codes() {
-		if r, err := b.For(code, time.Now()); err == nil {
-			in = append(in, r)
-		}
-	}
 	if a.json() {
-		return a.printJSON(in)
+		return a.printJSON(out.Rules)
 	}
 	t := newTable(a.out, "CODE", "NAME", "SINCE", "SOURCE", "REFUND DUE", "STATEMENT", "INTEREST", "LATE", "CITATION")
-	for _, r := range in {
+	for _, r := range out.Rules {
 		t.row(r.Code, r.Name, r.EffectiveFrom, r.Source, deadlineText(r), statementText(r), interestText(r.Interest), lateText(r), r.Citation)
 	}
 	return t.flush()
@@ -210,18 +192,26 @@ func (a *app) showRule(ctx context.Context, code, on string) error {
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
-	day, _, err := parseDay("on", on, time.Now())
-	if err != nil {
+	if on != "" {
+		if _, err := time.Parse(time.DateOnly, on); err != nil {
+			return refused("--on %q: write the date as YYYY-MM-DD", on)
+		}
+	}
+	if err := checkID("jurisdiction", code); err != nil {
 		return err
 	}
-	b, err := a.ruleBook(ctx)
-	if err != nil {
+	var out struct {
+		Rule    rules.Rule   `json:"rule"`
+		History []rules.Rule `json:"history"`
+	}
+	q := url.Values{}
+	if on != "" {
+		q.Set("on", on)
+	}
+	if err := a.get(ctx, "/v1/rules/"+strings.ToUpper(code), q, &out); err != nil {
 		return err
 	}
-	r, err := b.For(strings.ToUpper(code), day)
-	if err != nil {
-		return refused("%v", err)
-	}
+	r := out.Rule
 	if a.json() {
 		r.Source = "" // the output is a valid input of rules set
 		return a.printJSON(r)
@@ -245,7 +235,7 @@ func (a *app) showRule(ctx context.Context, code, on string) error {
 	for _, n := range r.Notes {
 		a.printf("Note:       %s\n", n)
 	}
-	if h := b.History(r.Code); len(h) > 1 {
+	if h := out.History; len(h) > 1 {
 		a.printf("History:\n")
 		for _, old := range h {
 			a.printf("  from %s  %-9s %s (%s)\n", old.EffectiveFrom, old.Source, deadlineText(old), old.Citation)
@@ -257,9 +247,6 @@ func (a *app) showRule(ctx context.Context, code, on string) error {
 func (a *app) setRules(ctx context.Context, file string) error {
 	if file == "" {
 		return refused("give the rule's JSON file: --file RULE.json")
-	}
-	if a.role != deposit.RoleBooksAdmin && a.role != deposit.RoleManager {
-		return refused("role %q may not change the rules", a.role)
 	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -283,7 +270,7 @@ func (a *app) setRules(ctx context.Context, file string) error {
 				return err
 			}
 			if _, err := q.PutJurisdictionRule(ctx, db.PutJurisdictionRuleParams{
-				Code: r.Code, EffectiveFrom: pgtype.Date{Time: r.Effective(), Valid: true}, Rule: body, UpdatedBy: a.actor,
+				Code: r.Code, EffectiveFrom: pgtype.Date{Time: r.Effective(), Valid: true}, Rule: body, UpdatedBy: a.local().ID(),
 			}); err != nil {
 				return err
 			}
@@ -319,16 +306,6 @@ func (a *app) deleteRule(ctx context.Context, code, effective string) error {
 	return nil
 }
 
-// checkJurisdiction refuses a jurisdiction no rule covers.
-func (a *app) checkJurisdiction(ctx context.Context, code string) (string, error) {
-	pool, err := a.db(ctx)
-	if err != nil {
-		return "", err
-	}
-	code, err = ingest.CheckJurisdiction(ctx, db.New(pool), code)
-	return code, cliErr(err)
-}
-
 func (a *app) forwardingCommand() *cobra.Command {
 	var address, date string
 	cmd := &cobra.Command{
@@ -341,10 +318,7 @@ one arrived.`,
 		Example: `  deposits forwarding-address L-100 --address "12 Elm St, Austin TX 78701" --date 2026-12-02`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			err := a.recordForwarding(ctx, args[0], address, date)
-			a.audit(ctx, args[0], "forwarding-address", map[string]string{"address": address, "date": date}, err)
-			return err
+			return a.recordForwarding(cmd.Context(), args[0], address, date)
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "", "the forwarding address, as the tenant wrote it")
@@ -353,18 +327,30 @@ one arrived.`,
 }
 
 func (a *app) recordForwarding(ctx context.Context, leaseID, address, date string) error {
-	at, _, err := parseDay("date", date, time.Now())
+	if err := checkDay("date", date, time.Now()); err != nil {
+		return err
+	}
+	if err := checkID("lease", leaseID); err != nil {
+		return err
+	}
+	if strings.TrimSpace(address) == "" {
+		return refused("--address is required: the forwarding address, as the tenant wrote it")
+	}
+	var out struct {
+		Address      string `json:"forwarding_address"`
+		ReceivedDate string `json:"received_date"`
+	}
+	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "forwarding-address"), api.Forwarding{ForwardingAddress: address, ReceivedDate: date}, "", &out)
 	if err != nil {
 		return err
 	}
-	out, err := a.ingest().RecordForwarding(ctx, ingest.ForwardingIn{LeaseID: leaseID, Address: address, At: at})
-	if err != nil {
-		return cliErr(err)
-	}
-	if out.Again {
+	if status == http.StatusOK {
 		a.printf("The forwarding address of lease %s was already recorded; nothing changed.\n", leaseID)
 	} else {
-		a.printf("Recorded the forwarding address of lease %s (the first arrived %s).\n", leaseID, out.At.Format(time.DateOnly))
+		a.printf("Recorded the forwarding address of lease %s (the first arrived %s).\n", leaseID, out.ReceivedDate)
+	}
+	if !a.recorded(status, leaseID) {
+		return nil
 	}
 	if s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return s.ForwardingAddress == out.Address }); ok {
 		a.printf("%s\n", clockLine(s))
@@ -385,52 +371,6 @@ func clockLine(s deposit.State) string {
 		return s.Clock.Why + "."
 	}
 	return fmt.Sprintf("%s. Statement due %s, refund due %s.", s.Clock.Why, s.Clock.StatementDue.Format(time.DateOnly), s.Clock.RefundDue.Format(time.DateOnly))
-}
-
-// complianceRow is one open lease against its deadline.
-type complianceRow struct {
-	LeaseID      string     `json:"lease_id"`
-	PropertyID   string     `json:"property_id"`
-	Jurisdiction string     `json:"jurisdiction"`
-	Stage        string     `json:"stage"`
-	MovedOutAt   *time.Time `json:"moved_out_at,omitempty"`
-	ReleaseAt    *time.Time `json:"release_at,omitempty"`
-	StatementDue *time.Time `json:"statement_due,omitempty"`
-	Deadline     *time.Time `json:"statutory_deadline,omitempty"`
-	DaysLeft     *int       `json:"days_left,omitempty"`
-	Risk         string     `json:"risk"`
-	Note         string     `json:"note"`
-}
-
-// Risk levels of `deposits compliance`, worst first.
-const (
-	RiskMissed  = "missed"  // a deadline passed
-	RiskHigh    = "high"    // 3 days or fewer left
-	RiskMedium  = "medium"  // a week or less
-	RiskLow     = "low"     // more than a week
-	RiskWaiting = "waiting" // the clock has not started (no move-out, no forwarding address)
-	RiskNone    = "none"    // no statute governs
-)
-
-func risk(r db.ListComplianceRow, now time.Time) (string, *int) {
-	switch {
-	case strings.HasPrefix(r.DeadlineNote, "MISSED"):
-		return RiskMissed, nil
-	case r.StatutoryDeadline == nil && r.Jurisdiction == rules.None:
-		return RiskNone, nil
-	case r.StatutoryDeadline == nil:
-		return RiskWaiting, nil
-	}
-	left := int(r.StatutoryDeadline.Sub(now) / (24 * time.Hour))
-	switch {
-	case r.StatutoryDeadline.Before(now):
-		return RiskMissed, &left
-	case left <= 3:
-		return RiskHigh, &left
-	case left <= 7:
-		return RiskMedium, &left
-	}
-	return RiskLow, &left
 }
 
 func (a *app) complianceCommand() *cobra.Command {
@@ -459,30 +399,20 @@ func (a *app) compliance(ctx context.Context, property string) error {
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
-	pool, err := a.db(ctx)
-	if err != nil {
+	q := url.Values{}
+	if property != "" {
+		if err := checkID("--property", property); err != nil {
+			return err
+		}
+		q.Set("property_id", property)
+	}
+	var resp struct {
+		Leases []deposit.ComplianceRow `json:"leases"`
+	}
+	if err := a.get(ctx, "/v1/compliance", q, &resp); err != nil {
 		return err
 	}
-	var p pgtype.Text
-	if property != "" {
-		p = pgtype.Text{String: property, Valid: true}
-	}
-	rows, err := db.New(pool).ListCompliance(ctx, p)
-	if err != nil {
-		return unavailable("the database", err)
-	}
-	now := time.Now()
-	out := []complianceRow{}
-	for _, r := range rows {
-		level, left := risk(r, now)
-		note := r.DeadlineNote
-		if note == "" && r.MovedOutAt == nil {
-			note = "the clock starts at the move-out"
-		}
-		out = append(out, complianceRow{LeaseID: r.LeaseID, PropertyID: r.PropertyID, Jurisdiction: r.Jurisdiction, Stage: r.Stage,
-			MovedOutAt: r.MovedOutAt, ReleaseAt: r.ReleaseAt, StatementDue: r.StatementDue, Deadline: r.StatutoryDeadline,
-			DaysLeft: left, Risk: level, Note: note})
-	}
+	out := resp.Leases
 	if a.json() {
 		return a.printJSON(out)
 	}
@@ -528,33 +458,22 @@ func (a *app) writeStatement(ctx context.Context, leaseID, format, out string) e
 	if format == "pdf" && out == "" {
 		return refused("a PDF goes to a file: give --out FILE.pdf")
 	}
-	s, err := a.leaseState(ctx, leaseID)
+	if err := checkID("lease", leaseID); err != nil {
+		return err
+	}
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	data := workflows.EmailData(s, false)
-	data.RecipientName = ""
-	var body bytes.Buffer
-	switch format {
-	case "pdf":
-		err = statement.PDF(&body, data, time.Now())
-	default:
-		var r templates.Rendered
-		r, err = templates.Render(templates.KindStatement, data)
-		if format == "text" {
-			body.WriteString(r.Subject + "\n\n" + r.Text)
-		} else {
-			body.WriteString(r.HTML)
-		}
-	}
+	resp, err := c.Do(ctx, apiclient.Request{Method: http.MethodGet, Path: apiclient.LeasePath(leaseID, "statement"), Query: url.Values{"format": {format}}})
 	if err != nil {
-		return fmt.Errorf("render the statement: %w", err)
+		return remoteErr(err)
 	}
 	if out == "" {
-		_, err = a.out.Write(body.Bytes())
+		_, err = a.out.Write(resp.Body)
 		return err
 	}
-	if err := os.WriteFile(out, body.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(out, resp.Body, 0o644); err != nil {
 		return refused("cannot write %s: %v", out, err)
 	}
 	a.printf("Wrote the %s statement of lease %s to %s.\n", format, leaseID, out)

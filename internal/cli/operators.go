@@ -3,19 +3,19 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 
+	"github.com/depositflow/depositflow/internal/apiclient"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/templates"
-	"github.com/depositflow/depositflow/workflows"
+	"github.com/depositflow/depositflow/worker"
 )
 
 func (a *app) setupCommand() *cobra.Command {
@@ -49,7 +49,7 @@ Creates (or updates) the Temporal Schedule that runs the reconcile pass.`,
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&every, "reconcile-every", workflows.ReconcileEvery, "how often the reconcile pass runs (0: not scheduled)")
+	cmd.Flags().DurationVar(&every, "reconcile-every", worker.ReconcileEvery, "how often the reconcile pass runs (0: not scheduled)")
 	return cmd
 }
 
@@ -59,102 +59,11 @@ func (a *app) setup(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: a.namespace})
+	names, err := worker.Setup(ctx, c, a.namespace)
 	if err != nil {
-		return nil, unavailable("Temporal (listing search attributes)", err)
-	}
-	missing := map[string]enumspb.IndexedValueType{}
-	var names []string
-	for _, k := range workflows.SearchAttributeKeys {
-		if _, ok := have.GetCustomAttributes()[k.GetName()]; ok {
-			continue
-		}
-		t := enumspb.INDEXED_VALUE_TYPE_KEYWORD
-		if k.GetValueType() == enumspb.INDEXED_VALUE_TYPE_DATETIME {
-			t = enumspb.INDEXED_VALUE_TYPE_DATETIME
-		}
-		missing[k.GetName()] = t
-		names = append(names, k.GetName())
-	}
-	if len(missing) == 0 {
-		return nil, nil
-	}
-	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: a.namespace, SearchAttributes: missing,
-	}); err != nil {
-		return nil, unavailable("Temporal (adding search attributes)", err)
+		return nil, unavailable("Temporal", err)
 	}
 	return names, nil
-}
-
-// listedLease is one row of `deposits list`, read from Temporal's visibility.
-type listedLease struct {
-	LeaseID      string    `json:"lease_id"`
-	PropertyID   string    `json:"property_id"`
-	Stage        string    `json:"stage"`
-	ReleaseAt    time.Time `json:"release_at,omitzero"`
-	Jurisdiction string    `json:"jurisdiction"`
-	Status       string    `json:"workflow_status"`
-	WorkflowID   string    `json:"workflow_id"`
-	StartedAt    time.Time `json:"started_at"`
-}
-
-// listQuery builds the visibility query for the list filters.
-func listQuery(stage, property string, dueBefore time.Time) string {
-	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.WorkflowType)}
-	if stage != "" {
-		q = append(q, fmt.Sprintf("%s = '%s'", workflows.SAStage.GetName(), stage))
-	}
-	if property != "" {
-		q = append(q, fmt.Sprintf("%s = '%s'", workflows.SAPropertyID.GetName(), property))
-	}
-	if !dueBefore.IsZero() {
-		q = append(q, fmt.Sprintf("%s < '%s'", workflows.SAReleaseAt.GetName(), dueBefore.UTC().Format(time.RFC3339)))
-	}
-	return strings.Join(q, " AND ")
-}
-
-func (a *app) listFromVisibility(ctx context.Context, query string, limit int) ([]listedLease, error) {
-	c, err := a.temporal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []listedLease{}
-	var token []byte
-	for {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: a.namespace, Query: query, NextPageToken: token, PageSize: int32(min(limit, 1000)),
-		})
-		if err != nil {
-			if strings.Contains(err.Error(), "not defined") || strings.Contains(err.Error(), "invalid search attribute") {
-				return nil, refused("the namespace lacks depositflow's search attributes: run `deposits setup` (%v)", err)
-			}
-			return nil, unavailable("Temporal (listing workflows)", err)
-		}
-		for _, e := range resp.GetExecutions() {
-			l := listedLease{WorkflowID: e.GetExecution().GetWorkflowId(), Status: strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
-				StartedAt: e.GetStartTime().AsTime()}
-			fields := e.GetSearchAttributes().GetIndexedFields()
-			dc := converter.GetDefaultDataConverter()
-			for name, into := range map[string]any{
-				workflows.SALeaseID.GetName(): &l.LeaseID, workflows.SAPropertyID.GetName(): &l.PropertyID,
-				workflows.SAStage.GetName(): &l.Stage, workflows.SAJurisdiction.GetName(): &l.Jurisdiction,
-				workflows.SAReleaseAt.GetName(): &l.ReleaseAt,
-			} {
-				if p, ok := fields[name]; ok {
-					_ = dc.FromPayload(p, into)
-				}
-			}
-			out = append(out, l)
-			if len(out) >= limit {
-				return out, nil
-			}
-		}
-		token = resp.GetNextPageToken()
-		if len(token) == 0 {
-			return out, nil
-		}
-	}
 }
 
 func (a *app) emailCommand() *cobra.Command {
@@ -178,26 +87,30 @@ the plain-text part instead. Nothing is sent.`,
 			if lease == "" {
 				return refused("--lease is required")
 			}
-			s, err := a.leaseState(cmd.Context(), lease)
+			if err := checkID("--lease", lease); err != nil {
+				return err
+			}
+			c, err := a.api()
 			if err != nil {
 				return err
 			}
-			r, err := templates.Render(args[0], workflows.EmailData(s, args[0] == templates.KindReminder))
-			if err != nil {
-				return err
-			}
+			format := "html"
 			if text {
-				a.printf("Subject: %s\n\n%s", r.Subject, r.Text)
-				return nil
+				format = "text"
 			}
-			if out == "" {
-				a.printf("%s", r.HTML)
-				return nil
+			resp, err := c.Do(cmd.Context(), apiclient.Request{Method: http.MethodGet, Path: apiclient.LeasePath(lease, "emails", args[0], "preview"),
+				Query: url.Values{"format": {format}}})
+			if err != nil {
+				return remoteErr(err)
 			}
-			if err := os.WriteFile(out, []byte(r.HTML), 0o644); err != nil {
+			if text || out == "" {
+				_, err := a.out.Write(resp.Body)
+				return err
+			}
+			if err := os.WriteFile(out, resp.Body, 0o644); err != nil {
 				return refused("--out %s: %v", out, err)
 			}
-			a.printf("Wrote %q (%s) to %s.\n", r.Subject, args[0], out)
+			a.printf("Wrote %q (%s) to %s.\n", resp.Header.Get("X-Email-Subject"), args[0], out)
 			return nil
 		},
 	}
@@ -225,14 +138,16 @@ received the same message twice, under one Message-ID.`,
 			if err := a.checkOutput(); err != nil {
 				return err
 			}
-			q, err := a.leaseQueries(cmd.Context(), args[0])
-			if err != nil {
+			if err := checkID("lease", args[0]); err != nil {
 				return err
 			}
-			rows, err := q.ListLeaseEmails(cmd.Context(), args[0])
-			if err != nil {
-				return unavailable("the database", err)
+			var resp struct {
+				Emails []deposit.EmailEntry `json:"emails"`
 			}
+			if err := a.get(cmd.Context(), apiclient.LeasePath(args[0], "emails"), nil, &resp); err != nil {
+				return err
+			}
+			rows := resp.Emails
 			if a.json() {
 				return a.printJSON(rows)
 			}

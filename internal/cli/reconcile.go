@@ -8,12 +8,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/depositflow/depositflow/internal/reconcile"
-	"github.com/depositflow/depositflow/workflows"
+	"github.com/depositflow/depositflow/worker"
 )
 
 func (a *app) reconcileCommand() *cobra.Command {
@@ -38,7 +35,7 @@ lease could not be fixed (the next pass tries again).`,
 			if err := a.checkOutput(); err != nil {
 				return err
 			}
-			rep, err := a.reconcile(cmd.Context(), workflows.ReconcileInput{Full: full}, local)
+			rep, err := a.reconcile(cmd.Context(), reconcile.Input{Full: full}, local)
 			if err != nil {
 				return err
 			}
@@ -60,8 +57,8 @@ lease could not be fixed (the next pass tries again).`,
 	return cmd
 }
 
-func (a *app) reconcile(ctx context.Context, in workflows.ReconcileInput, local bool) (workflows.ReconcileReport, error) {
-	var rep workflows.ReconcileReport
+func (a *app) reconcile(ctx context.Context, in reconcile.Input, local bool) (reconcile.Report, error) {
+	var rep reconcile.Report
 	pool, err := a.db(ctx)
 	if err != nil {
 		return rep, err
@@ -79,23 +76,17 @@ func (a *app) reconcile(ctx context.Context, in workflows.ReconcileInput, local 
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	run, err := c.ExecuteWorkflow(wctx, client.StartWorkflowOptions{
-		ID:        "reconcile-now-" + time.Now().UTC().Format("20060102T150405.000000000"),
-		TaskQueue: workflows.TaskQueue,
-	}, workflows.ReconcileWorkflowType, in)
-	if err != nil {
-		return rep, unavailable("Temporal", err)
+	rep, err = reconcile.RunOnWorker(wctx, c, in)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return rep, unavailable("a deposits worker (is `deposits worker` running? or use --local)", err)
 	}
-	if err := run.Get(wctx, &rep); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return rep, unavailable("a deposits worker (is `deposits worker` running? or use --local)", err)
-		}
-		return rep, unavailable("the reconcile workflow "+run.GetID(), err)
+	if err != nil {
+		return rep, unavailable("Temporal (the reconcile workflow)", err)
 	}
 	return rep, nil
 }
 
-func printReconcile(a *app, r workflows.ReconcileReport) {
+func printReconcile(a *app, r reconcile.Report) {
 	scope := fmt.Sprintf("changes in transactions %d..%d: %d", r.FromTxID, r.ToTxID, r.Changes)
 	if r.Full {
 		scope = "every lease not closed"
@@ -123,34 +114,9 @@ func (a *app) scheduleReconcile(ctx context.Context, every time.Duration) (strin
 	if err != nil {
 		return "", err
 	}
-	sc := c.ScheduleClient()
-	h := sc.GetHandle(ctx, workflows.ReconcileScheduleID)
-	if every == 0 {
-		if err := h.Delete(ctx); err != nil && !strings.Contains(err.Error(), "not found") {
-			return "", unavailable("Temporal (deleting the reconcile schedule)", err)
-		}
-		return "Reconcile is not scheduled (--reconcile-every 0).", nil
-	}
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-	action := &client.ScheduleWorkflowAction{
-		ID: "reconcile", Workflow: workflows.ReconcileWorkflowType, TaskQueue: workflows.TaskQueue,
-		Args: []any{workflows.ReconcileInput{}}, WorkflowExecutionTimeout: 30 * time.Minute,
-	}
-	_, err = sc.Create(ctx, client.ScheduleOptions{
-		ID: workflows.ReconcileScheduleID, Spec: spec, Action: action,
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: time.Minute,
-		Note: "depositflow: compare the database with the lease workflows (deposits reconcile)",
-	})
-	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			s := in.Description.Schedule
-			s.Spec = &spec
-			s.Action = action
-			return &client.ScheduleUpdate{Schedule: &s}, nil
-		}})
-	}
+	msg, err := worker.ScheduleReconcile(ctx, c, every)
 	if err != nil {
-		return "", unavailable("Temporal (the reconcile schedule)", err)
+		return "", unavailable("Temporal", err)
 	}
-	return fmt.Sprintf("Reconcile runs every %s (schedule %s).", every, workflows.ReconcileScheduleID), nil
+	return msg, nil
 }

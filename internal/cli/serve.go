@@ -11,9 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/internal/api"
+	"github.com/depositflow/depositflow/internal/gateway"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -21,11 +24,12 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDRESS]",
 		Short: "Serve the HTTP JSON API for property-management systems (api/openapi.yaml)",
-		Long: `Serve the API a property-management system posts to: properties, units,
-listings, residents, leases, charges, payments, returned payments and move-out
-dates; and the lease's deposit and the invoices to pay. Every write is stored
-in PostgreSQL first, then signalled to the lease's workflow. Requests need an
-API key (deposits apikey create). Stops cleanly on SIGINT or SIGTERM.`,
+		Long: `Serve the HTTP API (api/openapi.yaml) that people's deposits CLI and
+property-management systems call: every fact, decision and report of a lease.
+Every write is stored in PostgreSQL first, then signalled to the lease's
+workflow. Requests need a person's token (deposits user add, then deposits
+login) or an integration's API key (deposits apikey create); the server checks
+what each may do. Stops cleanly on SIGINT or SIGTERM.`,
 		Example: `  deposits serve --listen :8081`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -53,7 +57,15 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.New(pool, c, logger).Handler(), ReadHeaderTimeout: 5 * time.Second,
+	gw := &gateway.Gateway{
+		DB:       func(context.Context) (*pgxpool.Pool, error) { return pool, nil },
+		Temporal: func(context.Context) (client.Client, error) { return c, nil },
+		// People and PMSs wait on the answer: a Temporal hiccup longer than
+		// this is answered 202 and left to the reconcile pass.
+		SignalWait: 5 * time.Second,
+		Logger:     logger,
+	}
+	srv := &http.Server{Handler: api.New(gw, logger).Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	logger.Info("API serving", "url", "http://"+l.Addr().String())
 	done := make(chan error, 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -12,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/gateway"
 )
 
 func (a *app) statusCommand() *cobra.Command {
@@ -43,8 +44,12 @@ workflow: live while it runs, its final result once it has closed.`,
 }
 
 func printState(w io.Writer, s deposit.State) {
+	m := func(cents int64) string { return cur(s.Currency, cents) }
 	t := newTable(w, "", "")
 	t.row("Lease", fmt.Sprintf("%s (property %s, unit %s)", s.LeaseID, s.PropertyID, s.UnitID))
+	if s.Currency != "" {
+		t.row("Currency", s.Currency)
+	}
 	for i, tn := range s.Tenants {
 		label := "Tenant"
 		if len(s.Tenants) > 1 {
@@ -79,47 +84,52 @@ func printState(w io.Writer, s deposit.State) {
 	if s.ForwardingAddress != "" {
 		t.row("Forwarding address", s.ForwardingAddress+" (received "+s.ForwardingAt.Format(time.DateOnly)+")")
 	}
+	if s.BooksDisagree != "" {
+		t.row("BOOKS DISAGREE", s.BooksDisagree+" (nothing is paid until an admin runs deposits books recheck "+s.LeaseID+")")
+	}
 	if s.DeadlineMissed != "" {
 		t.row("DEADLINE MISSED", s.DeadlineMissed)
 	}
 	if s.Interest.Why != "" && s.Rule != nil && s.Rule.Interest != nil {
 		t.row("Interest rule", s.Interest.Why)
 	}
-	t.row("Cash deposit", money.Format(s.ExpectedCents)+paren(s.ExpectedSource))
+	t.row("Cash deposit", m(s.ExpectedCents)+paren(s.ExpectedSource))
 	if s.PrepaidCents != 0 {
-		t.row("Prepaid", money.Format(s.PrepaidCents))
+		t.row("Prepaid", m(s.PrepaidCents))
 	}
 	if s.GuaranteeCents != 0 {
-		t.row("Guarantee", money.Format(s.GuaranteeCents)+paren(strings.Join(s.Guarantors, ", ")+"; no cash"))
+		t.row("Guarantee", m(s.GuaranteeCents)+paren(strings.Join(s.Guarantors, ", ")+"; no cash"))
 	}
-	t.row("Paid", money.Format(s.PaidCents))
-	t.row("Received", money.Format(s.ReceivedCents)+paren("paid + prepaid"))
+	t.row("Paid", m(s.PaidCents))
+	t.row("Received", m(s.ReceivedCents)+paren("paid + prepaid"))
 	// Every term of the refund maths, even at zero, so the sum can be checked by eye.
-	t.row("Interest", "+"+money.Format(s.InterestCents))
-	t.row("Credits", "+"+money.Format(s.CreditsCents))
-	t.row("Arrears", "-"+money.Format(s.ArrearsCents))
-	t.row("Deductions", "-"+money.Format(s.DeductionsCents))
-	t.row("Kept", "-"+money.Format(s.KeptCents))
-	t.row("Refunded earlier", "-"+money.Format(s.EarlierRefundsCents))
-	if p := s.PendingKeep; p != nil {
-		t.row("Pending keep", fmt.Sprintf("%s by %s, awaiting approval: %s", money.Format(p.AmountCents), p.RequestedBy, p.Reason))
+	t.row("Interest", "+"+m(s.InterestCents))
+	t.row("Credits", "+"+m(s.CreditsCents))
+	t.row("Arrears", "-"+m(s.ArrearsCents))
+	t.row("Deductions", "-"+m(s.DeductionsCents))
+	t.row("Kept", "-"+m(s.KeptCents))
+	t.row("Refunded earlier", "-"+m(s.EarlierRefundsCents))
+	for _, p := range s.Pending {
+		t.row("Awaiting approval", fmt.Sprintf("%s %s by %s: %s (deposits approve %s --item %s)", p.Kind, m(p.AmountCents), p.RequestedBy, p.Reason, s.LeaseID, p.Item))
 	}
-	terms := deposit.Terms{ReceivedCents: s.ReceivedCents, InterestCents: s.InterestCents, CreditsCents: s.CreditsCents,
-		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents, EarlierRefundsCents: s.EarlierRefundsCents}
+	if p := s.PendingKeep; p != nil && len(s.Pending) == 0 {
+		t.row("Pending keep", fmt.Sprintf("%s by %s, awaiting approval: %s", m(p.AmountCents), p.RequestedBy, p.Reason))
+	}
+	terms := s.Terms()
 	switch {
 	case s.Stage != deposit.StageClosed:
 		p := deposit.Settle(terms)
 		if p.BalanceOwedCents > 0 {
-			t.row("Balance owed", money.Format(p.BalanceOwedCents)+" (if nothing changes)")
+			t.row("Balance owed", m(p.BalanceOwedCents)+" (if nothing changes)")
 		} else {
-			t.row("Refund", money.Format(p.RefundCents)+" (if nothing changes)")
+			t.row("Refund", m(p.RefundCents)+" (if nothing changes)")
 		}
 	case s.BalanceOwedCents > 0:
-		t.row("Balance owed", fmt.Sprintf("%s (invoice %d)", money.Format(s.BalanceOwedCents), s.InvoiceID))
+		t.row("Balance owed", fmt.Sprintf("%s (invoice %d)", m(s.BalanceOwedCents), s.InvoiceID))
 	default:
-		t.row("Refund", money.Format(s.RefundCents)+paren(idText("settlement", s.SettlementID)))
+		t.row("Refund", m(s.RefundCents)+paren(idText("settlement", s.SettlementID)))
 	}
-	t.row("Held", money.Format(s.HeldCents))
+	t.row("Held", m(s.HeldCents))
 	t.row("Moved out", when(s.MovedOutAt))
 	t.row("Assess until", when(s.AssessUntil))
 	release := when(s.ReleaseAt)
@@ -135,6 +145,9 @@ func printState(w io.Writer, s deposit.State) {
 	for _, e := range s.LateEvents {
 		t.row("Late event", e)
 	}
+	for _, e := range s.IgnoredSignals {
+		t.row("Ignored signal", e)
+	}
 	_ = t.flush()
 	if len(s.Payments) > 0 {
 		fmt.Fprintln(w, "\nPayments")
@@ -144,7 +157,7 @@ func printState(w io.Writer, s deposit.State) {
 			if p.Returned {
 				note = "returned: " + p.ReturnReason
 			}
-			pt.row(fmt.Sprint(p.PaymentID), p.Date, p.Reference, money.Format(p.AmountCents), note)
+			pt.row(fmt.Sprint(p.PaymentID), p.Date, p.Reference, m(p.AmountCents), note)
 		}
 		_ = pt.flush()
 	}
@@ -152,7 +165,7 @@ func printState(w io.Writer, s deposit.State) {
 		fmt.Fprintln(w, "\nDeposit rows")
 		dt := newTable(w, "ID", "TYPE", "AMOUNT", "GUARANTOR", "PAYEE")
 		for _, d := range s.Deposits {
-			dt.row(fmt.Sprint(d.DepositID), d.Type, signed(d.AmountCents), dash(d.Guarantor), dash(d.PayeeEmail))
+			dt.row(fmt.Sprint(d.DepositID), d.Type, signed(s.Currency, d.AmountCents), dash(d.Guarantor), dash(d.PayeeEmail))
 		}
 		_ = dt.flush()
 	}
@@ -160,7 +173,7 @@ func printState(w io.Writer, s deposit.State) {
 		fmt.Fprintln(w, "\nRefund payouts")
 		pt := newTable(w, "REFUND", "TO", "AMOUNT")
 		for _, p := range s.Payouts {
-			pt.row(dash(idText("", p.RefundID)), strings.TrimSpace(p.Name+" <"+p.Email+">"), money.Format(p.AmountCents))
+			pt.row(dash(idText("", p.RefundID)), strings.TrimSpace(p.Name+" <"+p.Email+">"), m(p.AmountCents))
 		}
 		_ = pt.flush()
 	}
@@ -168,7 +181,7 @@ func printState(w io.Writer, s deposit.State) {
 		fmt.Fprintln(w, "\nKept")
 		kt := newTable(w, "AMOUNT", "REASON", "BY", "APPROVED BY")
 		for _, k := range s.Kept {
-			kt.row(money.Format(k.AmountCents), k.Reason, k.RequestedBy, dash(k.ApprovedBy))
+			kt.row(m(k.AmountCents), k.Reason, k.RequestedBy, dash(k.ApprovedBy))
 		}
 		_ = kt.flush()
 	}
@@ -184,7 +197,7 @@ func printState(w io.Writer, s deposit.State) {
 		fmt.Fprintln(w, "\nCharges")
 		ct := newTable(w, "ID", "CODE", "COUNTS AS", "DESCRIPTION", "AMOUNT")
 		for _, c := range s.Charges {
-			ct.row(fmt.Sprint(c.ChargeID), c.Code, c.Category, c.Description, money.Format(c.AmountCents))
+			ct.row(fmt.Sprint(c.ChargeID), c.Code, c.Category, c.Description, m(c.AmountCents))
 		}
 		_ = ct.flush()
 	}
@@ -227,48 +240,55 @@ Temporal Web UI, built from the flags, e.g.
 			return a.list(cmd.Context(), stage, property, dueBefore, limit)
 		},
 	}
-	cmd.Flags().StringVar(&stage, "stage", "", "only leases at this stage: "+strings.Join(stages, ", "))
+	cmd.Flags().StringVar(&stage, "stage", "", "only leases at this stage: "+strings.Join(gateway.Stages, ", "))
 	cmd.Flags().StringVar(&property, "property", "", "only leases of this property")
 	cmd.Flags().StringVar(&dueBefore, "due-before", "", "only leases released before this date (YYYY-MM-DD or RFC 3339)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many leases")
 	return cmd
 }
 
-var stages = []string{deposit.StageAwaitingPayment, deposit.StageHeld, deposit.StageAssessing, deposit.StageReleasePending, deposit.StageClosed}
-
 func (a *app) list(ctx context.Context, stage, property, dueBefore string, limit int) error {
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
-	if stage != "" && !slices.Contains(stages, stage) {
-		return refused("--stage %q: choose one of %s", stage, strings.Join(stages, ", "))
+	if stage != "" && !slices.Contains(gateway.Stages, stage) {
+		return refused("--stage %q: choose one of %s", stage, strings.Join(gateway.Stages, ", "))
 	}
 	if property != "" {
 		if err := checkID("--property", property); err != nil {
 			return err
 		}
 	}
-	var due time.Time
+	q := url.Values{}
 	if dueBefore != "" {
-		var err error
-		if due, err = time.Parse(time.DateOnly, dueBefore); err != nil {
-			if due, err = time.Parse(time.RFC3339, dueBefore); err != nil {
+		if _, err := time.Parse(time.DateOnly, dueBefore); err != nil {
+			if _, err := time.Parse(time.RFC3339, dueBefore); err != nil {
 				return refused("--due-before %q: write the date as YYYY-MM-DD", dueBefore)
 			}
 		}
+		q.Set("due_before", dueBefore)
 	}
 	if limit <= 0 {
 		return refused("--limit must be positive")
 	}
-	rows, err := a.listFromVisibility(ctx, listQuery(stage, property, due), limit)
-	if err != nil {
+	q.Set("limit", fmt.Sprint(limit))
+	if stage != "" {
+		q.Set("stage", stage)
+	}
+	if property != "" {
+		q.Set("property_id", property)
+	}
+	var out struct {
+		Leases []deposit.ListedLease `json:"leases"`
+	}
+	if err := a.get(ctx, "/v1/leases", q, &out); err != nil {
 		return err
 	}
 	if a.json() {
-		return a.printJSON(rows)
+		return a.printJSON(out.Leases)
 	}
 	t := newTable(a.out, "LEASE", "PROPERTY", "STAGE", "RELEASE AT", "JURISDICTION", "WORKFLOW", "STARTED")
-	for _, r := range rows {
+	for _, r := range out.Leases {
 		t.row(r.LeaseID, r.PropertyID, r.Stage, when(r.ReleaseAt), dash(r.Jurisdiction), r.Status, when(r.StartedAt))
 	}
 	return t.flush()

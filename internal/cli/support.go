@@ -3,24 +3,18 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
-	"github.com/depositflow/depositflow/workflows"
 )
 
 // dialTemporal connects to the configured Temporal frontend (TLS, mTLS and
@@ -51,21 +45,61 @@ func checkID(what, id string) error {
 	return nil
 }
 
-func parseAmount(flag, s string) (int64, error) {
+// symbols are the currency signs a person may type before an amount; the
+// server refuses one that is not the lease's currency.
+var symbols = map[string]string{"$": "USD", "£": "GBP", "€": "EUR"}
+
+// parseAmount reads a positive amount as people type it ("1500",
+// "1,500.00", "$1500.50", "£1,200"): its minor units and, when a currency
+// sign or code was typed, that currency, for the server to check against
+// the lease's.
+func parseAmount(flag, s string) (int64, string, error) {
 	if strings.TrimSpace(s) == "" {
-		return 0, refused("--%s is required, in dollars (e.g. --%s 1500.00)", flag, flag)
+		return 0, "", refused("--%s is required (e.g. --%s 1500.00)", flag, flag)
 	}
-	c, err := money.Parse(s)
+	c, currency, err := parseSignedAmount(flag, s)
 	if err != nil {
-		return 0, refused("--%s %v", flag, err)
+		return 0, "", err
 	}
-	return c, nil
+	if c <= 0 {
+		return 0, "", refused("--%s %q: the amount must be more than zero", flag, s)
+	}
+	return c, currency, nil
 }
 
-func parseEmail(s string) (string, error) {
+// parseSignedAmount is parseAmount for amounts that may be negative or
+// zero, such as an amendment lowering a deposit ("-500.00").
+func parseSignedAmount(flag, s string) (int64, string, error) {
+	t := strings.TrimSpace(s)
+	neg := strings.HasPrefix(t, "-")
+	t = strings.TrimPrefix(t, "-")
+	currency := ""
+	for sym, code := range symbols {
+		if rest, ok := strings.CutPrefix(t, sym); ok {
+			t, currency = rest, code
+		}
+	}
+	if code, rest, ok := strings.Cut(t, " "); ok && len(code) == 3 && strings.ToUpper(code) == code {
+		t, currency = rest, code
+	}
+	if neg {
+		t = "-" + t
+	}
+	code := currency
+	if code == "" {
+		code = "USD"
+	}
+	c, err := money.ParseSignedIn(code, t)
+	if err != nil {
+		return 0, "", refused("--%s %v", flag, err)
+	}
+	return c, currency, nil
+}
+
+func parseEmail(flag, s string) (string, error) {
 	addr, err := mail.ParseAddress(s)
 	if err != nil || addr.Name != "" || !strings.Contains(addr.Address, "@") {
-		return "", refused("--tenant-email %q is not an email address", s)
+		return "", refused("--%s %q is not an email address", flag, s)
 	}
 	return addr.Address, nil
 }
@@ -87,121 +121,24 @@ func parseDelay(flag, s string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseDay reads a calendar date (00:00 UTC of that day) or an exact RFC 3339
-// instant. Dates more than a day ahead are refused: these are facts that
-// happened, and a day of slack covers every time zone.
-func parseDay(flag, s string, now time.Time) (time.Time, string, error) {
+// checkDay checks a date typed for a fact that happened: a calendar day
+// (YYYY-MM-DD, which the server reads in the property's time zone) or an
+// exact RFC 3339 instant; empty is today (or now). A day more than a day
+// ahead is refused before anything is sent.
+func checkDay(flag, s string, now time.Time) error {
 	if s == "" {
-		d := now.UTC().Truncate(24 * time.Hour)
-		return d, d.Format(time.DateOnly), nil
+		return nil
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
 		if t, err = time.Parse(time.RFC3339, s); err != nil {
-			return time.Time{}, "", refused("--%s %q: write the date as YYYY-MM-DD", flag, s)
+			return refused("--%s %q: write the date as YYYY-MM-DD", flag, s)
 		}
 	}
-	t = t.UTC()
-	if t.After(now.Add(24 * time.Hour)) {
-		return time.Time{}, "", refused("--%s %s is in the future", flag, s)
+	if t.After(now.Add(48 * time.Hour)) {
+		return refused("--%s %s is in the future", flag, s)
 	}
-	return t, t.Format(time.DateOnly), nil
-}
-
-// leaseState reads a lease's deposit state from its workflow: the live query
-// while it runs, the result once it has closed (which needs no worker).
-func (a *app) leaseState(ctx context.Context, leaseID string) (deposit.State, error) {
-	var s deposit.State
-	if err := checkID("lease", leaseID); err != nil {
-		return s, err
-	}
-	c, err := a.temporal(ctx)
-	if err != nil {
-		return s, err
-	}
-	wid := workflows.WorkflowID(leaseID)
-	desc, err := c.DescribeWorkflowExecution(ctx, wid, "")
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return s, refused("lease %s has no deposit workflow: start it with `deposits lease start %s ...`", leaseID, leaseID)
-	}
-	if err != nil {
-		return s, unavailable("Temporal", err)
-	}
-	switch desc.GetWorkflowExecutionInfo().GetStatus() {
-	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		return a.queryState(ctx, leaseID)
-	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		err := c.GetWorkflow(ctx, wid, "").Get(ctx, &s)
-		return s, err
-	default:
-		status := desc.GetWorkflowExecutionInfo().GetStatus().String()
-		return s, refused("the deposit workflow of lease %s ended as %s: an operator must look at it in the Temporal UI", leaseID, status)
-	}
-}
-
-// queryState asks the lease's running workflow for its state (a worker answers).
-func (a *app) queryState(ctx context.Context, leaseID string) (deposit.State, error) {
-	var s deposit.State
-	c, err := a.temporal(ctx)
-	if err != nil {
-		return s, err
-	}
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	v, err := c.QueryWorkflow(qctx, workflows.WorkflowID(leaseID), "", workflows.QueryState)
-	if err != nil {
-		return s, unavailable("a deposits worker (is `deposits worker` running?)", err)
-	}
-	return s, v.Get(&s)
-}
-
-// waitFor polls the state until done accepts it, so a command can print the
-// state after its signal was applied. The signal is durable either way; this
-// only decides what is printed. ok is false when no worker answered in time
-// (it may be restarting): the fact is recorded and will be applied.
-func (a *app) waitFor(ctx context.Context, leaseID string, done func(deposit.State) bool) (s deposit.State, ok bool) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		// One query per poll; the lease was just found running. A workflow
-		// that closed meanwhile answers through its result.
-		s, err := a.queryState(ctx, leaseID)
-		if err != nil {
-			s, err = a.leaseState(ctx, leaseID)
-		}
-		if err == nil && done(s) {
-			return s, true
-		}
-		if time.Now().After(deadline) {
-			return s, false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// notYetApplied is printed when the worker did not show a recorded fact in time.
-func (a *app) notYetApplied(leaseID string) {
-	a.printf("No deposits worker has applied it yet (one may be restarting); `deposits status %s` shows it once one has.\n", leaseID)
-}
-
-// audit records an action in the audit log. A refused action is recorded too
-// when the database can be reached; the audit log is the one table a refusal writes.
-func (a *app) audit(ctx context.Context, leaseID, action string, request any, err error) {
-	if a.pool == nil && a.databaseURL != "" {
-		_, _ = a.db(ctx) // input refused before the database was needed is audited too
-	}
-	if a.pool == nil {
-		return
-	}
-	req, _ := json.Marshal(request)
-	result := "ok"
-	if err != nil {
-		result = err.Error()
-	}
-	_, _ = db.New(a.pool).InsertAudit(context.WithoutCancel(ctx), db.InsertAuditParams{
-		Actor: a.actor, Role: a.role, Principal: "local:" + a.actor, LeaseID: leaseID, Action: action, Request: req,
-		Accepted: pgtype.Bool{Bool: err == nil, Valid: true}, Result: result,
-	})
+	return nil
 }
 
 func (a *app) printJSON(v any) error {
@@ -212,21 +149,9 @@ func (a *app) printJSON(v any) error {
 
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.out, format, args...) }
 
-// leaseQueries opens the database for reading one lease's rows, refusing a
-// malformed lease ID or one the database does not know.
-func (a *app) leaseQueries(ctx context.Context, leaseID string) (*db.Queries, error) {
-	if err := checkID("lease", leaseID); err != nil {
-		return nil, err
-	}
-	pool, err := a.db(ctx)
-	if err != nil {
-		return nil, err
-	}
-	q := db.New(pool)
-	if _, err := q.GetLease(ctx, leaseID); errors.Is(err, pgx.ErrNoRows) {
-		return nil, refused("lease %s is not in the database", leaseID)
-	} else if err != nil {
-		return nil, unavailable("the database", err)
-	}
-	return q, nil
-}
+// cur formats an amount in the lease's currency.
+func cur(currency string, cents int64) string { return money.FormatIn(currency, cents) }
+
+func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

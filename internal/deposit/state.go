@@ -97,6 +97,9 @@ type State struct {
 	Tenants     []Tenant `json:"tenants"`
 	Stage       string   `json:"stage"`
 	Outcome     string   `json:"outcome,omitempty"`
+	// Currency is the ISO 4217 code of every amount of the lease (its
+	// property's when the lease started).
+	Currency string `json:"currency,omitempty"`
 
 	// The deposit's rows and their totals per type. ExpectedCents is the
 	// cash the tenant must pay; prepaid counts as received; a guarantee is
@@ -136,6 +139,9 @@ type State struct {
 
 	Kept        []Keep     `json:"kept"`
 	PendingKeep *Keep      `json:"pending_keep,omitempty"`
+	// Pending lists what waits for a books_admin's approval: keeps, charges
+	// and deposit amendments. None of it counts until approved.
+	Pending []Pending `json:"pending,omitempty"`
 	OnHold      bool       `json:"on_hold"`
 	Decisions   []Decision `json:"decisions"`
 
@@ -163,6 +169,12 @@ type State struct {
 	EmailFailures []string `json:"email_failures,omitempty"`
 	// Events that came after the deposit was settled: recorded, not applied.
 	LateEvents []string `json:"late_events,omitempty"`
+	// IgnoredSignals are signals that named a fact the database does not
+	// hold for this lease: nothing was applied.
+	IgnoredSignals []string `json:"ignored_signals,omitempty"`
+	// BooksDisagree says why the settlement stopped: the database's facts
+	// and the workflow's view of them differ.
+	BooksDisagree string `json:"books_disagree,omitempty"`
 }
 
 // Roles of the people who act on deposits.
@@ -187,6 +199,17 @@ type Keep struct {
 	RequestedBy string    `json:"requested_by"`
 	RequestedAt time.Time `json:"requested_at"`
 	ApprovedBy  string    `json:"approved_by,omitempty"`
+}
+
+// Pending is an item waiting for a books_admin's approval: "keep:12",
+// "charge:34" or "deposit:56".
+type Pending struct {
+	Item        string    `json:"item"`
+	Kind        string    `json:"kind"`
+	AmountCents int64     `json:"amount_cents"`
+	Reason      string    `json:"reason"`
+	RequestedBy string    `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // Decision is one accepted decision, in the order they were made.

@@ -32,29 +32,52 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/ingest"
+	"github.com/depositflow/depositflow/internal/gateway"
 	"github.com/depositflow/depositflow/workflows"
 )
 
 // Watermark is the name of the pass's watermark row.
 const Watermark = "default"
 
-// Reconciler runs passes.
+// Input and Report are a pass's request and what it found and fixed.
+type (
+	Input  = workflows.ReconcileInput
+	Report = workflows.ReconcileReport
+)
+
+// Reconciler runs passes. It talks to the leases' workflows only through
+// the gateway, as every other front end does.
 type Reconciler struct {
 	Pool        *pgxpool.Pool
-	Temporal    client.Client
+	Gateway     *gateway.Gateway
 	Concurrency int // leases checked at once (32 when zero)
 }
 
 // New returns a reconciler over a database and a Temporal client.
 func New(pool *pgxpool.Pool, c client.Client) *Reconciler {
-	return &Reconciler{Pool: pool, Temporal: c}
+	return &Reconciler{Pool: pool, Gateway: &gateway.Gateway{
+		DB:       func(context.Context) (*pgxpool.Pool, error) { return pool, nil },
+		Temporal: func(context.Context) (client.Client, error) { return c, nil },
+	}}
+}
+
+// RunOnWorker runs one pass as a ReconcileWorkflow on a deposits worker and
+// waits for its report.
+func RunOnWorker(ctx context.Context, c client.Client, in Input) (Report, error) {
+	var rep Report
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        "reconcile-now-" + time.Now().UTC().Format("20060102T150405.000000000"),
+		TaskQueue: workflows.TaskQueue,
+	}, workflows.ReconcileWorkflowType, in)
+	if err != nil {
+		return rep, err
+	}
+	return rep, run.Get(ctx, &rep)
 }
 
 const maxListed = 1000
@@ -163,30 +186,26 @@ func (r *Reconciler) lease(ctx context.Context, leaseID string) (res result) {
 		res.err = err
 		return res
 	}
-	st, found, err := r.state(ctx, leaseID)
+	st, found, err := r.Gateway.SystemState(ctx, leaseID)
 	if err != nil {
 		res.err = err
 		return res
 	}
 	if !found {
 		res.found++
-		in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: facts.PropertyID, UnitID: facts.UnitID,
-			AmountCents: facts.RequestedCents.Int64, AssessForSeconds: facts.AssessForSeconds, ReleaseAfterSeconds: facts.ReleaseAfterSeconds,
-			Jurisdiction: facts.Jurisdiction}
-		_, err := ingest.StartWorkflow(ctx, r.Temporal, in, facts.ListingID.String, facts.Email)
-		var ie *ingest.Error
-		if errors.As(err, &ie) && ie.Code == "already_started" {
-			// Started meanwhile (by a retried lease start): compare with it.
-			if st, _, err = r.state(ctx, leaseID); err != nil {
-				res.err = err
-				return res
-			}
-		} else if err != nil {
+		started, err := r.Gateway.StartStored(ctx, leaseID)
+		if err != nil {
 			res.err = err
 			return res
-		} else {
+		}
+		if started {
 			res.started = true
 			res.fixed = append(res.fixed, "started workflow "+workflows.WorkflowID(leaseID))
+		}
+		// Compare with the workflow, whoever started it.
+		if st, _, err = r.Gateway.SystemState(ctx, leaseID); err != nil {
+			res.err = err
+			return res
 		}
 	}
 	missing, err := r.missing(ctx, q, leaseID, facts, st)
@@ -204,7 +223,7 @@ func (r *Reconciler) lease(ctx context.Context, leaseID string) (res result) {
 		return res
 	}
 	for _, m := range missing {
-		if err := r.Temporal.SignalWorkflow(ctx, workflows.WorkflowID(leaseID), "", m.signal, m.arg); err != nil {
+		if err := r.Gateway.Signal(ctx, leaseID, m.signal, m.arg); err != nil {
 			res.err = fmt.Errorf("signal %s: %w", m.what, err)
 			return res
 		}
@@ -217,19 +236,10 @@ func settled(st deposit.State) bool {
 	return st.Stage == deposit.StageClosed || st.Outcome != ""
 }
 
-// state queries the workflow; found is false when the lease has none.
-func (r *Reconciler) state(ctx context.Context, leaseID string) (st deposit.State, found bool, err error) {
-	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	v, err := r.Temporal.QueryWorkflow(qctx, workflows.WorkflowID(leaseID), "", workflows.QueryState)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return st, false, nil
-	}
-	if err != nil {
-		return st, false, fmt.Errorf("query lease %s: %w", leaseID, err)
-	}
-	return st, true, v.Get(&st)
+// pending says whether the workflow holds an item for approval: it has
+// seen the fact.
+func pending(st deposit.State, item string) bool {
+	return slices.ContainsFunc(st.Pending, func(p deposit.Pending) bool { return p.Item == item })
 }
 
 type signal struct {
@@ -250,10 +260,10 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 	for _, p := range payments {
 		i := slices.IndexFunc(st.Payments, func(s deposit.Payment) bool { return s.PaymentID == p.PaymentID })
 		if i < 0 {
-			out = append(out, signal{"payment " + p.Reference, workflows.SignalPayment, ingest.PaymentSignal(p)})
+			out = append(out, signal{"payment " + p.Reference, workflows.SignalPayment, gateway.PaymentSignal(p)})
 		}
 		if p.ReturnedAt != nil && (i < 0 || !st.Payments[i].Returned) {
-			fee, err := ingest.ExistingNSFFee(ctx, q, leaseID, p.Reference)
+			fee, err := gateway.ExistingNSFFee(ctx, q, leaseID, p.Reference)
 			if err != nil {
 				return nil, err
 			}
@@ -269,7 +279,8 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 		return nil, err
 	}
 	for _, c := range charges {
-		if c.Category == "deposit" || fees[c.ChargeID] || slices.ContainsFunc(st.Charges, func(s deposit.Charge) bool { return s.ChargeID == c.ChargeID }) {
+		if c.Category == "deposit" || fees[c.ChargeID] || c.Approval == "declined" || pending(st, fmt.Sprintf("charge:%d", c.ChargeID)) ||
+			slices.ContainsFunc(st.Charges, func(s deposit.Charge) bool { return s.ChargeID == c.ChargeID }) {
 			continue
 		}
 		out = append(out, signal{fmt.Sprintf("charge %d (%s)", c.ChargeID, c.ChargeCodeID), workflows.SignalCharge, deposit.Charge{
@@ -280,7 +291,8 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 		return nil, err
 	}
 	for _, d := range amendments {
-		if slices.ContainsFunc(st.Deposits, func(s deposit.DepositRow) bool { return s.DepositID == d.DepositID }) {
+		if d.Approval == "declined" || pending(st, fmt.Sprintf("deposit:%d", d.DepositID)) ||
+			slices.ContainsFunc(st.Deposits, func(s deposit.DepositRow) bool { return s.DepositID == d.DepositID }) {
 			continue
 		}
 		out = append(out, signal{fmt.Sprintf("deposit amendment %d", d.DepositID), workflows.SignalAmend, deposit.DepositRow{

@@ -1,9 +1,10 @@
-package ingest
+package gateway
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -15,17 +16,20 @@ import (
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/workflows"
 )
 
-// TenantIn is one tenant of a new lease: a resident already in the database
-// (ResidentID, from the API), or one to create (Email and Name, from the CLI).
+// TenantIn is one tenant of a new lease: a resident a PMS posted before,
+// by its own ID (ExternalID), or one to create (Email and Name, as people
+// type them).
 type TenantIn struct {
-	ResidentID int64
+	ExternalID string
 	Email      string
 	Name       string
 	Share      int32
+	residentID int64
 }
 
 // LeaseIn is a lease to start: its unit, its deposit (the listing's, or
@@ -33,6 +37,7 @@ type TenantIn struct {
 type LeaseIn struct {
 	LeaseID, PropertyID, UnitID, ListingID string
 	Cents                                  int64
+	Currency                               string // empty, or the property's
 	AssessFor, ReleaseAfter                time.Duration
 	Tenants                                []TenantIn
 	// Jurisdiction overrides the property's (rules.None: no statute); empty
@@ -42,10 +47,12 @@ type LeaseIn struct {
 	StartsOn     time.Time
 }
 
-// LeaseOut is the started workflow's input and run.
+// LeaseOut is the started workflow's input and run, and the lease's currency.
 type LeaseOut struct {
-	Input workflows.LeaseInput
-	RunID string
+	Input      workflows.LeaseInput
+	WorkflowID string
+	RunID      string
+	Currency   string
 }
 
 // StartLease commits the lease (its property, unit, residents and terms),
@@ -53,10 +60,65 @@ type LeaseOut struct {
 // finds it in the database and starts its workflow with the terms stored
 // first (and the reconcile pass starts it too). A lease whose workflow runs
 // already is refused with code already_started.
-func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) {
-	var out LeaseOut
+func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (out LeaseOut, err error) {
+	defer func() { g.audit(ctx, who, in.LeaseID, "lease.start", in, err) }()
+	if err := who.may("lease.start"); err != nil {
+		return out, err
+	}
+	for _, f := range [][2]string{{"lease_id", in.LeaseID}, {"property_id", in.PropertyID}, {"unit_id", in.UnitID}} {
+		if err := CheckID(f[0], f[1]); err != nil {
+			return out, err
+		}
+	}
+	if in.ListingID != "" {
+		if err := CheckID("listing_id", in.ListingID); err != nil {
+			return out, err
+		}
+	}
+	if err := who.property(in.PropertyID); err != nil {
+		return out, err
+	}
+	if len(in.Tenants) > 20 {
+		return out, fail(Invalid, "too_many", "resident_ids", "a lease has at most 20 tenants")
+	}
+	for _, d := range []struct {
+		field string
+		d     time.Duration
+	}{{"assess_for_seconds", in.AssessFor}, {"release_after_seconds", in.ReleaseAfter}} {
+		if d.d <= 0 || d.d > deposit.MaxDelay || d.d%time.Second != 0 {
+			return out, fail(Invalid, "invalid", d.field, "%s must be whole seconds, from 1 second to 120 days", d.field)
+		}
+	}
 	if len(in.Tenants) == 0 {
 		return out, fail(Invalid, "missing_field", "resident_ids", "a lease needs at least one tenant")
+	}
+	seen := map[string]bool{}
+	for i, t := range in.Tenants {
+		if t.Share == 0 {
+			t.Share = 1
+		}
+		if t.Share < 1 || t.Share > 1000 {
+			return out, fail(Invalid, "invalid", "shares", "each share is a whole number from 1 to 1000")
+		}
+		who := t.ExternalID
+		if who == "" {
+			addr, err := mail.ParseAddress(t.Email)
+			if err != nil || addr.Name != "" || !strings.Contains(addr.Address, "@") {
+				return out, fail(Invalid, "invalid", "tenants", "tenant email %q is not an email address", t.Email)
+			}
+			t.Email, t.Name = addr.Address, strings.TrimSpace(t.Name)
+			if len(t.Name) > MaxDescription {
+				return out, fail(Invalid, "too_long", "tenants", "a tenant's name is longer than %d characters", MaxDescription)
+			}
+			who = strings.ToLower(t.Email)
+		} else if err := CheckID("resident_ids", t.ExternalID); err != nil {
+			return out, err
+		}
+		if seen[who] {
+			return out, fail(Invalid, "invalid", "resident_ids", "tenant %s is given twice", who)
+		}
+		seen[who] = true
+		in.Tenants[i] = t
 	}
 	if in.Cents < 0 || in.Cents > money.MaxCents {
 		return out, CheckCents("deposit_amount_in_cents", in.Cents)
@@ -64,20 +126,33 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 	if in.Cents == 0 && in.ListingID == "" {
 		return out, fail(Invalid, "missing_field", "listing_id", "give the deposit: --listing L (its advertised deposit) or --amount 1500.00")
 	}
-	pool, err := s.pool(ctx)
+	pool, err := g.DB(ctx)
 	if err != nil {
-		return out, err
+		return out, unavailable("the database", err)
 	}
 	q := db.New(pool)
+	for i, t := range in.Tenants {
+		if t.ExternalID == "" {
+			continue
+		}
+		res, err := q.GetExternalResident(ctx, db.GetExternalResidentParams{PropertyID: pgtype.Text{String: in.PropertyID, Valid: true}, ExternalID: pgtype.Text{String: t.ExternalID, Valid: true}})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return out, fail(Invalid, "unknown_resident", "resident_ids", "resident %s of property %s does not exist: POST /v1/residents first", t.ExternalID, in.PropertyID)
+		}
+		if err != nil {
+			return out, unavailable("the database", err)
+		}
+		in.Tenants[i].residentID, in.Tenants[i].Email, in.Tenants[i].Name = res.ResidentID, res.Email, res.Name
+	}
 	if in.Jurisdiction != "" {
 		if in.Jurisdiction, err = CheckJurisdiction(ctx, q, in.Jurisdiction); err != nil {
 			return out, err
 		}
 	}
 	if in.StartsOn.IsZero() {
-		in.StartsOn = time.Now().UTC().Truncate(24 * time.Hour)
+		in.StartsOn = g.now().UTC().Truncate(24 * time.Hour)
 	}
-	c, err := s.Temporal(ctx)
+	c, err := g.temporal(ctx)
 	if err != nil {
 		return out, err
 	}
@@ -109,8 +184,8 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 		}
 		var ids []int64
 		for _, t := range in.Tenants {
-			if t.ResidentID != 0 {
-				ids = append(ids, t.ResidentID)
+			if t.residentID != 0 {
+				ids = append(ids, t.residentID)
 				continue
 			}
 			res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: t.Email, Name: t.Name})
@@ -127,15 +202,18 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 			return err
 		}
 		// The lease takes its property's jurisdiction unless told otherwise.
+		p, err := q.GetProperty(ctx, in.PropertyID)
+		if err != nil {
+			return err
+		}
+		if in.Currency != "" && !strings.EqualFold(in.Currency, p.Currency) {
+			return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", in.PropertyID, p.Currency, strings.ToUpper(in.Currency))
+		}
+		out.Currency = p.Currency
 		jurisdiction := in.Jurisdiction
 		if jurisdiction == "" {
-			p, err := q.GetProperty(ctx, in.PropertyID)
-			if err != nil {
-				return err
-			}
-			jurisdiction = p.Jurisdiction
 		}
-		if err := q.SetLeaseJurisdiction(ctx, db.SetLeaseJurisdictionParams{
+		if err := q.SetLeaseTerms(ctx, db.SetLeaseTermsParams{
 			LeaseID: in.LeaseID, Jurisdiction: jurisdiction, StartsOn: pgtype.Date{Time: in.StartsOn, Valid: true},
 		}); err != nil {
 			return err
@@ -150,6 +228,10 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 		return nil
 	})
 	fresh := err == nil // this call wrote the lease
+	var refused *Error
+	if errors.As(err, &refused) {
+		return out, refused
+	}
 	if IsUniqueViolation(err) {
 		existing, err := q.GetLease(ctx, in.LeaseID)
 		if err != nil {
@@ -158,8 +240,12 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 		l := existing.Lease
 		first := in.Tenants[0]
 		sameTenant := existing.Resident.Email == first.Email
-		if first.ResidentID != 0 {
-			sameTenant = existing.Resident.ResidentID == first.ResidentID
+		if first.residentID != 0 {
+			sameTenant = existing.Resident.ResidentID == first.residentID
+		}
+		if !who.Covers(l.PropertyID) {
+			// Another property's lease: say no more than that the ID is taken.
+			return out, fail(Conflict, "lease_exists", "lease_id", "lease ID %s is taken: choose another", in.LeaseID)
 		}
 		if l.PropertyID != in.PropertyID || l.UnitID != in.UnitID || !sameTenant {
 			return out, fail(Conflict, "lease_exists", "lease_id", "lease %s already exists for %s at property %s unit %s", in.LeaseID, existing.Resident.Email, l.PropertyID, l.UnitID)
@@ -169,10 +255,11 @@ func (s *Service) StartLease(ctx context.Context, in LeaseIn) (LeaseOut, error) 
 		li.AssessForSeconds, li.ReleaseAfterSeconds = l.AssessForSeconds, l.ReleaseAfterSeconds
 		li.Jurisdiction = l.Jurisdiction
 		in.ListingID = l.ListingID.String
+		out.Currency = l.Currency
 	} else if err != nil {
 		return out, unavailable("the database", err)
 	}
-	out.Input = li
+	out.Input, out.WorkflowID = li, workflows.WorkflowID(in.LeaseID)
 	committed := time.Now()
 	run, err := StartWorkflow(ctx, c, li, in.ListingID, in.Tenants[0].Email)
 	var ie *Error
@@ -254,27 +341,63 @@ func UpsertUnit(ctx context.Context, q *db.Queries, property, unit string) error
 	return q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: property, UnitID: unit})
 }
 
+// ListingIn is a unit's publicly advertised deposit.
+type ListingIn struct {
+	ListingID, PropertyID, UnitID string
+	Cents                         int64
+	Currency                      string // empty, or the property's
+}
+
+// Listing is a listing as stored, in its property's currency.
+type Listing struct {
+	db.Listing
+	Currency string
+}
+
 // UpsertListing creates or updates a listing's advertised deposit (and its
 // property and unit). A listing belongs to one unit for good.
-func (s *Service) UpsertListing(ctx context.Context, listing, property, unit string, cents int64) (db.Listing, error) {
-	var out db.Listing
-	if cents < 0 || cents > money.MaxCents {
-		return out, CheckCents("deposit_amount_in_cents", cents)
-	}
-	pool, err := s.pool(ctx)
-	if err != nil {
+func (g *Gateway) UpsertListing(ctx context.Context, who Principal, in ListingIn) (out Listing, err error) {
+	defer func() { g.audit(ctx, who, "", "listing.add", in, err) }()
+	if err := who.may("listing.add"); err != nil {
 		return out, err
+	}
+	for _, f := range [][2]string{{"listing_id", in.ListingID}, {"property_id", in.PropertyID}, {"unit_id", in.UnitID}} {
+		if err := CheckID(f[0], f[1]); err != nil {
+			return out, err
+		}
+	}
+	if err := who.property(in.PropertyID); err != nil {
+		return out, err
+	}
+	if in.Cents < 0 || in.Cents > money.MaxCents {
+		return out, CheckCents("deposit_amount_in_cents", in.Cents)
+	}
+	pool, err := g.DB(ctx)
+	if err != nil {
+		return out, unavailable("the database", err)
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if err := UpsertUnit(ctx, q, property, unit); err != nil {
+		if err := UpsertUnit(ctx, q, in.PropertyID, in.UnitID); err != nil {
 			return err
 		}
-		out, err = q.UpsertListing(ctx, db.UpsertListingParams{ListingID: listing, PropertyID: property, UnitID: unit, DepositAmountInCents: cents})
+		p, err := q.GetProperty(ctx, in.PropertyID)
+		if err != nil {
+			return err
+		}
+		if in.Currency != "" && !strings.EqualFold(in.Currency, p.Currency) {
+			return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", in.PropertyID, p.Currency, strings.ToUpper(in.Currency))
+		}
+		out.Currency = p.Currency
+		out.Listing, err = q.UpsertListing(ctx, db.UpsertListingParams{ListingID: in.ListingID, PropertyID: in.PropertyID, UnitID: in.UnitID, DepositAmountInCents: in.Cents})
 		return err
 	})
+	var refused *Error
+	if errors.As(err, &refused) {
+		return out, refused
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return out, fail(Conflict, "listing_mismatch", "listing_id", "listing %s exists for another property or unit", listing)
+		return out, fail(Conflict, "listing_mismatch", "listing_id", "listing %s exists for another property or unit", in.ListingID)
 	}
 	if err != nil {
 		return out, unavailable("the database", err)
@@ -295,4 +418,45 @@ func CheckJurisdiction(ctx context.Context, q *db.Queries, code string) (string,
 			code, strings.Join(b.Codes(), ", "))
 	}
 	return code, nil
+}
+
+// StartStored starts the workflow of a lease that is in the database but has
+// none (its start was cut off after the commit), with the terms stored
+// first. started is false when one was started meanwhile.
+func (g *Gateway) StartStored(ctx context.Context, leaseID string) (started bool, err error) {
+	q, err := g.queries(ctx)
+	if err != nil {
+		return false, err
+	}
+	facts, err := q.LeaseFacts(ctx, leaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, notFound(leaseID)
+	}
+	if err != nil {
+		return false, unavailable("the database", err)
+	}
+	c, err := g.temporal(ctx)
+	if err != nil {
+		return false, err
+	}
+	in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: facts.PropertyID, UnitID: facts.UnitID,
+		AmountCents: facts.RequestedCents.Int64, AssessForSeconds: facts.AssessForSeconds, ReleaseAfterSeconds: facts.ReleaseAfterSeconds,
+		Jurisdiction: facts.Jurisdiction}
+	_, err = StartWorkflow(ctx, c, in, facts.ListingID.String, facts.Email)
+	var ge *Error
+	if errors.As(err, &ge) && ge.Code == "already_started" {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// SystemState is a lease's state for depositflow's own passes: found is
+// false when the lease has no workflow (yet).
+func (g *Gateway) SystemState(ctx context.Context, leaseID string) (s deposit.State, found bool, err error) {
+	s, err = g.state(ctx, leaseID)
+	var ge *Error
+	if errors.As(err, &ge) && ge.Code == "workflow_not_found" {
+		return s, false, nil
+	}
+	return s, err == nil, err
 }

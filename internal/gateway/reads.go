@@ -1,0 +1,411 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
+	"github.com/depositflow/depositflow/templates"
+	"github.com/depositflow/depositflow/workflows"
+)
+
+// Reads: what people look at about leases. Each checks the caller may read
+// the lease (or lists only the leases of its properties).
+
+// readLease opens a lease for reading.
+func (g *Gateway) readLease(ctx context.Context, who Principal, leaseID string) (*db.Queries, db.GetLeaseRow, error) {
+	if err := who.may("read"); err != nil {
+		return nil, db.GetLeaseRow{}, err
+	}
+	return g.lease(ctx, who, leaseID)
+}
+
+// Ledger reads a lease's money rows from the database and checks the
+// conservation rules:
+//
+//	received + interest + credits = held + refunded + applied
+//	arrears + deductions + kept     = applied + invoiced       (once settled)
+func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (deposit.Ledger, error) {
+	r := deposit.Ledger{LeaseID: leaseID, Entries: []deposit.LedgerEntry{}}
+	q, l, err := g.readLease(ctx, who, leaseID)
+	if err != nil {
+		return r, err
+	}
+	r.Currency = l.Lease.Currency
+	entry := func(kind, ref, desc string, cents int64) {
+		r.Entries = append(r.Entries, deposit.LedgerEntry{Kind: kind, Ref: ref, Description: desc, Cents: cents})
+	}
+	payments, err := q.ListPayments(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	for _, p := range payments {
+		entry("payment", p.Reference, "paid on "+p.TransactionDate.Time.Format(time.DateOnly), p.AmountInCents)
+		r.ReceivedCents += p.AmountInCents
+		if p.ReturnedAt != nil {
+			entry("returned", p.Reference, "returned ("+p.ReturnReason+")", -p.AmountInCents)
+			r.ReceivedCents -= p.AmountInCents
+		}
+	}
+	deposits, err := q.ListDeposits(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	for _, d := range deposits {
+		if d.Approval == "pending" || d.Approval == "declined" {
+			continue
+		}
+		switch d.DepositType {
+		case deposit.DepositPrepaid:
+			entry("prepaid", fmt.Sprint(d.DepositID), "prepaid deposit", d.AmountInCents)
+			r.ReceivedCents += d.AmountInCents
+		case deposit.DepositGuarantee:
+			r.GuaranteeCents += d.AmountInCents
+		}
+	}
+	charges, err := q.ListCharges(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	for _, c := range charges {
+		if c.Category == deposit.CategoryCredit && c.Approval != "pending" && c.Approval != "declined" {
+			entry("credit", fmt.Sprint(c.ChargeID), c.Description, c.AmountInCents)
+			r.CreditsCents += c.AmountInCents
+		}
+	}
+	st, err := q.GetSettlement(ctx, leaseID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return r, unavailable("the database", err)
+	}
+	r.Settled = err == nil
+	if !r.Settled {
+		// Nothing has left yet: everything received is held.
+		r.HeldCents = r.ReceivedCents + r.CreditsCents
+		r.Conserved = true
+		return r, nil
+	}
+	r.InterestCents = st.InterestCents
+	refunds, err := q.ListRefunds(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	for _, f := range refunds {
+		entry("refund", fmt.Sprint(f.RefundID), "refund to "+f.RecipientEmail, -f.AmountInCents)
+		r.RefundedCents += f.AmountInCents
+	}
+	r.ClaimedCents = st.ArrearsCents + st.DeductionsCents + st.KeptCents + st.EarlierRefundsCents
+	funds := r.ReceivedCents + r.InterestCents + r.CreditsCents
+	r.AppliedCents = min(r.ClaimedCents, funds)
+	if r.AppliedCents > 0 {
+		entry("applied", fmt.Sprint(st.SettlementID),
+			fmt.Sprintf("kept for arrears %s, deductions %s, decisions %s", money.Format(st.ArrearsCents), money.Format(st.DeductionsCents), money.Format(st.KeptCents)),
+			-r.AppliedCents)
+	}
+	invoices, err := q.ListInvoices(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	for _, inv := range invoices {
+		r.InvoicedCents += inv.AmountDueInCents
+	}
+	r.HeldCents = funds - r.RefundedCents - r.AppliedCents
+	r.Conserved = r.HeldCents == 0 &&
+		st.ReceivedCents == r.ReceivedCents && st.CreditsCents == r.CreditsCents &&
+		r.RefundedCents == st.RefundCents && r.InvoicedCents == st.BalanceOwedCents &&
+		r.ClaimedCents == r.AppliedCents+r.InvoicedCents
+	return r, nil
+}
+
+// Audit lists every action on a lease, accepted, refused or under way.
+func (g *Gateway) Audit(ctx context.Context, who Principal, leaseID string) ([]deposit.AuditEntry, error) {
+	q, _, err := g.readLease(ctx, who, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.ListAudit(ctx, leaseID)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	out := []deposit.AuditEntry{}
+	for _, r := range rows {
+		e := deposit.AuditEntry{ID: r.AuditID, At: r.At, Actor: r.Actor, Role: r.Role, Principal: r.Principal, Origin: r.Origin,
+			LeaseID: r.LeaseID, Action: r.Action, Request: r.Request, Result: r.Result}
+		if r.Accepted.Valid {
+			e.Accepted = &r.Accepted.Bool
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Emails lists a lease's emails from the outbox: it works while Temporal is away.
+func (g *Gateway) Emails(ctx context.Context, who Principal, leaseID string) ([]deposit.EmailEntry, error) {
+	q, _, err := g.readLease(ctx, who, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.ListLeaseEmails(ctx, leaseID)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	out := []deposit.EmailEntry{}
+	for _, r := range rows {
+		out = append(out, deposit.EmailEntry{Kind: r.Kind, Recipient: r.Recipient, Subject: r.Subject, MessageID: r.MessageID, SentAt: r.SentAt,
+			Attempts: r.Attempts, AttemptsInDoubt: r.AttemptsInDoubt, LastError: r.LastError, CreatedAt: r.CreatedAt})
+	}
+	return out, nil
+}
+
+// StatementData is what the lease's statement and emails show, as the
+// lease stands now.
+func (g *Gateway) StatementData(ctx context.Context, who Principal, leaseID, kind string) (templates.Data, error) {
+	if kind != templates.KindStatement && !slices.Contains(templates.Kinds, kind) {
+		return templates.Data{}, fail(Invalid, "invalid", "kind", "no email of kind %q: choose one of %s", kind, strings.Join(templates.Kinds, ", "))
+	}
+	s, err := g.State(ctx, who, leaseID)
+	if err != nil {
+		return templates.Data{}, err
+	}
+	data := workflows.EmailData(s, kind == templates.KindReminder)
+	if kind == templates.KindStatement {
+		data.RecipientName = ""
+	}
+	return data, nil
+}
+
+// ListFilter narrows a list of leases.
+type ListFilter struct {
+	Stage      string
+	PropertyID string
+	DueBefore  time.Time
+	Limit      int
+}
+
+// Stages a list may filter on.
+var Stages = []string{deposit.StageAwaitingPayment, deposit.StageHeld, deposit.StageAssessing, deposit.StageReleasePending, deposit.StageClosed}
+
+// ListQuery is the visibility query for a list's filters, the same an
+// operator types in the Temporal Web UI.
+func ListQuery(f ListFilter, properties []string) string {
+	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.WorkflowType)}
+	if f.Stage != "" {
+		q = append(q, fmt.Sprintf("%s = '%s'", workflows.SAStage.GetName(), f.Stage))
+	}
+	if f.PropertyID != "" {
+		q = append(q, fmt.Sprintf("%s = '%s'", workflows.SAPropertyID.GetName(), f.PropertyID))
+	}
+	if !f.DueBefore.IsZero() {
+		q = append(q, fmt.Sprintf("%s < '%s'", workflows.SAReleaseAt.GetName(), f.DueBefore.UTC().Format(time.RFC3339)))
+	}
+	if !slices.Contains(properties, "*") {
+		quoted := make([]string, len(properties))
+		for i, p := range properties {
+			quoted[i] = "'" + p + "'"
+		}
+		q = append(q, fmt.Sprintf("%s IN (%s)", workflows.SAPropertyID.GetName(), strings.Join(quoted, ", ")))
+	}
+	return strings.Join(q, " AND ")
+}
+
+// List lists leases by stage, property and release date from Temporal's
+// visibility, only those of the caller's properties.
+func (g *Gateway) List(ctx context.Context, who Principal, f ListFilter) ([]deposit.ListedLease, error) {
+	if err := who.may("read"); err != nil {
+		return nil, err
+	}
+	if f.Stage != "" && !slices.Contains(Stages, f.Stage) {
+		return nil, fail(Invalid, "invalid", "stage", "stage %q: choose one of %s", f.Stage, strings.Join(Stages, ", "))
+	}
+	if f.PropertyID != "" {
+		if err := CheckID("property_id", f.PropertyID); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range who.Properties {
+		if p != "*" && !ValidID(p) {
+			return nil, fail(Invalid, "invalid", "property_id", "property %q cannot be listed", p)
+		}
+	}
+	if f.Limit <= 0 || f.Limit > 10000 {
+		return nil, fail(Invalid, "invalid", "limit", "limit must be from 1 to 10000")
+	}
+	c, err := g.temporal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []deposit.ListedLease{}
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: ListQuery(f, who.Properties), NextPageToken: token, PageSize: int32(min(f.Limit, 1000)),
+		})
+		if err != nil {
+			if strings.Contains(err.Error(), "not defined") || strings.Contains(err.Error(), "invalid search attribute") {
+				return nil, &Error{Kind: Conflict, Code: "setup_needed", Msg: "the Temporal namespace lacks depositflow's search attributes: an operator must run `deposits setup`", cause: err}
+			}
+			return nil, unavailable("Temporal (listing workflows)", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			l := deposit.ListedLease{WorkflowID: e.GetExecution().GetWorkflowId(), Status: strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
+				StartedAt: e.GetStartTime().AsTime()}
+			fields := e.GetSearchAttributes().GetIndexedFields()
+			dc := converter.GetDefaultDataConverter()
+			for name, into := range map[string]any{
+				workflows.SALeaseID.GetName(): &l.LeaseID, workflows.SAPropertyID.GetName(): &l.PropertyID,
+				workflows.SAStage.GetName(): &l.Stage, workflows.SAJurisdiction.GetName(): &l.Jurisdiction,
+				workflows.SAReleaseAt.GetName(): &l.ReleaseAt,
+			} {
+				if p, ok := fields[name]; ok {
+					_ = dc.FromPayload(p, into)
+				}
+			}
+			out = append(out, l)
+			if len(out) >= f.Limit {
+				return out, nil
+			}
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// Compliance lists the open leases of the caller's properties against
+// their statutory deadlines, nearest first.
+func (g *Gateway) Compliance(ctx context.Context, who Principal, property string) ([]deposit.ComplianceRow, error) {
+	if err := who.may("read"); err != nil {
+		return nil, err
+	}
+	var p pgtype.Text
+	if property != "" {
+		if err := who.property(property); err != nil {
+			return nil, err
+		}
+		p = pgtype.Text{String: property, Valid: true}
+	}
+	q, err := g.queries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.ListCompliance(ctx, p)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	now := g.now()
+	out := []deposit.ComplianceRow{}
+	for _, r := range rows {
+		if !who.Covers(r.PropertyID) {
+			continue
+		}
+		level, left := risk(r, now)
+		note := r.DeadlineNote
+		if note == "" && r.MovedOutAt == nil {
+			note = "the clock starts at the move-out"
+		}
+		out = append(out, deposit.ComplianceRow{LeaseID: r.LeaseID, PropertyID: r.PropertyID, Jurisdiction: r.Jurisdiction, Stage: r.Stage,
+			MovedOutAt: r.MovedOutAt, ReleaseAt: r.ReleaseAt, StatementDue: r.StatementDue, Deadline: r.StatutoryDeadline,
+			DaysLeft: left, Risk: level, Note: note})
+	}
+	return out, nil
+}
+
+func risk(r db.ListComplianceRow, now time.Time) (string, *int) {
+	switch {
+	case strings.HasPrefix(r.DeadlineNote, "MISSED"):
+		return deposit.RiskMissed, nil
+	case r.StatutoryDeadline == nil && r.Jurisdiction == rules.None:
+		return deposit.RiskNone, nil
+	case r.StatutoryDeadline == nil:
+		return deposit.RiskWaiting, nil
+	}
+	left := int(r.StatutoryDeadline.Sub(now) / (24 * time.Hour))
+	switch {
+	case r.StatutoryDeadline.Before(now):
+		return deposit.RiskMissed, &left
+	case left <= 3:
+		return deposit.RiskHigh, &left
+	case left <= 7:
+		return deposit.RiskMedium, &left
+	}
+	return deposit.RiskLow, &left
+}
+
+// ChargeCodes lists the charge codes and how each counts.
+func (g *Gateway) ChargeCodes(ctx context.Context, who Principal) ([]deposit.ChargeCode, error) {
+	if err := who.may("read"); err != nil {
+		return nil, err
+	}
+	q, err := g.queries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	codes, err := q.ListChargeCodes(ctx)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	out := []deposit.ChargeCode{}
+	for _, c := range codes {
+		out = append(out, deposit.ChargeCode{ChargeCodeID: c.ChargeCodeID, Description: c.Description, IsDeposit: c.IsDeposit, Category: c.Category})
+	}
+	return out, nil
+}
+
+// RuleBook is the deposit law in force for this operator: the embedded
+// rules with the operator's own on top.
+func (g *Gateway) RuleBook(ctx context.Context, who Principal) (*rules.Book, error) {
+	if err := who.may("read"); err != nil {
+		return nil, err
+	}
+	q, err := g.queries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := activities.RuleBook(ctx, q)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	return b, nil
+}
+
+// Invoices lists the money to move for a lease: refund payouts to pay and
+// balances to collect, with their recipients.
+func (g *Gateway) Invoices(ctx context.Context, who Principal, leaseID string) ([]deposit.Invoice, error) {
+	q, l, err := g.readLease(ctx, who, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	refunds, err := q.ListLeaseRefunds(ctx, leaseID)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	invoices, err := q.ListInvoices(ctx, leaseID)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	out := []deposit.Invoice{}
+	for _, f := range refunds {
+		out = append(out, deposit.Invoice{InvoiceID: fmt.Sprintf("refund-%d", f.RefundID), Kind: "refund", AmountDueInCents: f.AmountInCents,
+			Currency: l.Lease.Currency, Status: f.Status, CreatedAt: f.CreatedAt,
+			Recipient: deposit.Recipient{Name: f.RecipientName, Email: f.RecipientEmail, Address: f.RecipientAddress}})
+	}
+	for _, inv := range invoices {
+		out = append(out, deposit.Invoice{InvoiceID: fmt.Sprintf("invoice-%d", inv.InvoiceID), Kind: "balance_owed", AmountDueInCents: inv.AmountDueInCents,
+			Currency: l.Lease.Currency, Status: inv.Status, CreatedAt: inv.CreatedAt,
+			Recipient: deposit.Recipient{Name: inv.RecipientName, Email: inv.RecipientEmail, Address: inv.RecipientAddress}})
+	}
+	return out, nil
+}
