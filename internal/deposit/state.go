@@ -137,13 +137,13 @@ type State struct {
 	Payments         []Payment `json:"payments"`
 	Charges          []Charge  `json:"charges"`
 
-	Kept        []Keep     `json:"kept"`
-	PendingKeep *Keep      `json:"pending_keep,omitempty"`
+	Kept        []Keep `json:"kept"`
+	PendingKeep *Keep  `json:"pending_keep,omitempty"`
 	// Pending lists what waits for a books_admin's approval: keeps, charges
 	// and deposit amendments. None of it counts until approved.
-	Pending []Pending `json:"pending,omitempty"`
-	OnHold      bool       `json:"on_hold"`
-	Decisions   []Decision `json:"decisions"`
+	Pending   []Pending  `json:"pending,omitempty"`
+	OnHold    bool       `json:"on_hold"`
+	Decisions []Decision `json:"decisions"`
 
 	MovedOutAt  time.Time `json:"moved_out_at,omitzero"`
 	AssessUntil time.Time `json:"assess_until,omitzero"`
