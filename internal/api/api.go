@@ -95,12 +95,14 @@ func (s *Server) handle(pattern string, auth bool, h handler) {
 				bearer = ""
 			}
 			var err error
-			who, err = s.gw.Authenticate(r.Context(), bearer, origin(r))
+			if who, err = s.gw.Authenticate(r.Context(), bearer, origin(r)); err != nil {
+				return err
+			}
 			who.RequestKey = strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 			if len(who.RequestKey) > 200 {
 				return refuse(http.StatusBadRequest, "invalid", "Idempotency-Key", "the Idempotency-Key is longer than 200 characters")
 			}
-			return err
+			return nil
 		}()
 		if err == nil {
 			err = h(rec, r, who)
@@ -227,6 +229,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return nil
 	}
 	return DecodeError(err)
+}
+
+// decodeOptional is decode for a body that may be left out: no body is an
+// empty object.
+func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
+	err := decode(w, r, v)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.detail.Code == "bad_json" && strings.HasPrefix(ae.detail.Message, "the body is empty") {
+		return nil
+	}
+	return err
 }
 
 // DecodeError turns a JSON decoding error into a refusal naming the field.

@@ -113,10 +113,8 @@ type DecisionRequest struct {
 func (s *Server) decide(kind string) handler {
 	return func(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
 		var in DecisionRequest
-		if r.ContentLength != 0 {
-			if err := decode(w, r, &in); err != nil {
-				return err
-			}
+		if err := decodeOptional(w, r, &in); err != nil {
+			return err
 		}
 		if kind == gateway.Extend && in.Days == 0 {
 			in.Days = 7

@@ -369,7 +369,7 @@ func (s *Server) postForwarding(w http.ResponseWriter, r *http.Request, who gate
 	}
 	leaseID := r.PathValue("lease_id")
 	out, err := s.gw.RecordForwarding(r.Context(), who, gateway.ForwardingIn{LeaseID: leaseID, Address: in.ForwardingAddress, Date: in.ReceivedDate})
-	return written(w, out.Again, err, map[string]any{"lease_id": leaseID, "forwarding_address": out.Address, "received_date": out.At.Format(time.DateOnly)})
+	return written(w, out.Again, err, map[string]any{"lease_id": leaseID, "forwarding_address": out.Address, "received_date": out.Day})
 }
 
 // getLease answers the lease's deposit as its workflow knows it.

@@ -25,7 +25,7 @@ import (
 	"github.com/depositflow/depositflow/internal/gateway"
 	"github.com/depositflow/depositflow/internal/mailsink"
 	"github.com/depositflow/depositflow/internal/pgcluster"
-	"github.com/depositflow/depositflow/workflows"
+	"github.com/depositflow/depositflow/worker"
 )
 
 type devOptions struct {
@@ -152,7 +152,7 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 	if _, err := a.setup(ctx); err != nil {
 		return err
 	}
-	if _, err := a.scheduleReconcile(ctx, workflows.ReconcileEvery); err != nil {
+	if _, err := a.scheduleReconcile(ctx, worker.ReconcileEvery); err != nil {
 		return err
 	}
 

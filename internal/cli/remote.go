@@ -252,6 +252,9 @@ func (a *app) readToken() (string, error) {
 		token = line
 	}
 	token = strings.TrimSpace(token)
+	if strings.HasPrefix(token, gateway.KeyPrefix) {
+		return "", refused("that is an integration's API key, not a person's token: people sign in with the token of `deposits user add`")
+	}
 	if !strings.HasPrefix(token, gateway.TokenPrefix) {
 		return "", refused("that is not a depositflow token (they start with %s)", gateway.TokenPrefix)
 	}

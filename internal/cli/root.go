@@ -233,6 +233,15 @@ func (a *app) gateway() *gateway.Gateway {
 	return &gateway.Gateway{DB: a.db, Temporal: a.temporal}
 }
 
+// adminGateway is the gateway of an admin command that needs the database:
+// one that cannot reach it (or has none set) stops here, with the reason.
+func (a *app) adminGateway(ctx context.Context) (*gateway.Gateway, error) {
+	if _, err := a.db(ctx); err != nil {
+		return nil, err
+	}
+	return a.gateway(), nil
+}
+
 func (a *app) close() {
 	if a.tc != nil {
 		a.tc.Close()

@@ -44,7 +44,11 @@ it to the person, who runs deposits login. Tokens expire (90 days unless
 				}
 				properties = []string{"*"}
 			}
-			u, err := a.gateway().AddUser(cmd.Context(), a.local(), gateway.UserIn{Name: args[0], Roles: roles, Properties: properties, TokenLife: life})
+			g, err := a.adminGateway(cmd.Context())
+			if err != nil {
+				return err
+			}
+			u, err := g.AddUser(cmd.Context(), a.local(), gateway.UserIn{Name: args[0], Roles: roles, Properties: properties, TokenLife: life})
 			if err != nil {
 				return gatewayErr(err)
 			}
@@ -68,7 +72,11 @@ it to the person, who runs deposits login. Tokens expire (90 days unless
 			if err := a.checkOutput(); err != nil {
 				return err
 			}
-			rows, err := a.gateway().Users(cmd.Context())
+			g, err := a.adminGateway(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows, err := g.Users(cmd.Context())
 			if err != nil {
 				return gatewayErr(err)
 			}
@@ -92,7 +100,11 @@ it to the person, who runs deposits login. Tokens expire (90 days unless
 		Example: `  deposits user revoke ana`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.gateway().RevokeUser(cmd.Context(), a.local(), args[0]); err != nil {
+			g, err := a.adminGateway(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := g.RevokeUser(cmd.Context(), a.local(), args[0]); err != nil {
 				return gatewayErr(err)
 			}
 			a.printf("Revoked %s: their tokens stop working now.\n", args[0])
@@ -110,7 +122,11 @@ it to the person, who runs deposits login. Tokens expire (90 days unless
 			if err != nil {
 				return err
 			}
-			u, err := a.gateway().RotateUser(cmd.Context(), a.local(), args[0], life)
+			g, err := a.adminGateway(cmd.Context())
+			if err != nil {
+				return err
+			}
+			u, err := g.RotateUser(cmd.Context(), a.local(), args[0], life)
 			if err != nil {
 				return gatewayErr(err)
 			}

@@ -80,7 +80,7 @@ func (g *Gateway) Authenticate(ctx context.Context, bearer, origin string) (Prin
 			return Principal{}, unavailable("the database", err)
 		}
 		_ = q.TouchUserToken(context.WithoutCancel(ctx), u.TokenID)
-		return Principal{Kind: KindUser, Name: u.Name, Roles: u.Roles, Properties: u.Properties, Origin: origin}, nil
+		return Principal{Kind: KindUser, Name: u.Name, Roles: u.Roles, Properties: u.Properties, Origin: origin, ExpiresAt: &u.ExpiresAt}, nil
 	case strings.HasPrefix(bearer, KeyPrefix):
 		k, err := q.GetAPIKeyByHash(ctx, hash)
 		// The lookup is by the hash of 256 random bits; the comparison is
@@ -99,7 +99,7 @@ func (g *Gateway) Authenticate(ctx context.Context, bearer, origin string) (Prin
 
 // Who describes the caller.
 func (g *Gateway) Who(ctx context.Context, who Principal) deposit.Who {
-	return deposit.Who{Kind: who.Kind, Name: who.Name, Roles: who.Roles, Properties: who.Properties}
+	return deposit.Who{Kind: who.Kind, Name: who.Name, Roles: who.Roles, Properties: who.Properties, ExpiresAt: who.ExpiresAt}
 }
 
 // User management: admin commands run where the database is (`deposits

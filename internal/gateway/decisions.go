@@ -148,10 +148,17 @@ func (g *Gateway) Decide(ctx context.Context, who Principal, leaseID string, d D
 		return s, err
 	}
 	if repeat {
-		return g.state(ctx, leaseID)
+		s, err := g.state(ctx, leaseID)
+		if s.Currency == "" {
+			s.Currency = l.Lease.Currency
+		}
+		return s, err
 	}
-	by := workflows.Actor{Actor: who.Name, Role: strings.Join(who.Roles, ","), Roles: who.Roles, RequestID: row.AuditID}
+	by := workflows.Actor{Actor: who.Name, Role: legacyRole(d.Kind, who), Roles: who.Roles, RequestID: row.AuditID}
 	s, err = g.update(ctx, leaseID, d.Kind, fmt.Sprintf("request-%d", row.AuditID), d.update(by))
+	if s.Currency == "" {
+		s.Currency = l.Lease.Currency
+	}
 	switch {
 	case err == nil:
 		g.finish(ctx, q, row.AuditID, true, "ok")
@@ -163,6 +170,18 @@ func (g *Gateway) Decide(ctx context.Context, who Principal, leaseID string, d D
 		g.finish(ctx, q, row.AuditID, false, err.Error())
 	}
 	return s, err
+}
+
+// legacyRole is the one role a lease started before decisions were checked
+// against the database reads (Actor.Role): the role that allows this
+// decision, among the person's.
+func legacyRole(kind string, who Principal) string {
+	for _, r := range permissions[kind].roles {
+		if who.Has(r) {
+			return r
+		}
+	}
+	return strings.Join(who.Roles, ",")
 }
 
 // decisionRow audits a decision as under way, or finds the one the caller

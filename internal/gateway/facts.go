@@ -16,6 +16,7 @@ import (
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -144,7 +145,7 @@ func (g *Gateway) RecordPayment(ctx context.Context, who Principal, in PaymentIn
 		if p.AmountInCents != in.Cents || !p.TransactionDate.Time.Equal(in.Date) {
 			return out, fail(Conflict, "duplicate_reference", "payment_id",
 				"payment %s is already recorded for lease %s with %s on %s: give another reference if this is a different payment",
-				in.Reference, in.LeaseID, money.Format(p.AmountInCents), p.TransactionDate.Time.Format(time.DateOnly))
+				in.Reference, in.LeaseID, money.FormatIn(l.Lease.Currency, p.AmountInCents), p.TransactionDate.Time.Format(time.DateOnly))
 		}
 	} else if err != nil {
 		return out, unavailable("the database", err)
@@ -271,7 +272,7 @@ func (g *Gateway) chargeAgain(ctx context.Context, in ChargeIn, cc db.ChargeCode
 	out := ChargeOut{ChargeID: prev.ChargeID, Ref: in.Ref, Code: prev.ChargeCodeID, Category: prev.Category, Again: true, Pending: prev.Approval == "pending"}
 	if prev.AmountInCents != in.Cents || prev.ChargeCodeID != cc.ChargeCodeID || prev.LeaseID != in.LeaseID {
 		return out, fail(Conflict, "duplicate_reference", "charge_id", "charge %s is already on lease %s as %s %s: give another reference if this is a different charge",
-			in.Ref, prev.LeaseID, prev.ChargeCodeID, money.Format(prev.AmountInCents))
+			in.Ref, prev.LeaseID, prev.ChargeCodeID, money.FormatIn(prev.Currency, prev.AmountInCents))
 	}
 	return out, g.Signal(ctx, in.LeaseID, workflows.SignalCharge, deposit.Charge{
 		ChargeID: prev.ChargeID, Code: prev.ChargeCodeID, Category: prev.Category, AmountCents: prev.AmountInCents, Description: prev.Description})
@@ -512,9 +513,10 @@ func (g *Gateway) AmendDeposit(ctx context.Context, who Principal, in AmendIn) (
 	key := "amend/" + in.LeaseID + "/" + in.Ref
 	if prev, err := q.GetDepositByKey(ctx, key); err == nil {
 		out.DepositID, out.Again, out.Pending = prev.DepositID, true, prev.Approval == "pending"
-		if prev.LeaseID != in.LeaseID || prev.DepositType != in.Type || prev.AmountInCents != in.Cents || prev.PayeeEmail != in.PayeeEmail {
+		if prev.LeaseID != in.LeaseID || prev.DepositType != in.Type || prev.AmountInCents != in.Cents || prev.PayeeEmail != in.PayeeEmail ||
+			prev.PayeeName != in.PayeeName || prev.Guarantor != in.Guarantor {
 			return out, fail(Conflict, "duplicate_reference", "amendment_id", "amendment %s of lease %s is already recorded as %s %s: give another reference if this is a different amendment",
-				in.Ref, in.LeaseID, prev.DepositType, money.Format(prev.AmountInCents))
+				in.Ref, in.LeaseID, prev.DepositType, money.FormatIn(prev.Currency, prev.AmountInCents))
 		}
 		return out, g.Signal(ctx, in.LeaseID, workflows.SignalAmend, depositSignal(prev))
 	} else if !errors.Is(err, pgx.ErrNoRows) {
@@ -529,7 +531,7 @@ func (g *Gateway) AmendDeposit(ctx context.Context, who Principal, in AmendIn) (
 	}
 	total := map[string]int64{deposit.DepositCash: totals.CashCents, deposit.DepositGuarantee: totals.GuaranteeCents, deposit.DepositPrepaid: totals.PrepaidCents}[in.Type]
 	if total+in.Cents < 0 {
-		return out, fail(Invalid, "amount_too_low", "amount_in_cents", "lowering the %s deposit by %s would leave %s: it is %s", in.Type, money.Format(-in.Cents), money.Format(total+in.Cents), money.Format(total))
+		return out, fail(Invalid, "amount_too_low", "amount_in_cents", "lowering the %s deposit by %s would leave %s: it is %s", in.Type, money.FormatIn(l.Lease.Currency, -in.Cents), money.FormatIn(l.Lease.Currency, total+in.Cents), money.FormatIn(l.Lease.Currency, total))
 	}
 	approval := "none"
 	if in.PayeeEmail != "" {
@@ -633,7 +635,7 @@ func sameDay(a, b time.Time, zone *time.Location) bool {
 
 // leaseZone is the lease's time zone, where its dates are days.
 func leaseZone(l db.GetLeaseRow) (*time.Location, error) {
-	z, err := time.LoadLocation(l.Lease.TimeZone)
+	z, err := rules.LoadZone(l.Lease.TimeZone)
 	if err != nil {
 		return nil, fail(Conflict, "bad_time_zone", "time_zone", "lease %s has the time zone %q, which this server does not know", l.Lease.LeaseID, l.Lease.TimeZone)
 	}
@@ -652,6 +654,7 @@ type ForwardingIn struct {
 type ForwardingOut struct {
 	Address string
 	At      time.Time
+	Day     string // the day it arrived, in the lease's time zone
 	Again   bool
 }
 
@@ -686,6 +689,7 @@ func (g *Gateway) RecordForwarding(ctx context.Context, who Principal, in Forwar
 		return out, unavailable("the database", err)
 	}
 	out.Address, out.At = row.ForwardingAddress, *row.ForwardingAddressAt
+	out.Day = out.At.In(zone).Format(time.DateOnly)
 	return out, g.Signal(ctx, in.LeaseID, workflows.SignalForwarding, workflows.ForwardingAddress{Address: out.Address, At: out.At})
 }
 

@@ -107,6 +107,8 @@ type Principal struct {
 	// RequestKey is the caller's idempotency key for this request (the
 	// Idempotency-Key header): a decision sent again under it is the same decision.
 	RequestKey string
+	// ExpiresAt is when a person's token stops working.
+	ExpiresAt *time.Time
 }
 
 // Principal kinds.
@@ -446,7 +448,10 @@ func (g *Gateway) state(ctx context.Context, leaseID string) (deposit.State, err
 		if err != nil {
 			return s, unavailable("a deposits worker", err)
 		}
-		return s, v.Get(&s)
+		if err := v.Get(&s); err != nil {
+			return s, unavailable("a deposits worker", err)
+		}
+		return s, nil
 	default:
 		return s, fail(Conflict, "workflow_ended", "lease_id", "the deposit workflow of lease %s ended as %s: an operator must look at it in the Temporal UI", leaseID, strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")))
 	}

@@ -210,8 +210,10 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 			return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", in.PropertyID, p.Currency, strings.ToUpper(in.Currency))
 		}
 		out.Currency = p.Currency
+		// The lease takes its property's jurisdiction unless told otherwise.
 		jurisdiction := in.Jurisdiction
 		if jurisdiction == "" {
+			jurisdiction = p.Jurisdiction
 		}
 		if err := q.SetLeaseTerms(ctx, db.SetLeaseTermsParams{
 			LeaseID: in.LeaseID, Jurisdiction: jurisdiction, StartsOn: pgtype.Date{Time: in.StartsOn, Valid: true},
@@ -249,6 +251,10 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 		}
 		if l.PropertyID != in.PropertyID || l.UnitID != in.UnitID || !sameTenant {
 			return out, fail(Conflict, "lease_exists", "lease_id", "lease %s already exists for %s at property %s unit %s", in.LeaseID, existing.Resident.Email, l.PropertyID, l.UnitID)
+		}
+		if in.Cents != l.RequestedCents.Int64 || in.ListingID != l.ListingID.String ||
+			li.AssessForSeconds != l.AssessForSeconds || li.ReleaseAfterSeconds != l.ReleaseAfterSeconds {
+			return out, fail(Conflict, "lease_exists", "lease_id", "lease %s already exists with other terms (deposit, listing or windows): a lease's terms are set once", in.LeaseID)
 		}
 		// Same lease again: start its workflow with the terms stored first.
 		li.AmountCents = l.RequestedCents.Int64

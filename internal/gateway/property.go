@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/mail"
-	"regexp"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
 )
 
 // A property's money policy: who is reminded, what needs a books_admin's
@@ -60,8 +60,6 @@ func (in PropertyIn) empty() bool {
 	return in.ThresholdCents == nil && !in.ClearThreshold && in.ManagerEmail == nil && in.NSFFeeCents == nil &&
 		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil
 }
-
-var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // SetProperty sets a property's policy. A new threshold where there was
 // none applies at once; changing an existing one is recorded as pending
@@ -119,9 +117,9 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 	}
 	locale := db.SetPropertyLocaleParams{PropertyID: in.PropertyID}
 	if in.Currency != nil {
-		c := strings.ToUpper(strings.TrimSpace(*in.Currency))
-		if !currencyPattern.MatchString(c) {
-			return out, fail(Invalid, "invalid", "currency", "currency %q: give an ISO 4217 code such as USD or GBP", *in.Currency)
+		c, err := money.CheckCurrency(*in.Currency)
+		if err != nil {
+			return out, fail(Invalid, "invalid", "currency", "%v", err)
 		}
 		locale.Currency = pgtype.Text{String: c, Valid: true}
 	} else if law.Jurisdiction.Valid && strings.HasPrefix(law.Jurisdiction.String, "GB-") {
@@ -129,7 +127,7 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		locale.Currency = pgtype.Text{String: "GBP", Valid: true}
 	}
 	if in.TimeZone != nil {
-		if _, err := time.LoadLocation(*in.TimeZone); err != nil || *in.TimeZone == "" || *in.TimeZone == "Local" {
+		if _, err := rules.LoadZone(*in.TimeZone); err != nil || *in.TimeZone == "" {
 			return out, fail(Invalid, "invalid", "time_zone", "time zone %q: give an IANA name such as America/Los_Angeles or Europe/London", *in.TimeZone)
 		}
 		locale.TimeZone = pgtype.Text{String: *in.TimeZone, Valid: true}

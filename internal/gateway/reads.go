@@ -111,7 +111,7 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 	r.AppliedCents = min(r.ClaimedCents, funds)
 	if r.AppliedCents > 0 {
 		entry("applied", fmt.Sprint(st.SettlementID),
-			fmt.Sprintf("kept for arrears %s, deductions %s, decisions %s", money.Format(st.ArrearsCents), money.Format(st.DeductionsCents), money.Format(st.KeptCents)),
+			fmt.Sprintf("kept for arrears %s, deductions %s, decisions %s", money.FormatIn(r.Currency, st.ArrearsCents), money.FormatIn(r.Currency, st.DeductionsCents), money.FormatIn(r.Currency, st.KeptCents)),
 			-r.AppliedCents)
 	}
 	invoices, err := q.ListInvoices(ctx, leaseID)
@@ -230,7 +230,7 @@ func (g *Gateway) List(ctx context.Context, who Principal, f ListFilter) ([]depo
 		return nil, fail(Invalid, "invalid", "stage", "stage %q: choose one of %s", f.Stage, strings.Join(Stages, ", "))
 	}
 	if f.PropertyID != "" {
-		if err := CheckID("property_id", f.PropertyID); err != nil {
+		if err := who.property(f.PropertyID); err != nil {
 			return nil, err
 		}
 	}
