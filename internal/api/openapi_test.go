@@ -63,6 +63,7 @@ func TestRequestSchemasMatchTypes(t *testing.T) {
 	for name, v := range map[string]any{
 		"Property": Property{}, "Unit": Unit{}, "Listing": Listing{}, "Resident": Resident{}, "Lease": Lease{},
 		"Charge": Charge{}, "Payment": Payment{}, "ReturnedPayment": ReturnedPayment{}, "MoveOut": MoveOut{},
+		"Tenant": Tenant{}, "Forwarding": Forwarding{}, "Amendment": Amendment{}, "DecisionRequest": DecisionRequest{}, "Policy": Policy{},
 	} {
 		sc, ok := s.Components.Schemas[name]
 		if !ok {
