@@ -233,10 +233,7 @@ func (d *flow) keep(ctx workflow.Context, req KeepRequest) (deposit.State, error
 	return d.state, nil
 }
 
-func (d *flow) applyKeep(k deposit.Keep) {
-	d.state.Kept = append(d.state.Kept, k)
-	d.state.KeptCents += k.AmountCents
-}
+func (d *flow) applyKeep(k deposit.Keep) { d.state.AddKeep(k) }
 
 // pending returns the keep awaiting approval, or why there is none to decide.
 func (d *flow) pending(req ApprovalRequest) (*deposit.Keep, error) {

@@ -2,8 +2,7 @@ package workflows
 
 import (
 	"fmt"
-	"slices"
-	"time"
+		"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -49,8 +48,7 @@ func (d *flow) listen(ctx workflow.Context) {
 				if d.late(fmt.Sprintf("payment %d", p.PaymentID)) || d.dup("p", p.PaymentID) {
 					return
 				}
-				d.state.Payments = append(d.state.Payments, p)
-				d.addReceived(p.AmountCents)
+				d.state.AddPayment(p)
 				logger.Info("payment applied", "lease_id", d.in.LeaseID, "payment_id", p.PaymentID, "paid_cents", d.state.PaidCents)
 			})
 			s.AddReceive(returns, func(c workflow.ReceiveChannel, _ bool) {
@@ -122,28 +120,8 @@ func (d *flow) addReceived(cents int64) {
 	d.state.HeldCents += cents
 }
 
-// applyDeposit adds a deposit row to the totals of its type. Cash is what
-// the tenant must pay; prepaid was paid ahead and counts as received; a
-// guarantee is no cash at all. A row naming a payee makes it the newest.
-func (d *flow) applyDeposit(row deposit.DepositRow) {
-	d.state.Deposits = append(d.state.Deposits, row)
-	switch row.Type {
-	case deposit.DepositCash:
-		d.state.ExpectedCents += row.AmountCents
-	case deposit.DepositPrepaid:
-		d.state.PrepaidCents += row.AmountCents
-		d.state.ReceivedCents += row.AmountCents
-		d.state.HeldCents += row.AmountCents
-	case deposit.DepositGuarantee:
-		d.state.GuaranteeCents += row.AmountCents
-		if row.Guarantor != "" && !slices.Contains(d.state.Guarantors, row.Guarantor) {
-			d.state.Guarantors = append(d.state.Guarantors, row.Guarantor)
-		}
-	}
-	if row.PayeeEmail != "" {
-		d.state.PayeeEmail, d.state.PayeeName = row.PayeeEmail, row.PayeeName
-	}
-}
+// applyDeposit adds a deposit row to the totals of its type (deposit.State.AddDepositRow).
+func (d *flow) applyDeposit(row deposit.DepositRow) { d.state.AddDepositRow(row) }
 
 // applyReturn reverses a payment that came back and adds the fee charge;
 // the stage loop then sends the lease back to awaiting payment if the
@@ -168,21 +146,12 @@ func (d *flow) applyReturn(r PaymentReturned) {
 	d.state.LateEvents = append(d.state.LateEvents, fmt.Sprintf("return of payment %d, which this lease never received", r.PaymentID))
 }
 
-// applyCharge adds a ledger charge to its term of the refund maths.
+// applyCharge adds a ledger charge to its term of the refund maths, once.
 func (d *flow) applyCharge(ch deposit.Charge) {
 	if d.dup("c", ch.ChargeID) {
 		return
 	}
-	d.state.Charges = append(d.state.Charges, ch)
-	switch ch.Category {
-	case deposit.CategoryArrears:
-		d.state.ArrearsCents += ch.AmountCents
-	case deposit.CategoryCredit:
-		d.state.CreditsCents += ch.AmountCents
-		d.state.HeldCents += ch.AmountCents
-	default:
-		d.state.DeductionsCents += ch.AmountCents
-	}
+	d.state.AddCharge(ch)
 }
 
 func (d *flow) dup(kind string, id int64) bool {

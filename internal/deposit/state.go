@@ -1,6 +1,8 @@
 package deposit
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/depositflow/depositflow/internal/rules"
@@ -14,6 +16,10 @@ const (
 	StageAssessing       = "assessing"
 	StageReleasePending  = "release_pending"
 	StageClosed          = "closed"
+	// StageBooksDisagree: at the settlement the database's books and the
+	// workflow's view differed; nothing was paid, and the lease waits for an
+	// admin's recheck_books (or a new fact) before it settles.
+	StageBooksDisagree = "books_disagree"
 )
 
 // Limits on the durations a lease may set.
@@ -134,7 +140,11 @@ type State struct {
 	Payments         []Payment `json:"payments"`
 	Charges          []Charge  `json:"charges"`
 
-	Kept        []Keep     `json:"kept"`
+	Kept []Keep `json:"kept"`
+	// Pending lists what waits for a books_admin's approval: keeps, and
+	// charges and deposit rows written 'pending'. PendingKeep is the first
+	// pending keep, as readers from before Pending know it.
+	Pending     []Pending  `json:"pending,omitempty"`
 	PendingKeep *Keep      `json:"pending_keep,omitempty"`
 	OnHold      bool       `json:"on_hold"`
 	Decisions   []Decision `json:"decisions"`
@@ -163,6 +173,13 @@ type State struct {
 	EmailFailures []string `json:"email_failures,omitempty"`
 	// Events that came after the deposit was settled: recorded, not applied.
 	LateEvents []string `json:"late_events,omitempty"`
+	// IgnoredSignals lists signals naming a fact the database does not hold
+	// for this lease ("charge 9, which lease L-100 does not have"): nothing
+	// was applied, and an operator should find out who sent them.
+	IgnoredSignals []string `json:"ignored_signals,omitempty"`
+	// BooksDisagree says, while the stage is books_disagree, which terms of
+	// the settlement the database and the workflow computed differently.
+	BooksDisagree string `json:"books_disagree,omitempty"`
 }
 
 // Roles of the people who act on deposits.
@@ -177,11 +194,30 @@ const (
 // Roles lists the roles a person may hold.
 var Roles = []string{RoleViewer, RoleManager, RoleBooksAdmin, RoleAdmin}
 
+// ParseRoles splits roles as an audit row stores them ("manager,books_admin").
+func ParseRoles(joined string) []string {
+	var out []string
+	for _, r := range strings.Split(joined, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// HasRole says whether role is among roles.
+func HasRole(roles []string, role string) bool { return slices.Contains(roles, role) }
+
+// Statute is who acts when the engine itself decides to meet a deadline.
+const Statute = "depositflow (statute)"
+
 // DefaultExtendDays is how far one extend moves the release date, as OwnerRez does.
 const DefaultExtendDays = 7
 
 // Keep is an amount kept from the deposit by a manager's decision.
 type Keep struct {
+	KeepID      int64     `json:"keep_id,omitempty"`    // its row in keeps
+	RequestID   int64     `json:"request_id,omitempty"` // the audit row of the request
 	AmountCents int64     `json:"amount_cents"`
 	Reason      string    `json:"reason"`
 	RequestedBy string    `json:"requested_by"`
