@@ -73,6 +73,14 @@ func forfeitedData() Data {
 	return d
 }
 
+// booksDisagreeData is the operator's alert: a deduction changed in the
+// database behind the workflow's back.
+func booksDisagreeData() Data {
+	d := goldenData(KindReminder)
+	d.BooksDisagree = "the books of lease L-100 disagree with its workflow: deductions: workflow 12000, database 2000; refund: workflow 106500, database 116500; payout to Ana Lopez <ana@example.com> (resident 5): workflow 53250, database 58250"
+	return d
+}
+
 // goldenCases are every email kind, the downloadable statement, and a
 // refund after a missed deadline.
 func goldenCases() map[string]struct {
@@ -93,6 +101,10 @@ func goldenCases() map[string]struct {
 		kind string
 		data Data
 	}{KindRefund, forfeitedData()}
+	cases[KindBooksDisagree] = struct {
+		kind string
+		data Data
+	}{KindBooksDisagree, booksDisagreeData()}
 	return cases
 }
 

@@ -183,19 +183,6 @@ func (d *flow) interest(ctx workflow.Context) {
 	if d.state.Rule == nil || d.law == nil {
 		return
 	}
-	var held []rules.Held
-	for _, p := range d.state.Payments {
-		if p.Returned {
-			continue
-		}
-		since, err := time.Parse(time.DateOnly, p.Date)
-		if err != nil {
-			since = d.state.MovedOutAt
-		}
-		held = append(held, rules.Held{Cents: p.AmountCents, Since: since})
-	}
-	d.state.Interest = d.state.Rule.Interest.Owed(rules.InterestFacts{
-		Held: held, Until: workflow.Now(ctx), LeaseStart: d.law.leaseStart, MovedOut: d.state.MovedOutAt, BuildingUnits: d.law.buildingUnits,
-	})
+	d.state.Interest = d.state.InterestOwed(workflow.Now(ctx), d.law.leaseStart, d.law.buildingUnits)
 	d.state.InterestCents = d.state.Interest.Cents
 }

@@ -2,7 +2,7 @@ package workflows
 
 import (
 	"fmt"
-		"time"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 

@@ -2,13 +2,11 @@ package workflows
 
 import (
 	"fmt"
-	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -86,83 +84,9 @@ func (d *flow) emailData() templates.Data { return EmailData(d.state, false) }
 
 // EmailData is what an email shows for a lease's state: the tenant's view,
 // or (forManager) the same figures addressed to the property's manager.
-// `deposits email preview` renders from it too.
+// Workflows from before the database was the book of record send it in each
+// email's input; later ones name only the lease, and the email is built from
+// the database (activities.Statement) with the same code.
 func EmailData(s deposit.State, forManager bool) templates.Data {
-	data := templates.Data{
-		LeaseID: s.LeaseID, PropertyID: s.PropertyID, UnitID: s.UnitID,
-		TenantName: s.TenantName, TenantEmail: s.TenantEmail, RecipientName: s.TenantName,
-		ExpectedCents: s.ExpectedCents, PaidCents: s.PaidCents, ReceivedCents: s.ReceivedCents,
-		PrepaidCents: s.PrepaidCents, GuaranteeCents: s.GuaranteeCents,
-		InterestCents: s.InterestCents, CreditsCents: s.CreditsCents, EarlierRefundsCents: s.EarlierRefundsCents,
-		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents,
-		MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt, OnHold: s.OnHold,
-		Payments: []templates.Line{}, Returned: []templates.Line{}, Arrears: []templates.Line{}, Deductions: []templates.Line{},
-		Credits: []templates.Line{}, Kept: []templates.Line{}, Payouts: []templates.Line{},
-	}
-	if len(s.Tenants) > 1 || forManager {
-		data.RecipientName = ""
-	}
-	data.ForManager = forManager
-	for _, p := range s.Payments {
-		desc := "Payment " + p.Reference
-		if p.Date != "" {
-			desc += " on " + p.Date
-		}
-		if p.Returned {
-			data.Returned = append(data.Returned, templates.Line{Description: desc + " (returned: " + p.ReturnReason + ")", Cents: p.AmountCents})
-			continue
-		}
-		data.Payments = append(data.Payments, templates.Line{Description: desc, Cents: p.AmountCents})
-	}
-	if s.Rule != nil {
-		data.RuleLabel, data.ClockStarted, data.ClockWhy = s.Rule.Label(), s.Clock.Started, s.Clock.Why
-		data.StatementDue, data.RefundDue, data.ObjectionEnds = s.Clock.StatementDue, s.Clock.RefundDue, s.Clock.ObjectionEnds
-		data.SettledAt, data.DeadlineMissed = s.ClosedAt, s.DeadlineMissed
-		if s.Interest.Why != "" && (s.Interest.Cents > 0 || s.Rule.Interest != nil) {
-			data.InterestWhy = s.Interest.Why
-		}
-	}
-	var forfeited []string
-	for _, c := range s.Charges {
-		if s.Forfeited && c.Category != deposit.CategoryCredit {
-			// A missed deadline forfeited the right to withhold: listed, not taken.
-			forfeited = append(forfeited, c.Description+" "+money.Format(c.AmountCents))
-			data.ForfeitedCents += c.AmountCents
-			continue
-		}
-		l := templates.Line{Description: c.Description, Cents: c.AmountCents}
-		switch c.Category {
-		case deposit.CategoryArrears:
-			data.Arrears = append(data.Arrears, l)
-		case deposit.CategoryCredit:
-			data.Credits = append(data.Credits, l)
-		default:
-			data.Deductions = append(data.Deductions, l)
-		}
-	}
-	for _, k := range s.Kept {
-		if s.Forfeited {
-			forfeited = append(forfeited, "kept: "+k.Reason+" "+money.Format(k.AmountCents))
-			data.ForfeitedCents += k.AmountCents
-			continue
-		}
-		data.Kept = append(data.Kept, templates.Line{Description: k.Reason, Cents: k.AmountCents})
-	}
-	if s.Forfeited {
-		data.ArrearsCents, data.DeductionsCents, data.KeptCents = 0, 0, 0
-		data.ForfeitedList = strings.Join(forfeited, ", ")
-	}
-	// Before settlement the emails show what would be refunded if nothing else changes.
-	st := deposit.Settle(s.Terms())
-	data.RefundCents, data.BalanceOwedCents = st.RefundCents, st.BalanceOwedCents
-	payouts := s.Payouts
-	if s.Stage != deposit.StageClosed {
-		payouts = deposit.PlannedPayouts(s, st.RefundCents)
-	}
-	if len(payouts) > 1 || s.PayeeEmail != "" {
-		for _, p := range payouts {
-			data.Payouts = append(data.Payouts, templates.Line{Description: fmt.Sprintf("%s <%s>", p.Name, p.Email), Cents: p.AmountCents})
-		}
-	}
-	return data
+	return activities.EmailData(s, activities.ViewOf(s), forManager)
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/depositflow/depositflow/internal/rules"
 )
 
 // The facts of a lease fold into its State the same way wherever they are
@@ -45,7 +47,8 @@ func (s *State) addReceived(cents int64) {
 
 // AddDepositRow adds a deposit row to the totals of its type. Cash is what
 // the tenant must pay; prepaid was paid ahead and counts as received; a
-// guarantee is no cash at all. A row naming a payee makes it the newest.
+// guarantee is no cash at all. The payee is the one the newest row (the
+// highest ID) names, whatever order the rows arrive in.
 func (s *State) AddDepositRow(row DepositRow) {
 	s.Deposits = append(s.Deposits, row)
 	switch row.Type {
@@ -61,7 +64,7 @@ func (s *State) AddDepositRow(row DepositRow) {
 			s.Guarantors = append(s.Guarantors, row.Guarantor)
 		}
 	}
-	if row.PayeeEmail != "" {
+	if row.PayeeEmail != "" && !slices.ContainsFunc(s.Deposits, func(r DepositRow) bool { return r.PayeeEmail != "" && r.DepositID > row.DepositID }) {
 		s.PayeeEmail, s.PayeeName = row.PayeeEmail, row.PayeeName
 	}
 }
@@ -173,3 +176,23 @@ func (s *State) RemovePending(item string) {
 
 // AwaitsApproval says whether anything waits for a books_admin.
 func (s *State) AwaitsApproval() bool { return len(s.Pending) > 0 || s.PendingKeep != nil }
+
+// InterestOwed is the interest owed under the state's rule (s.Rule must be
+// set) on the payments still held, each from its day until the given
+// instant: the workflow's figure and the books' check compute it here.
+func (s State) InterestOwed(until, leaseStart time.Time, buildingUnits int) rules.InterestOwed {
+	var held []rules.Held
+	for _, p := range s.Payments {
+		if p.Returned {
+			continue
+		}
+		since, err := time.Parse(time.DateOnly, p.Date)
+		if err != nil {
+			since = s.MovedOutAt
+		}
+		held = append(held, rules.Held{Cents: p.AmountCents, Since: since})
+	}
+	return s.Rule.Interest.Owed(rules.InterestFacts{
+		Held: held, Until: until, LeaseStart: leaseStart, MovedOut: s.MovedOutAt, BuildingUnits: buildingUnits,
+	})
+}
