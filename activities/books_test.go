@@ -95,14 +95,26 @@ func TestReadsRefuseAnotherLeasesFacts(t *testing.T) {
 
 	// The same IDs read as another lease's: nothing.
 	for name, read := range map[string]func() (bool, error){
-		"payment": func() (bool, error) { f, err := acts.ReadPayment(ctx, activities.FactInput{LeaseID: other, ID: p.PaymentID}); return f.Found, err },
+		"payment": func() (bool, error) {
+			f, err := acts.ReadPayment(ctx, activities.FactInput{LeaseID: other, ID: p.PaymentID})
+			return f.Found, err
+		},
 		"returned": func() (bool, error) {
 			f, err := acts.ReadReturnedPayment(ctx, activities.FactInput{LeaseID: other, ID: p.PaymentID})
 			return f.Found, err
 		},
-		"charge":  func() (bool, error) { f, err := acts.ReadCharge(ctx, activities.FactInput{LeaseID: other, ID: ch}); return f.Found, err },
-		"deposit": func() (bool, error) { f, err := acts.ReadDepositRow(ctx, activities.FactInput{LeaseID: other, ID: am}); return f.Found, err },
-		"unknown": func() (bool, error) { f, err := acts.ReadCharge(ctx, activities.FactInput{LeaseID: lease, ID: 99999999}); return f.Found, err },
+		"charge": func() (bool, error) {
+			f, err := acts.ReadCharge(ctx, activities.FactInput{LeaseID: other, ID: ch})
+			return f.Found, err
+		},
+		"deposit": func() (bool, error) {
+			f, err := acts.ReadDepositRow(ctx, activities.FactInput{LeaseID: other, ID: am})
+			return f.Found, err
+		},
+		"unknown": func() (bool, error) {
+			f, err := acts.ReadCharge(ctx, activities.FactInput{LeaseID: lease, ID: 99999999})
+			return f.Found, err
+		},
 	} {
 		found, err := read()
 		require.NoError(t, err, name)

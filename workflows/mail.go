@@ -22,9 +22,16 @@ type outgoing struct {
 
 func (d *flow) mailDone() bool { return len(d.mailq) == 0 && !d.mailBusy }
 
-// email queues an email to the tenants showing the state as it is now. The
-// suffix tells apart repeats of a step (a second receipt, a second request).
+// email queues an email to the tenants. The suffix tells apart repeats of
+// a step (a second receipt, a second request). Where the database is the
+// book of record the email names only the lease: what it shows is read from
+// the database when it is sent. Before, it showed the state as it was when
+// queued.
 func (d *flow) email(kind, suffix string) {
+	if d.bookOfRecord {
+		d.mailq = append(d.mailq, outgoing{EmailInput: activities.EmailInput{Key: d.key("email/" + kind + suffix), Kind: kind, LeaseID: d.in.LeaseID}})
+		return
+	}
 	in := activities.EmailInput{
 		Key: d.key("email/" + kind + suffix), Kind: kind, To: d.state.TenantEmail, ToName: d.state.TenantName, Data: d.emailData(),
 	}
@@ -36,17 +43,24 @@ func (d *flow) email(kind, suffix string) {
 	d.mailq = append(d.mailq, outgoing{EmailInput: in})
 }
 
-// remindManager queues a reminder to the property's manager; the mailer
-// reads the manager's address when it sends, so a changed address is used.
-func (d *flow) remindManager(key string) {
+// remindManager queues a reminder to the property's manager.
+func (d *flow) remindManager(key string) { d.remind(templates.KindReminder, key) }
+
+// remind queues an email to the property's manager (a reminder, an alert);
+// its address is read when it is sent, so a changed address is used.
+func (d *flow) remind(kind, key string) {
+	if d.bookOfRecord {
+		d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: kind, LeaseID: d.in.LeaseID, ToManager: true}})
+		return
+	}
 	data := EmailData(d.state, true)
-	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: templates.KindReminder, Data: data}})
+	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: kind, Data: data}})
 }
 
 func (d *flow) startMailer(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 })
+			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 && !d.draining })
 			d.mailBusy = true
 			next := d.mailq[0]
 			if err := d.send(ctx, next); err != nil {
@@ -66,6 +80,14 @@ func (d *flow) startMailer(ctx workflow.Context) {
 }
 
 func (d *flow) send(ctx workflow.Context, m outgoing) error {
+	if d.bookOfRecord {
+		// The email is built from the lease's row: mirror what only the
+		// workflow knows first.
+		if err := d.mirror(ctx, false); err != nil {
+			return err
+		}
+		return workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, nil)
+	}
 	if m.toManager {
 		var policy activities.Policy
 		if err := workflow.ExecuteActivity(dbCtx(ctx), a.GetPropertyPolicy, d.in.PropertyID).Get(ctx, &policy); err != nil {
