@@ -195,10 +195,16 @@ func (b Books) Check(in SettleInput) error {
 	if in.Books == nil {
 		t.InterestCents = in.InterestCents
 		st = deposit.Settle(t)
-		s := b.State()
-		payouts = deposit.PlannedPayouts(s, st.RefundCents)
+		payouts = deposit.PlannedPayouts(b.State(), st.RefundCents)
 	}
 	diffs := Disagreements(in, t, st, payouts)
+	s := b.State()
+	if in.GuaranteeCents != s.GuaranteeCents {
+		diffs = append(diffs, fmt.Sprintf("guarantee: workflow %d, database %d", in.GuaranteeCents, s.GuaranteeCents))
+	}
+	if st.BalanceOwedCents > 0 && len(s.Tenants) > 0 && in.InvoiceResidentID != s.Tenants[0].ResidentID {
+		diffs = append(diffs, fmt.Sprintf("invoice to resident: workflow %d, database %d", in.InvoiceResidentID, s.Tenants[0].ResidentID))
+	}
 	if len(diffs) == 0 {
 		return nil
 	}

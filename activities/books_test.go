@@ -402,6 +402,15 @@ func TestSettleDepositWritesOnlyWhatTheBooksBearOut(t *testing.T) {
 	require.Equal(t, activities.ErrBooksDisagree, appErr.Type())
 	require.False(t, appErr.NonRetryable())
 
+	// A guarantee the workflow does not know of disagrees too.
+	g, err := db.New(pool).InsertAmendment(ctx, db.InsertAmendmentParams{LeaseID: lease, DepositType: "guarantee", AmountInCents: 500000,
+		Guarantor: "Bank", CreatedBy: "maria", IdempotencyKey: lease + "/guarantee"})
+	require.NoError(t, err)
+	_, err = run[activities.SettleResult](t, acts.SettleDeposit, in)
+	require.ErrorContains(t, err, "guarantee: workflow 0, database 500000")
+	_, err = pool.Exec(ctx, "UPDATE deposits SET approval = 'declined' WHERE deposit_id = $1", g.DepositID)
+	require.NoError(t, err)
+
 	// Corrected in the database: written, once.
 	_, err = pool.Exec(ctx, "UPDATE charges SET amount_in_cents = 12000 WHERE lease_id = $1 AND description = 'Carpet cleaning'", lease)
 	require.NoError(t, err)
