@@ -161,11 +161,24 @@ type StageInput struct {
 	MovedOutAt time.Time
 	ReleaseAt  time.Time
 	ClosedAt   time.Time
+	// View is what else only the workflow knows (book-of-record version):
+	// written with the stage, so the emails built from the database show it.
+	View *LeaseView `json:",omitempty"`
 }
 
-// SaveLeaseStage mirrors the workflow's stage into the leases table. Setting
-// values is idempotent, so retries need no key.
+// SaveLeaseStage mirrors the workflow's stage into the leases table, with
+// its view when given. Setting values is idempotent, so retries need no key.
 func (a *Activities) SaveLeaseStage(ctx context.Context, in StageInput) error {
+	if v := in.View; v != nil {
+		return a.q().SetLeaseView(ctx, db.SetLeaseViewParams{
+			LeaseID: in.LeaseID, Stage: in.Stage, Outcome: in.Outcome,
+			MovedOutAt: timePtr(in.MovedOutAt), ReleaseAt: timePtr(in.ReleaseAt), ClosedAt: timePtr(in.ClosedAt),
+			OnHold: v.OnHold, AssessUntil: timePtr(v.AssessUntil), RuleLabel: v.RuleLabel, ClockStarted: v.ClockStarted, ClockWhy: v.ClockWhy,
+			StatementDue: timePtr(v.StatementDue), StatutoryDeadline: timePtr(v.RefundDue), ObjectionEnds: timePtr(v.ObjectionEnds),
+			InterestCents: v.InterestCents, InterestWhy: v.InterestWhy, Forfeited: v.Forfeited, DeadlineMissed: v.DeadlineMissed,
+			StatementSentAt: timePtr(v.StatementSentAt), BooksDisagree: v.BooksDisagree,
+		})
+	}
 	return a.q().SetLeaseStage(ctx, db.SetLeaseStageParams{
 		LeaseID: in.LeaseID, Stage: in.Stage, Outcome: in.Outcome,
 		MovedOutAt: timePtr(in.MovedOutAt), ReleaseAt: timePtr(in.ReleaseAt), ClosedAt: timePtr(in.ClosedAt),
@@ -198,6 +211,9 @@ type SettleInput struct {
 	Kept                []KeptLine
 	Payouts             []PayoutPlan // add up to RefundCents
 	InvoiceResidentID   int64        // who the invoice for a balance is addressed to
+	// Books is what the database's terms are computed with; workflows from
+	// before the database was the book of record send none (see Books.Check).
+	Books *BooksCheck `json:",omitempty"`
 }
 
 // KeptLine is an amount kept by a manager, recorded with the settlement.
@@ -226,7 +242,11 @@ type SettleResult struct {
 // SettleDeposit writes the settlement, its refund payouts or its invoice, and
 // the audit rows, in one transaction and exactly once per key: a retry finds
 // the rows the first attempt wrote (unique keys), so no payout can be made
-// twice. The database checks the maths again (a CHECK constraint on settlements).
+// twice. Before it writes, in the same transaction (one snapshot), it
+// computes the settlement from the lease's books and writes only when every
+// term and payout equals the workflow's (Books.Check): otherwise it returns
+// a BooksDisagree error naming each difference, and nothing is paid. The
+// database checks the maths again (a CHECK constraint on settlements).
 func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleResult, error) {
 	var sum int64
 	for _, p := range in.Payouts {
@@ -246,8 +266,27 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 		return SettleResult{}, err
 	}
 	var res SettleResult
-	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, a.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		// A settlement written under this key (a retry after success) is
+		// found again below, whatever changed since; otherwise the books decide.
+		prev, err := q.GetSettlement(ctx, in.LeaseID)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && prev.IdempotencyKey != in.Key) {
+			b, err := ReadBooks(ctx, q, in.LeaseID)
+			if err != nil {
+				return err
+			}
+			if in.Books != nil {
+				if err := b.LoadLaw(ctx, q); err != nil {
+					return err
+				}
+			}
+			if err := b.Check(in); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
 		st, err := q.InsertSettlementOnce(ctx, db.InsertSettlementOnceParams{
 			LeaseID: in.LeaseID, ReceivedCents: in.ReceivedCents, InterestCents: in.InterestCents,
 			ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
@@ -434,15 +473,20 @@ func (a *Activities) GetPropertyPolicy(ctx context.Context, propertyID string) (
 	return Policy{ManagerEmail: p.ManagerEmail, ApprovalThresholdCents: p.ApprovalThresholdCents.Int64}, nil
 }
 
-// EmailInput is one email: its recipient, its kind, what it shows, and the
-// key that makes it go out once.
+// EmailInput is one email: its kind and the key that makes it go out once.
+// A workflow of the book-of-record version names only its lease (and, for
+// a reminder, that it goes to the manager): SendEmail builds what it shows
+// and addresses it from the database (Books.Envelope). Older workflows give
+// the recipient and every line themselves.
 type EmailInput struct {
-	Key    string
-	Kind   string
-	To     string
-	ToName string
-	Cc     []string // co-tenants
-	Data   templates.Data
+	Key       string
+	Kind      string
+	LeaseID   string `json:",omitempty"`
+	ToManager bool   `json:",omitempty"`
+	To        string
+	ToName    string
+	Cc        []string // co-tenants
+	Data      templates.Data
 }
 
 // EmailResult says which message went out.
@@ -460,6 +504,15 @@ type EmailResult struct {
 // (attempts_in_doubt), and the Message-ID and Date come from the key and the
 // first attempt, so the copy is the same message to the tenant's mail client.
 func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult, error) {
+	if in.LeaseID != "" {
+		b, err := ReadBooks(ctx, a.q(), in.LeaseID)
+		if err != nil {
+			return EmailResult{}, err
+		}
+		if in, err = b.Envelope(in); err != nil {
+			return EmailResult{}, err
+		}
+	}
 	if in.To == "" {
 		return EmailResult{}, badData("%s email for lease %s has no recipient", in.Kind, in.Data.LeaseID)
 	}

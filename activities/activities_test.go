@@ -304,6 +304,12 @@ func TestSettleDepositSplitsOnceAndAudits(t *testing.T) {
 	lease := newLease(t, 0)
 	ana := leaseResident(t, lease)
 	bo := addCoTenant(t, lease, "bo@example.com", "Bo Chen", 2)
+	// The rows the settlement is checked against.
+	addPayment(t, lease, 100000, "CHK-1", "2026-11-02")
+	addCharge(t, lease, "CREDIT", 1, "Goodwill", "none")
+	addCharge(t, lease, "CLEANING", 20000, "Cleaning", "none")
+	_, err := acts.RecordKeep(ctx, activities.RecordKeepInput{LeaseID: lease, AmountCents: 10000, Reason: "Paint", RequestedBy: "maria", Status: "applied", Key: lease + "/keep/1"})
+	require.NoError(t, err)
 	in := activities.SettleInput{
 		LeaseID: lease, Key: "deposit-" + lease + "/settlement",
 		ReceivedCents: 100000, CreditsCents: 1, DeductionsCents: 20000, KeptCents: 10000,
@@ -326,6 +332,8 @@ func TestSettleDepositSplitsOnceAndAudits(t *testing.T) {
 
 func TestSettleDepositInvoicesABalance(t *testing.T) {
 	lease := newLease(t, 0)
+	addPayment(t, lease, 100000, "CHK-1", "2026-11-02")
+	addCharge(t, lease, "DAMAGE", 130000, "Broken window", "none")
 	in := activities.SettleInput{LeaseID: lease, Key: lease + "/settlement", ReceivedCents: 100000, DeductionsCents: 130000,
 		BalanceOwedCents: 30000, Outcome: "balance_owed", InvoiceResidentID: leaseResident(t, lease)}
 	r, err := run[activities.SettleResult](t, acts.SettleDeposit, in)
@@ -342,11 +350,14 @@ func TestSettleDepositRefusesMathsThatDoNotAddUp(t *testing.T) {
 		ReceivedCents: 1000, RefundCents: 1000, Outcome: "refunded",
 		Payouts: []activities.PayoutPlan{{ResidentID: ana, Email: "a@example.com", AmountCents: 999}}})
 	requireNonRetryable(t, err, "add up to 999 cents")
-	// The refund does not follow from the terms: the database's CHECK refuses it.
+	// The refund does not follow from the terms: the books refuse it (and
+	// the database's CHECK would).
+	addPayment(t, lease, 1000, "CHK-1", "2026-11-02")
+	addCharge(t, lease, "CLEANING", 10, "Cleaning", "none")
 	_, err = run[activities.SettleResult](t, acts.SettleDeposit, activities.SettleInput{LeaseID: lease, Key: lease + "/s2",
 		ReceivedCents: 1000, DeductionsCents: 10, RefundCents: 1000, Outcome: "refunded",
-		Payouts: []activities.PayoutPlan{{ResidentID: ana, Email: "a@example.com", AmountCents: 1000}}})
-	requireNonRetryable(t, err, "settlement refused by the database")
+		Payouts: []activities.PayoutPlan{{ResidentID: ana, Email: "ana@example.com", Name: "Ana Lopez", AmountCents: 1000}}, Books: &activities.BooksCheck{}})
+	requireNonRetryable(t, err, "refund: workflow 1000, database 990")
 	require.Equal(t, 0, count(t, "SELECT count(*) FROM settlements WHERE lease_id = $1", lease))
 	require.Equal(t, 0, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1", lease))
 }

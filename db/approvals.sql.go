@@ -7,7 +7,135 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const decideCharge = `-- name: DecideCharge :one
+UPDATE charges SET approval = $1, decided_by = $2, decided_at = COALESCE(decided_at, now())
+WHERE charge_id = $3 AND lease_id = $4
+  AND (approval = 'pending' OR (approval = $1 AND decided_by = $2))
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at
+`
+
+type DecideChargeParams struct {
+	Approval  string `json:"approval"`
+	DecidedBy string `json:"decided_by"`
+	ChargeID  int64  `json:"charge_id"`
+	LeaseID   string `json:"lease_id"`
+}
+
+// A decision on a charge written pending; as DecideKeep.
+func (q *Queries) DecideCharge(ctx context.Context, arg DecideChargeParams) (Charge, error) {
+	row := q.db.QueryRow(ctx, decideCharge,
+		arg.Approval,
+		arg.DecidedBy,
+		arg.ChargeID,
+		arg.LeaseID,
+	)
+	var i Charge
+	err := row.Scan(
+		&i.ChargeID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.ChargeCodeID,
+		&i.AmountInCents,
+		&i.Description,
+		&i.IdempotencyKey,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.Currency,
+		&i.Origin,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
+	)
+	return i, err
+}
+
+const decideDeposit = `-- name: DecideDeposit :one
+UPDATE deposits SET approval = $1, decided_by = $2, decided_at = COALESCE(decided_at, now())
+WHERE deposit_id = $3 AND lease_id = $4
+  AND (approval = 'pending' OR (approval = $1 AND decided_by = $2))
+RETURNING deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by, currency, approval, decided_by, decided_at
+`
+
+type DecideDepositParams struct {
+	Approval  string `json:"approval"`
+	DecidedBy string `json:"decided_by"`
+	DepositID int64  `json:"deposit_id"`
+	LeaseID   string `json:"lease_id"`
+}
+
+// A decision on a deposit row written pending; as DecideKeep.
+func (q *Queries) DecideDeposit(ctx context.Context, arg DecideDepositParams) (Deposit, error) {
+	row := q.db.QueryRow(ctx, decideDeposit,
+		arg.Approval,
+		arg.DecidedBy,
+		arg.DepositID,
+		arg.LeaseID,
+	)
+	var i Deposit
+	err := row.Scan(
+		&i.DepositID,
+		&i.LeaseID,
+		&i.DepositType,
+		&i.AmountInCents,
+		&i.Source,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.Guarantor,
+		&i.PayeeEmail,
+		&i.PayeeName,
+		&i.CreatedBy,
+		&i.Currency,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
+	)
+	return i, err
+}
+
+const decideKeep = `-- name: DecideKeep :one
+UPDATE keeps SET status = $1, decided_by = $2, decided_at = COALESCE(decided_at, now())
+WHERE keep_id = $3 AND lease_id = $4
+  AND (status = 'pending' OR (status = $1 AND decided_by = $2))
+RETURNING keep_id, lease_id, currency, amount_in_cents, reason, requested_by, request_id, status, decided_by, decided_at, idempotency_key, created_at
+`
+
+type DecideKeepParams struct {
+	Status    string `json:"status"`
+	DecidedBy string `json:"decided_by"`
+	KeepID    int64  `json:"keep_id"`
+	LeaseID   string `json:"lease_id"`
+}
+
+// A books_admin's decision on a pending keep (or the statute's lapse). The
+// same decision again (a retry) finds the row; any other finds none.
+func (q *Queries) DecideKeep(ctx context.Context, arg DecideKeepParams) (Keep, error) {
+	row := q.db.QueryRow(ctx, decideKeep,
+		arg.Status,
+		arg.DecidedBy,
+		arg.KeepID,
+		arg.LeaseID,
+	)
+	var i Keep
+	err := row.Scan(
+		&i.KeepID,
+		&i.LeaseID,
+		&i.Currency,
+		&i.AmountInCents,
+		&i.Reason,
+		&i.RequestedBy,
+		&i.RequestID,
+		&i.Status,
+		&i.DecidedBy,
+		&i.DecidedAt,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
 
 const discretionaryCents = `-- name: DiscretionaryCents :one
 SELECT (
@@ -31,4 +159,88 @@ func (q *Queries) DiscretionaryCents(ctx context.Context, leaseID string) (int64
 	var cents int64
 	err := row.Scan(&cents)
 	return cents, err
+}
+
+const insertKeepOnce = `-- name: InsertKeepOnce :one
+INSERT INTO keeps (lease_id, amount_in_cents, reason, requested_by, request_id, status, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING keep_id, lease_id, currency, amount_in_cents, reason, requested_by, request_id, status, decided_by, decided_at, idempotency_key, created_at
+`
+
+type InsertKeepOnceParams struct {
+	LeaseID        string      `json:"lease_id"`
+	AmountInCents  int64       `json:"amount_in_cents"`
+	Reason         string      `json:"reason"`
+	RequestedBy    string      `json:"requested_by"`
+	RequestID      pgtype.Int8 `json:"request_id"`
+	Status         string      `json:"status"`
+	IdempotencyKey string      `json:"idempotency_key"`
+}
+
+// A manager's keep as the lease's workflow applies it (applied) or holds it
+// for approval (pending), once per request: a retry finds the row.
+func (q *Queries) InsertKeepOnce(ctx context.Context, arg InsertKeepOnceParams) (Keep, error) {
+	row := q.db.QueryRow(ctx, insertKeepOnce,
+		arg.LeaseID,
+		arg.AmountInCents,
+		arg.Reason,
+		arg.RequestedBy,
+		arg.RequestID,
+		arg.Status,
+		arg.IdempotencyKey,
+	)
+	var i Keep
+	err := row.Scan(
+		&i.KeepID,
+		&i.LeaseID,
+		&i.Currency,
+		&i.AmountInCents,
+		&i.Reason,
+		&i.RequestedBy,
+		&i.RequestID,
+		&i.Status,
+		&i.DecidedBy,
+		&i.DecidedAt,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const listKeeps = `-- name: ListKeeps :many
+SELECT keep_id, lease_id, currency, amount_in_cents, reason, requested_by, request_id, status, decided_by, decided_at, idempotency_key, created_at FROM keeps WHERE lease_id = $1 ORDER BY keep_id
+`
+
+func (q *Queries) ListKeeps(ctx context.Context, leaseID string) ([]Keep, error) {
+	rows, err := q.db.Query(ctx, listKeeps, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Keep{}
+	for rows.Next() {
+		var i Keep
+		if err := rows.Scan(
+			&i.KeepID,
+			&i.LeaseID,
+			&i.Currency,
+			&i.AmountInCents,
+			&i.Reason,
+			&i.RequestedBy,
+			&i.RequestID,
+			&i.Status,
+			&i.DecidedBy,
+			&i.DecidedAt,
+			&i.IdempotencyKey,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

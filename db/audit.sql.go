@@ -79,6 +79,31 @@ func (q *Queries) FinishAudit(ctx context.Context, arg FinishAuditParams) error 
 	return err
 }
 
+const getAudit = `-- name: GetAudit :one
+SELECT audit_id, at, actor, role, lease_id, action, request, accepted, result, principal, origin, request_key, claimed_at FROM audit_log WHERE audit_id = $1
+`
+
+func (q *Queries) GetAudit(ctx context.Context, auditID int64) (AuditLog, error) {
+	row := q.db.QueryRow(ctx, getAudit, auditID)
+	var i AuditLog
+	err := row.Scan(
+		&i.AuditID,
+		&i.At,
+		&i.Actor,
+		&i.Role,
+		&i.LeaseID,
+		&i.Action,
+		&i.Request,
+		&i.Accepted,
+		&i.Result,
+		&i.Principal,
+		&i.Origin,
+		&i.RequestKey,
+		&i.ClaimedAt,
+	)
+	return i, err
+}
+
 const getAuditByRequestKey = `-- name: GetAuditByRequestKey :one
 SELECT audit_id, at, actor, role, lease_id, action, request, accepted, result, principal, origin, request_key, claimed_at FROM audit_log WHERE principal = $1 AND request_key = $2
 `

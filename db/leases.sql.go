@@ -37,7 +37,7 @@ const createLease = `-- name: CreateLease :one
 INSERT INTO leases (lease_id, property_id, unit_id, listing_id, resident_id,
                     requested_cents, assess_for_seconds, release_after_seconds)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note, currency, time_zone, realized_move_out_at
+RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note, currency, time_zone, realized_move_out_at, on_hold, assess_until, rule_label, clock_started, clock_why, objection_ends, interest_cents, interest_why, forfeited, deadline_missed, statement_sent_at, books_disagree
 `
 
 type CreateLeaseParams struct {
@@ -89,6 +89,18 @@ func (q *Queries) CreateLease(ctx context.Context, arg CreateLeaseParams) (Lease
 		&i.Currency,
 		&i.TimeZone,
 		&i.RealizedMoveOutAt,
+		&i.OnHold,
+		&i.AssessUntil,
+		&i.RuleLabel,
+		&i.ClockStarted,
+		&i.ClockWhy,
+		&i.ObjectionEnds,
+		&i.InterestCents,
+		&i.InterestWhy,
+		&i.Forfeited,
+		&i.DeadlineMissed,
+		&i.StatementSentAt,
+		&i.BooksDisagree,
 	)
 	return i, err
 }
@@ -121,7 +133,7 @@ func (q *Queries) CreateResident(ctx context.Context, arg CreateResidentParams) 
 }
 
 const getLease = `-- name: GetLease :one
-SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, leases.currency, leases.time_zone, leases.realized_move_out_at, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
+SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, leases.currency, leases.time_zone, leases.realized_move_out_at, leases.on_hold, leases.assess_until, leases.rule_label, leases.clock_started, leases.clock_why, leases.objection_ends, leases.interest_cents, leases.interest_why, leases.forfeited, leases.deadline_missed, leases.statement_sent_at, leases.books_disagree, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
 FROM leases JOIN residents USING (resident_id)
 WHERE leases.lease_id = $1
 `
@@ -161,6 +173,18 @@ func (q *Queries) GetLease(ctx context.Context, leaseID string) (GetLeaseRow, er
 		&i.Lease.Currency,
 		&i.Lease.TimeZone,
 		&i.Lease.RealizedMoveOutAt,
+		&i.Lease.OnHold,
+		&i.Lease.AssessUntil,
+		&i.Lease.RuleLabel,
+		&i.Lease.ClockStarted,
+		&i.Lease.ClockWhy,
+		&i.Lease.ObjectionEnds,
+		&i.Lease.InterestCents,
+		&i.Lease.InterestWhy,
+		&i.Lease.Forfeited,
+		&i.Lease.DeadlineMissed,
+		&i.Lease.StatementSentAt,
+		&i.Lease.BooksDisagree,
 		&i.Resident.ResidentID,
 		&i.Resident.Email,
 		&i.Resident.Name,
@@ -312,6 +336,73 @@ func (q *Queries) SetLeaseStage(ctx context.Context, arg SetLeaseStageParams) er
 		arg.MovedOutAt,
 		arg.ReleaseAt,
 		arg.ClosedAt,
+	)
+	return err
+}
+
+const setLeaseView = `-- name: SetLeaseView :exec
+UPDATE leases
+SET stage = $1, outcome = $2, moved_out_at = $3,
+    release_at = $4, closed_at = $5,
+    on_hold = $6, assess_until = $7,
+    rule_label = $8, clock_started = $9, clock_why = $10,
+    statement_due = $11, statutory_deadline = $12,
+    objection_ends = $13,
+    interest_cents = $14, interest_why = $15,
+    forfeited = $16, deadline_missed = $17,
+    statement_sent_at = $18, books_disagree = $19,
+    updated_at = now()
+WHERE lease_id = $20
+`
+
+type SetLeaseViewParams struct {
+	Stage             string     `json:"stage"`
+	Outcome           string     `json:"outcome"`
+	MovedOutAt        *time.Time `json:"moved_out_at"`
+	ReleaseAt         *time.Time `json:"release_at"`
+	ClosedAt          *time.Time `json:"closed_at"`
+	OnHold            bool       `json:"on_hold"`
+	AssessUntil       *time.Time `json:"assess_until"`
+	RuleLabel         string     `json:"rule_label"`
+	ClockStarted      bool       `json:"clock_started"`
+	ClockWhy          string     `json:"clock_why"`
+	StatementDue      *time.Time `json:"statement_due"`
+	StatutoryDeadline *time.Time `json:"statutory_deadline"`
+	ObjectionEnds     *time.Time `json:"objection_ends"`
+	InterestCents     int64      `json:"interest_cents"`
+	InterestWhy       string     `json:"interest_why"`
+	Forfeited         bool       `json:"forfeited"`
+	DeadlineMissed    string     `json:"deadline_missed"`
+	StatementSentAt   *time.Time `json:"statement_sent_at"`
+	BooksDisagree     string     `json:"books_disagree"`
+	LeaseID           string     `json:"lease_id"`
+}
+
+// Written by the workflow (book-of-record version) whenever what only it
+// knows changes: the stage and dates, and what the emails show from the
+// lease's row (migration 010). Setting values is idempotent.
+func (q *Queries) SetLeaseView(ctx context.Context, arg SetLeaseViewParams) error {
+	_, err := q.db.Exec(ctx, setLeaseView,
+		arg.Stage,
+		arg.Outcome,
+		arg.MovedOutAt,
+		arg.ReleaseAt,
+		arg.ClosedAt,
+		arg.OnHold,
+		arg.AssessUntil,
+		arg.RuleLabel,
+		arg.ClockStarted,
+		arg.ClockWhy,
+		arg.StatementDue,
+		arg.StatutoryDeadline,
+		arg.ObjectionEnds,
+		arg.InterestCents,
+		arg.InterestWhy,
+		arg.Forfeited,
+		arg.DeadlineMissed,
+		arg.StatementSentAt,
+		arg.BooksDisagree,
+		arg.LeaseID,
 	)
 	return err
 }

@@ -75,6 +75,122 @@ func (q *Queries) GetChargeCode(ctx context.Context, chargeCodeID string) (Charg
 	return i, err
 }
 
+const getLeaseAmendment = `-- name: GetLeaseAmendment :one
+SELECT deposit_id, lease_id, deposit_type, amount_in_cents, source, idempotency_key, created_at, guarantor, payee_email, payee_name, created_by, currency, approval, decided_by, decided_at FROM deposits WHERE deposit_id = $1 AND lease_id = $2 AND source = 'amendment'
+`
+
+type GetLeaseAmendmentParams struct {
+	DepositID int64  `json:"deposit_id"`
+	LeaseID   string `json:"lease_id"`
+}
+
+// A deposit amendment of this lease (not the workflow's own first row).
+func (q *Queries) GetLeaseAmendment(ctx context.Context, arg GetLeaseAmendmentParams) (Deposit, error) {
+	row := q.db.QueryRow(ctx, getLeaseAmendment, arg.DepositID, arg.LeaseID)
+	var i Deposit
+	err := row.Scan(
+		&i.DepositID,
+		&i.LeaseID,
+		&i.DepositType,
+		&i.AmountInCents,
+		&i.Source,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.Guarantor,
+		&i.PayeeEmail,
+		&i.PayeeName,
+		&i.CreatedBy,
+		&i.Currency,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
+	)
+	return i, err
+}
+
+const getLeaseCharge = `-- name: GetLeaseCharge :one
+SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charge_codes.category
+FROM charges JOIN charge_codes USING (charge_code_id)
+WHERE charge_id = $1 AND lease_id = $2
+`
+
+type GetLeaseChargeParams struct {
+	ChargeID int64  `json:"charge_id"`
+	LeaseID  string `json:"lease_id"`
+}
+
+type GetLeaseChargeRow struct {
+	ChargeID       int64       `json:"charge_id"`
+	LeaseID        string      `json:"lease_id"`
+	ResidentID     int64       `json:"resident_id"`
+	ChargeCodeID   string      `json:"charge_code_id"`
+	AmountInCents  int64       `json:"amount_in_cents"`
+	Description    string      `json:"description"`
+	IdempotencyKey pgtype.Text `json:"idempotency_key"`
+	CreatedBy      string      `json:"created_by"`
+	CreatedAt      time.Time   `json:"created_at"`
+	Currency       string      `json:"currency"`
+	Origin         string      `json:"origin"`
+	Approval       string      `json:"approval"`
+	DecidedBy      string      `json:"decided_by"`
+	DecidedAt      *time.Time  `json:"decided_at"`
+	Category       string      `json:"category"`
+}
+
+// A charge of this lease, with its category.
+func (q *Queries) GetLeaseCharge(ctx context.Context, arg GetLeaseChargeParams) (GetLeaseChargeRow, error) {
+	row := q.db.QueryRow(ctx, getLeaseCharge, arg.ChargeID, arg.LeaseID)
+	var i GetLeaseChargeRow
+	err := row.Scan(
+		&i.ChargeID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.ChargeCodeID,
+		&i.AmountInCents,
+		&i.Description,
+		&i.IdempotencyKey,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.Currency,
+		&i.Origin,
+		&i.Approval,
+		&i.DecidedBy,
+		&i.DecidedAt,
+		&i.Category,
+	)
+	return i, err
+}
+
+const getLeasePayment = `-- name: GetLeasePayment :one
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE payment_id = $1 AND lease_id = $2
+`
+
+type GetLeasePaymentParams struct {
+	PaymentID int64  `json:"payment_id"`
+	LeaseID   string `json:"lease_id"`
+}
+
+// A payment of this lease: an ID of another lease finds nothing.
+func (q *Queries) GetLeasePayment(ctx context.Context, arg GetLeasePaymentParams) (Payment, error) {
+	row := q.db.QueryRow(ctx, getLeasePayment, arg.PaymentID, arg.LeaseID)
+	var i Payment
+	err := row.Scan(
+		&i.PaymentID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.AmountInCents,
+		&i.TransactionDate,
+		&i.Reference,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.ReturnedAt,
+		&i.ReturnReason,
+		&i.ReturnedBy,
+		&i.Currency,
+	)
+	return i, err
+}
+
 const getPaymentByReference = `-- name: GetPaymentByReference :one
 SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE lease_id = $1 AND reference = $2
 `

@@ -164,6 +164,18 @@ type Lease struct {
 	Currency            string      `json:"currency"`
 	TimeZone            string      `json:"time_zone"`
 	RealizedMoveOutAt   *time.Time  `json:"realized_move_out_at"`
+	OnHold              bool        `json:"on_hold"`
+	AssessUntil         *time.Time  `json:"assess_until"`
+	RuleLabel           string      `json:"rule_label"`
+	ClockStarted        bool        `json:"clock_started"`
+	ClockWhy            string      `json:"clock_why"`
+	ObjectionEnds       *time.Time  `json:"objection_ends"`
+	InterestCents       int64       `json:"interest_cents"`
+	InterestWhy         string      `json:"interest_why"`
+	Forfeited           bool        `json:"forfeited"`
+	DeadlineMissed      string      `json:"deadline_missed"`
+	StatementSentAt     *time.Time  `json:"statement_sent_at"`
+	BooksDisagree       string      `json:"books_disagree"`
 }
 
 type LeaseChange struct {

@@ -13,3 +13,36 @@ SELECT (
                 AND l.realized_move_out_at IS NOT NULL AND c.created_at >= l.realized_move_out_at), 0)
 )::bigint AS cents
 FROM leases l WHERE l.lease_id = $1;
+
+-- name: InsertKeepOnce :one
+-- A manager's keep as the lease's workflow applies it (applied) or holds it
+-- for approval (pending), once per request: a retry finds the row.
+INSERT INTO keeps (lease_id, amount_in_cents, reason, requested_by, request_id, status, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+RETURNING *;
+
+-- name: ListKeeps :many
+SELECT * FROM keeps WHERE lease_id = $1 ORDER BY keep_id;
+
+-- name: DecideKeep :one
+-- A books_admin's decision on a pending keep (or the statute's lapse). The
+-- same decision again (a retry) finds the row; any other finds none.
+UPDATE keeps SET status = sqlc.arg(status), decided_by = sqlc.arg(decided_by), decided_at = COALESCE(decided_at, now())
+WHERE keep_id = sqlc.arg(keep_id) AND lease_id = sqlc.arg(lease_id)
+  AND (status = 'pending' OR (status = sqlc.arg(status) AND decided_by = sqlc.arg(decided_by)))
+RETURNING *;
+
+-- name: DecideCharge :one
+-- A decision on a charge written pending; as DecideKeep.
+UPDATE charges SET approval = sqlc.arg(approval), decided_by = sqlc.arg(decided_by), decided_at = COALESCE(decided_at, now())
+WHERE charge_id = sqlc.arg(charge_id) AND lease_id = sqlc.arg(lease_id)
+  AND (approval = 'pending' OR (approval = sqlc.arg(approval) AND decided_by = sqlc.arg(decided_by)))
+RETURNING *;
+
+-- name: DecideDeposit :one
+-- A decision on a deposit row written pending; as DecideKeep.
+UPDATE deposits SET approval = sqlc.arg(approval), decided_by = sqlc.arg(decided_by), decided_at = COALESCE(decided_at, now())
+WHERE deposit_id = sqlc.arg(deposit_id) AND lease_id = sqlc.arg(lease_id)
+  AND (approval = 'pending' OR (approval = sqlc.arg(approval) AND decided_by = sqlc.arg(decided_by)))
+RETURNING *;

@@ -26,3 +26,6 @@ SELECT * FROM audit_log WHERE lease_id = $1 ORDER BY at, audit_id;
 
 -- name: CountAudit :one
 SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = $2;
+
+-- name: GetAudit :one
+SELECT * FROM audit_log WHERE audit_id = $1;

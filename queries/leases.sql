@@ -69,3 +69,20 @@ ORDER BY lease_residents.position;
 
 -- name: GetResident :one
 SELECT * FROM residents WHERE resident_id = $1;
+
+-- name: SetLeaseView :exec
+-- Written by the workflow (book-of-record version) whenever what only it
+-- knows changes: the stage and dates, and what the emails show from the
+-- lease's row (migration 010). Setting values is idempotent.
+UPDATE leases
+SET stage = sqlc.arg(stage), outcome = sqlc.arg(outcome), moved_out_at = sqlc.narg(moved_out_at),
+    release_at = sqlc.narg(release_at), closed_at = sqlc.narg(closed_at),
+    on_hold = sqlc.arg(on_hold), assess_until = sqlc.narg(assess_until),
+    rule_label = sqlc.arg(rule_label), clock_started = sqlc.arg(clock_started), clock_why = sqlc.arg(clock_why),
+    statement_due = sqlc.narg(statement_due), statutory_deadline = sqlc.narg(statutory_deadline),
+    objection_ends = sqlc.narg(objection_ends),
+    interest_cents = sqlc.arg(interest_cents), interest_why = sqlc.arg(interest_why),
+    forfeited = sqlc.arg(forfeited), deadline_missed = sqlc.arg(deadline_missed),
+    statement_sent_at = sqlc.narg(statement_sent_at), books_disagree = sqlc.arg(books_disagree),
+    updated_at = now()
+WHERE lease_id = sqlc.arg(lease_id);

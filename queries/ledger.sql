@@ -119,3 +119,17 @@ SELECT
     COALESCE(sum(c.amount_in_cents) FILTER (WHERE cc.category = 'credit'), 0)::bigint AS credits_cents
 FROM charges c JOIN charge_codes cc USING (charge_code_id)
 WHERE c.lease_id = $1;
+
+-- name: GetLeasePayment :one
+-- A payment of this lease: an ID of another lease finds nothing.
+SELECT * FROM payments WHERE payment_id = $1 AND lease_id = $2;
+
+-- name: GetLeaseCharge :one
+-- A charge of this lease, with its category.
+SELECT charges.*, charge_codes.category
+FROM charges JOIN charge_codes USING (charge_code_id)
+WHERE charge_id = $1 AND lease_id = $2;
+
+-- name: GetLeaseAmendment :one
+-- A deposit amendment of this lease (not the workflow's own first row).
+SELECT * FROM deposits WHERE deposit_id = $1 AND lease_id = $2 AND source = 'amendment';

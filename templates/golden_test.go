@@ -117,8 +117,17 @@ func gbpData(kind string) Data {
 // gbpKinds are the emails golden-tested for a lease in pounds, text and html.
 var gbpKinds = []string{KindNotice, KindRefund, KindBalanceOwed}
 
+// booksDisagreeData is the operator's alert: a deduction changed in the
+// database behind the workflow's back.
+func booksDisagreeData() Data {
+	d := goldenData(KindReminder)
+	d.BooksDisagree = "the books of lease L-100 disagree with its workflow: deductions: workflow 12000, database 2000; refund: workflow 106500, database 116500; payout to Ana Lopez <ana@example.com> (resident 5): workflow 53250, database 58250"
+	return d
+}
+
 // goldenCases are every email kind, the downloadable statement, a refund
-// after a missed deadline, and a lease in pounds (KIND_gbp).
+// after a missed deadline, the operator's alert when books disagree, and a
+// lease in pounds (KIND_gbp).
 func goldenCases() map[string]struct {
 	kind string
 	data Data
@@ -143,6 +152,10 @@ func goldenCases() map[string]struct {
 			data Data
 		}{kind, gbpData(kind)}
 	}
+	cases[KindBooksDisagree] = struct {
+		kind string
+		data Data
+	}{KindBooksDisagree, booksDisagreeData()}
 	return cases
 }
 

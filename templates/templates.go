@@ -29,6 +29,10 @@ const (
 	KindBalanceOwed = "balance_owed" // deductions exceed the deposit: invoice
 	KindReminder    = "reminder"     // to the manager: release is near, or on hold past its date
 	KindReturned    = "returned"     // a payment came back: it no longer counts, a fee may apply
+	// KindBooksDisagree alerts the property's manager (an operator's alert,
+	// not in Kinds): the database's books and the workflow computed the
+	// settlement differently, and nothing was paid.
+	KindBooksDisagree = "books_disagree"
 )
 
 // KindStatement is not an email: the downloadable itemized statement
@@ -104,6 +108,9 @@ type Data struct {
 	ForfeitedCents int64  `json:"forfeited_cents,omitempty"`
 	ForfeitedList  string `json:"forfeited_list,omitempty"`
 	InterestWhy    string `json:"interest_why,omitempty"`
+	// BooksDisagree lists the terms the database and the workflow computed
+	// differently (the books_disagree alert).
+	BooksDisagree string `json:"books_disagree,omitempty"`
 }
 
 // OutstandingCents is what the tenant still has to pay toward the deposit.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -18,32 +19,90 @@ var (
 	books = Actor{Actor: "ben", Role: deposit.RoleBooksAdmin}
 )
 
-// update sends an Update at a moment and checks how it ended: rejected by its
-// validator (wantErr not empty, and the state must be exactly as before), or
-// completed with the state it returns.
+// update sends an Update at a moment, as the server does: it records the
+// request in the audit log first, and the Update carries the row's ID. It
+// checks how the Update ended: refused (wantErr not empty: by its validator,
+// or by its handler once the database was asked; the state must be exactly
+// as before), or completed with the state it returns.
 func (h *harness) update(after time.Duration, name string, req any, wantErr string, check func(deposit.State)) {
-	h.env.RegisterDelayedCallback(func() {
+	h.updateWith(after, name, req, nil, wantErr, check)
+}
+
+// updateWith is update with the audit row as the test makes it: tamper
+// gets the row the server would write and may change it, or (returning
+// false) write none.
+func (h *harness) updateWith(after time.Duration, name string, req any, tamper func(*auditRow) bool, wantErr string, check func(deposit.State)) {
+	h.after(after, func() {
+		req := h.recorded(name, req, tamper)
 		before := h.query()
 		h.unfinished++
+		refused := func(err error) {
+			h.unfinished--
+			require.NotEmpty(h.t, wantErr, "%s was refused: %v", name, err)
+			require.ErrorContains(h.t, err, wantErr)
+			require.Equal(h.t, before, h.query(), "a refused %s changed the state", name)
+		}
 		h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
-			OnAccept: func() {
-				require.Empty(h.t, wantErr, "%s was accepted, want it refused with %q", name, wantErr)
-			},
-			OnReject: func(err error) {
-				h.unfinished--
-				require.NotEmpty(h.t, wantErr, "%s was refused: %v", name, err)
-				require.ErrorContains(h.t, err, wantErr)
-				require.Equal(h.t, before, h.query(), "a refused %s changed the state", name)
-			},
+			OnAccept: func() {},
+			OnReject: refused,
 			OnComplete: func(v any, err error) {
+				if err != nil {
+					refused(err)
+					return
+				}
 				h.unfinished--
-				require.NoError(h.t, err)
+				require.Empty(h.t, wantErr, "%s completed, want it refused with %q", name, wantErr)
 				if check != nil {
 					check(v.(deposit.State))
 				}
 			},
 		}, req)
-	}, after)
+	})
+}
+
+// send is a decision whose outcome the test does not check.
+func (h *harness) send(name string, req any) {
+	ignore := &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(error) {}, OnComplete: func(any, error) {}}
+	h.env.UpdateWorkflow(name, "", ignore, h.recorded(name, req, nil))
+}
+
+// recorded writes the request's audit row as the server does (the actor,
+// their roles, the action and the business content) and returns the
+// request carrying the row's ID.
+func (h *harness) recorded(name string, req any, tamper func(*auditRow) bool) any {
+	switch r := req.(type) {
+	case ExtendRequest:
+		h.audit(name, &r.Actor, extendContent{Days: r.Days}, tamper)
+		return r
+	case KeepRequest:
+		h.audit(name, &r.Actor, keepContent{AmountCents: r.AmountCents, All: r.All, Reason: r.Reason}, tamper)
+		return r
+	case ReleaseRequest:
+		h.audit(name, &r.Actor, struct{}{}, tamper)
+		return r
+	case HoldRequest:
+		h.audit(name, &r.Actor, holdContent{Off: r.Off}, tamper)
+		return r
+	case ApprovalRequest:
+		h.audit(name, &r.Actor, approvalContent{Item: r.Item, Reason: r.Reason}, tamper)
+		return r
+	case RecheckRequest:
+		h.audit(name, &r.Actor, recheckContent{Rebuild: r.Rebuild}, tamper)
+		return r
+	}
+	h.t.Fatalf("no audit row for a %T", req)
+	return nil
+}
+
+func (h *harness) audit(name string, by *Actor, content any, tamper func(*auditRow) bool) {
+	body, err := json.Marshal(content)
+	require.NoError(h.t, err)
+	row := auditRow{leaseID: "L1", action: name, actor: by.Actor, roles: deposit.ParseRoles(by.Role), content: body}
+	if tamper == nil || tamper(&row) {
+		by.RequestID = h.db.record(row)
+	} else if by.RequestID == 0 {
+		by.RequestID = 987654 // no such row
+	}
 }
 
 func (h *harness) query() deposit.State {
@@ -261,7 +320,7 @@ func TestDeclinedKeepIsNotKept(t *testing.T) {
 		require.Nil(t, s.PendingKeep)
 		require.Zero(t, s.KeptCents)
 	})
-	h.update(5*day+2*time.Hour, UpdateApprove, ApprovalRequest{Actor: books}, "no keep awaiting approval", nil)
+	h.update(5*day+2*time.Hour, UpdateApprove, ApprovalRequest{Actor: books}, "nothing awaiting approval", nil)
 	s := h.run(LeaseInput{})
 	require.Equal(t, deposit.OutcomeRefunded, s.Outcome)
 	require.EqualValues(t, 100000, s.RefundCents)

@@ -8,7 +8,10 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -32,11 +35,7 @@ var a *activities.Activities
 // arrive as signals at any point; managers decide by Updates after the
 // move-out; the state query answers with everything known.
 func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error) {
-	d := &flow{in: in, state: deposit.State{
-		LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID, Jurisdiction: in.Jurisdiction,
-		Stage: deposit.StageAwaitingPayment, Payments: []deposit.Payment{}, Charges: []deposit.Charge{}, EmailsSent: []string{},
-		Kept: []deposit.Keep{}, Decisions: []deposit.Decision{}, Deposits: []deposit.DepositRow{}, Tenants: []deposit.Tenant{}, Payouts: []deposit.Payout{},
-	}, decisionMu: workflow.NewMutex(ctx), reminded: map[string]bool{}, seen: map[string]bool{}}
+	d := newFlow(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (deposit.State, error) { return d.state, nil }); err != nil {
 		return d.state, err
 	}
@@ -48,31 +47,50 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 	// Leases started before short database writes became local activities
 	// replay with regular ones.
 	d.localWrites = workflow.GetVersion(ctx, "local-db-writes", workflow.DefaultVersion, 1) >= 1
+	// Leases started before the database became the book of record keep
+	// their old behaviour to the end: they apply what a signal says, believe
+	// the actor an Update names, and build each email's lines themselves.
+	// Their settlement is checked against the books all the same: a
+	// difference fails SettleDeposit with a retryable error, so such a lease
+	// waits on that failing activity, visibly, instead of paying.
+	d.bookOfRecord = workflow.GetVersion(ctx, "book-of-record", workflow.DefaultVersion, 1) >= 1
+	// Leases started before continuing as new existed never do.
+	d.canContinue = workflow.GetVersion(ctx, "continue-as-new", workflow.DefaultVersion, 1) >= 1
+	if in.Carried != nil {
+		// Continued as new: the story resumes where the last run stopped.
+		d.localWrites = in.Carried.LocalWrites
+		if err := d.publish(ctx, true); err != nil {
+			return d.state, err
+		}
+	}
 
 	// 1. Expect the deposit: the listing's advertised amount unless the manager gave one.
-	var exp activities.Expectation
-	if err := d.write(ctx, a.ExpectDeposit, activities.ExpectDepositInput{
-		LeaseID: in.LeaseID, AmountCents: in.AmountCents, Key: d.key("expect"),
-	}).Get(ctx, &exp); err != nil {
-		return d.state, err
-	}
-	d.expect(exp)
-	workflow.SetCurrentDetails(ctx, d.details())
+	if d.step < stepCharged {
+		var exp activities.Expectation
+		if err := d.write(ctx, a.ExpectDeposit, activities.ExpectDepositInput{
+			LeaseID: in.LeaseID, AmountCents: in.AmountCents, Key: d.key("expect"),
+		}).Get(ctx, &exp); err != nil {
+			return d.state, err
+		}
+		d.expect(exp)
+		workflow.SetCurrentDetails(ctx, d.details())
 
-	// 2. Charge it on the resident ledger and ask the tenant to pay.
-	if err := d.write(ctx, a.ChargeDeposit, activities.ChargeDepositInput{
-		LeaseID: in.LeaseID, AmountCents: exp.ExpectedCents, Key: d.key("charge-deposit"),
-	}).Get(ctx, &d.state.DepositChargeID); err != nil {
-		return d.state, err
+		// 2. Charge it on the resident ledger and ask the tenant to pay.
+		if err := d.write(ctx, a.ChargeDeposit, activities.ChargeDepositInput{
+			LeaseID: in.LeaseID, AmountCents: exp.ExpectedCents, Key: d.key("charge-deposit"),
+		}).Get(ctx, &d.state.DepositChargeID); err != nil {
+			return d.state, err
+		}
+		d.email(templates.KindRequest, "")
+		d.step = stepCharged
 	}
-	d.email(templates.KindRequest, "")
 
 	// 3. Until the move-out the stage follows the money: held (with a
 	// receipt) while the cash deposit is paid in full, back to awaiting
 	// payment when it no longer is (a returned payment, a raised deposit).
 	// Partial payments add up; an over-payment stays as a credit and comes
 	// back with the refund; a tenant may move out before paying everything.
-	for {
+	for d.step < stepAssessing {
 		covered := d.covered()
 		switch {
 		case covered && d.state.Stage == deposit.StageAwaitingPayment:
@@ -90,7 +108,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 		if d.movedOut() {
 			break
 		}
-		if err := workflow.Await(ctx, func() bool { return d.covered() != covered || d.movedOut() }); err != nil {
+		if err := d.await(ctx, func() bool { return d.covered() != covered || d.movedOut() }); err != nil {
 			return d.state, err
 		}
 	}
@@ -99,48 +117,58 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 	// window and the release date count from the move-out; a release date
 	// that falls inside the window (or passed before the move-out was
 	// recorded) moves to the end of the window.
-	moveOut := d.state.MovedOutAt
-	d.state.AssessUntil = moveOut.Add(in.AssessFor())
-	d.state.ReleaseAt = latest(moveOut.Add(in.ReleaseAfter()), d.state.AssessUntil)
-	// The lease's jurisdiction sets a statutory clock from here (law.go);
-	// leases started before it existed replay without one.
-	if workflow.GetVersion(ctx, "statutory-clock", workflow.DefaultVersion, 1) >= 1 {
-		if err := d.startClock(ctx); err != nil {
+	if d.step < stepAssessing {
+		moveOut := d.state.MovedOutAt
+		d.state.AssessUntil = moveOut.Add(in.AssessFor())
+		d.state.ReleaseAt = latest(moveOut.Add(in.ReleaseAfter()), d.state.AssessUntil)
+		// The lease's jurisdiction sets a statutory clock from here (law.go);
+		// leases started before it existed replay without one.
+		if workflow.GetVersion(ctx, "statutory-clock", workflow.DefaultVersion, 1) >= 1 {
+			if err := d.startClock(ctx); err != nil {
+				return d.state, err
+			}
+		}
+		if err := d.setStage(ctx, deposit.StageAssessing); err != nil {
 			return d.state, err
 		}
+		d.step = stepAssessing
 	}
-	if err := d.setStage(ctx, deposit.StageAssessing); err != nil {
-		return d.state, err
-	}
-	// A manager may release now (an Update) and end the window early; the
-	// statute ends it in time for the itemized statement.
-	if err := d.awaitAssessment(ctx); err != nil {
-		return d.state, err
+	if d.step < stepNotified {
+		// A manager may release now (an Update) and end the window early; the
+		// statute ends it in time for the itemized statement.
+		if err := d.awaitAssessment(ctx); err != nil {
+			return d.state, err
+		}
+
+		// 5. Tell the tenant every deduction and the release date: the itemized
+		// statement. A deposit released during the window goes straight to the
+		// refund, whose email carries the same statement.
+		d.interest(ctx)
+		if err := d.statementSent(ctx); err != nil {
+			return d.state, err
+		}
+		if !d.releaseNow {
+			d.state.ReleaseAt = latest(d.state.ReleaseAt, workflow.Now(ctx))
+			if err := d.setStage(ctx, deposit.StageReleasePending); err != nil {
+				return d.state, err
+			}
+			d.email(templates.KindNotice, "")
+		}
+		d.step = stepNotified
 	}
 
-	// 5. Tell the tenant every deduction and the release date: the itemized
-	// statement. A deposit released during the window goes straight to the
-	// refund, whose email carries the same statement.
-	d.interest(ctx)
-	if err := d.statementSent(ctx); err != nil {
-		return d.state, err
-	}
+	// 6. Wait for the release date, reminding the manager before it.
+	// Managers may extend it, keep part, hold it or release now meanwhile.
 	if !d.releaseNow {
-		d.state.ReleaseAt = latest(d.state.ReleaseAt, workflow.Now(ctx))
-		if err := d.setStage(ctx, deposit.StageReleasePending); err != nil {
-			return d.state, err
-		}
-		d.email(templates.KindNotice, "")
-
-		// 6. Wait for the release date, reminding the manager before it.
-		// Managers may extend it, keep part, hold it or release now meanwhile.
 		if err := d.awaitRelease(ctx); err != nil {
 			return d.state, err
 		}
 	}
 
-	// 7. Settle: refund what is left, or invoice what is owed, and close.
-	if err := d.settle(ctx); err != nil {
+	// 7. Settle: refund what is left, or invoice what is owed, and close. If
+	// the database's books do not bear the settlement out, nothing is paid:
+	// the lease waits in books_disagree until an admin rechecks them.
+	if err := d.settleFromTheBooks(ctx); err != nil {
 		return d.state, err
 	}
 
@@ -154,23 +182,76 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 	return d.state, nil
 }
 
-// flow is the workflow's memory between steps.
+// Steps of the story a lease has passed: a run continued as new resumes
+// after the last one.
+const (
+	stepStart     = iota
+	stepCharged   // the deposit is expected, charged and asked for
+	stepAssessing // moved out: the window, the release date and the clock are set
+	stepNotified  // the itemized statement (or the release) is decided
+)
+
+// flow is the workflow's memory between steps. What must outlive a run is
+// carried into the next at a continue-as-new (carry, newFlow).
 type flow struct {
-	in          LeaseInput
-	state       deposit.State
-	expected    bool // the expectation is known
-	settled     bool
-	releaseNow  bool            // a manager released the deposit
-	receipts    int             // receipts sent: a deposit can be held again after a returned payment
-	decisionMu  workflow.Mutex  // one decision handler at a time
-	law         *law            // the jurisdiction's facts, once the clock started
-	maxRelease  time.Time       // the latest release date a manager may set; zero: 120 days after the move-out
-	shown       string          // the deadlines last shown to operators and the database
-	reminded    map[string]bool // reminders already queued, by key
-	localWrites bool            // short database writes run as local activities
-	seen        map[string]bool // signal facts already applied, by database ID
-	mailq       []outgoing
-	mailBusy    bool
+	in           LeaseInput
+	state        deposit.State
+	step         int  // how far the story got
+	expected     bool // the expectation is known
+	settled      bool
+	releaseNow   bool            // a manager released the deposit
+	receipts     int             // receipts sent: a deposit can be held again after a returned payment
+	decisionMu   workflow.Mutex  // one decision handler at a time
+	law          *law            // the jurisdiction's facts, once the clock started
+	maxRelease   time.Time       // the latest release date a manager may set; zero: 120 days after the move-out
+	shown        string          // the deadlines last shown to operators and the database
+	mirrored     string          // the view last mirrored into the lease's row
+	reminded     map[string]bool // reminders already queued, by key
+	localWrites  bool            // short database writes run as local activities
+	bookOfRecord bool            // facts are read from the database, decisions claimed from its audit log
+	canContinue  bool            // continues as new when the server suggests it
+	seen         map[string]bool // signal facts already applied, by database ID
+	requests     []int64         // decision requests (audit rows) already used
+	signals      []workflow.ReceiveChannel
+	listening    bool // the listener is applying a signal (it may be reading the fact)
+	facts        int  // facts applied so far: a wait for the books wakes on a new one
+	recheck      *recheckBooks
+	settling     bool           // the settlement is being written: facts wait (deferred)
+	deferred     []deferredFact // facts that arrived meanwhile
+	alerts       int            // books_disagree alerts sent
+	draining     bool           // about to continue as new: the mailer takes no new email
+	mailq        []outgoing
+	mailBusy     bool
+}
+
+// newFlow is a new lease's memory, or the one carried from the last run.
+func newFlow(ctx workflow.Context, in LeaseInput) *flow {
+	d := &flow{in: in, state: deposit.State{
+		LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID, Jurisdiction: in.Jurisdiction,
+		Stage: deposit.StageAwaitingPayment, Payments: []deposit.Payment{}, Charges: []deposit.Charge{}, EmailsSent: []string{},
+		Kept: []deposit.Keep{}, Decisions: []deposit.Decision{}, Deposits: []deposit.DepositRow{}, Tenants: []deposit.Tenant{}, Payouts: []deposit.Payout{},
+	}, decisionMu: workflow.NewMutex(ctx), reminded: map[string]bool{}, seen: map[string]bool{}}
+	c := in.Carried
+	if c == nil {
+		return d
+	}
+	d.in.Carried = nil
+	d.state, d.step, d.expected, d.releaseNow, d.receipts = c.State, c.Step, c.Expected, c.ReleaseNow, c.Receipts
+	d.maxRelease, d.shown, d.mirrored, d.alerts, d.localWrites = c.MaxRelease, c.Shown, c.Mirrored, c.Alerts, c.LocalWrites
+	if c.Law != nil {
+		d.law = &law{leaseStart: c.Law.LeaseStart, buildingUnits: c.Law.BuildingUnits}
+	}
+	if c.Reminded != nil {
+		d.reminded = c.Reminded
+	}
+	if c.Seen != nil {
+		d.seen = c.Seen
+	}
+	d.requests = slices.Clone(c.Requests)
+	for _, m := range c.Mail {
+		d.mailq = append(d.mailq, outgoing{EmailInput: m, toManager: m.ToManager})
+	}
+	return d
 }
 
 // covered says whether the cash deposit is paid in full.
@@ -199,10 +280,33 @@ func (d *flow) setStage(ctx workflow.Context, stage string) error {
 	if err := d.publish(ctx, true); err != nil {
 		return err
 	}
+	if d.bookOfRecord {
+		return d.mirror(ctx, true)
+	}
 	return d.write(ctx, a.SaveLeaseStage, activities.StageInput{
 		LeaseID: d.in.LeaseID, Stage: stage, Outcome: d.state.Outcome,
 		MovedOutAt: d.state.MovedOutAt, ReleaseAt: d.state.ReleaseAt, ClosedAt: d.state.ClosedAt,
 	}).Get(ctx, nil)
+}
+
+// mirror writes what only the workflow knows into the lease's row (the
+// stage, the dates, the hold, the clock, the interest, a missed deadline,
+// why the books disagree) when it changed since the last time, or always
+// at a stage change: the emails and statements are built from that row.
+func (d *flow) mirror(ctx workflow.Context, always bool) error {
+	s := d.state
+	view := activities.ViewOf(s)
+	in := activities.StageInput{LeaseID: d.in.LeaseID, Stage: s.Stage, Outcome: s.Outcome,
+		MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt, ClosedAt: s.ClosedAt, View: &view}
+	key := fmt.Sprintf("%+v %+v", in, view)
+	if key == d.mirrored && !always {
+		return nil
+	}
+	if err := d.write(ctx, a.SaveLeaseStage, in).Get(ctx, nil); err != nil {
+		return err
+	}
+	d.mirrored = key
+	return nil
 }
 
 // ReminderOffsets are how long before an automatic release the property's
@@ -225,8 +329,7 @@ func (d *flow) awaitRelease(ctx workflow.Context) error {
 		now := workflow.Now(ctx)
 		forced := d.settleBy()
 		if !forced.IsZero() && !forced.After(now) {
-			d.settleByStatute(ctx)
-			return nil
+			return d.settleByStatute(ctx)
 		}
 		target := at
 		if !forced.IsZero() && (onHold || forced.Before(at)) {
@@ -246,7 +349,7 @@ func (d *flow) awaitRelease(ctx workflow.Context) error {
 			return d.releaseNow || !d.state.ReleaseAt.Equal(at) || d.state.OnHold != onHold || d.clockKey() != key
 		}
 		if wake.After(now) {
-			woke, err := workflow.AwaitWithTimeout(ctx, wake.Sub(now), changed)
+			woke, err := d.awaitTimeout(ctx, wake.Sub(now), changed)
 			if err != nil {
 				return err
 			}
@@ -268,14 +371,14 @@ func (d *flow) awaitRelease(ctx workflow.Context) error {
 				d.remindManager("email/hold-reminder")
 			}
 			waitFor = func() bool { return d.releaseNow || !d.state.OnHold }
-		case d.state.PendingKeep != nil:
-			waitFor = func() bool { return d.releaseNow || d.state.PendingKeep == nil }
+		case d.state.AwaitsApproval():
+			waitFor = func() bool { return d.releaseNow || !d.state.AwaitsApproval() }
 		default:
 			return nil
 		}
 		if forced.IsZero() {
 			// No deadline yet; one may start meanwhile (a forwarding address).
-			if err := workflow.Await(ctx, func() bool { return waitFor() || d.clockKey() != key }); err != nil {
+			if err := d.await(ctx, func() bool { return waitFor() || d.clockKey() != key }); err != nil {
 				return err
 			}
 			if err := d.clockMoved(ctx, key); err != nil {
@@ -283,7 +386,7 @@ func (d *flow) awaitRelease(ctx workflow.Context) error {
 			}
 			continue
 		}
-		if _, err := workflow.AwaitWithTimeout(ctx, forced.Sub(now), func() bool { return waitFor() || d.clockKey() != key }); err != nil {
+		if _, err := d.awaitTimeout(ctx, forced.Sub(now), func() bool { return waitFor() || d.clockKey() != key }); err != nil {
 			return err
 		}
 		if err := d.clockMoved(ctx, key); err != nil {
@@ -302,7 +405,7 @@ func (d *flow) awaitAssessment(ctx workflow.Context) error {
 		if by := d.statementBy(); !by.IsZero() && by.Before(until) {
 			until = by
 		}
-		if _, err := awaitUntil(ctx, until, func() bool { return d.releaseNow || (d.law != nil && d.clockKey() != key) }); err != nil {
+		if _, err := d.awaitUntil(ctx, until, func() bool { return d.releaseNow || (d.law != nil && d.clockKey() != key) }); err != nil {
 			return err
 		}
 		if d.releaseNow || !workflow.Now(ctx).Before(until) {
@@ -325,13 +428,90 @@ func (d *flow) clockMoved(ctx workflow.Context, key string) error {
 // terms are the figures of the refund maths as they stand.
 func (d *flow) terms() deposit.Terms { return d.state.Terms() }
 
+// settleFromTheBooks settles; where the database is the book of record and
+// its books do not bear the settlement out, nothing is paid: the lease
+// shows why (stage books_disagree), alerts the property's manager, and
+// waits for an admin's recheck_books (or a new fact) to settle again.
+func (d *flow) settleFromTheBooks(ctx workflow.Context) error {
+	for {
+		err := d.settle(ctx)
+		var appErr *temporal.ApplicationError
+		if !d.bookOfRecord || !errors.As(err, &appErr) || appErr.Type() != activities.ErrBooksDisagree {
+			return err
+		}
+		if err := d.booksDisagree(ctx, appErr.Message()); err != nil {
+			return err
+		}
+	}
+}
+
+// booksDisagree stops the lease before any money moves, says why, and
+// waits for what may settle it: a recheck (after rebuilding the workflow's
+// view from the database, if asked) or a new fact.
+func (d *flow) booksDisagree(ctx workflow.Context, why string) error {
+	d.settled = false
+	if why != d.state.BooksDisagree {
+		d.state.BooksDisagree = why
+		d.alerts++
+		d.remind(templates.KindBooksDisagree, "email/books-disagree"+numbered(d.alerts))
+		workflow.GetMetricsHandler(ctx).Counter("deposit_books_disagree").Inc(1)
+		workflow.GetLogger(ctx).Error("the books disagree: nothing was paid", "lease_id", d.in.LeaseID, "why", why)
+	}
+	if err := d.setStage(ctx, deposit.StageBooksDisagree); err != nil {
+		return err
+	}
+	facts := d.facts
+	// Facts that arrived while the refused settlement was written apply
+	// now, and settle it again at once.
+	d.replayDeferred(ctx)
+	if err := d.await(ctx, func() bool { return d.recheck != nil || d.facts != facts }); err != nil {
+		return err
+	}
+	r := d.recheck
+	d.recheck = nil
+	if r != nil && r.rebuild {
+		return d.rebuild(ctx)
+	}
+	return nil
+}
+
+// rebuild replaces the workflow's view of the lease's facts with every fact
+// the database holds for it.
+func (d *flow) rebuild(ctx workflow.Context) error {
+	var f activities.LeaseFacts
+	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.ReadLeaseFacts, d.in.LeaseID).Get(ctx, &f); err != nil {
+		return err
+	}
+	f.Fold(&d.state)
+	d.seen = map[string]bool{}
+	for _, p := range f.Payments {
+		d.seen[factKey("p", p.PaymentID)] = true
+		if p.Returned {
+			d.seen[factKey("r", p.PaymentID)] = true
+		}
+	}
+	for _, c := range f.Charges {
+		if deposit.Counts(c.Approval) || c.Approval == deposit.ApprovalDeclined {
+			d.seen[factKey("c", c.ChargeID)] = true
+		}
+	}
+	for _, r := range f.Deposits {
+		if deposit.Counts(r.Approval) || r.Approval == deposit.ApprovalDeclined {
+			d.seen[factKey("d", r.DepositID)] = true
+		}
+	}
+	workflow.GetLogger(ctx).Info("view rebuilt from the database", "lease_id", d.in.LeaseID,
+		"received_cents", d.state.ReceivedCents, "pending", len(d.state.Pending))
+	return nil
+}
+
 // settle computes the refund and writes the settlement: the refund split
 // into payouts, or the invoice for the balance owed.
 func (d *flow) settle(ctx workflow.Context) error {
 	d.settled = true
 	if d.state.Rule != nil {
 		d.interest(ctx)
-		if c := d.clock(); c.Started && workflow.Now(ctx).After(c.RefundDue) {
+		if c := d.clock(); c.Started && workflow.Now(ctx).After(c.RefundDue) && !strings.Contains(d.state.DeadlineMissed, "after its refund deadline") {
 			d.missed(fmt.Sprintf("the deposit was settled %s, after its refund deadline %s under %s",
 				dayText(workflow.Now(ctx)), dayText(c.RefundDue), d.state.Rule.Label()))
 		}
@@ -370,10 +550,21 @@ func (d *flow) settle(ctx workflow.Context) error {
 		if len(d.state.Tenants) > 0 {
 			in.InvoiceResidentID = d.state.Tenants[0].ResidentID
 		}
+		if d.bookOfRecord {
+			in.Books = &activities.BooksCheck{At: workflow.Now(ctx), Forfeited: d.state.Forfeited}
+		}
 		var res activities.SettleResult
-		if err := workflow.ExecuteActivity(dbCtx(ctx), a.SettleDeposit, in).Get(ctx, &res); err != nil {
+		d.settling = true
+		err := workflow.ExecuteActivity(dbCtx(ctx), a.SettleDeposit, in).Get(ctx, &res)
+		d.settling = false
+		if err != nil {
 			return err
 		}
+		// What arrived while it was written came after the settlement.
+		for _, f := range d.deferred {
+			d.late(f.What)
+		}
+		d.deferred = nil
 		d.state.SettlementID, d.state.InvoiceID = res.SettlementID, res.InvoiceID
 		for i := range d.state.Payouts {
 			if i < len(res.RefundIDs) {
@@ -391,7 +582,7 @@ func (d *flow) settle(ctx workflow.Context) error {
 	d.state.AppliedCents = funds - s.RefundCents
 	d.state.HeldCents = 0
 
-	d.state.ClosedAt = workflow.Now(ctx)
+	d.state.ClosedAt, d.state.BooksDisagree = workflow.Now(ctx), ""
 	if err := d.setStage(ctx, deposit.StageClosed); err != nil {
 		return err
 	}
@@ -445,13 +636,92 @@ func latest(a, b time.Time) time.Time {
 	return b
 }
 
+// Waits at the safe points of the story (the payment loop, the assessment,
+// the release wait, the books_disagree wait) go through these: when the
+// server suggests it, the workflow continues as new there, and the next
+// run resumes the same wait.
+
+// await waits until cond holds, or continues as new.
+func (d *flow) await(ctx workflow.Context, cond func() bool) error {
+	if err := workflow.Await(ctx, func() bool { return cond() || d.suggested(ctx) }); err != nil {
+		return err
+	}
+	if !cond() {
+		return d.continueAsNew(ctx)
+	}
+	return nil
+}
+
+// awaitTimeout waits until cond holds or the timeout passes, and says
+// whether cond held; or continues as new.
+func (d *flow) awaitTimeout(ctx workflow.Context, timeout time.Duration, cond func() bool) (bool, error) {
+	if _, err := workflow.AwaitWithTimeout(ctx, timeout, func() bool { return cond() || d.suggested(ctx) }); err != nil {
+		return false, err
+	}
+	if cond() {
+		return true, nil
+	}
+	if d.suggested(ctx) {
+		return false, d.continueAsNew(ctx)
+	}
+	return false, nil
+}
+
 // awaitUntil waits until t or until cond holds, and says whether cond did.
-func awaitUntil(ctx workflow.Context, t time.Time, cond func() bool) (bool, error) {
+func (d *flow) awaitUntil(ctx workflow.Context, t time.Time, cond func() bool) (bool, error) {
 	left := t.Sub(workflow.Now(ctx))
 	if left <= 0 {
 		return cond(), nil
 	}
-	return workflow.AwaitWithTimeout(ctx, left, cond)
+	return d.awaitTimeout(ctx, left, cond)
+}
+
+// suggested says whether to continue as new: the server suggests it when
+// the history grows long (leases live for years).
+func (d *flow) suggested(ctx workflow.Context) bool {
+	return d.canContinue && workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+}
+
+// continueAsNew ends this run and starts the next with the workflow's
+// memory: once every buffered signal is applied (none being read), every
+// update handler has finished, and no email is being sent. The emails
+// still queued go with it; their keys are the lease's and the step's, so
+// none goes out twice, and nothing is paid twice either.
+func (d *flow) continueAsNew(ctx workflow.Context) error {
+	d.draining = true
+	if err := workflow.Await(ctx, func() bool {
+		return !d.listening && d.buffered() == 0 && !d.mailBusy && workflow.AllHandlersFinished(ctx)
+	}); err != nil {
+		return err
+	}
+	workflow.GetLogger(ctx).Info("continuing as new", "lease_id", d.in.LeaseID, "stage", d.state.Stage, "step", d.step)
+	return workflow.NewContinueAsNewError(ctx, WorkflowType, d.carry())
+}
+
+// buffered counts the signals received and not yet applied.
+func (d *flow) buffered() int {
+	n := 0
+	for _, c := range d.signals {
+		n += c.Len()
+	}
+	return n
+}
+
+// carry is the input of the next run: the lease and the workflow's memory.
+func (d *flow) carry() LeaseInput {
+	in := d.in
+	c := &Carried{State: d.state, Step: d.step, Expected: d.expected, ReleaseNow: d.releaseNow, Receipts: d.receipts,
+		MaxRelease: d.maxRelease, Shown: d.shown, Mirrored: d.mirrored, Reminded: d.reminded, Seen: d.seen,
+		Alerts: d.alerts, LocalWrites: d.localWrites}
+	if d.law != nil {
+		c.Law = &CarriedLaw{LeaseStart: d.law.leaseStart, BuildingUnits: d.law.buildingUnits}
+	}
+	c.Requests = slices.Clone(d.requests)
+	for _, m := range d.mailq {
+		c.Mail = append(c.Mail, m.EmailInput)
+	}
+	in.Carried = c
+	return in
 }
 
 // write runs a short, idempotent database write (expect, charge the deposit,

@@ -8,8 +8,11 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
@@ -21,21 +24,36 @@ var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 const managerEmail = "manager@maple.example"
 
 // harness runs DepositWorkflow in Temporal's test environment (time skipping)
-// with the activities replaced by recorders.
+// with the activities replaced by recorders over an in-memory database
+// (fakedb_test.go): a test writes a fact there and signals its ID, as the
+// server does, and the workflow reads it back.
 type harness struct {
 	t          *testing.T
 	env        *testsuite.TestWorkflowEnvironment
+	db         *fakeDB
 	settles    []activities.SettleInput
-	emails     []activities.EmailInput // to the tenant
+	settleErrs []error                 // settlements refused by the books
+	emails     []activities.EmailInput // to the tenant, as sent (addressed and filled from the database)
 	reminders  []sentAt                // to the manager
 	stages     []string
 	threshold  int64 // the property's approval threshold
 	tenants    []activities.Tenant
-	unfinished int // updates sent that have neither completed nor been refused
+	emailErr   error // every email fails with it
+	unfinished int   // updates sent that have neither completed nor been refused
 	// The lease's law: the rule LoadLeaseLaw returns (default: no statute),
 	// and the deadlines the workflow saved, newest last.
 	law       activities.LeaseLaw
 	deadlines []activities.DeadlinesInput
+	// What happens when, for every run of a lease that continues as new.
+	events []*event
+	runs   int // runs of the workflow (more than one after a continue-as-new)
+}
+
+// event is something a test makes happen at a moment after the start.
+type event struct {
+	at    time.Time
+	do    func()
+	fired bool
 }
 
 type sentAt struct {
@@ -44,41 +62,69 @@ type sentAt struct {
 }
 
 func newHarness(t *testing.T, expected int64) *harness {
+	h := &harness{t: t, db: newFakeDB("L1"), tenants: []activities.Tenant{{ResidentID: 5, Email: "ana@example.com", Name: "Ana", Share: 1}}}
+	h.law = activities.LeaseLaw{Rule: ruleOf(rules.None), LeaseStart: t0, BuildingUnits: 1}
+	h.newEnv(t0, expected)
+	return h
+}
+
+// newEnv is a test environment starting at start, with every activity mocked.
+func (h *harness) newEnv(start time.Time, expected int64) {
 	var s testsuite.WorkflowTestSuite
-	h := &harness{t: t, env: s.NewTestWorkflowEnvironment(),
-		tenants: []activities.Tenant{{ResidentID: 5, Email: "ana@example.com", Name: "Ana", Share: 1}}}
-	h.env.SetStartTime(t0)
+	h.env = s.NewTestWorkflowEnvironment()
+	// The 1,000-lease test keeps both cores busy: give a workflow task time.
+	h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
+	h.env.SetStartTime(start)
 	acts := &activities.Activities{}
 	h.env.RegisterActivity(acts)
+	t := h.t
 	h.env.OnActivity(acts.ExpectDeposit, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ExpectDepositInput) (activities.Expectation, error) {
 			amount := in.AmountCents
 			if amount == 0 {
 				amount = expected
 			}
-			return activities.Expectation{ExpectedCents: amount, Source: "listing LST-1", DepositID: 1, TenantEmail: "ana@example.com", TenantName: "Ana",
+			h.db.change(func(b *activities.Books) {
+				b.Facts.Tenants = h.tenants
+				if len(b.Facts.Deposits) == 0 {
+					b.Facts.Deposits = append(b.Facts.Deposits, activities.DepositRowFact{Source: "listing LST-1", Approval: deposit.ApprovalNone,
+						DepositRow: deposit.DepositRow{DepositID: 1, Type: deposit.DepositCash, AmountCents: amount}})
+				}
+			})
+			return activities.Expectation{ExpectedCents: amount, Source: "listing LST-1", DepositID: 1, TenantEmail: h.tenants[0].Email, TenantName: h.tenants[0].Name,
 				Tenants: h.tenants}, nil
 		})
 	h.env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(7), nil)
 	h.env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.StageInput) error {
-			h.stages = append(h.stages, in.Stage)
+			// A lease starts awaiting payment; the emails mirror the stage again.
+			if in.Stage != h.db.books().Stage {
+				h.stages = append(h.stages, in.Stage)
+			}
+			h.db.saveStage(in)
 			return nil
 		})
 	h.env.OnActivity(acts.SettleDeposit, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SettleInput) (activities.SettleResult, error) {
+			res, err := h.db.settle(in, h.law)
+			if err != nil {
+				h.settleErrs = append(h.settleErrs, err)
+				return res, err
+			}
 			h.settles = append(h.settles, in)
-			res := activities.SettleResult{SettlementID: 40}
-			for i := range in.Payouts {
-				res.RefundIDs = append(res.RefundIDs, int64(41+i))
-			}
-			if in.BalanceOwedCents > 0 {
-				res.InvoiceID = 42
-			}
 			return res, nil
 		})
 	h.env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EmailInput) (activities.EmailResult, error) {
+			if h.emailErr != nil {
+				return activities.EmailResult{}, h.emailErr
+			}
+			if in.LeaseID != "" { // named by its lease: built from the database
+				var err error
+				if in, err = h.db.books().Envelope(in); err != nil {
+					return activities.EmailResult{}, err
+				}
+			}
 			if in.To == managerEmail {
 				h.reminders = append(h.reminders, sentAt{in, h.env.Now().UTC()})
 			} else {
@@ -91,7 +137,6 @@ func newHarness(t *testing.T, expected int64) *harness {
 		func(context.Context, string) (activities.Policy, error) {
 			return activities.Policy{ManagerEmail: managerEmail, ApprovalThresholdCents: h.threshold}, nil
 		})
-	h.law = activities.LeaseLaw{Rule: ruleOf(rules.None), LeaseStart: t0, BuildingUnits: 1}
 	h.env.OnActivity(acts.LoadLeaseLaw, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.LeaseLawInput) (activities.LeaseLaw, error) { return h.law, nil })
 	h.env.OnActivity(acts.SaveLeaseDeadlines, mock.Anything, mock.Anything).Return(
@@ -99,7 +144,22 @@ func newHarness(t *testing.T, expected int64) *harness {
 			h.deadlines = append(h.deadlines, in)
 			return nil
 		})
-	return h
+	// The database's facts, decisions and keeps.
+	h.env.OnActivity(acts.ReadPayment, mock.Anything, mock.Anything).Return(h.db.ReadPayment)
+	h.env.OnActivity(acts.ReadReturnedPayment, mock.Anything, mock.Anything).Return(h.db.ReadReturnedPayment)
+	h.env.OnActivity(acts.ReadCharge, mock.Anything, mock.Anything).Return(h.db.ReadCharge)
+	h.env.OnActivity(acts.ReadDepositRow, mock.Anything, mock.Anything).Return(h.db.ReadDepositRow)
+	h.env.OnActivity(acts.ReadMoveOut, mock.Anything, mock.Anything).Return(h.db.ReadMoveOut)
+	h.env.OnActivity(acts.ReadForwardingAddress, mock.Anything, mock.Anything).Return(h.db.ReadForwardingAddress)
+	h.env.OnActivity(acts.ReadLeaseFacts, mock.Anything, mock.Anything).Return(h.db.ReadLeaseFacts)
+	h.env.OnActivity(acts.ClaimDecision, mock.Anything, mock.Anything).Return(h.db.ClaimDecision)
+	h.env.OnActivity(acts.ReadApprovalPolicy, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.ApprovalPolicyInput) (activities.ApprovalPolicy, error) {
+			h.db.threshold = h.threshold
+			return h.db.ReadApprovalPolicy(ctx, in)
+		})
+	h.env.OnActivity(acts.RecordKeep, mock.Anything, mock.Anything).Return(h.db.RecordKeep)
+	h.env.OnActivity(acts.DecideApproval, mock.Anything, mock.Anything).Return(h.db.DecideApproval)
 }
 
 // embeddedRules are the rules depositflow ships.
@@ -121,23 +181,85 @@ func mockNoStatute(env *testsuite.TestWorkflowEnvironment, acts *activities.Acti
 	env.OnActivity(acts.SaveLeaseDeadlines, mock.Anything, mock.Anything).Return(nil)
 }
 
-// at delivers a signal at a moment relative to the workflow's start.
+// after runs do at a moment after the workflow's start (in whichever run
+// of the lease is running then).
+func (h *harness) after(d time.Duration, do func()) {
+	e := &event{at: t0.Add(d), do: do}
+	h.events = append(h.events, e)
+	if h.runs == 0 {
+		return // registered when the first run starts
+	}
+	h.env.RegisterDelayedCallback(func() { e.fired = true; e.do() }, e.at.Sub(h.env.Now()))
+}
+
+// at writes a fact into the database at a moment after the start and
+// signals it, as the server does: the signal carries the fact (old senders
+// did), of which the workflow uses only the ID.
 func (h *harness) at(after time.Duration, name string, arg any) {
-	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(name, arg) }, after)
+	h.after(after, func() {
+		h.write(name, arg)
+		h.env.SignalWorkflow(name, arg)
+	})
+}
+
+// forge sends a signal without writing anything to the database first.
+func (h *harness) forge(after time.Duration, name string, arg any) {
+	h.after(after, func() { h.env.SignalWorkflow(name, arg) })
+}
+
+// write puts the fact a signal names into the database.
+func (h *harness) write(name string, arg any) {
+	now := h.env.Now().UTC()
+	switch v := arg.(type) {
+	case deposit.Payment:
+		h.db.addPayment(v)
+	case PaymentReturned:
+		h.db.returnPayment(v)
+	case deposit.Charge:
+		h.db.addCharge(activities.ChargeRow{Charge: v, Approval: deposit.ApprovalNone, Origin: "user", CreatedBy: "maria", CreatedAt: now})
+	case activities.ChargeRow:
+		if v.CreatedAt.IsZero() {
+			v.CreatedAt = now
+		}
+		h.db.addCharge(v)
+	case deposit.DepositRow:
+		h.db.addDeposit(activities.DepositRowFact{DepositRow: v, Source: "amendment", Approval: deposit.ApprovalNone, CreatedBy: "maria", CreatedAt: now})
+	case activities.DepositRowFact:
+		if v.CreatedAt.IsZero() {
+			v.CreatedAt = now
+		}
+		v.Source = "amendment"
+		h.db.addDeposit(v)
+	case MoveOut:
+		h.db.moveOut(v.At)
+	case ForwardingAddress:
+		h.db.forward(v.Address, v.At)
+	default:
+		h.t.Fatalf("no database row for a %s signal of %T", name, arg)
+	}
 }
 
 // checkAt queries the state at a moment and hands it to check.
 func (h *harness) checkAt(after time.Duration, check func(deposit.State)) {
-	h.env.RegisterDelayedCallback(func() {
+	h.after(after, func() {
 		v, err := h.env.QueryWorkflow(QueryState)
 		require.NoError(h.t, err)
 		var s deposit.State
 		require.NoError(h.t, v.Get(&s))
 		check(s)
-	}, after)
+	})
 }
 
+// run runs the lease to its end, through every continue-as-new, and
+// returns its final state.
 func (h *harness) run(in LeaseInput) deposit.State {
+	s, err := h.runLease(in)
+	require.NoError(h.t, err)
+	require.Zero(h.t, h.unfinished, "updates left unfinished")
+	return s
+}
+
+func (h *harness) runLease(in LeaseInput) (deposit.State, error) {
 	if in.LeaseID == "" {
 		in.LeaseID = "L1"
 	}
@@ -147,13 +269,35 @@ func (h *harness) run(in LeaseInput) deposit.State {
 	if in.ReleaseAfterSeconds == 0 {
 		in.ReleaseAfterSeconds = int64(deposit.DefaultReleaseAfter / time.Second)
 	}
-	h.env.ExecuteWorkflow(DepositWorkflow, in)
-	require.True(h.t, h.env.IsWorkflowCompleted())
-	require.NoError(h.t, h.env.GetWorkflowError())
-	var s deposit.State
-	require.NoError(h.t, h.env.GetWorkflowResult(&s))
-	require.Zero(h.t, h.unfinished, "updates left unfinished")
-	return s
+	start := t0
+	for {
+		h.runs++
+		if h.runs > 1 {
+			h.newEnv(start, 0)
+		}
+		for _, e := range h.events {
+			if !e.fired && !e.at.Before(start) {
+				h.env.RegisterDelayedCallback(func() { e.fired = true; e.do() }, e.at.Sub(start))
+			}
+		}
+		h.env.ExecuteWorkflow(DepositWorkflow, in)
+		require.True(h.t, h.env.IsWorkflowCompleted())
+		err := h.env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if errors.As(err, &can) {
+			// The next run starts where this one stopped, with its memory.
+			require.NoError(h.t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+			require.NotNil(h.t, in.Carried)
+			start = h.env.Now()
+			continue
+		}
+		if err != nil {
+			return deposit.State{}, err
+		}
+		var s deposit.State
+		require.NoError(h.t, h.env.GetWorkflowResult(&s))
+		return s, nil
+	}
 }
 
 // emailKinds lists the kinds of the emails the tenant got.
@@ -367,32 +511,29 @@ func TestSecondMoveOutDoesNotMoveTheClocks(t *testing.T) {
 	h := newHarness(t, 100000)
 	h.at(time.Hour, SignalPayment, pay(1, 100000))
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	// Another date is refused by the database (the lease's move-out is
+	// written once): the workflow reads the same date again.
 	h.at(2*24*time.Hour+time.Hour, SignalMoveOut, moveOutDay(20))
+	h.checkAt(2*24*time.Hour+2*time.Hour, func(s deposit.State) { require.Empty(t, s.LateEvents) })
+	// A date changed in the database behind the workflow's back is
+	// recorded, not applied: the first move-out started the clocks.
+	h.after(2*24*time.Hour+3*time.Hour, func() {
+		h.db.change(func(b *activities.Books) { b.Facts.MovedOutAt = moveOutDay(25).At })
+	})
+	h.forge(2*24*time.Hour+4*time.Hour, SignalMoveOut, MoveOut{})
 	s := h.run(LeaseInput{})
 	require.Equal(t, moveOutDay(1).At, s.MovedOutAt)
 	require.Len(t, s.LateEvents, 1)
+	require.Contains(t, s.LateEvents[0], "2026-11-28")
 }
 
 func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetStartTime(t0)
-	acts := &activities.Activities{}
-	env.RegisterActivity(acts)
-	env.OnActivity(acts.ExpectDeposit, mock.Anything, mock.Anything).Return(activities.Expectation{ExpectedCents: 1000, TenantEmail: "bad@"}, nil)
-	env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(1), nil)
-	env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(nil)
-	env.OnActivity(acts.GetPropertyPolicy, mock.Anything, mock.Anything).Return(activities.Policy{}, nil)
-	env.OnActivity(acts.SettleDeposit, mock.Anything, mock.Anything).Return(activities.SettleResult{SettlementID: 1, RefundIDs: []int64{1}}, nil)
-	mockNoStatute(env, acts)
-	env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).Return(activities.EmailResult{},
-		temporal.NewNonRetryableApplicationError("550 no such user", "EmailRejected", errors.New("550")))
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPayment, pay(1, 1000)) }, time.Hour)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalMoveOut, moveOutDay(1)) }, 2*24*time.Hour)
-	env.ExecuteWorkflow(DepositWorkflow, LeaseInput{LeaseID: "L1", AssessForSeconds: 3600, ReleaseAfterSeconds: 3600})
-	require.NoError(t, env.GetWorkflowError())
-	var st deposit.State
-	require.NoError(t, env.GetWorkflowResult(&st))
+	h := newHarness(t, 1000)
+	h.tenants = []activities.Tenant{{ResidentID: 5, Email: "bad@", Name: "Bad"}}
+	h.emailErr = temporal.NewNonRetryableApplicationError("550 no such user", "EmailRejected", errors.New("550"))
+	h.at(time.Hour, SignalPayment, pay(1, 1000))
+	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
+	st := h.run(LeaseInput{AssessForSeconds: 3600, ReleaseAfterSeconds: 3600})
 	require.Equal(t, deposit.OutcomeRefunded, st.Outcome)
 	require.Len(t, st.EmailFailures, 4)
 	require.Empty(t, st.EmailsSent)

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
+	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
 )
@@ -49,7 +50,15 @@ func (d *flow) startClock(ctx workflow.Context) error {
 // time when nothing is (US-FL).
 func (d *flow) claim() bool {
 	s := d.state
-	return s.ArrearsCents+s.DeductionsCents+s.KeptCents > 0 || s.PendingKeep != nil
+	if s.ArrearsCents+s.DeductionsCents+s.KeptCents > 0 || s.PendingKeep != nil {
+		return true
+	}
+	for _, p := range s.Pending {
+		if p.Kind == deposit.PendingKeep || (p.Kind == deposit.PendingCharge && p.Charge != nil && p.Charge.Category != deposit.CategoryCredit) {
+			return true
+		}
+	}
+	return false
 }
 
 // clock computes the lease's deadlines from the facts as they stand now.
@@ -163,19 +172,33 @@ func (d *flow) missed(why string) {
 }
 
 // settleByStatute is the engine releasing the deposit itself to meet the
-// refund deadline: a hold ends and a keep not yet approved is not applied.
-func (d *flow) settleByStatute(ctx workflow.Context) {
-	by := Actor{Actor: "depositflow", Role: "system"}
+// refund deadline: a hold ends, and what awaits approval is not applied:
+// where the database is the book of record, each such item is recorded
+// there as lapsed (a keep) or declined by the statute (a charge or deposit
+// row) before the state changes.
+func (d *flow) settleByStatute(ctx workflow.Context) error {
+	by := Actor{Actor: "depositflow", Role: deposit.RoleSystem}
 	detail := fmt.Sprintf("released to meet the refund deadline %s under %s", dayText(d.state.Clock.RefundDue), d.state.Rule.Label())
 	if d.state.OnHold {
 		d.state.OnHold = false
 		detail += "; the hold ended"
 	}
-	if p := d.state.PendingKeep; p != nil {
+	if d.bookOfRecord {
+		for len(d.state.Pending) > 0 {
+			p := d.state.Pending[0]
+			if err := d.decideItem(ctx, p, activities.DecisionLapsed, deposit.Statute); err != nil {
+				return err
+			}
+			d.state.RemovePending(p.Item)
+			detail += fmt.Sprintf("; %s (%s %s asked by %s: %s) was not approved in time and is not applied",
+				p.Item, p.Kind, money.Format(p.AmountCents), p.RequestedBy, p.Reason)
+		}
+	} else if p := d.state.PendingKeep; p != nil {
 		d.state.PendingKeep = nil
 		detail += fmt.Sprintf("; the keep of %s asked by %s was not approved in time and is not applied", money.Format(p.AmountCents), p.RequestedBy)
 	}
 	d.record(ctx, "statute", by, detail)
+	return nil
 }
 
 // interest computes the interest owed as of now under the lease's rule.
@@ -183,19 +206,6 @@ func (d *flow) interest(ctx workflow.Context) {
 	if d.state.Rule == nil || d.law == nil {
 		return
 	}
-	var held []rules.Held
-	for _, p := range d.state.Payments {
-		if p.Returned {
-			continue
-		}
-		since, err := time.Parse(time.DateOnly, p.Date)
-		if err != nil {
-			since = d.state.MovedOutAt
-		}
-		held = append(held, rules.Held{Cents: p.AmountCents, Since: since})
-	}
-	d.state.Interest = d.state.Rule.Interest.Owed(rules.InterestFacts{
-		Held: held, Until: workflow.Now(ctx), LeaseStart: d.law.leaseStart, MovedOut: d.state.MovedOutAt, BuildingUnits: d.law.buildingUnits,
-	})
+	d.state.Interest = d.state.InterestOwed(workflow.Now(ctx), d.law.leaseStart, d.law.buildingUnits)
 	d.state.InterestCents = d.state.Interest.Cents
 }

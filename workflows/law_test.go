@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
@@ -251,9 +250,7 @@ func simulateLease(t *testing.T, seed uint64, code string) (deposit.State, time.
 	// Managers: a few decisions at random moments after the move-out; each
 	// may be accepted or refused, the simulation does not mind which.
 	decide := func(name string, req any) {
-		h.env.RegisterDelayedCallback(func() {
-			h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(error) {}, OnComplete: func(any, error) {}}, req)
-		}, recorded+time.Duration(rng.IntN(40*24))*time.Hour)
+		h.after(recorded+time.Duration(rng.IntN(40*24))*time.Hour, func() { h.send(name, req) })
 	}
 	for range rng.IntN(4) {
 		switch rng.IntN(4) {
@@ -270,17 +267,13 @@ func simulateLease(t *testing.T, seed uint64, code string) (deposit.State, time.
 	// A deposit on hold, or with a keep awaiting approval, and no statute
 	// waits for people: at day 150 a books_admin declines the keep and the
 	// manager releases.
-	h.env.RegisterDelayedCallback(func() {
-		ignore := &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(error) {}, OnComplete: func(any, error) {}}
-		h.env.UpdateWorkflow(UpdateDecline, "", ignore, ApprovalRequest{Actor: books})
-		h.env.UpdateWorkflow(UpdateRelease, "", ignore, ReleaseRequest{Actor: mgr})
-	}, 150*day)
+	h.after(150*day, func() {
+		h.send(UpdateDecline, ApprovalRequest{Actor: books})
+		h.send(UpdateRelease, ReleaseRequest{Actor: mgr})
+	})
 	in := LeaseInput{LeaseID: "L1", Jurisdiction: code, AssessForSeconds: days(1 + rng.IntN(20)), ReleaseAfterSeconds: days(1 + rng.IntN(110))}
-	h.env.ExecuteWorkflow(DepositWorkflow, in)
-	require.True(t, h.env.IsWorkflowCompleted())
-	require.NoError(t, h.env.GetWorkflowError())
-	var s deposit.State
-	require.NoError(t, h.env.GetWorkflowResult(&s))
+	s, err := h.runLease(in)
+	require.NoError(t, err)
 	require.Equal(t, deposit.StageClosed, s.Stage)
 	require.Empty(t, s.DeadlineMissed)
 	if s.Clock.Started {

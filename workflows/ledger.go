@@ -31,31 +31,41 @@ func (d *flow) expect(exp activities.Expectation) {
 
 // listen applies signals as they arrive, whatever step the main flow is at.
 // Each fact carries its database ID, so a signal delivered twice (a retried
-// sync, a reconcile pass) is applied once.
+// sync, a reconcile pass) is applied once. Where the database is the book of
+// record (facts.go) a signal only wakes the workflow: the fact is read from
+// PostgreSQL by its ID, and nothing else the signal says is used.
 func (d *flow) listen(ctx workflow.Context) {
 	logger := workflow.GetLogger(ctx)
+	payments := workflow.GetSignalChannel(ctx, SignalPayment)
+	returns := workflow.GetSignalChannel(ctx, SignalPaymentReturned)
+	charges := workflow.GetSignalChannel(ctx, SignalCharge)
+	amendments := workflow.GetSignalChannel(ctx, SignalAmend)
+	moveOuts := workflow.GetSignalChannel(ctx, SignalMoveOut)
+	forwarding := workflow.GetSignalChannel(ctx, SignalForwarding)
+	d.signals = []workflow.ReceiveChannel{payments, returns, charges, amendments, moveOuts, forwarding}
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		payments := workflow.GetSignalChannel(ctx, SignalPayment)
-		returns := workflow.GetSignalChannel(ctx, SignalPaymentReturned)
-		charges := workflow.GetSignalChannel(ctx, SignalCharge)
-		amendments := workflow.GetSignalChannel(ctx, SignalAmend)
-		moveOuts := workflow.GetSignalChannel(ctx, SignalMoveOut)
-		forwarding := workflow.GetSignalChannel(ctx, SignalForwarding)
 		for {
 			s := workflow.NewSelector(ctx)
 			s.AddReceive(payments, func(c workflow.ReceiveChannel, _ bool) {
 				var p deposit.Payment
 				c.Receive(ctx, &p)
+				if d.bookOfRecord {
+					d.readPayment(ctx, p.PaymentID)
+					return
+				}
 				if d.late(fmt.Sprintf("payment %d", p.PaymentID)) || d.dup("p", p.PaymentID) {
 					return
 				}
-				d.state.Payments = append(d.state.Payments, p)
-				d.addReceived(p.AmountCents)
+				d.state.AddPayment(p)
 				logger.Info("payment applied", "lease_id", d.in.LeaseID, "payment_id", p.PaymentID, "paid_cents", d.state.PaidCents)
 			})
 			s.AddReceive(returns, func(c workflow.ReceiveChannel, _ bool) {
 				var r PaymentReturned
 				c.Receive(ctx, &r)
+				if d.bookOfRecord {
+					d.readReturn(ctx, r.PaymentID)
+					return
+				}
 				if d.late(fmt.Sprintf("return of payment %d", r.PaymentID)) || d.dup("r", r.PaymentID) {
 					return
 				}
@@ -65,6 +75,10 @@ func (d *flow) listen(ctx workflow.Context) {
 			s.AddReceive(charges, func(c workflow.ReceiveChannel, _ bool) {
 				var ch deposit.Charge
 				c.Receive(ctx, &ch)
+				if d.bookOfRecord {
+					d.readCharge(ctx, ch.ChargeID)
+					return
+				}
 				if d.late(fmt.Sprintf("charge %d", ch.ChargeID)) {
 					return
 				}
@@ -74,45 +88,288 @@ func (d *flow) listen(ctx workflow.Context) {
 			s.AddReceive(amendments, func(c workflow.ReceiveChannel, _ bool) {
 				var row deposit.DepositRow
 				c.Receive(ctx, &row)
+				if d.bookOfRecord {
+					d.readAmendment(ctx, row.DepositID)
+					return
+				}
 				if d.late(fmt.Sprintf("deposit amendment %d", row.DepositID)) || d.dup("d", row.DepositID) {
 					return
 				}
-				d.applyDeposit(row)
-				// A changed cash deposit that leaves something to pay: ask for it.
-				if row.Type == deposit.DepositCash && row.AmountCents != 0 && d.expected && !d.covered() && !d.movedOut() {
-					d.email(templates.KindRequest, fmt.Sprintf("-amend-%d", row.DepositID))
-				}
+				d.amend(row)
 				logger.Info("deposit amended", "lease_id", d.in.LeaseID, "deposit_id", row.DepositID, "type", row.Type, "expected_cents", d.state.ExpectedCents)
 			})
 			s.AddReceive(moveOuts, func(c workflow.ReceiveChannel, _ bool) {
 				var m MoveOut
 				c.Receive(ctx, &m)
-				if d.movedOut() {
-					// The first move-out starts the clocks; a later one cannot move them.
-					d.state.LateEvents = append(d.state.LateEvents, "move-out "+m.At.Format(time.RFC3339)+" after the move-out was recorded")
+				if d.bookOfRecord {
+					d.readMoveOut(ctx)
 					return
 				}
-				d.state.MovedOutAt = m.At.UTC()
-				logger.Info("move-out recorded", "lease_id", d.in.LeaseID, "at", d.state.MovedOutAt)
+				d.moveOut(ctx, m.At)
 			})
 			s.AddReceive(forwarding, func(c workflow.ReceiveChannel, _ bool) {
 				var f ForwardingAddress
 				c.Receive(ctx, &f)
+				if d.bookOfRecord {
+					d.readForwarding(ctx)
+					return
+				}
 				if d.late("forwarding address") {
 					return
 				}
-				// A corrected address keeps the time the first one arrived:
-				// that is when the statute's clock started.
-				d.state.ForwardingAddress = f.Address
-				if d.state.ForwardingAt.IsZero() {
-					d.state.ForwardingAt = f.At.UTC()
-				}
-				logger.Info("forwarding address recorded", "lease_id", d.in.LeaseID, "at", d.state.ForwardingAt)
+				d.forward(ctx, f.Address, f.At)
 			})
 			s.Select(ctx)
 			workflow.SetCurrentDetails(ctx, d.details())
 		}
 	})
+}
+
+// amend applies a deposit row; a changed cash deposit that leaves something
+// to pay asks for it.
+func (d *flow) amend(row deposit.DepositRow) {
+	d.applyDeposit(row)
+	if row.Type == deposit.DepositCash && row.AmountCents != 0 && d.expected && !d.covered() && !d.movedOut() {
+		d.email(templates.KindRequest, fmt.Sprintf("-amend-%d", row.DepositID))
+	}
+}
+
+// moveOut records the move-out; the first starts the clocks, a later one
+// cannot move them.
+func (d *flow) moveOut(ctx workflow.Context, at time.Time) {
+	if d.movedOut() {
+		if !at.UTC().Equal(d.state.MovedOutAt) || !d.bookOfRecord {
+			d.state.LateEvents = append(d.state.LateEvents, "move-out "+at.Format(time.RFC3339)+" after the move-out was recorded")
+		}
+		return
+	}
+	d.state.MovedOutAt = at.UTC()
+	d.facts++
+	workflow.GetLogger(ctx).Info("move-out recorded", "lease_id", d.in.LeaseID, "at", d.state.MovedOutAt)
+}
+
+// forward records the tenant's written forwarding address. A corrected
+// address keeps the time the first one arrived: that is when the statute's
+// clock started.
+func (d *flow) forward(ctx workflow.Context, address string, at time.Time) {
+	d.state.ForwardingAddress = address
+	if d.state.ForwardingAt.IsZero() {
+		d.state.ForwardingAt = at.UTC()
+	}
+	workflow.GetLogger(ctx).Info("forwarding address recorded", "lease_id", d.in.LeaseID, "at", d.state.ForwardingAt)
+}
+
+// readFact runs the local activity that reads one fact of the lease. It
+// says false when the read failed for good (it is logged; a later signal
+// for the same fact reads it again).
+func (d *flow) readFact(ctx workflow.Context, fn any, id int64, out any) bool {
+	d.listening = true
+	defer func() { d.listening = false }()
+	err := workflow.ExecuteLocalActivity(localCtx(ctx), fn, activities.FactInput{LeaseID: d.in.LeaseID, ID: id}).Get(ctx, out)
+	if err != nil {
+		workflow.GetLogger(ctx).Error("reading a fact failed", "lease_id", d.in.LeaseID, "id", id, "error", err)
+		return false
+	}
+	return true
+}
+
+// ignore records a signal naming a fact the database does not hold for
+// this lease: nothing is applied, and operators see it (the state, the
+// log, the deposit_signals_ignored metric).
+func (d *flow) ignore(ctx workflow.Context, signal, what string) {
+	why := fmt.Sprintf("%s, which lease %s does not have", what, d.in.LeaseID)
+	if len(d.state.IgnoredSignals) >= maxIgnored {
+		d.state.IgnoredSignals = d.state.IgnoredSignals[1:]
+	}
+	d.state.IgnoredSignals = append(d.state.IgnoredSignals, why)
+	workflow.GetLogger(ctx).Warn("signal ignored", "lease_id", d.in.LeaseID, "signal", signal, "why", why)
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"signal": signal}).Counter("deposit_signals_ignored").Inc(1)
+}
+
+// maxIgnored bounds the ignored signals the state lists (the newest are kept).
+const maxIgnored = 100
+
+func (d *flow) readPayment(ctx workflow.Context, id int64) {
+	what := fmt.Sprintf("payment %d", id)
+	if d.lateFact(SignalPayment, id, what) || d.seen[factKey("p", id)] {
+		return
+	}
+	var f activities.PaymentFact
+	if !d.readFact(ctx, a.ReadPayment, id, &f) {
+		return
+	}
+	if !f.Found {
+		d.ignore(ctx, SignalPayment, what)
+		return
+	}
+	// The main flow may have settled while the fact was read.
+	if d.lateFact(SignalPayment, id, what) || d.dup("p", id) {
+		return
+	}
+	p := f.Payment
+	p.Returned, p.ReturnReason = false, "" // a return is applied by its own signal
+	d.state.AddPayment(p)
+	d.facts++
+	workflow.GetLogger(ctx).Info("payment applied", "lease_id", d.in.LeaseID, "payment_id", id, "paid_cents", d.state.PaidCents)
+}
+
+func (d *flow) readReturn(ctx workflow.Context, id int64) {
+	what := fmt.Sprintf("return of payment %d", id)
+	if d.lateFact(SignalPaymentReturned, id, what) || d.seen[factKey("r", id)] {
+		return
+	}
+	var f activities.ReturnedPaymentFact
+	if !d.readFact(ctx, a.ReadReturnedPayment, id, &f) {
+		return
+	}
+	if !f.Found {
+		d.ignore(ctx, SignalPaymentReturned, what+" (not returned in the database)")
+		return
+	}
+	if d.lateFact(SignalPaymentReturned, id, what) || d.dup("r", id) {
+		return
+	}
+	if !d.dup("p", id) {
+		// The payment's own signal never came: the database has it.
+		p := f.Payment
+		p.Returned, p.ReturnReason = false, ""
+		d.state.AddPayment(p)
+	}
+	d.state.ReturnPayment(id, f.Payment.ReturnReason)
+	if f.Fee != nil {
+		d.applyChargeRow(ctx, *f.Fee)
+	}
+	d.email(templates.KindReturned, fmt.Sprintf("-%d", id))
+	d.facts++
+	workflow.GetLogger(ctx).Info("payment returned", "lease_id", d.in.LeaseID, "payment_id", id, "reason", f.Payment.ReturnReason, "paid_cents", d.state.PaidCents)
+}
+
+func (d *flow) readCharge(ctx workflow.Context, id int64) {
+	what := fmt.Sprintf("charge %d", id)
+	if d.lateFact(SignalCharge, id, what) || d.seen[factKey("c", id)] {
+		return
+	}
+	var f activities.ChargeFact
+	if !d.readFact(ctx, a.ReadCharge, id, &f) {
+		return
+	}
+	switch {
+	case !f.Found:
+		d.ignore(ctx, SignalCharge, what)
+		return
+	case f.Charge.Category == "deposit":
+		d.ignore(ctx, SignalCharge, what+" as a term of the refund (it is the deposit charge)")
+		return
+	case d.lateFact(SignalCharge, id, what):
+		return
+	}
+	d.applyChargeRow(ctx, f.Charge)
+}
+
+// applyChargeRow applies a charge as the database has it: one that counts
+// (approval none or approved) goes into its term; one written pending waits
+// for a books_admin as an item; a declined one is never applied.
+func (d *flow) applyChargeRow(ctx workflow.Context, row activities.ChargeRow) {
+	logger := workflow.GetLogger(ctx)
+	item := deposit.ItemID(deposit.PendingCharge, row.ChargeID)
+	switch {
+	case deposit.Counts(row.Approval):
+		if d.dup("c", row.ChargeID) {
+			return
+		}
+		// Approved in the database meanwhile: no longer pending.
+		if d.state.FindPending(item) != nil {
+			d.state.RemovePending(item)
+		}
+		d.state.AddCharge(row.Charge)
+		d.facts++
+		logger.Info("charge applied", "lease_id", d.in.LeaseID, "charge_id", row.ChargeID, "category", row.Category)
+	case row.Approval == deposit.ApprovalPending:
+		if d.state.FindPending(item) == nil {
+			d.state.AddPending(row.Pending())
+			d.facts++
+			logger.Info("charge awaits approval", "lease_id", d.in.LeaseID, "charge_id", row.ChargeID, "cents", row.AmountCents)
+		}
+	default:
+		if d.dup("c", row.ChargeID) {
+			return
+		}
+		d.state.RemovePending(item)
+		logger.Info("charge declined: not applied", "lease_id", d.in.LeaseID, "charge_id", row.ChargeID, "decided_by", row.DecidedBy)
+	}
+}
+
+func (d *flow) readAmendment(ctx workflow.Context, id int64) {
+	what := fmt.Sprintf("deposit amendment %d", id)
+	if d.lateFact(SignalAmend, id, what) || d.seen[factKey("d", id)] {
+		return
+	}
+	var f activities.DepositFact
+	if !d.readFact(ctx, a.ReadDepositRow, id, &f) {
+		return
+	}
+	if !f.Found {
+		d.ignore(ctx, SignalAmend, what)
+		return
+	}
+	if d.lateFact(SignalAmend, id, what) {
+		return
+	}
+	logger := workflow.GetLogger(ctx)
+	item := deposit.ItemID(deposit.PendingDeposit, id)
+	switch {
+	case deposit.Counts(f.Row.Approval):
+		if d.dup("d", id) {
+			return
+		}
+		if d.state.FindPending(item) != nil {
+			d.state.RemovePending(item)
+		}
+		d.amend(f.Row.DepositRow)
+		d.facts++
+		logger.Info("deposit amended", "lease_id", d.in.LeaseID, "deposit_id", id, "type", f.Row.Type, "expected_cents", d.state.ExpectedCents)
+	case f.Row.Approval == deposit.ApprovalPending:
+		if d.state.FindPending(item) == nil {
+			d.state.AddPending(f.Row.Pending())
+			d.facts++
+			logger.Info("deposit amendment awaits approval", "lease_id", d.in.LeaseID, "deposit_id", id)
+		}
+	default:
+		if !d.dup("d", id) {
+			d.state.RemovePending(item)
+			logger.Info("deposit amendment declined: not applied", "lease_id", d.in.LeaseID, "deposit_id", id)
+		}
+	}
+}
+
+func (d *flow) readMoveOut(ctx workflow.Context) {
+	var f activities.MoveOutFact
+	if !d.readFact(ctx, a.ReadMoveOut, 0, &f) {
+		return
+	}
+	if !f.Found {
+		d.ignore(ctx, SignalMoveOut, "a move-out")
+		return
+	}
+	d.moveOut(ctx, f.At)
+}
+
+func (d *flow) readForwarding(ctx workflow.Context) {
+	if d.lateFact(SignalForwarding, 0, "forwarding address") {
+		return
+	}
+	var f activities.ForwardingFact
+	if !d.readFact(ctx, a.ReadForwardingAddress, 0, &f) {
+		return
+	}
+	if !f.Found {
+		d.ignore(ctx, SignalForwarding, "a forwarding address")
+		return
+	}
+	if d.lateFact(SignalForwarding, 0, "forwarding address") || (f.Address == d.state.ForwardingAddress && !d.state.ForwardingAt.IsZero()) {
+		return
+	}
+	d.forward(ctx, f.Address, f.At)
 }
 
 // addReceived counts cash in (or, negative, a payment that came back).
@@ -122,28 +379,8 @@ func (d *flow) addReceived(cents int64) {
 	d.state.HeldCents += cents
 }
 
-// applyDeposit adds a deposit row to the totals of its type. Cash is what
-// the tenant must pay; prepaid was paid ahead and counts as received; a
-// guarantee is no cash at all. A row naming a payee makes it the newest.
-func (d *flow) applyDeposit(row deposit.DepositRow) {
-	d.state.Deposits = append(d.state.Deposits, row)
-	switch row.Type {
-	case deposit.DepositCash:
-		d.state.ExpectedCents += row.AmountCents
-	case deposit.DepositPrepaid:
-		d.state.PrepaidCents += row.AmountCents
-		d.state.ReceivedCents += row.AmountCents
-		d.state.HeldCents += row.AmountCents
-	case deposit.DepositGuarantee:
-		d.state.GuaranteeCents += row.AmountCents
-		if row.Guarantor != "" && !slices.Contains(d.state.Guarantors, row.Guarantor) {
-			d.state.Guarantors = append(d.state.Guarantors, row.Guarantor)
-		}
-	}
-	if row.PayeeEmail != "" {
-		d.state.PayeeEmail, d.state.PayeeName = row.PayeeEmail, row.PayeeName
-	}
-}
+// applyDeposit adds a deposit row to the totals of its type (deposit.State.AddDepositRow).
+func (d *flow) applyDeposit(row deposit.DepositRow) { d.state.AddDepositRow(row) }
 
 // applyReturn reverses a payment that came back and adds the fee charge;
 // the stage loop then sends the lease back to awaiting payment if the
@@ -168,30 +405,71 @@ func (d *flow) applyReturn(r PaymentReturned) {
 	d.state.LateEvents = append(d.state.LateEvents, fmt.Sprintf("return of payment %d, which this lease never received", r.PaymentID))
 }
 
-// applyCharge adds a ledger charge to its term of the refund maths.
+// applyCharge adds a ledger charge to its term of the refund maths, once.
 func (d *flow) applyCharge(ch deposit.Charge) {
 	if d.dup("c", ch.ChargeID) {
 		return
 	}
-	d.state.Charges = append(d.state.Charges, ch)
-	switch ch.Category {
-	case deposit.CategoryArrears:
-		d.state.ArrearsCents += ch.AmountCents
-	case deposit.CategoryCredit:
-		d.state.CreditsCents += ch.AmountCents
-		d.state.HeldCents += ch.AmountCents
-	default:
-		d.state.DeductionsCents += ch.AmountCents
-	}
+	d.state.AddCharge(ch)
 }
 
+// factKey names a fact in seen: its kind and database ID ("c34").
+func factKey(kind string, id int64) string { return fmt.Sprintf("%s%d", kind, id) }
+
+// dup says whether a fact was applied before, and marks it applied.
 func (d *flow) dup(kind string, id int64) bool {
-	k := fmt.Sprintf("%s%d", kind, id)
+	k := factKey(kind, id)
 	if d.seen[k] {
 		return true
 	}
 	d.seen[k] = true
 	return false
+}
+
+// lateFact is late for a fact the workflow reads from the database. One
+// that arrives while the settlement is being written waits: if the books
+// then disagree, it is applied (replayDeferred) and the lease settles
+// again; if the settlement is written, it arrived late.
+func (d *flow) lateFact(signal string, id int64, what string) bool {
+	if !d.settled {
+		return false
+	}
+	if d.settling {
+		f := deferredFact{Signal: signal, ID: id, What: what}
+		if !slices.Contains(d.deferred, f) {
+			d.deferred = append(d.deferred, f)
+		}
+		return true
+	}
+	return d.late(what)
+}
+
+// deferredFact is a signal that arrived while the settlement was written.
+type deferredFact struct {
+	Signal string
+	ID     int64
+	What   string
+}
+
+// replayDeferred applies the facts that arrived while a settlement that
+// the books then refused was being written.
+func (d *flow) replayDeferred(ctx workflow.Context) {
+	facts := d.deferred
+	d.deferred = nil
+	for _, f := range facts {
+		switch f.Signal {
+		case SignalPayment:
+			d.readPayment(ctx, f.ID)
+		case SignalPaymentReturned:
+			d.readReturn(ctx, f.ID)
+		case SignalCharge:
+			d.readCharge(ctx, f.ID)
+		case SignalAmend:
+			d.readAmendment(ctx, f.ID)
+		case SignalForwarding:
+			d.readForwarding(ctx)
+		}
+	}
 }
 
 // late records a fact that arrived after the money was settled: it can no

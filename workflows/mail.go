@@ -2,13 +2,11 @@ package workflows
 
 import (
 	"fmt"
-	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -24,9 +22,16 @@ type outgoing struct {
 
 func (d *flow) mailDone() bool { return len(d.mailq) == 0 && !d.mailBusy }
 
-// email queues an email to the tenants showing the state as it is now. The
-// suffix tells apart repeats of a step (a second receipt, a second request).
+// email queues an email to the tenants. The suffix tells apart repeats of
+// a step (a second receipt, a second request). Where the database is the
+// book of record the email names only the lease: what it shows is read from
+// the database when it is sent. Before, it showed the state as it was when
+// queued.
 func (d *flow) email(kind, suffix string) {
+	if d.bookOfRecord {
+		d.mailq = append(d.mailq, outgoing{EmailInput: activities.EmailInput{Key: d.key("email/" + kind + suffix), Kind: kind, LeaseID: d.in.LeaseID}})
+		return
+	}
 	in := activities.EmailInput{
 		Key: d.key("email/" + kind + suffix), Kind: kind, To: d.state.TenantEmail, ToName: d.state.TenantName, Data: d.emailData(),
 	}
@@ -38,17 +43,24 @@ func (d *flow) email(kind, suffix string) {
 	d.mailq = append(d.mailq, outgoing{EmailInput: in})
 }
 
-// remindManager queues a reminder to the property's manager; the mailer
-// reads the manager's address when it sends, so a changed address is used.
-func (d *flow) remindManager(key string) {
+// remindManager queues a reminder to the property's manager.
+func (d *flow) remindManager(key string) { d.remind(templates.KindReminder, key) }
+
+// remind queues an email to the property's manager (a reminder, an alert);
+// its address is read when it is sent, so a changed address is used.
+func (d *flow) remind(kind, key string) {
+	if d.bookOfRecord {
+		d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: kind, LeaseID: d.in.LeaseID, ToManager: true}})
+		return
+	}
 	data := EmailData(d.state, true)
-	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: templates.KindReminder, Data: data}})
+	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: kind, Data: data}})
 }
 
 func (d *flow) startMailer(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 })
+			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 && !d.draining })
 			d.mailBusy = true
 			next := d.mailq[0]
 			if err := d.send(ctx, next); err != nil {
@@ -68,6 +80,14 @@ func (d *flow) startMailer(ctx workflow.Context) {
 }
 
 func (d *flow) send(ctx workflow.Context, m outgoing) error {
+	if d.bookOfRecord {
+		// The email is built from the lease's row: mirror what only the
+		// workflow knows first.
+		if err := d.mirror(ctx, false); err != nil {
+			return err
+		}
+		return workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, nil)
+	}
 	if m.toManager {
 		var policy activities.Policy
 		if err := workflow.ExecuteActivity(dbCtx(ctx), a.GetPropertyPolicy, d.in.PropertyID).Get(ctx, &policy); err != nil {
@@ -86,83 +106,9 @@ func (d *flow) emailData() templates.Data { return EmailData(d.state, false) }
 
 // EmailData is what an email shows for a lease's state: the tenant's view,
 // or (forManager) the same figures addressed to the property's manager.
-// `deposits email preview` renders from it too.
+// Workflows from before the database was the book of record send it in each
+// email's input; later ones name only the lease, and the email is built from
+// the database (activities.Statement) with the same code.
 func EmailData(s deposit.State, forManager bool) templates.Data {
-	data := templates.Data{
-		LeaseID: s.LeaseID, PropertyID: s.PropertyID, UnitID: s.UnitID,
-		TenantName: s.TenantName, TenantEmail: s.TenantEmail, RecipientName: s.TenantName,
-		ExpectedCents: s.ExpectedCents, PaidCents: s.PaidCents, ReceivedCents: s.ReceivedCents,
-		PrepaidCents: s.PrepaidCents, GuaranteeCents: s.GuaranteeCents,
-		InterestCents: s.InterestCents, CreditsCents: s.CreditsCents, EarlierRefundsCents: s.EarlierRefundsCents,
-		ArrearsCents: s.ArrearsCents, DeductionsCents: s.DeductionsCents, KeptCents: s.KeptCents,
-		MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt, OnHold: s.OnHold,
-		Payments: []templates.Line{}, Returned: []templates.Line{}, Arrears: []templates.Line{}, Deductions: []templates.Line{},
-		Credits: []templates.Line{}, Kept: []templates.Line{}, Payouts: []templates.Line{},
-	}
-	if len(s.Tenants) > 1 || forManager {
-		data.RecipientName = ""
-	}
-	data.ForManager = forManager
-	for _, p := range s.Payments {
-		desc := "Payment " + p.Reference
-		if p.Date != "" {
-			desc += " on " + p.Date
-		}
-		if p.Returned {
-			data.Returned = append(data.Returned, templates.Line{Description: desc + " (returned: " + p.ReturnReason + ")", Cents: p.AmountCents})
-			continue
-		}
-		data.Payments = append(data.Payments, templates.Line{Description: desc, Cents: p.AmountCents})
-	}
-	if s.Rule != nil {
-		data.RuleLabel, data.ClockStarted, data.ClockWhy = s.Rule.Label(), s.Clock.Started, s.Clock.Why
-		data.StatementDue, data.RefundDue, data.ObjectionEnds = s.Clock.StatementDue, s.Clock.RefundDue, s.Clock.ObjectionEnds
-		data.SettledAt, data.DeadlineMissed = s.ClosedAt, s.DeadlineMissed
-		if s.Interest.Why != "" && (s.Interest.Cents > 0 || s.Rule.Interest != nil) {
-			data.InterestWhy = s.Interest.Why
-		}
-	}
-	var forfeited []string
-	for _, c := range s.Charges {
-		if s.Forfeited && c.Category != deposit.CategoryCredit {
-			// A missed deadline forfeited the right to withhold: listed, not taken.
-			forfeited = append(forfeited, c.Description+" "+money.Format(c.AmountCents))
-			data.ForfeitedCents += c.AmountCents
-			continue
-		}
-		l := templates.Line{Description: c.Description, Cents: c.AmountCents}
-		switch c.Category {
-		case deposit.CategoryArrears:
-			data.Arrears = append(data.Arrears, l)
-		case deposit.CategoryCredit:
-			data.Credits = append(data.Credits, l)
-		default:
-			data.Deductions = append(data.Deductions, l)
-		}
-	}
-	for _, k := range s.Kept {
-		if s.Forfeited {
-			forfeited = append(forfeited, "kept: "+k.Reason+" "+money.Format(k.AmountCents))
-			data.ForfeitedCents += k.AmountCents
-			continue
-		}
-		data.Kept = append(data.Kept, templates.Line{Description: k.Reason, Cents: k.AmountCents})
-	}
-	if s.Forfeited {
-		data.ArrearsCents, data.DeductionsCents, data.KeptCents = 0, 0, 0
-		data.ForfeitedList = strings.Join(forfeited, ", ")
-	}
-	// Before settlement the emails show what would be refunded if nothing else changes.
-	st := deposit.Settle(s.Terms())
-	data.RefundCents, data.BalanceOwedCents = st.RefundCents, st.BalanceOwedCents
-	payouts := s.Payouts
-	if s.Stage != deposit.StageClosed {
-		payouts = deposit.PlannedPayouts(s, st.RefundCents)
-	}
-	if len(payouts) > 1 || s.PayeeEmail != "" {
-		for _, p := range payouts {
-			data.Payouts = append(data.Payouts, templates.Line{Description: fmt.Sprintf("%s <%s>", p.Name, p.Email), Cents: p.AmountCents})
-		}
-	}
-	return data
+	return activities.EmailData(s, activities.ViewOf(s), forManager)
 }

@@ -97,6 +97,9 @@ func (d *flow) plainDetails() string {
 		add(&b, ": balance owed %s (invoice %d), closed %s.", money.Format(s.BalanceOwedCents), s.InvoiceID, dayText(s.ClosedAt))
 	case s.Stage == deposit.StageClosed:
 		add(&b, ": %s, refund %s in %d payout(s), closed %s.", strings.ReplaceAll(s.Outcome, "_", " "), money.Format(s.RefundCents), len(s.Payouts), dayText(s.ClosedAt))
+	case s.Stage == deposit.StageBooksDisagree:
+		add(&b, ": nothing was paid. The settlement this workflow computed is not what the database's books show, so the lease waits "+
+			"for an admin to recheck the books (recheck_books; with rebuild, the workflow first re-reads every fact from the database). %s.", s.BooksDisagree)
 	case !s.ReleaseAt.IsZero():
 		st := deposit.Settle(d.terms())
 		when := "release on " + dayText(s.ReleaseAt)
@@ -113,8 +116,18 @@ func (d *flow) plainDetails() string {
 	case s.Stage == deposit.StageHeld:
 		add(&b, ": %s held until the move-out.", money.Format(s.ReceivedCents))
 	}
-	if s.PendingKeep != nil {
+	switch {
+	case len(s.Pending) > 0:
+		var items []string
+		for _, p := range s.Pending {
+			items = append(items, fmt.Sprintf("%s (%s by %s)", p.Item, money.Format(p.AmountCents), p.RequestedBy))
+		}
+		add(&b, "\n\nAwaiting a books_admin's approval: %s.", strings.Join(items, ", "))
+	case s.PendingKeep != nil:
 		add(&b, "\n\nA keep of %s by %s awaits a books_admin's approval.", money.Format(s.PendingKeep.AmountCents), s.PendingKeep.RequestedBy)
+	}
+	if n := len(s.IgnoredSignals); n > 0 {
+		add(&b, "\n\n%d signal(s) named facts the database does not hold for this lease and were ignored; the last: %s.", n, s.IgnoredSignals[n-1])
 	}
 	if s.Rule != nil {
 		add(&b, "\n\n%s", s.Clock.Why)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
 )
 
@@ -38,6 +39,35 @@ type LeaseInput struct {
 	// short-term rental); shown to operators from the start. The workflow
 	// reads the rule itself at the move-out.
 	Jurisdiction string `json:"jurisdiction,omitempty"`
+	// Carried is the workflow's memory when it continued as new: the run
+	// resumes the story where the last one stopped. Nil for a new lease.
+	Carried *Carried `json:"carried,omitempty"`
+}
+
+// Carried is everything a lease's workflow remembers, handed from one run
+// to the next at a continue-as-new (see continueAsNew in deposit.go).
+type Carried struct {
+	State       deposit.State           `json:"state"`
+	Step        int                     `json:"step"`
+	Expected    bool                    `json:"expected,omitempty"`
+	ReleaseNow  bool                    `json:"release_now,omitempty"`
+	Receipts    int                     `json:"receipts,omitempty"`
+	Law         *CarriedLaw             `json:"law,omitempty"`
+	MaxRelease  time.Time               `json:"max_release,omitzero"`
+	Shown       string                  `json:"shown,omitempty"`
+	Mirrored    string                  `json:"mirrored,omitempty"`
+	Reminded    map[string]bool         `json:"reminded,omitempty"`
+	Seen        map[string]bool         `json:"seen,omitempty"`
+	Requests    []int64                 `json:"requests,omitempty"` // decision requests (audit rows) already used
+	Mail        []activities.EmailInput `json:"mail,omitempty"`     // emails queued and not yet sent
+	Alerts      int                     `json:"alerts,omitempty"`   // books_disagree alerts sent
+	LocalWrites bool                    `json:"local_writes,omitempty"`
+}
+
+// CarriedLaw is the part of the lease's law the interest needs.
+type CarriedLaw struct {
+	LeaseStart    time.Time `json:"lease_start"`
+	BuildingUnits int       `json:"building_units"`
 }
 
 // AssessFor is the assessment window after the move-out.
@@ -49,6 +79,12 @@ func (in LeaseInput) AssessFor() time.Duration {
 func (in LeaseInput) ReleaseAfter() time.Duration {
 	return time.Duration(in.ReleaseAfterSeconds) * time.Second
 }
+
+// Signals only wake the workflow (book-of-record version): each names a
+// fact already in the database by its ID (payment_id, charge_id,
+// deposit_id; the lease itself for a move-out or a forwarding address), and
+// the workflow reads the fact from PostgreSQL. Old senders still send the
+// full payloads below; nothing in them but the ID is used.
 
 // PaymentReturned is the returned-payment signal: the payment row is marked
 // returned and the fee charge (if the property charges one) is written.

@@ -1,6 +1,8 @@
 package deposit
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/depositflow/depositflow/internal/rules"
@@ -14,6 +16,10 @@ const (
 	StageAssessing       = "assessing"
 	StageReleasePending  = "release_pending"
 	StageClosed          = "closed"
+	// StageBooksDisagree: at the settlement the database's books and the
+	// workflow's view differed; nothing was paid, and the lease waits for an
+	// admin's recheck_books (or a new fact) before it settles.
+	StageBooksDisagree = "books_disagree"
 )
 
 // Limits on the durations a lease may set.
@@ -137,13 +143,14 @@ type State struct {
 	Payments         []Payment `json:"payments"`
 	Charges          []Charge  `json:"charges"`
 
-	Kept        []Keep `json:"kept"`
-	PendingKeep *Keep  `json:"pending_keep,omitempty"`
-	// Pending lists what waits for a books_admin's approval: keeps, charges
-	// and deposit amendments. None of it counts until approved.
-	Pending   []Pending  `json:"pending,omitempty"`
-	OnHold    bool       `json:"on_hold"`
-	Decisions []Decision `json:"decisions"`
+	Kept []Keep `json:"kept"`
+	// Pending lists what waits for a books_admin's approval: keeps, and
+	// charges and deposit rows written 'pending'. PendingKeep is the first
+	// pending keep, as readers from before Pending know it.
+	Pending     []Pending  `json:"pending,omitempty"`
+	PendingKeep *Keep      `json:"pending_keep,omitempty"`
+	OnHold      bool       `json:"on_hold"`
+	Decisions   []Decision `json:"decisions"`
 
 	MovedOutAt  time.Time `json:"moved_out_at,omitzero"`
 	AssessUntil time.Time `json:"assess_until,omitzero"`
@@ -169,11 +176,12 @@ type State struct {
 	EmailFailures []string `json:"email_failures,omitempty"`
 	// Events that came after the deposit was settled: recorded, not applied.
 	LateEvents []string `json:"late_events,omitempty"`
-	// IgnoredSignals are signals that named a fact the database does not
-	// hold for this lease: nothing was applied.
+	// IgnoredSignals lists signals naming a fact the database does not hold
+	// for this lease ("charge 9, which lease L-100 does not have"): nothing
+	// was applied, and an operator should find out who sent them.
 	IgnoredSignals []string `json:"ignored_signals,omitempty"`
-	// BooksDisagree says why the settlement stopped: the database's facts
-	// and the workflow's view of them differ.
+	// BooksDisagree says, while the stage is books_disagree, which terms of
+	// the settlement the database and the workflow computed differently.
 	BooksDisagree string `json:"books_disagree,omitempty"`
 }
 
@@ -189,27 +197,35 @@ const (
 // Roles lists the roles a person may hold.
 var Roles = []string{RoleViewer, RoleManager, RoleBooksAdmin, RoleAdmin}
 
+// ParseRoles splits roles as an audit row stores them ("manager,books_admin").
+func ParseRoles(joined string) []string {
+	var out []string
+	for _, r := range strings.Split(joined, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// HasRole says whether role is among roles.
+func HasRole(roles []string, role string) bool { return slices.Contains(roles, role) }
+
+// Statute is who acts when the engine itself decides to meet a deadline.
+const Statute = "depositflow (statute)"
+
 // DefaultExtendDays is how far one extend moves the release date, as OwnerRez does.
 const DefaultExtendDays = 7
 
 // Keep is an amount kept from the deposit by a manager's decision.
 type Keep struct {
+	KeepID      int64     `json:"keep_id,omitempty"`    // its row in keeps
+	RequestID   int64     `json:"request_id,omitempty"` // the audit row of the request
 	AmountCents int64     `json:"amount_cents"`
 	Reason      string    `json:"reason"`
 	RequestedBy string    `json:"requested_by"`
 	RequestedAt time.Time `json:"requested_at"`
 	ApprovedBy  string    `json:"approved_by,omitempty"`
-}
-
-// Pending is an item waiting for a books_admin's approval: "keep:12",
-// "charge:34" or "deposit:56".
-type Pending struct {
-	Item        string    `json:"item"`
-	Kind        string    `json:"kind"`
-	AmountCents int64     `json:"amount_cents"`
-	Reason      string    `json:"reason"`
-	RequestedBy string    `json:"requested_by"`
-	RequestedAt time.Time `json:"requested_at"`
 }
 
 // Decision is one accepted decision, in the order they were made.

@@ -35,7 +35,7 @@ const (
 	Hold         = workflows.UpdateHold
 	Approve      = workflows.UpdateApprove
 	Decline      = workflows.UpdateDecline
-	RecheckBooks = "recheck_books"
+	RecheckBooks = workflows.UpdateRecheckBooks
 )
 
 // Decision is what a person decides about a lease's deposit.
@@ -111,10 +111,7 @@ func (d Decision) update(by workflows.Actor) any {
 	case Approve, Decline:
 		return workflows.ApprovalRequest{Actor: by, Item: d.Item, Reason: strings.TrimSpace(d.Reason)}
 	}
-	return struct {
-		workflows.Actor
-		Rebuild bool `json:"rebuild"`
-	}{by, d.Rebuild}
+	return workflows.RecheckRequest{Actor: by, Rebuild: d.Rebuild}
 }
 
 // Decide sends a decision to the lease's workflow and returns the state it

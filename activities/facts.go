@@ -1,0 +1,376 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
+)
+
+// The database is the book of record (issue #15). A signal only wakes a
+// lease's workflow: it names a fact by its database ID, and the workflow
+// reads the fact here, in a local activity, scoped to its own lease. An ID
+// the lease does not have answers Found false, never an error: the workflow
+// then ignores the signal and says so, and a retry could not change that.
+
+// FactInput names one fact of a lease by its database ID (none for the
+// lease's own move-out and forwarding address).
+type FactInput struct {
+	LeaseID string
+	ID      int64
+}
+
+// PaymentFact is a payment row of the lease, as it stands: Returned is set
+// when it came back.
+type PaymentFact struct {
+	Found   bool
+	Payment deposit.Payment
+}
+
+// ReturnedPaymentFact is a returned payment with the NSF fee charged for it
+// in the same transaction (idempotency key nsf/<lease>/<reference>), if any.
+// Found is false for a payment the lease does not have or that the database
+// does not show as returned.
+type ReturnedPaymentFact struct {
+	Found   bool
+	Payment deposit.Payment
+	Fee     *ChargeRow
+}
+
+// ChargeRow is a ledger charge with what decides whether it counts: its
+// approval (none, pending, approved, declined) and who wrote it.
+type ChargeRow struct {
+	deposit.Charge
+	Approval  string
+	Origin    string // system, user, integration
+	CreatedBy string
+	CreatedAt time.Time
+	DecidedBy string
+}
+
+// ChargeFact is a charge of the lease.
+type ChargeFact struct {
+	Found  bool
+	Charge ChargeRow
+}
+
+// DepositRowFact is a deposit row (the first cash row or an amendment) with
+// its approval.
+type DepositRowFact struct {
+	deposit.DepositRow
+	Source    string
+	Approval  string
+	CreatedBy string
+	CreatedAt time.Time
+	DecidedBy string
+}
+
+// DepositFact is an amendment of the lease's deposit.
+type DepositFact struct {
+	Found bool
+	Row   DepositRowFact
+}
+
+// MoveOutFact is the lease's own move-out (leases.realized_move_out_at).
+type MoveOutFact struct {
+	Found bool
+	At    time.Time
+}
+
+// ForwardingFact is the tenant's written forwarding address on the lease,
+// and when the first one arrived.
+type ForwardingFact struct {
+	Found   bool
+	Address string
+	At      time.Time
+}
+
+// KeepRow is a manager's keep as the keeps table holds it.
+type KeepRow struct {
+	deposit.Keep
+	Status string // applied, pending, declined, lapsed
+}
+
+// ReadPayment reads a payment of the lease.
+func (a *Activities) ReadPayment(ctx context.Context, in FactInput) (PaymentFact, error) {
+	p, err := a.q().GetLeasePayment(ctx, db.GetLeasePaymentParams{PaymentID: in.ID, LeaseID: in.LeaseID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return PaymentFact{}, nil
+	}
+	if err != nil {
+		return PaymentFact{}, err
+	}
+	return PaymentFact{Found: true, Payment: paymentOf(p)}, nil
+}
+
+// ReadReturnedPayment reads a payment of the lease that came back, and the
+// fee charge written with its return.
+func (a *Activities) ReadReturnedPayment(ctx context.Context, in FactInput) (ReturnedPaymentFact, error) {
+	q := a.q()
+	p, err := q.GetLeasePayment(ctx, db.GetLeasePaymentParams{PaymentID: in.ID, LeaseID: in.LeaseID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ReturnedPaymentFact{}, nil
+	}
+	if err != nil {
+		return ReturnedPaymentFact{}, err
+	}
+	if p.ReturnedAt == nil {
+		return ReturnedPaymentFact{}, nil
+	}
+	out := ReturnedPaymentFact{Found: true, Payment: paymentOf(p)}
+	fee, err := q.GetChargeByKey(ctx, NSFFeeKey(in.LeaseID, p.Reference))
+	if err == nil && fee.LeaseID == in.LeaseID {
+		c := chargeRow(db.GetLeaseChargeRow(fee))
+		out.Fee = &c
+	} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return ReturnedPaymentFact{}, err
+	}
+	return out, nil
+}
+
+// NSFFeeKey is the idempotency key of the fee charged for a returned
+// payment, written in the same transaction as the return.
+func NSFFeeKey(leaseID, reference string) pgtype.Text {
+	return pgtype.Text{String: "nsf/" + leaseID + "/" + reference, Valid: true}
+}
+
+// ReadCharge reads a charge of the lease, with its category and approval.
+func (a *Activities) ReadCharge(ctx context.Context, in FactInput) (ChargeFact, error) {
+	c, err := a.q().GetLeaseCharge(ctx, db.GetLeaseChargeParams{ChargeID: in.ID, LeaseID: in.LeaseID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ChargeFact{}, nil
+	}
+	if err != nil {
+		return ChargeFact{}, err
+	}
+	return ChargeFact{Found: true, Charge: chargeRow(c)}, nil
+}
+
+// ReadDepositRow reads an amendment of the lease's deposit (source
+// 'amendment': the workflow's own first row is not signalled).
+func (a *Activities) ReadDepositRow(ctx context.Context, in FactInput) (DepositFact, error) {
+	d, err := a.q().GetLeaseAmendment(ctx, db.GetLeaseAmendmentParams{DepositID: in.ID, LeaseID: in.LeaseID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DepositFact{}, nil
+	}
+	if err != nil {
+		return DepositFact{}, err
+	}
+	return DepositFact{Found: true, Row: depositRow(d)}, nil
+}
+
+// ReadMoveOut reads the lease's own move-out.
+func (a *Activities) ReadMoveOut(ctx context.Context, in FactInput) (MoveOutFact, error) {
+	l, err := a.q().GetLease(ctx, in.LeaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return MoveOutFact{}, nil
+	}
+	if err != nil {
+		return MoveOutFact{}, err
+	}
+	if l.Lease.RealizedMoveOutAt == nil {
+		return MoveOutFact{}, nil
+	}
+	return MoveOutFact{Found: true, At: l.Lease.RealizedMoveOutAt.UTC()}, nil
+}
+
+// ReadForwardingAddress reads the tenant's written forwarding address on the lease.
+func (a *Activities) ReadForwardingAddress(ctx context.Context, in FactInput) (ForwardingFact, error) {
+	l, err := a.q().GetLease(ctx, in.LeaseID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ForwardingFact{}, nil
+	}
+	if err != nil {
+		return ForwardingFact{}, err
+	}
+	if l.Lease.ForwardingAddressAt == nil || l.Lease.ForwardingAddress == "" {
+		return ForwardingFact{}, nil
+	}
+	return ForwardingFact{Found: true, Address: l.Lease.ForwardingAddress, At: l.Lease.ForwardingAddressAt.UTC()}, nil
+}
+
+// LeaseFacts are every fact of a lease in the database: what the books are
+// computed from, and what a workflow rebuilds its view from.
+type LeaseFacts struct {
+	Tenants  []Tenant // in order, with shares
+	Payments []deposit.Payment
+	Deposits []DepositRowFact // every row: the first cash row and the amendments
+	Charges  []ChargeRow      // every charge but the deposit charge itself
+	Keeps    []KeepRow
+	// The lease's own move-out and forwarding address (zero: none yet).
+	MovedOutAt        time.Time
+	ForwardingAddress string
+	ForwardingAt      time.Time
+}
+
+// ReadLeaseFacts reads every fact of a lease, for a workflow that rebuilds
+// its view from the database (recheck_books with rebuild).
+func (a *Activities) ReadLeaseFacts(ctx context.Context, leaseID string) (LeaseFacts, error) {
+	q := a.q()
+	l, err := q.GetLease(ctx, leaseID)
+	if err != nil {
+		return LeaseFacts{}, leaseErr(leaseID, err)
+	}
+	return readFacts(ctx, q, l.Lease)
+}
+
+func readFacts(ctx context.Context, q *db.Queries, l db.Lease) (LeaseFacts, error) {
+	f := LeaseFacts{Tenants: []Tenant{}, Payments: []deposit.Payment{}, Deposits: []DepositRowFact{}, Charges: []ChargeRow{}, Keeps: []KeepRow{}}
+	if l.RealizedMoveOutAt != nil {
+		f.MovedOutAt = l.RealizedMoveOutAt.UTC()
+	}
+	if l.ForwardingAddressAt != nil && l.ForwardingAddress != "" {
+		f.ForwardingAddress, f.ForwardingAt = l.ForwardingAddress, l.ForwardingAddressAt.UTC()
+	}
+	residents, err := q.ListLeaseResidents(ctx, l.LeaseID)
+	if err != nil {
+		return f, err
+	}
+	for _, r := range residents {
+		f.Tenants = append(f.Tenants, Tenant{ResidentID: r.ResidentID, Email: r.Email, Name: r.Name, Share: int64(r.Share)})
+	}
+	payments, err := q.ListPayments(ctx, l.LeaseID)
+	if err != nil {
+		return f, err
+	}
+	for _, p := range payments {
+		f.Payments = append(f.Payments, paymentOf(p))
+	}
+	deposits, err := q.ListDeposits(ctx, l.LeaseID)
+	if err != nil {
+		return f, err
+	}
+	for _, d := range deposits {
+		f.Deposits = append(f.Deposits, depositRow(d))
+	}
+	charges, err := q.ListCharges(ctx, l.LeaseID)
+	if err != nil {
+		return f, err
+	}
+	for _, c := range charges {
+		if c.Category == "deposit" {
+			continue // the deposit charge asks for the money; it is no term of the refund
+		}
+		f.Charges = append(f.Charges, chargeRow(db.GetLeaseChargeRow(c)))
+	}
+	keeps, err := q.ListKeeps(ctx, l.LeaseID)
+	if err != nil {
+		return f, err
+	}
+	for _, k := range keeps {
+		f.Keeps = append(f.Keeps, keepRow(k))
+	}
+	return f, nil
+}
+
+// Fold replaces the facts of s with these rows, summed by the same code
+// the workflow applies its signals with: rows that count (approval none or
+// approved, keeps applied) go into the terms, rows awaiting approval into
+// s.Pending, declined and lapsed ones nowhere. The tenants are the lease's.
+func (f LeaseFacts) Fold(s *deposit.State) {
+	s.ClearFacts()
+	s.Tenants = []deposit.Tenant{}
+	for _, t := range f.Tenants {
+		s.Tenants = append(s.Tenants, deposit.Tenant{ResidentID: t.ResidentID, Email: t.Email, Name: t.Name, Share: t.Share})
+	}
+	if len(f.Tenants) > 0 {
+		s.TenantEmail, s.TenantName = f.Tenants[0].Email, f.Tenants[0].Name
+	}
+	for _, d := range f.Deposits {
+		switch {
+		case deposit.Counts(d.Approval):
+			s.AddDepositRow(d.DepositRow)
+		case d.Approval == deposit.ApprovalPending:
+			s.AddPending(d.Pending())
+		}
+	}
+	for _, p := range f.Payments {
+		returned, reason := p.Returned, p.ReturnReason
+		p.Returned, p.ReturnReason = false, ""
+		s.AddPayment(p)
+		if returned {
+			s.ReturnPayment(p.PaymentID, reason)
+		}
+	}
+	for _, c := range f.Charges {
+		switch {
+		case deposit.Counts(c.Approval):
+			s.AddCharge(c.Charge)
+		case c.Approval == deposit.ApprovalPending:
+			s.AddPending(c.Pending())
+		}
+	}
+	for _, k := range f.Keeps {
+		switch k.Status {
+		case "applied":
+			s.AddKeep(k.Keep)
+		case "pending":
+			s.AddPending(k.Pending())
+		}
+	}
+}
+
+// Pending is a charge written 'pending' as an item awaiting approval.
+func (c ChargeRow) Pending() deposit.Pending {
+	ch := c.Charge
+	return deposit.Pending{Item: deposit.ItemID(deposit.PendingCharge, c.ChargeID), Kind: deposit.PendingCharge, ID: c.ChargeID,
+		AmountCents: c.AmountCents, Reason: c.Description, RequestedBy: c.CreatedBy, RequestedAt: c.CreatedAt, Charge: &ch}
+}
+
+// Pending is a deposit row written 'pending' as an item awaiting approval.
+func (d DepositRowFact) Pending() deposit.Pending {
+	row := d.DepositRow
+	reason := "deposit amendment: " + d.Type
+	if d.PayeeEmail != "" {
+		reason = "refund payee " + d.PayeeEmail
+	}
+	return deposit.Pending{Item: deposit.ItemID(deposit.PendingDeposit, d.DepositID), Kind: deposit.PendingDeposit, ID: d.DepositID,
+		AmountCents: d.AmountCents, Reason: reason, RequestedBy: d.CreatedBy, RequestedAt: d.CreatedAt, Deposit: &row}
+}
+
+// Pending is a keep held for approval as an item awaiting approval.
+func (k KeepRow) Pending() deposit.Pending {
+	keep := k.Keep
+	return deposit.Pending{Item: deposit.ItemID(deposit.PendingKeep, k.KeepID), Kind: deposit.PendingKeep, ID: k.KeepID,
+		AmountCents: k.AmountCents, Reason: k.Reason, RequestedBy: k.RequestedBy, RequestedAt: k.RequestedAt, Keep: &keep}
+}
+
+func paymentOf(p db.Payment) deposit.Payment {
+	out := deposit.Payment{PaymentID: p.PaymentID, AmountCents: p.AmountInCents, Reference: p.Reference}
+	if p.TransactionDate.Valid {
+		out.Date = p.TransactionDate.Time.Format(time.DateOnly)
+	}
+	if p.ReturnedAt != nil {
+		out.Returned, out.ReturnReason = true, p.ReturnReason
+	}
+	return out
+}
+
+func chargeRow(c db.GetLeaseChargeRow) ChargeRow {
+	return ChargeRow{
+		Charge:   deposit.Charge{ChargeID: c.ChargeID, Code: c.ChargeCodeID, Category: c.Category, AmountCents: c.AmountInCents, Description: c.Description},
+		Approval: c.Approval, Origin: c.Origin, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt.UTC(), DecidedBy: c.DecidedBy,
+	}
+}
+
+func depositRow(d db.Deposit) DepositRowFact {
+	return DepositRowFact{
+		DepositRow: deposit.DepositRow{DepositID: d.DepositID, Type: d.DepositType, AmountCents: d.AmountInCents,
+			Guarantor: d.Guarantor, PayeeEmail: d.PayeeEmail, PayeeName: d.PayeeName},
+		Source: d.Source, Approval: d.Approval, CreatedBy: d.CreatedBy, CreatedAt: d.CreatedAt.UTC(), DecidedBy: d.DecidedBy,
+	}
+}
+
+func keepRow(k db.Keep) KeepRow {
+	out := KeepRow{Status: k.Status, Keep: deposit.Keep{KeepID: k.KeepID, RequestID: k.RequestID.Int64, AmountCents: k.AmountInCents,
+		Reason: k.Reason, RequestedBy: k.RequestedBy, RequestedAt: k.CreatedAt.UTC()}}
+	if k.Status == "applied" {
+		out.ApprovedBy = k.DecidedBy
+	}
+	return out
+}
