@@ -489,8 +489,11 @@ func TestLifecycleWithDeductions(t *testing.T) {
 		"--tenant-email", "ana@example.com", "--tenant-name", "Ana Lopez", "--assess-for", "4s", "--release-after", "8s")
 	require.Contains(t, out, "Started lease "+lease)
 
-	// Starting the same lease again is a clear error, not a second workflow.
+	// Starting the same lease again is a clear error, not a second workflow;
+	// with other terms it is refused as such.
 	refusedWith(t, "already started", "lease", "start", lease, "--property", "maple", "--unit", "4B", "--listing", "LST-4B",
+		"--tenant-email", "ana@example.com", "--tenant-name", "Ana Lopez", "--assess-for", "4s", "--release-after", "8s")
+	refusedWith(t, "already exists with other terms", "lease", "start", lease, "--property", "maple", "--unit", "4B", "--listing", "LST-4B",
 		"--tenant-email", "ana@example.com")
 
 	requireListed(t, lease, "awaiting_payment", "--property", "maple")

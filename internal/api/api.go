@@ -108,11 +108,28 @@ func (s *Server) handle(pattern string, auth bool, h handler) {
 			err = h(rec, r, who)
 		}
 		if err != nil {
+			s.auditRefusal(r, pattern, who, err)
 			s.writeError(rec, r, id, err)
 		}
 		s.logger.Info("api", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"caller", who.ID(), "origin", origin(r), "duration_ms", time.Since(start).Milliseconds())
 	})
+}
+
+// auditRefusal writes to the audit log what this layer refused itself (a
+// body that is not JSON, a credential that signs no one in): the gateway
+// audits what it refuses.
+func (s *Server) auditRefusal(r *http.Request, route string, who gateway.Principal, err error) {
+	var ae *apiError
+	switch {
+	case s.gw == nil || s.gw.DB == nil:
+		return
+	case gateway.IsKind(err, gateway.Unauthenticated):
+		who = gateway.Principal{Kind: "anonymous", Name: "", Origin: origin(r)}
+	case !errors.As(err, &ae):
+		return
+	}
+	s.gw.RecordAction(r.Context(), who, r.PathValue("lease_id"), route, map[string]string{"path": r.URL.Path}, err)
 }
 
 // origin is the client's address, for the audit log.

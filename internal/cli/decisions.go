@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -67,7 +69,7 @@ who is not you approves or declines it.`,
 				return refused("give either --amount or --all, not both")
 			}
 			if req.Reason == "" {
-				return refused("give a --reason: the tenant reads it as the explanation")
+				return refused("give a reason (--reason): the tenant reads it as the explanation")
 			}
 			return a.decide(cmd.Context(), args[0], gateway.Keep, req, key, keepDone)
 		},
@@ -350,7 +352,7 @@ func (a *app) auditCommand() *cobra.Command {
 			if a.json() {
 				return a.printJSON(out.Audit)
 			}
-			t := newTable(a.out, "AT", "WHO", "ROLE", "FROM", "ACTION", "RESULT", "REQUEST")
+			t := newTable(a.out, "AT", "ACTOR", "ROLE", "FROM", "ACTION", "RESULT", "REQUEST")
 			for _, r := range out.Audit {
 				result := "under way"
 				if r.Accepted != nil {
@@ -359,7 +361,11 @@ func (a *app) auditCommand() *cobra.Command {
 						result = r.Result
 					}
 				}
-				t.row(r.At.UTC().Format(time.RFC3339), firstOf(r.Principal, r.Actor), dash(r.Role), dash(r.Origin), r.Action, result, string(r.Request))
+				var req bytes.Buffer
+				if json.Compact(&req, r.Request) != nil {
+					req.Write(r.Request)
+				}
+				t.row(r.At.UTC().Format(time.RFC3339), firstOf(r.Principal, r.Actor), dash(r.Role), dash(r.Origin), r.Action, result, req.String())
 			}
 			return t.flush()
 		},

@@ -61,7 +61,10 @@ func parseAmount(flag, s string) (int64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	if c <= 0 {
+	if c < 0 {
+		return 0, "", refused("--%s %q: the amount must be positive", flag, s)
+	}
+	if c == 0 {
 		return 0, "", refused("--%s %q: the amount must be more than zero", flag, s)
 	}
 	return c, currency, nil

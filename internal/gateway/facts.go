@@ -79,18 +79,18 @@ func contentKey(parts ...any) string {
 
 // PaymentIn is a payment toward a lease's deposit.
 type PaymentIn struct {
-	LeaseID string
-	Cents   int64
+	LeaseID string `json:"lease_id"`
+	Cents   int64  `json:"amount_in_cents"`
 	// Currency, when given, must be the lease's: a PMS that sends pounds
 	// to a dollar lease is refused, not converted.
-	Currency string
-	Date     time.Time // the transaction date
+	Currency string    `json:"currency,omitempty"`
+	Date     time.Time `json:"transaction_date,omitzero"` // the transaction date
 	// Reference is unique per lease (the PMS's payment ID, a cheque number);
 	// empty: made from the amount and date, so the same payment entered again is recognised.
-	Reference string
+	Reference string `json:"payment_id,omitempty"`
 	// ResidentExternalID, when given, names the paying resident by the PMS's
 	// ID; it must be a resident of the lease. Otherwise the lease's first tenant.
-	ResidentExternalID string
+	ResidentExternalID string `json:"resident_id,omitempty"`
 }
 
 // PaymentOut is the payment row, and whether it was there before.
@@ -169,15 +169,15 @@ func checkCurrency(l db.GetLeaseRow, currency string) error {
 
 // ChargeIn is a charge on the resident ledger.
 type ChargeIn struct {
-	LeaseID     string
-	Code        string
-	Cents       int64
-	Currency    string // empty, or the lease's
-	Description string
+	LeaseID     string `json:"lease_id"`
+	Code        string `json:"charge_code_id"`
+	Cents       int64  `json:"amount_in_cents"`
+	Currency    string `json:"currency,omitempty"` // empty, or the lease's
+	Description string `json:"description"`
 	// Ref makes the charge idempotent: the same reference again is the same
 	// charge (the PMS's charge ID, an invoice number). Empty: made from the
 	// code, amount and description.
-	Ref string
+	Ref string `json:"charge_id,omitempty"`
 }
 
 // ChargeOut is the charge, its category, whether it was there before, and
@@ -341,7 +341,9 @@ var ReturnReasons = []string{"nsf", "closed_account", "invalid_account", "stoppe
 
 // ReturnIn is a payment that came back.
 type ReturnIn struct {
-	LeaseID, Reference, Reason string
+	LeaseID   string `json:"lease_id"`
+	Reference string `json:"payment_id"`
+	Reason    string `json:"reason"`
 }
 
 // ReturnOut is the returned payment, the NSF fee charged for it (if any),
@@ -449,14 +451,14 @@ func NSFKey(leaseID, ref string) pgtype.Text {
 // AmendIn adds a row to a lease's deposit: a raise, a lowering (negative), a
 // guarantee, a prepaid part, or (Cents 0) a new payee.
 type AmendIn struct {
-	LeaseID    string
-	Ref        string // the caller's reference; empty: made from the content
-	Type       string // deposit.DepositCash, DepositGuarantee or DepositPrepaid
-	Cents      int64  // signed
-	Currency   string
-	Guarantor  string
-	PayeeEmail string
-	PayeeName  string
+	LeaseID    string `json:"lease_id"`
+	Ref        string `json:"amendment_id,omitempty"` // the caller's reference; empty: made from the content
+	Type       string `json:"type"`                   // deposit.DepositCash, DepositGuarantee or DepositPrepaid
+	Cents      int64  `json:"amount_in_cents"`        // signed
+	Currency   string `json:"currency,omitempty"`
+	Guarantor  string `json:"guarantor,omitempty"`
+	PayeeEmail string `json:"payee_email,omitempty"`
+	PayeeName  string `json:"payee_name,omitempty"`
 }
 
 // AmendOut is the row written (or found), and whether it waits for a
@@ -562,10 +564,10 @@ func depositSignal(d db.Deposit) deposit.DepositRow {
 
 // MoveOutIn is the lease's realized move-out.
 type MoveOutIn struct {
-	LeaseID string
+	LeaseID string `json:"lease_id"`
 	// Date is a day (YYYY-MM-DD, in the lease's time zone: its clocks start
 	// at 00:00 there), an exact RFC 3339 instant, or empty for now.
-	Date string
+	Date string `json:"realized_move_out_date,omitempty"`
 }
 
 // MoveOutOut is when the move-out was recorded, and whether it was before.
@@ -644,9 +646,9 @@ func leaseZone(l db.GetLeaseRow) (*time.Location, error) {
 
 // ForwardingIn is the tenant's written forwarding address and the day it arrived.
 type ForwardingIn struct {
-	LeaseID string
-	Address string
-	Date    string // YYYY-MM-DD in the lease's zone, RFC 3339, or empty for today
+	LeaseID string `json:"lease_id"`
+	Address string `json:"forwarding_address"`
+	Date    string `json:"received_date,omitempty"` // YYYY-MM-DD in the lease's zone, RFC 3339, or empty for today
 }
 
 // ForwardingOut is the address as stored, with the day the first one

@@ -396,10 +396,7 @@ func (g *Gateway) Signal(ctx context.Context, leaseID, name string, arg any) err
 // State is a lease's deposit as its workflow knows it: the live query while
 // it runs, its result once it has closed (which needs no worker).
 func (g *Gateway) State(ctx context.Context, who Principal, leaseID string) (deposit.State, error) {
-	if err := who.may("read"); err != nil {
-		return deposit.State{}, err
-	}
-	_, l, err := g.lease(ctx, who, leaseID)
+	_, l, err := g.readLease(ctx, who, leaseID)
 	if err != nil {
 		return deposit.State{}, err
 	}

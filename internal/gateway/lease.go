@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -25,10 +26,10 @@ import (
 // by its own ID (ExternalID), or one to create (Email and Name, as people
 // type them).
 type TenantIn struct {
-	ExternalID string
-	Email      string
-	Name       string
-	Share      int32
+	ExternalID string `json:"resident_id,omitempty"`
+	Email      string `json:"email,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Share      int32  `json:"share"`
 	residentID int64
 }
 
@@ -45,6 +46,17 @@ type LeaseIn struct {
 	// short-stay exemptions count from it); zero is today.
 	Jurisdiction string
 	StartsOn     time.Time
+}
+
+// MarshalJSON writes a lease start as the audit log keeps it: the API's
+// field names, durations in seconds.
+func (in LeaseIn) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"lease_id": in.LeaseID, "property_id": in.PropertyID, "unit_id": in.UnitID, "listing_id": in.ListingID,
+		"deposit_amount_in_cents": in.Cents, "currency": in.Currency, "tenants": in.Tenants,
+		"assess_for_seconds": int64(in.AssessFor / time.Second), "release_after_seconds": int64(in.ReleaseAfter / time.Second),
+		"jurisdiction": in.Jurisdiction, "lease_start_date": in.StartsOn.Format(time.DateOnly),
+	})
 }
 
 // LeaseOut is the started workflow's input and run, and the lease's currency.
@@ -349,9 +361,11 @@ func UpsertUnit(ctx context.Context, q *db.Queries, property, unit string) error
 
 // ListingIn is a unit's publicly advertised deposit.
 type ListingIn struct {
-	ListingID, PropertyID, UnitID string
-	Cents                         int64
-	Currency                      string // empty, or the property's
+	ListingID  string `json:"listing_id"`
+	PropertyID string `json:"property_id"`
+	UnitID     string `json:"unit_id"`
+	Cents      int64  `json:"deposit_amount_in_cents"`
+	Currency   string `json:"currency,omitempty"` // empty, or the property's
 }
 
 // Listing is a listing as stored, in its property's currency.

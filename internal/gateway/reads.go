@@ -27,10 +27,17 @@ import (
 
 // readLease opens a lease for reading.
 func (g *Gateway) readLease(ctx context.Context, who Principal, leaseID string) (*db.Queries, db.GetLeaseRow, error) {
-	if err := who.may("read"); err != nil {
+	err := who.may("read")
+	if err != nil {
+		g.audit(ctx, who, leaseID, "read", nil, err)
 		return nil, db.GetLeaseRow{}, err
 	}
-	return g.lease(ctx, who, leaseID)
+	q, l, err := g.lease(ctx, who, leaseID)
+	if IsKind(err, NotFound) || IsKind(err, Invalid) {
+		// Someone asked for a lease they may not see (or that is not there).
+		g.audit(ctx, who, leaseID, "read", nil, err)
+	}
+	return q, l, err
 }
 
 // Ledger reads a lease's money rows from the database and checks the
