@@ -23,7 +23,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"not a number", "not an amount", []string{"payment", "record", lease, "--amount", "ten dollars"}},
 		{"absurd amount", "larger than", []string{"payment", "record", lease, "--amount", "1000000000"}},
 		{"bad grouping", "every three digits", []string{"charge", "add", lease, "--code", "RENT", "--amount", "1,00", "--description", "x"}},
-		{"unknown lease", "has no deposit workflow", []string{"payment", "record", "L-nobody", "--amount", "5"}},
+		{"unknown lease", "lease L-nobody does not exist", []string{"payment", "record", "L-nobody", "--amount", "5"}},
 		{"future date", "in the future", []string{"payment", "record", lease, "--amount", "5", "--date", tomorrow}},
 		{"replayed reference, other amount", "already recorded", []string{"payment", "record", lease, "--amount", "5", "--ref", "R1"}},
 		{"unknown charge code", "unknown charge code", []string{"charge", "add", lease, "--code", "PONY", "--amount", "5", "--description", "x"}},
@@ -32,8 +32,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"keep before move-out", "no move-out yet", []string{"keep", lease, "--amount", "5", "--reason", "x"}},
 		{"extend before move-out", "no move-out yet", []string{"extend", lease}},
 		{"release before move-out", "no move-out yet", []string{"release", lease}},
-		{"approve with nothing pending", "no keep awaiting approval", []string{"approve", lease, "--role", "books_admin"}},
-		{"wrong role", "may not decide", []string{"hold", lease, "--role", "tenant"}},
+		{"approve with nothing pending", "nothing awaiting approval", []string{"approve", lease}},
+		{"approve an item that is not there", "nothing awaiting approval", []string{"approve", lease, "--item", "keep:999999"}},
+		{"an item that is no item", "write it as kind:id", []string{"approve", lease, "--item", "everything"}},
+		{"pounds for a dollar lease", "is in USD, not GBP", []string{"payment", "record", lease, "--amount", "£5"}},
 		{"guarantee without guarantor", "needs its guarantor", []string{"deposit", "amend", lease, "--type", "guarantee", "--amount", "100"}},
 		{"unknown deposit type", "choose cash, guarantee or prepaid", []string{"deposit", "amend", lease, "--type", "bitcoin", "--amount", "100"}},
 		{"return of an unknown payment", "no payment with reference", []string{"payment", "return", lease, "--ref", "NOPE"}},
@@ -45,6 +47,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 			refusedCleanly(t, lease, tc.want, func() result { return deposits(tc.args...) })
 		})
 	}
+	t.Run("a viewer's decision", func(t *testing.T) {
+		notAllowedCleanly(t, lease, "needs the manager role", func() result { return asUser(t, "vic", []string{"viewer"}, "hold", lease) })
+	})
+	t.Run("a viewer's fact", func(t *testing.T) {
+		notAllowedCleanly(t, lease, "needs the manager role", func() result {
+			return asUser(t, "vic", []string{"viewer"}, "payment", "record", lease, "--amount", "5", "--ref", "V-1")
+		})
+	})
 
 	// An expired request: a decision on a lease that has closed.
 	closed := "L-e2e-bad-closed"

@@ -60,7 +60,7 @@ func TestReadCommandsInBothFormats(t *testing.T) {
 		require.Equal(t, 0, log[i].AttemptsInDoubt)
 	}
 	require.Contains(t, must(t, "email", "log", lease), "<"+log[1].MessageID+">")
-	refusedWith(t, "lease L-e2e-nobody is not in the database", "email", "log", "L-e2e-nobody")
+	refusedWith(t, "lease L-e2e-nobody does not exist", "email", "log", "L-e2e-nobody")
 
 	// The email preview renders from the live state without sending anything.
 	before := len(mailFor(t, lease))

@@ -198,6 +198,23 @@ func addUser(name string, roles ...string) (string, error) {
 	return users[name], nil
 }
 
+// addUserScoped adds a person with roles on some properties and returns their token.
+func addUserScoped(name string, roles []string, properties ...string) (string, error) {
+	args := []string{"user", "add", name}
+	for _, r := range roles {
+		args = append(args, "--role", r)
+	}
+	for _, p := range properties {
+		args = append(args, "--property", p)
+	}
+	r := deposits(args...)
+	if r.code != 0 {
+		return "", fmt.Errorf("deposits %s: %s", strings.Join(args, " "), r.stderr)
+	}
+	users[name] = strings.TrimSpace(r.stdout)
+	return users[name], nil
+}
+
 // asUser runs the CLI as another person, made on first use with the roles given.
 func asUser(t *testing.T, name string, roles []string, args ...string) result {
 	t.Helper()
@@ -515,7 +532,9 @@ func TestLifecycleWithDeductions(t *testing.T) {
 
 	refusedWith(t, "unknown charge code", "charge", "add", lease, "--code", "PIZZA", "--amount", "10", "--description", "x")
 	must(t, "moveout", lease, "--date", now())
-	refusedWith(t, "already has its move-out", "moveout", lease)
+	// The same move-out again changes nothing; another day is refused.
+	require.Contains(t, must(t, "moveout", lease), "was already recorded")
+	refusedWith(t, "already has its move-out", "moveout", lease, "--date", "2025-01-01")
 	out = must(t, "charge", "add", lease, "--code", "CLEANING", "--amount", "120.00", "--description", "Carpet cleaning, living room", "--ref", "INV-77")
 	require.Contains(t, out, "Added CLEANING charge")
 	require.Contains(t, must(t, "charge", "add", lease, "--code", "CLEANING", "--amount", "120.00", "--description", "Carpet cleaning, living room", "--ref", "INV-77"), "already on lease")
@@ -548,7 +567,7 @@ func TestLifecycleWithDeductions(t *testing.T) {
 	require.EqualValues(t, 4, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL", lease))
 	// Every action is in the audit log, refusals included.
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND accepted AND actor = 'e2e-manager'", lease))
-	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND NOT accepted", lease))
+	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'lease.start' AND NOT accepted", lease))
 	require.EqualValues(t, 3, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'payment.record' AND accepted", lease))
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'payment.record' AND NOT accepted", lease))
 
@@ -617,7 +636,7 @@ func TestBalanceOwedIssuesAnInvoice(t *testing.T) {
 func TestRefusalsAndExitCodes(t *testing.T) {
 	refusedWith(t, "cents take one or two digits", "payment", "record", "L-x", "--amount", "1.234")
 	refusedWith(t, "must be positive", "payment", "record", "L-x", "--amount", "-5")
-	refusedWith(t, "has no deposit workflow", "status", "L-does-not-exist")
+	refusedWith(t, "lease L-does-not-exist does not exist", "status", "L-does-not-exist")
 	refusedWith(t, "not an email address", "lease", "start", "L-y", "--property", "p", "--unit", "u", "--tenant-email", "nope", "--amount", "5")
 	refusedWith(t, "give the deposit", "lease", "start", "L-y", "--property", "p", "--unit", "u", "--tenant-email", "y@example.com")
 	refusedWith(t, "longer than the 120 days", "lease", "start", "L-y", "--property", "p", "--unit", "u", "--tenant-email", "y@example.com", "--amount", "5", "--release-after", "3000h")
@@ -625,8 +644,9 @@ func TestRefusalsAndExitCodes(t *testing.T) {
 	refusedWith(t, "-o \"yaml\"", "status", "L-y", "-o", "yaml")
 	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM leases WHERE lease_id = 'L-y'"))
 
-	// TLS to a server that speaks plaintext fails clearly, naming how it tried.
-	cmd := exec.Command(bin, "status", "L-1", "--temporal-tls")
+	// TLS to a server that speaks plaintext fails clearly, naming how it
+	// tried (an admin command: people's commands go through deposits serve).
+	cmd := exec.Command(bin, "setup", "--temporal-tls")
 	cmd.Env = cliEnv
 	tlsOut, err := cmd.CombinedOutput()
 	var tlsErr *exec.ExitError
@@ -634,7 +654,7 @@ func TestRefusalsAndExitCodes(t *testing.T) {
 	require.Equal(t, 2, tlsErr.ExitCode(), "%s", tlsOut)
 	require.Contains(t, string(tlsOut), "(tls)")
 
-	cmd = exec.Command(bin, "status", "L-1")
+	cmd = exec.Command(bin, "setup")
 	cmd.Env = append(cliEnv, "TEMPORAL_ADDRESS=127.0.0.1:1")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

@@ -32,8 +32,18 @@ func TestReturnedPaymentAmendmentsAndSplitRefund(t *testing.T) {
 	refusedCleanly(t, lease, "no payment with reference ZZZ", func() result { return deposits("payment", "return", lease, "--ref", "ZZZ") })
 	refusedCleanly(t, lease, "--reason \"lost\"", func() result { return deposits("payment", "return", lease, "--ref", "A", "--reason", "lost") })
 
-	out = must(t, "deposit", "amend", lease, "--type", "cash", "--amount", "-100")
-	require.Contains(t, out, "Cash $800.00 (paid $500.00)")
+	// Money changed after a payment waits for a books_admin who did not ask.
+	out = must(t, "deposit", "amend", lease, "--type", "cash", "--amount", "-100", "--ref", "AMD-1")
+	require.Contains(t, out, "It waits for a books_admin who is not you")
+	require.EqualValues(t, 90000, status(t, lease).ExpectedCents, "a pending amendment does not count")
+	item := status(t, lease).Pending[0].Item
+	refusedCleanly(t, lease, "someone else must approve", func() result { return deposits("approve", lease, "--item", item) })
+	r := asUser(t, "ben", []string{"books_admin"}, "approve", lease, "--item", item)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `Cash deposit\s+\$800\.00`, r.stdout)
+	// The same amendment again (its reference) changes nothing.
+	require.Contains(t, must(t, "deposit", "amend", lease, "--type", "cash", "--amount", "-100", "--ref", "AMD-1"), "already recorded")
+	require.EqualValues(t, 80000, status(t, lease).ExpectedCents)
 	refusedCleanly(t, lease, "needs its guarantor", func() result {
 		return deposits("deposit", "amend", lease, "--type", "guarantee", "--amount", "1000")
 	})

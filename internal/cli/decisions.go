@@ -123,7 +123,7 @@ them. No one may approve their own request, whatever roles they hold.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.decide(cmd.Context(), args[0], gateway.Approve, api.DecisionRequest{Item: item}, key, func(s deposit.State) string {
-				return fmt.Sprintf("Approved on lease %s; nothing more awaits approval there.", s.LeaseID) + pendingNote(s)
+				return fmt.Sprintf("Approved on lease %s: %s.", s.LeaseID, lastDecision(s, gateway.Approve)) + pendingNote(s)
 			})
 		},
 	}
@@ -137,7 +137,7 @@ them. No one may approve their own request, whatever roles they hold.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.decide(cmd.Context(), args[0], gateway.Decline, api.DecisionRequest{Item: item, Reason: declineReason}, key, func(s deposit.State) string {
-				return fmt.Sprintf("Declined on lease %s: it does not count.", s.LeaseID) + pendingNote(s)
+				return fmt.Sprintf("Declined on lease %s: %s; it does not count.", s.LeaseID, lastDecision(s, gateway.Decline)) + pendingNote(s)
 			})
 		},
 	}
@@ -145,6 +145,16 @@ them. No one may approve their own request, whatever roles they hold.`,
 	decline.Flags().StringVar(&declineReason, "reason", "", "why, for the audit log")
 	keyFlag(decline)
 	return []*cobra.Command{extend, keep, release, hold, approve, decline}
+}
+
+// lastDecision is the detail of the lease's newest decision of a kind.
+func lastDecision(s deposit.State, kind string) string {
+	for i := len(s.Decisions) - 1; i >= 0; i-- {
+		if s.Decisions[i].Kind == kind {
+			return s.Decisions[i].Detail
+		}
+	}
+	return kind
 }
 
 // pendingNote says what still awaits approval, if anything.
@@ -314,6 +324,10 @@ books_admin runs deposits property approve.`,
 }
 
 func (a *app) printProperty(p gateway.Property) {
+	if a.json() {
+		_ = a.printJSON(p)
+		return
+	}
 	limit := "none"
 	if p.ApprovalThresholdCents != nil {
 		limit = cur(p.Currency, *p.ApprovalThresholdCents)

@@ -46,6 +46,9 @@ same amount on the same day).`,
 }
 
 func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
 	cents, currency, err := parseAmount("amount", amount)
 	if err != nil {
 		return err
@@ -65,6 +68,7 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 		}
 	}
 	var out struct {
+		Status    string `json:"status"`
 		ID        int64  `json:"id"`
 		PaymentID string `json:"payment_id"`
 	}
@@ -73,6 +77,9 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 		return err
 	}
 	s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasPayment(s, out.ID) })
+	if a.json() {
+		return a.printWritten(out, s, ok)
+	}
 	if status == http.StatusOK {
 		a.printf("Payment %s of %s was already recorded for lease %s (payment %d); nothing changed.\n", out.PaymentID, cur(s.Currency, cents), leaseID, out.ID)
 	} else {
@@ -118,6 +125,9 @@ instead. The assessment window and the release date count from it.`,
 }
 
 func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
 	if err := checkDay("date", date, time.Now()); err != nil {
 		return err
 	}
@@ -125,11 +135,16 @@ func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
 		return err
 	}
 	var out struct {
-		At time.Time `json:"realized_move_out_at"`
+		Status string    `json:"status"`
+		At     time.Time `json:"realized_move_out_at"`
 	}
 	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "move-out"), api.MoveOut{RealizedMoveOutDate: date}, "", &out)
 	if err != nil {
 		return err
+	}
+	if a.json() {
+		s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return !s.MovedOutAt.IsZero() && !s.ReleaseAt.IsZero() })
+		return a.printWritten(out, s, ok)
 	}
 	if status == http.StatusOK {
 		a.printf("The move-out of lease %s was already recorded (%s); nothing changed.\n", leaseID, out.At.Format(time.RFC3339))
@@ -185,6 +200,9 @@ for a books_admin.`,
 }
 
 func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description, ref string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
 	cents, currency, err := parseAmount("amount", amount)
 	if err != nil {
 		return err
@@ -198,6 +216,7 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 		}
 	}
 	var out struct {
+		Status   string `json:"status"`
 		ID       int64  `json:"id"`
 		ChargeID string `json:"charge_id"`
 		Category string `json:"category"`
@@ -209,6 +228,9 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 		return err
 	}
 	s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasCharge(s, out.ID) })
+	if a.json() {
+		return a.printWritten(out, s, ok)
+	}
 	if status == http.StatusOK {
 		a.printf("Charge %s was already on lease %s (charge %d); nothing changed.\n", out.ChargeID, leaseID, out.ID)
 	} else {

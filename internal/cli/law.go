@@ -327,6 +327,9 @@ one arrived.`,
 }
 
 func (a *app) recordForwarding(ctx context.Context, leaseID, address, date string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
 	if err := checkDay("date", date, time.Now()); err != nil {
 		return err
 	}
@@ -337,12 +340,17 @@ func (a *app) recordForwarding(ctx context.Context, leaseID, address, date strin
 		return refused("--address is required: the forwarding address, as the tenant wrote it")
 	}
 	var out struct {
+		Status       string `json:"status"`
 		Address      string `json:"forwarding_address"`
 		ReceivedDate string `json:"received_date"`
 	}
 	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "forwarding-address"), api.Forwarding{ForwardingAddress: address, ReceivedDate: date}, "", &out)
 	if err != nil {
 		return err
+	}
+	if a.json() {
+		s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return s.ForwardingAddress == out.Address })
+		return a.printWritten(out, s, ok)
 	}
 	if status == http.StatusOK {
 		a.printf("The forwarding address of lease %s was already recorded; nothing changed.\n", leaseID)

@@ -101,6 +101,9 @@ func (r leaseStart) tenants() ([]api.Tenant, error) {
 }
 
 func (a *app) startLease(ctx context.Context, r leaseStart) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
 	for _, c := range [][2]string{{"lease", r.leaseID}, {"--property", r.property}, {"--unit", r.unit}} {
 		if err := checkID(c[0], c[1]); err != nil {
 			return err
@@ -140,6 +143,9 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 	if out.Status == "unchanged" {
 		return refused("lease %s is already started (workflow %s): see `deposits status %s`", r.leaseID, out.WorkflowID, r.leaseID)
 	}
+	if a.json() {
+		return a.printJSON(out)
+	}
 	what := "the deposit of listing " + r.listing
 	if out.DepositAmountInCent > 0 {
 		what = cur(out.Currency, out.DepositAmountInCent)
@@ -175,6 +181,9 @@ func (a *app) listingCommand() *cobra.Command {
 			var out api.Listing
 			if _, err := a.post(cmd.Context(), "/v1/listings", in, "", &out); err != nil {
 				return err
+			}
+			if a.json() {
+				return a.printJSON(out)
 			}
 			a.printf("Listing %s (property %s, unit %s) advertises a deposit of %s.\n", args[0], property, unit, cur(out.Currency, cents))
 			return nil

@@ -52,6 +52,9 @@ changes nothing (without --ref it is made from the amendment's content).`,
 }
 
 func (a *app) amend(ctx context.Context, leaseID string, in api.Amendment, amount string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
 	if in.Type != deposit.DepositCash && in.Type != deposit.DepositGuarantee && in.Type != deposit.DepositPrepaid {
 		return refused("--type %q: choose cash, guarantee or prepaid", in.Type)
 	}
@@ -82,6 +85,7 @@ func (a *app) amend(ctx context.Context, leaseID string, in api.Amendment, amoun
 		}
 	}
 	var out struct {
+		Status  string `json:"status"`
 		ID      int64  `json:"id"`
 		Ref     string `json:"amendment_id"`
 		Pending bool   `json:"pending_approval"`
@@ -91,6 +95,9 @@ func (a *app) amend(ctx context.Context, leaseID string, in api.Amendment, amoun
 		return err
 	}
 	s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return hasDeposit(s, out.ID) })
+	if a.json() {
+		return a.printWritten(out, s, ok)
+	}
 	if status == http.StatusOK {
 		a.printf("Amendment %s of lease %s was already recorded (deposit row %d); nothing changed.\n", out.Ref, leaseID, out.ID)
 	} else {
@@ -156,6 +163,9 @@ covered, and the tenant is emailed.`,
 }
 
 func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) error {
+	if err := a.checkOutput(); err != nil {
+		return err
+	}
 	if ref == "" {
 		return refused("--ref is required: the reference the payment was recorded with (see deposits status)")
 	}
@@ -169,6 +179,7 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 		return err
 	}
 	var out struct {
+		Status     string    `json:"status"`
 		Amount     int64     `json:"amount_in_cents"`
 		ReturnedAt time.Time `json:"returned_at"`
 		Reason     string    `json:"reason"`
@@ -179,6 +190,9 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 		return err
 	}
 	s, ok := a.waitFor(ctx, leaseID, func(s deposit.State) bool { return paymentReturned(s, ref) })
+	if a.json() {
+		return a.printWritten(out, s, ok)
+	}
 	if status == http.StatusOK {
 		a.printf("Payment %s of lease %s was already returned on %s (%s); nothing changed.\n", ref, leaseID, out.ReturnedAt.UTC().Format(time.DateOnly), out.Reason)
 		return nil

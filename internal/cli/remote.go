@@ -179,6 +179,20 @@ func (a *app) notYetApplied(leaseID string) {
 	a.printf("No deposits worker has applied it yet (one may be restarting); `deposits status %s` shows it once one has.\n", leaseID)
 }
 
+// printWritten prints what a write did, for scripts (-o json): the
+// server's answer and, when a worker showed it in time, the lease's state
+// after it.
+func (a *app) printWritten(answer any, s deposit.State, applied bool) error {
+	out := struct {
+		Result any            `json:"result"`
+		State  *deposit.State `json:"state,omitempty"`
+	}{Result: answer}
+	if applied {
+		out.State = &s
+	}
+	return a.printJSON(out)
+}
+
 // recorded words the outcome of a write the server took but could not yet
 // tell the lease's workflow (202): it is in the database, and reconcile
 // delivers it.

@@ -59,6 +59,16 @@ func (g *Gateway) factLease(ctx context.Context, who Principal, action, leaseID 
 	return q, l, nil
 }
 
+// by is how a fact's row names who wrote it: a person by their name (the
+// workflow compares it with who approves), anyone else by kind and name
+// ("key:PMS-1"), which no person's name can be.
+func (who Principal) by() string {
+	if who.Kind == KindUser {
+		return who.Name
+	}
+	return who.ID()
+}
+
 // origin says who wrote a charge, for the approval rules.
 func (who Principal) origin() string {
 	switch who.Kind {
@@ -135,7 +145,7 @@ func (g *Gateway) RecordPayment(ctx context.Context, who Principal, in PaymentIn
 	}
 	p, err := q.InsertPayment(ctx, db.InsertPaymentParams{
 		LeaseID: in.LeaseID, ResidentID: resident, AmountInCents: in.Cents,
-		TransactionDate: pgtype.Date{Time: in.Date, Valid: true}, Reference: in.Reference, CreatedBy: who.ID(),
+		TransactionDate: pgtype.Date{Time: in.Date, Valid: true}, Reference: in.Reference, CreatedBy: who.by(),
 	})
 	out.Again = IsUniqueViolation(err)
 	if out.Again {
@@ -248,7 +258,7 @@ func (g *Gateway) AddCharge(ctx context.Context, who Principal, in ChargeIn) (ou
 	}
 	ch, err := q.InsertCharge(ctx, db.InsertChargeParams{
 		LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: cc.ChargeCodeID,
-		AmountInCents: in.Cents, Description: in.Description, CreatedBy: who.ID(), IdempotencyKey: key,
+		AmountInCents: in.Cents, Description: in.Description, CreatedBy: who.by(), IdempotencyKey: key,
 		Origin: who.origin(), Approval: approval,
 	})
 	if IsUniqueViolation(err) {
@@ -387,7 +397,7 @@ func (g *Gateway) ReturnPayment(ctx context.Context, who Principal, in ReturnIn)
 		}
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			q := db.New(tx)
-			if p, err = q.ReturnPayment(ctx, db.ReturnPaymentParams{LeaseID: in.LeaseID, Reference: in.Reference, ReturnReason: reason, ReturnedBy: who.ID()}); err != nil {
+			if p, err = q.ReturnPayment(ctx, db.ReturnPaymentParams{LeaseID: in.LeaseID, Reference: in.Reference, ReturnReason: reason, ReturnedBy: who.by()}); err != nil {
 				return err
 			}
 			prop, err := q.GetProperty(ctx, l.Lease.PropertyID)
@@ -422,7 +432,7 @@ func (g *Gateway) ReturnPayment(ctx context.Context, who Principal, in ReturnIn)
 func nsfFee(ctx context.Context, q *db.Queries, leaseID string, p db.Payment, cents int64, reason string, who Principal) (*deposit.Charge, error) {
 	desc := fmt.Sprintf("Returned payment fee (%s, %s)", p.Reference, reason)
 	ch, err := q.InsertCharge(ctx, db.InsertChargeParams{LeaseID: leaseID, ResidentID: p.ResidentID, ChargeCodeID: "NSF_FEE",
-		AmountInCents: cents, Description: desc, CreatedBy: who.ID(), IdempotencyKey: NSFKey(leaseID, p.Reference),
+		AmountInCents: cents, Description: desc, CreatedBy: who.by(), IdempotencyKey: NSFKey(leaseID, p.Reference),
 		Origin: "system", Approval: "none"})
 	if err != nil {
 		return nil, err
@@ -549,7 +559,7 @@ func (g *Gateway) AmendDeposit(ctx context.Context, who Principal, in AmendIn) (
 	}
 	row, err := q.InsertAmendmentRow(ctx, db.InsertAmendmentRowParams{
 		LeaseID: in.LeaseID, DepositType: in.Type, AmountInCents: in.Cents, Guarantor: in.Guarantor,
-		PayeeEmail: in.PayeeEmail, PayeeName: in.PayeeName, CreatedBy: who.ID(), IdempotencyKey: key, Approval: approval,
+		PayeeEmail: in.PayeeEmail, PayeeName: in.PayeeName, CreatedBy: who.by(), IdempotencyKey: key, Approval: approval,
 	})
 	if err != nil {
 		return out, unavailable("the database", err)
