@@ -459,3 +459,15 @@ func TestSendEmailInDoubtIsSentAgainTheSame(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, count(t, "SELECT count(*) FROM email_outbox WHERE lease_id = $1 AND sent_at IS NOT NULL AND attempts = 2 AND attempts_in_doubt = 0", lease2))
 }
+
+// A mistyped SMTP_URL is explained without its password.
+func TestSMTPURLMistakesKeepThePasswordSecret(t *testing.T) {
+	for _, u := range []string{
+		"smtp://mailer:s3cret@[::1", "smtp://mailer:s3cret@mail.example.com:port", "smtpx://mailer:s3cret@mail.example.com",
+		"smtp://mailer:s3cret@mail.example.com:587?tls=maybe", "smtp://mailer:s3cret@:25",
+	} {
+		_, err := activities.NewMailer(u, "Deposits <d@example.com>")
+		require.Error(t, err, u)
+		require.NotContains(t, err.Error(), "s3cret", u)
+	}
+}

@@ -37,8 +37,11 @@ type Mailer struct {
 func NewMailer(smtpURL, from string) (*Mailer, error) {
 	u, err := url.Parse(smtpURL)
 	if err != nil {
-		return nil, fmt.Errorf("SMTP_URL: %w", err)
+		// url's own error quotes the URL, password and all: say only what is wrong.
+		return nil, fmt.Errorf("SMTP_URL is not a URL: write smtp://[user:password@]host:port")
 	}
+	// Every message below names the URL without its password.
+	shown := u.Redacted()
 	m := &Mailer{host: u.Hostname(), tls: gomail.TLSOpportunistic}
 	switch u.Scheme {
 	case "smtp":
@@ -46,14 +49,14 @@ func NewMailer(smtpURL, from string) (*Mailer, error) {
 	case "smtps":
 		m.port, m.implicit, m.tls = 465, true, gomail.TLSMandatory
 	default:
-		return nil, fmt.Errorf("SMTP_URL %q: use smtp://host:port or smtps://host:port", smtpURL)
+		return nil, fmt.Errorf("SMTP_URL %q: use smtp://host:port or smtps://host:port", shown)
 	}
 	if m.host == "" {
-		return nil, fmt.Errorf("SMTP_URL %q has no host", smtpURL)
+		return nil, fmt.Errorf("SMTP_URL %q has no host", shown)
 	}
 	if p := u.Port(); p != "" {
 		if m.port, err = strconv.Atoi(p); err != nil {
-			return nil, fmt.Errorf("SMTP_URL %q: bad port", smtpURL)
+			return nil, fmt.Errorf("SMTP_URL %q: bad port", shown)
 		}
 	}
 	switch u.Query().Get("tls") {
@@ -63,7 +66,7 @@ func NewMailer(smtpURL, from string) (*Mailer, error) {
 	case "required":
 		m.tls = gomail.TLSMandatory
 	default:
-		return nil, fmt.Errorf("SMTP_URL %q: tls= takes none or required", smtpURL)
+		return nil, fmt.Errorf("SMTP_URL %q: tls= takes none or required", shown)
 	}
 	if u.User != nil {
 		m.user = u.User.Username()
