@@ -26,6 +26,8 @@ import (
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/dynamicconfig"
+	temporalserver "go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -246,7 +248,14 @@ func withEnv(env []string, args ...string) result {
 func startTemporal(ctx context.Context, tmp string) (address, namespace string, stop func(), err error) {
 	cli := os.Getenv("E2E_TEMPORAL_CLI")
 	if cli == "" {
-		ts := temporaltest.NewServer()
+		// A lease suggests continuing as new far sooner than Temporal's
+		// default (4 Ki events), so that a test lease with many facts does
+		// (TestLongLeaseContinuesAsNew). The first setting is the one
+		// temporaltest sets itself.
+		ts := temporaltest.NewServer(temporaltest.WithBaseServerOptions(temporalserver.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+			dynamicconfig.HistoryCountSuggestContinueAsNew.Key():       []dynamicconfig.ConstrainedValue{{Value: suggestContinueAsNewAt}},
+		})))
 		temporal = ts.GetDefaultClient()
 		temporalPersistence = "sqlite in memory (in-process temporaltest server)"
 		return ts.GetFrontendHostPort(), ts.GetDefaultNamespace(), ts.Stop, nil
@@ -296,6 +305,11 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 	temporalPersistence = "sqlite file " + dbFile + " (temporal CLI dev server, its own process)"
 	return address, "default", func() { temporal.Close(); stopServer() }, nil
 }
+
+// suggestContinueAsNewAt is the history length at which the tests' server
+// suggests continuing as new: above every other test's lease, below a lease
+// of sixty payments.
+const suggestContinueAsNewAt = 250
 
 // workerProc is a running `deposits worker` process.
 type workerProc struct {

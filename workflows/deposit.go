@@ -213,8 +213,10 @@ type flow struct {
 	seen         map[string]bool // signal facts already applied, by database ID
 	requests     []int64         // decision requests (audit rows) already used
 	signals      []workflow.ReceiveChannel
-	listening    bool // the listener is applying a signal (it may be reading the fact)
-	facts        int  // facts applied so far: a wait for the books wakes on a new one
+	drain        workflow.Channel // asks the listener to apply every signal left, before continuing as new
+	drained      bool             // it did: nothing is left
+	listening    bool             // the listener is applying a signal (it may be reading the fact)
+	facts        int              // facts applied so far: a wait for the books wakes on a new one
 	recheck      *recheckBooks
 	settling     bool           // the settlement is being written: facts wait (deferred)
 	deferred     []deferredFact // facts that arrived meanwhile
@@ -692,6 +694,13 @@ func (d *flow) continueAsNew(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool {
 		return !d.listening && d.buffered() == 0 && !d.mailBusy && workflow.AllHandlersFinished(ctx)
 	}); err != nil {
+		return err
+	}
+	// Last, the listener applies whatever signal it was handed meanwhile (the
+	// SDK gives a signal to a waiting selector without counting it in its
+	// channel); the run ends in the same step, so none can slip in between.
+	d.drain.SendAsync(true)
+	if err := workflow.Await(ctx, func() bool { return d.drained && !d.listening }); err != nil {
 		return err
 	}
 	workflow.GetLogger(ctx).Info("continuing as new", "lease_id", d.in.LeaseID, "stage", d.state.Stage, "step", d.step)

@@ -36,88 +36,114 @@ func (d *flow) expect(exp activities.Expectation) {
 // PostgreSQL by its ID, and nothing else the signal says is used.
 func (d *flow) listen(ctx workflow.Context) {
 	logger := workflow.GetLogger(ctx)
-	payments := workflow.GetSignalChannel(ctx, SignalPayment)
-	returns := workflow.GetSignalChannel(ctx, SignalPaymentReturned)
-	charges := workflow.GetSignalChannel(ctx, SignalCharge)
-	amendments := workflow.GetSignalChannel(ctx, SignalAmend)
-	moveOuts := workflow.GetSignalChannel(ctx, SignalMoveOut)
-	forwarding := workflow.GetSignalChannel(ctx, SignalForwarding)
-	d.signals = []workflow.ReceiveChannel{payments, returns, charges, amendments, moveOuts, forwarding}
+	handlers := []struct {
+		ch    workflow.ReceiveChannel
+		apply func(ctx workflow.Context, c workflow.ReceiveChannel)
+	}{
+		{workflow.GetSignalChannel(ctx, SignalPayment), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var p deposit.Payment
+			c.Receive(ctx, &p)
+			if d.bookOfRecord {
+				d.readPayment(ctx, p.PaymentID)
+				return
+			}
+			if d.late(fmt.Sprintf("payment %d", p.PaymentID)) || d.dup("p", p.PaymentID) {
+				return
+			}
+			d.state.AddPayment(p)
+			logger.Info("payment applied", "lease_id", d.in.LeaseID, "payment_id", p.PaymentID, "paid_cents", d.state.PaidCents)
+		}},
+		{workflow.GetSignalChannel(ctx, SignalPaymentReturned), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var r PaymentReturned
+			c.Receive(ctx, &r)
+			if d.bookOfRecord {
+				d.readReturn(ctx, r.PaymentID)
+				return
+			}
+			if d.late(fmt.Sprintf("return of payment %d", r.PaymentID)) || d.dup("r", r.PaymentID) {
+				return
+			}
+			d.applyReturn(r)
+			logger.Info("payment returned", "lease_id", d.in.LeaseID, "payment_id", r.PaymentID, "reason", r.Reason, "paid_cents", d.state.PaidCents)
+		}},
+		{workflow.GetSignalChannel(ctx, SignalCharge), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var ch deposit.Charge
+			c.Receive(ctx, &ch)
+			if d.bookOfRecord {
+				d.readCharge(ctx, ch.ChargeID)
+				return
+			}
+			if d.late(fmt.Sprintf("charge %d", ch.ChargeID)) {
+				return
+			}
+			d.applyCharge(ch)
+			logger.Info("charge applied", "lease_id", d.in.LeaseID, "charge_id", ch.ChargeID, "category", ch.Category)
+		}},
+		{workflow.GetSignalChannel(ctx, SignalAmend), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var row deposit.DepositRow
+			c.Receive(ctx, &row)
+			if d.bookOfRecord {
+				d.readAmendment(ctx, row.DepositID)
+				return
+			}
+			if d.late(fmt.Sprintf("deposit amendment %d", row.DepositID)) || d.dup("d", row.DepositID) {
+				return
+			}
+			d.amend(row)
+			logger.Info("deposit amended", "lease_id", d.in.LeaseID, "deposit_id", row.DepositID, "type", row.Type, "expected_cents", d.state.ExpectedCents)
+		}},
+		{workflow.GetSignalChannel(ctx, SignalMoveOut), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var m MoveOut
+			c.Receive(ctx, &m)
+			if d.bookOfRecord {
+				d.readMoveOut(ctx)
+				return
+			}
+			d.moveOut(ctx, m.At)
+		}},
+		{workflow.GetSignalChannel(ctx, SignalForwarding), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var f ForwardingAddress
+			c.Receive(ctx, &f)
+			if d.bookOfRecord {
+				d.readForwarding(ctx)
+				return
+			}
+			if d.late("forwarding address") {
+				return
+			}
+			d.forward(ctx, f.Address, f.At)
+		}},
+	}
+	d.signals = nil
+	for _, h := range handlers {
+		d.signals = append(d.signals, h.ch)
+	}
+	// drainAll applies every signal received and not yet applied, until none is left.
+	drainAll := func(ctx workflow.Context) {
+		for more := true; more; {
+			more = false
+			for _, h := range handlers {
+				for h.ch.Len() > 0 {
+					h.apply(ctx, h.ch)
+					more = true
+				}
+			}
+		}
+	}
+	d.drain = workflow.NewBufferedChannel(ctx, 1)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			s := workflow.NewSelector(ctx)
-			s.AddReceive(payments, func(c workflow.ReceiveChannel, _ bool) {
-				var p deposit.Payment
-				c.Receive(ctx, &p)
-				if d.bookOfRecord {
-					d.readPayment(ctx, p.PaymentID)
-					return
-				}
-				if d.late(fmt.Sprintf("payment %d", p.PaymentID)) || d.dup("p", p.PaymentID) {
-					return
-				}
-				d.state.AddPayment(p)
-				logger.Info("payment applied", "lease_id", d.in.LeaseID, "payment_id", p.PaymentID, "paid_cents", d.state.PaidCents)
-			})
-			s.AddReceive(returns, func(c workflow.ReceiveChannel, _ bool) {
-				var r PaymentReturned
-				c.Receive(ctx, &r)
-				if d.bookOfRecord {
-					d.readReturn(ctx, r.PaymentID)
-					return
-				}
-				if d.late(fmt.Sprintf("return of payment %d", r.PaymentID)) || d.dup("r", r.PaymentID) {
-					return
-				}
-				d.applyReturn(r)
-				logger.Info("payment returned", "lease_id", d.in.LeaseID, "payment_id", r.PaymentID, "reason", r.Reason, "paid_cents", d.state.PaidCents)
-			})
-			s.AddReceive(charges, func(c workflow.ReceiveChannel, _ bool) {
-				var ch deposit.Charge
-				c.Receive(ctx, &ch)
-				if d.bookOfRecord {
-					d.readCharge(ctx, ch.ChargeID)
-					return
-				}
-				if d.late(fmt.Sprintf("charge %d", ch.ChargeID)) {
-					return
-				}
-				d.applyCharge(ch)
-				logger.Info("charge applied", "lease_id", d.in.LeaseID, "charge_id", ch.ChargeID, "category", ch.Category)
-			})
-			s.AddReceive(amendments, func(c workflow.ReceiveChannel, _ bool) {
-				var row deposit.DepositRow
-				c.Receive(ctx, &row)
-				if d.bookOfRecord {
-					d.readAmendment(ctx, row.DepositID)
-					return
-				}
-				if d.late(fmt.Sprintf("deposit amendment %d", row.DepositID)) || d.dup("d", row.DepositID) {
-					return
-				}
-				d.amend(row)
-				logger.Info("deposit amended", "lease_id", d.in.LeaseID, "deposit_id", row.DepositID, "type", row.Type, "expected_cents", d.state.ExpectedCents)
-			})
-			s.AddReceive(moveOuts, func(c workflow.ReceiveChannel, _ bool) {
-				var m MoveOut
-				c.Receive(ctx, &m)
-				if d.bookOfRecord {
-					d.readMoveOut(ctx)
-					return
-				}
-				d.moveOut(ctx, m.At)
-			})
-			s.AddReceive(forwarding, func(c workflow.ReceiveChannel, _ bool) {
-				var f ForwardingAddress
-				c.Receive(ctx, &f)
-				if d.bookOfRecord {
-					d.readForwarding(ctx)
-					return
-				}
-				if d.late("forwarding address") {
-					return
-				}
-				d.forward(ctx, f.Address, f.At)
+			for _, h := range handlers {
+				s.AddReceive(h.ch, func(c workflow.ReceiveChannel, _ bool) { h.apply(ctx, c) })
+			}
+			// Before the workflow continues as new: a signal the SDK has
+			// handed to this selector is not in its channel's length, so only
+			// this goroutine can tell that nothing is left (continueAsNew).
+			s.AddReceive(d.drain, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, nil)
+				drainAll(ctx)
+				d.drained = true
 			})
 			s.Select(ctx)
 			workflow.SetCurrentDetails(ctx, d.details())

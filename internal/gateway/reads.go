@@ -202,7 +202,7 @@ type ListFilter struct {
 }
 
 // Stages a list may filter on.
-var Stages = []string{deposit.StageAwaitingPayment, deposit.StageHeld, deposit.StageAssessing, deposit.StageReleasePending, deposit.StageClosed}
+var Stages = []string{deposit.StageAwaitingPayment, deposit.StageHeld, deposit.StageAssessing, deposit.StageReleasePending, deposit.StageBooksDisagree, deposit.StageClosed}
 
 // ListQuery is the visibility query for a list's filters, the same an
 // operator types in the Temporal Web UI.
