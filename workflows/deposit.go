@@ -513,7 +513,7 @@ func (d *flow) settle(ctx workflow.Context) error {
 		d.interest(ctx)
 		if c := d.clock(); c.Started && workflow.Now(ctx).After(c.RefundDue) && !strings.Contains(d.state.DeadlineMissed, "after its refund deadline") {
 			d.missed(fmt.Sprintf("the deposit was settled %s, after its refund deadline %s under %s",
-				dayText(workflow.Now(ctx)), dayText(c.RefundDue), d.state.Rule.Label()))
+				d.dayText(workflow.Now(ctx)), d.dayText(c.RefundDue), d.state.Rule.Label()))
 		}
 		if d.state.Forfeited {
 			d.state.ForfeitedCents = d.state.ArrearsCents + d.state.DeductionsCents + d.state.KeptCents

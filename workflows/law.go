@@ -8,7 +8,6 @@ import (
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
 )
 
@@ -37,6 +36,7 @@ func (d *flow) startClock(ctx workflow.Context) error {
 	if err := d.write(ctx, a.LoadLeaseLaw, activities.LeaseLawInput{LeaseID: d.in.LeaseID, On: d.state.MovedOutAt}).Get(ctx, &l); err != nil {
 		return err
 	}
+	d.locale(l.Currency, l.TimeZone)
 	d.law = &law{leaseStart: l.LeaseStart, buildingUnits: l.BuildingUnits}
 	d.state.Rule, d.state.Jurisdiction = &l.Rule, l.Rule.Code
 	if l.Rule.MaxManagerDelay != nil {
@@ -44,6 +44,18 @@ func (d *flow) startClock(ctx workflow.Context) error {
 		d.maxRelease = l.Rule.MaxManagerDelay.From(d.state.MovedOutAt)
 	}
 	return d.updateClock(ctx)
+}
+
+// locale records the lease's currency and time zone as the database has
+// them; an activity result recorded before leases had them names none and
+// changes nothing.
+func (d *flow) locale(currency, timeZone string) {
+	if currency != "" {
+		d.state.Currency = currency
+	}
+	if timeZone != "" {
+		d.state.TimeZone = timeZone
+	}
 }
 
 // claim says whether anything will be withheld: some statutes give less
@@ -147,7 +159,7 @@ func (d *flow) statementSent(ctx workflow.Context) error {
 	d.state.StatementAt = now
 	if c := d.clock(); c.Started && now.After(c.StatementDue) {
 		d.missed(fmt.Sprintf("the itemized statement went out %s, after its deadline %s under %s",
-			dayText(now), dayText(c.StatementDue), d.state.Rule.Label()))
+			d.dayText(now), d.dayText(c.StatementDue), d.state.Rule.Label()))
 	}
 	// With a claim the tenant may now object for a while (US-FL): the
 	// release waits for the window to close.
@@ -178,7 +190,7 @@ func (d *flow) missed(why string) {
 // row) before the state changes.
 func (d *flow) settleByStatute(ctx workflow.Context) error {
 	by := Actor{Actor: "depositflow", Role: deposit.RoleSystem}
-	detail := fmt.Sprintf("released to meet the refund deadline %s under %s", dayText(d.state.Clock.RefundDue), d.state.Rule.Label())
+	detail := fmt.Sprintf("released to meet the refund deadline %s under %s", d.dayText(d.state.Clock.RefundDue), d.state.Rule.Label())
 	if d.state.OnHold {
 		d.state.OnHold = false
 		detail += "; the hold ended"
@@ -191,11 +203,11 @@ func (d *flow) settleByStatute(ctx workflow.Context) error {
 			}
 			d.state.RemovePending(p.Item)
 			detail += fmt.Sprintf("; %s (%s %s asked by %s: %s) was not approved in time and is not applied",
-				p.Item, p.Kind, money.Format(p.AmountCents), p.RequestedBy, p.Reason)
+				p.Item, p.Kind, d.money(p.AmountCents), p.RequestedBy, p.Reason)
 		}
 	} else if p := d.state.PendingKeep; p != nil {
 		d.state.PendingKeep = nil
-		detail += fmt.Sprintf("; the keep of %s asked by %s was not approved in time and is not applied", money.Format(p.AmountCents), p.RequestedBy)
+		detail += fmt.Sprintf("; the keep of %s asked by %s was not approved in time and is not applied", d.money(p.AmountCents), p.RequestedBy)
 	}
 	d.record(ctx, "statute", by, detail)
 	return nil
