@@ -69,6 +69,11 @@ type Expectation struct {
 	TenantEmail   string // the first tenant
 	TenantName    string
 	Tenants       []Tenant // every resident of the lease, in order, with shares
+	// The lease's currency (ISO 4217) and time zone (IANA), which it took
+	// from its property at its start. Empty in an expectation recorded
+	// before leases had them: USD and UTC.
+	Currency string `json:",omitempty"`
+	TimeZone string `json:",omitempty"`
 }
 
 // Tenant is a resident of a lease and the share of the refund they get.
@@ -90,7 +95,8 @@ func (a *Activities) ExpectDeposit(ctx context.Context, in ExpectDepositInput) (
 	if err != nil {
 		return Expectation{}, err
 	}
-	exp := Expectation{ExpectedCents: in.AmountCents, Source: "manual", TenantEmail: l.Resident.Email, TenantName: l.Resident.Name}
+	exp := Expectation{ExpectedCents: in.AmountCents, Source: "manual", TenantEmail: l.Resident.Email, TenantName: l.Resident.Name,
+		Currency: l.Lease.Currency, TimeZone: l.Lease.TimeZone}
 	if exp.ExpectedCents == 0 {
 		if !l.Lease.ListingID.Valid {
 			return Expectation{}, badData("lease %s has neither a deposit amount nor a listing", in.LeaseID)

@@ -47,7 +47,8 @@ type LeaseView struct {
 // Books are one lease's rows and what its workflow mirrored.
 type Books struct {
 	LeaseID, PropertyID, UnitID string
-	Currency                    string
+	Currency                    string // ISO 4217: every amount of the lease
+	TimeZone                    string // IANA: where the lease's dates are days
 	Jurisdiction                string
 	ManagerEmail                string
 	Stage, Outcome              string
@@ -83,7 +84,7 @@ func ReadBooks(ctx context.Context, q *db.Queries, leaseID string) (Books, error
 		return Books{}, fmt.Errorf("property %s of lease %s: %w", l.Lease.PropertyID, leaseID, err)
 	}
 	b := Books{
-		LeaseID: leaseID, PropertyID: l.Lease.PropertyID, UnitID: l.Lease.UnitID, Currency: l.Lease.Currency,
+		LeaseID: leaseID, PropertyID: l.Lease.PropertyID, UnitID: l.Lease.UnitID, Currency: l.Lease.Currency, TimeZone: l.Lease.TimeZone,
 		Jurisdiction: l.Lease.Jurisdiction, ManagerEmail: p.ManagerEmail, Stage: l.Lease.Stage, Outcome: l.Lease.Outcome,
 		ReleaseAt: timeOf(l.Lease.ReleaseAt), ClosedAt: timeOf(l.Lease.ClosedAt), DeadlineNote: l.Lease.DeadlineNote, View: viewOf(l.Lease),
 	}
@@ -118,19 +119,15 @@ func (b *Books) LoadLaw(ctx context.Context, q *db.Queries) error {
 	if b.Facts.MovedOutAt.IsZero() {
 		return nil
 	}
-	law, err := q.GetLeaseLaw(ctx, b.LeaseID)
+	row, err := q.GetLeaseLaw(ctx, b.LeaseID)
 	if err != nil {
 		return leaseErr(b.LeaseID, err)
 	}
-	book, err := RuleBook(ctx, q)
+	law, err := leaseLaw(ctx, q, b.LeaseID, row, b.Facts.MovedOutAt)
 	if err != nil {
 		return err
 	}
-	r, err := book.For(law.Jurisdiction, b.Facts.MovedOutAt)
-	if err != nil {
-		return fmt.Errorf("lease %s: %w: add it with `deposits rules set`", b.LeaseID, err)
-	}
-	b.Law = &LeaseLaw{Rule: r, LeaseStart: law.StartsOn.Time, BuildingUnits: int(law.BuildingUnits)}
+	b.Law = &law
 	return nil
 }
 
@@ -138,7 +135,7 @@ func (b *Books) LoadLaw(ctx context.Context, q *db.Queries) error {
 // with what the workflow mirrored (interest, forfeiture, dates, hold).
 func (b Books) State() deposit.State {
 	s := deposit.State{LeaseID: b.LeaseID, PropertyID: b.PropertyID, UnitID: b.UnitID, Stage: b.Stage, Outcome: b.Outcome,
-		Jurisdiction: b.Jurisdiction, MovedOutAt: b.Facts.MovedOutAt, ReleaseAt: b.ReleaseAt, ClosedAt: b.ClosedAt,
+		Currency: b.Currency, TimeZone: b.TimeZone, Jurisdiction: b.Jurisdiction, MovedOutAt: b.Facts.MovedOutAt, ReleaseAt: b.ReleaseAt, ClosedAt: b.ClosedAt,
 		OnHold: b.View.OnHold, InterestCents: b.View.InterestCents, Forfeited: b.View.Forfeited, DeadlineMissed: b.View.DeadlineMissed,
 		AssessUntil: b.View.AssessUntil, StatementAt: b.View.StatementSentAt, BooksDisagree: b.View.BooksDisagree,
 		ForwardingAddress: b.Facts.ForwardingAddress, ForwardingAt: b.Facts.ForwardingAt, Payouts: []deposit.Payout{},
@@ -316,9 +313,12 @@ func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 
 // EmailData is what an email shows for a lease's state and the law as the
 // workflow saw it: the tenant's view, or (forManager) the same figures
-// addressed to the property's manager.
+// addressed to the property's manager. Every amount is in the state's
+// currency and every date on its time zone's calendar (USD and UTC for a
+// state that names none).
 func EmailData(s deposit.State, v LeaseView, forManager bool) templates.Data {
 	data := templates.Data{
+		Currency: s.Currency, TimeZone: s.TimeZone,
 		LeaseID: s.LeaseID, PropertyID: s.PropertyID, UnitID: s.UnitID,
 		TenantName: s.TenantName, TenantEmail: s.TenantEmail, RecipientName: s.TenantName,
 		ExpectedCents: s.ExpectedCents, PaidCents: s.PaidCents, ReceivedCents: s.ReceivedCents,
@@ -353,7 +353,7 @@ func EmailData(s deposit.State, v LeaseView, forManager bool) templates.Data {
 	for _, c := range s.Charges {
 		if s.Forfeited && c.Category != deposit.CategoryCredit {
 			// A missed deadline forfeited the right to withhold: listed, not taken.
-			forfeited = append(forfeited, c.Description+" "+money.Format(c.AmountCents))
+			forfeited = append(forfeited, c.Description+" "+money.FormatIn(s.Currency, c.AmountCents))
 			data.ForfeitedCents += c.AmountCents
 			continue
 		}
@@ -369,7 +369,7 @@ func EmailData(s deposit.State, v LeaseView, forManager bool) templates.Data {
 	}
 	for _, k := range s.Kept {
 		if s.Forfeited {
-			forfeited = append(forfeited, "kept: "+k.Reason+" "+money.Format(k.AmountCents))
+			forfeited = append(forfeited, "kept: "+k.Reason+" "+money.FormatIn(s.Currency, k.AmountCents))
 			data.ForfeitedCents += k.AmountCents
 			continue
 		}

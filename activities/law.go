@@ -40,17 +40,23 @@ type LeaseLawInput struct {
 	On      time.Time
 }
 
-// LeaseLaw is the lease's rule and the facts its interest depends on.
+// LeaseLaw is the lease's rule and the facts its interest depends on, with
+// the lease's currency and the time zone where its statute counts days.
 type LeaseLaw struct {
 	Rule          rules.Rule
 	LeaseStart    time.Time
 	BuildingUnits int
+	// Currency (ISO 4217) and TimeZone (IANA) are the lease's. Empty in a
+	// result recorded before leases had them: USD and UTC.
+	Currency string `json:",omitempty"`
+	TimeZone string `json:",omitempty"`
 }
 
 // LoadLeaseLaw reads the lease's jurisdiction and returns its rule. A
 // jurisdiction with no rule (an operator's rule deleted after the lease
-// started) is retried rather than ignored: the lease waits, with the reason
-// in its pending activity, until an operator adds the rule.
+// started), or a time zone this binary does not know, is retried rather
+// than ignored: the lease waits, with the reason in its pending activity,
+// until an operator adds the rule or fixes the zone.
 func (a *Activities) LoadLeaseLaw(ctx context.Context, in LeaseLawInput) (LeaseLaw, error) {
 	q := a.q()
 	law, err := q.GetLeaseLaw(ctx, in.LeaseID)
@@ -60,15 +66,25 @@ func (a *Activities) LoadLeaseLaw(ctx context.Context, in LeaseLawInput) (LeaseL
 	if err != nil {
 		return LeaseLaw{}, err
 	}
+	return leaseLaw(ctx, q, in.LeaseID, law, in.On)
+}
+
+// leaseLaw is the rule of the lease's jurisdiction in force on a day, with
+// the lease's facts.
+func leaseLaw(ctx context.Context, q *db.Queries, leaseID string, law db.GetLeaseLawRow, on time.Time) (LeaseLaw, error) {
+	if _, err := rules.LoadZone(law.TimeZone); err != nil {
+		return LeaseLaw{}, fmt.Errorf("lease %s: %w: set the property's time zone, and the lease's (leases.time_zone)", leaseID, err)
+	}
 	book, err := RuleBook(ctx, q)
 	if err != nil {
 		return LeaseLaw{}, err
 	}
-	r, err := book.For(law.Jurisdiction, in.On)
+	r, err := book.For(law.Jurisdiction, on)
 	if err != nil {
-		return LeaseLaw{}, fmt.Errorf("lease %s: %w: add it with `deposits rules set`", in.LeaseID, err)
+		return LeaseLaw{}, fmt.Errorf("lease %s: %w: add it with `deposits rules set`", leaseID, err)
 	}
-	return LeaseLaw{Rule: r, LeaseStart: law.StartsOn.Time, BuildingUnits: int(law.BuildingUnits)}, nil
+	return LeaseLaw{Rule: r, LeaseStart: law.StartsOn.Time, BuildingUnits: int(law.BuildingUnits),
+		Currency: law.Currency, TimeZone: law.TimeZone}, nil
 }
 
 // DeadlinesInput is a lease's clock as the workflow computed it.

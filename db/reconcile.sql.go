@@ -76,7 +76,7 @@ func (q *Queries) GetReconcileWatermark(ctx context.Context, name string) (int64
 const leaseFacts = `-- name: LeaseFacts :one
 SELECT l.lease_id, l.property_id, l.unit_id, l.listing_id, l.requested_cents, l.assess_for_seconds,
        l.release_after_seconds, l.stage, l.jurisdiction, l.forwarding_address, l.forwarding_address_at,
-       r.email, l.realized_move_out_at
+       r.email, l.realized_move_out_at, l.currency, l.time_zone
 FROM leases l JOIN residents r USING (resident_id)
 WHERE l.lease_id = $1
 `
@@ -95,10 +95,12 @@ type LeaseFactsRow struct {
 	ForwardingAddressAt *time.Time  `json:"forwarding_address_at"`
 	Email               string      `json:"email"`
 	RealizedMoveOutAt   *time.Time  `json:"realized_move_out_at"`
+	Currency            string      `json:"currency"`
+	TimeZone            string      `json:"time_zone"`
 }
 
 // A lease as reconcile compares it: its terms, its forwarding address and its
-// own move-out.
+// own move-out; its currency and time zone for the summary of a workflow it starts.
 func (q *Queries) LeaseFacts(ctx context.Context, leaseID string) (LeaseFactsRow, error) {
 	row := q.db.QueryRow(ctx, leaseFacts, leaseID)
 	var i LeaseFactsRow
@@ -116,6 +118,8 @@ func (q *Queries) LeaseFacts(ctx context.Context, leaseID string) (LeaseFactsRow
 		&i.ForwardingAddressAt,
 		&i.Email,
 		&i.RealizedMoveOutAt,
+		&i.Currency,
+		&i.TimeZone,
 	)
 	return i, err
 }

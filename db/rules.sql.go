@@ -30,7 +30,7 @@ func (q *Queries) DeleteJurisdictionRule(ctx context.Context, arg DeleteJurisdic
 }
 
 const getLeaseLaw = `-- name: GetLeaseLaw :one
-SELECT leases.jurisdiction, leases.starts_on, properties.building_units
+SELECT leases.jurisdiction, leases.starts_on, properties.building_units, leases.currency, leases.time_zone
 FROM leases JOIN properties USING (property_id)
 WHERE leases.lease_id = $1
 `
@@ -39,13 +39,22 @@ type GetLeaseLawRow struct {
 	Jurisdiction  string      `json:"jurisdiction"`
 	StartsOn      pgtype.Date `json:"starts_on"`
 	BuildingUnits int32       `json:"building_units"`
+	Currency      string      `json:"currency"`
+	TimeZone      string      `json:"time_zone"`
 }
 
-// What the workflow needs to apply its jurisdiction's rule.
+// What the workflow needs to apply its jurisdiction's rule: with the
+// lease's currency and the time zone where its statute counts days.
 func (q *Queries) GetLeaseLaw(ctx context.Context, leaseID string) (GetLeaseLawRow, error) {
 	row := q.db.QueryRow(ctx, getLeaseLaw, leaseID)
 	var i GetLeaseLawRow
-	err := row.Scan(&i.Jurisdiction, &i.StartsOn, &i.BuildingUnits)
+	err := row.Scan(
+		&i.Jurisdiction,
+		&i.StartsOn,
+		&i.BuildingUnits,
+		&i.Currency,
+		&i.TimeZone,
+	)
 	return i, err
 }
 

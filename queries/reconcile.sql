@@ -30,10 +30,10 @@ DELETE FROM lease_changes WHERE txid < $1;
 
 -- name: LeaseFacts :one
 -- A lease as reconcile compares it: its terms, its forwarding address and its
--- own move-out.
+-- own move-out; its currency and time zone for the summary of a workflow it starts.
 SELECT l.lease_id, l.property_id, l.unit_id, l.listing_id, l.requested_cents, l.assess_for_seconds,
        l.release_after_seconds, l.stage, l.jurisdiction, l.forwarding_address, l.forwarding_address_at,
-       r.email, l.realized_move_out_at
+       r.email, l.realized_move_out_at, l.currency, l.time_zone
 FROM leases l JOIN residents r USING (resident_id)
 WHERE l.lease_id = $1;
 

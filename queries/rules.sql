@@ -35,8 +35,9 @@ WHERE lease_id = $1
 RETURNING forwarding_address, forwarding_address_at;
 
 -- name: GetLeaseLaw :one
--- What the workflow needs to apply its jurisdiction's rule.
-SELECT leases.jurisdiction, leases.starts_on, properties.building_units
+-- What the workflow needs to apply its jurisdiction's rule: with the
+-- lease's currency and the time zone where its statute counts days.
+SELECT leases.jurisdiction, leases.starts_on, properties.building_units, leases.currency, leases.time_zone
 FROM leases JOIN properties USING (property_id)
 WHERE leases.lease_id = $1;
 

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/money"
 )
 
 // Manager decisions arrive as Temporal Updates. Each has a validator that
@@ -293,7 +291,7 @@ func (d *flow) validateExtend(req ExtendRequest) error {
 	next := d.state.ReleaseAt.AddDate(0, 0, req.Days)
 	if by := d.settleBy(); !by.IsZero() && next.After(by) {
 		return fmt.Errorf("extending by %d days would release on %s, but %s requires the refund by %s: the engine releases it by %s at the latest",
-			req.Days, next.Format(time.DateOnly), d.state.Rule.Label(), d.state.Clock.RefundDue.Format(time.DateOnly), by.Format(time.DateOnly))
+			req.Days, d.dateText(next), d.state.Rule.Label(), d.dateText(d.state.Clock.RefundDue), d.dateText(by))
 	}
 	limit := d.state.MovedOutAt.Add(deposit.MaxDelay)
 	if !d.maxRelease.IsZero() {
@@ -301,7 +299,7 @@ func (d *flow) validateExtend(req ExtendRequest) error {
 	}
 	if next.After(limit) {
 		return fmt.Errorf("extending by %d days would release on %s, past the limit of 120 days after move-out (%s)",
-			req.Days, next.Format(time.DateOnly), limit.Format(time.DateOnly))
+			req.Days, d.dateText(next), d.dateText(limit))
 	}
 	return nil
 }
@@ -326,7 +324,7 @@ func (d *flow) extend(ctx workflow.Context, req ExtendRequest) (deposit.State, e
 func (d *flow) extendV0(ctx workflow.Context, req ExtendRequest) (deposit.State, error) {
 	from := d.state.ReleaseAt
 	d.state.ReleaseAt = from.AddDate(0, 0, req.Days)
-	d.record(ctx, UpdateExtend, req.Actor, fmt.Sprintf("release date %s -> %s", from.Format(time.RFC3339), d.state.ReleaseAt.Format(time.RFC3339)))
+	d.record(ctx, UpdateExtend, req.Actor, fmt.Sprintf("release date %s -> %s", d.timeText(from), d.timeText(d.state.ReleaseAt)))
 	// Operators filter on the release date: keep its search attribute true.
 	return d.state, d.publish(ctx, true)
 }
@@ -349,7 +347,7 @@ func (d *flow) validateKeep(req KeepRequest) error {
 	}
 	if d.state.PendingKeep != nil {
 		return fmt.Errorf("a keep of %s by %s awaits approval: approve or decline it first",
-			money.Format(d.state.PendingKeep.AmountCents), d.state.PendingKeep.RequestedBy)
+			d.money(d.state.PendingKeep.AmountCents), d.state.PendingKeep.RequestedBy)
 	}
 	left := d.keepable()
 	switch {
@@ -362,7 +360,7 @@ func (d *flow) validateKeep(req KeepRequest) error {
 	case req.AmountCents <= 0:
 		return errors.New("the amount to keep must be more than zero")
 	case req.AmountCents > left:
-		return fmt.Errorf("cannot keep %s: only %s is held after charges and earlier keeps", money.Format(req.AmountCents), money.Format(left))
+		return fmt.Errorf("cannot keep %s: only %s is held after charges and earlier keeps", d.money(req.AmountCents), d.money(left))
 	}
 	return nil
 }
@@ -411,11 +409,11 @@ func (d *flow) keep(ctx workflow.Context, req KeepRequest) (deposit.State, error
 				p := row.Pending()
 				d.state.AddPending(p)
 				d.record(ctx, "keep_requested", by, fmt.Sprintf("%s %s pending approval (the lease's total moved after the move-out would be %s, above the threshold %s): %s",
-					p.Item, money.Format(amount), money.Format(total), money.Format(policy.ThresholdCents), req.Reason))
+					p.Item, d.money(amount), d.money(total), d.money(policy.ThresholdCents), req.Reason))
 				return nil
 			}
 			d.applyKeep(row.Keep)
-			d.record(ctx, UpdateKeep, by, money.Format(amount)+": "+req.Reason)
+			d.record(ctx, UpdateKeep, by, d.money(amount)+": "+req.Reason)
 			return nil
 		})
 }
@@ -442,11 +440,11 @@ func (d *flow) keepV0(ctx workflow.Context, req KeepRequest) (deposit.State, err
 	if policy.ApprovalThresholdCents > 0 && k.AmountCents > policy.ApprovalThresholdCents {
 		d.state.PendingKeep = &k
 		d.record(ctx, "keep_requested", req.Actor, fmt.Sprintf("%s pending approval (threshold %s): %s",
-			money.Format(k.AmountCents), money.Format(policy.ApprovalThresholdCents), k.Reason))
+			d.money(k.AmountCents), d.money(policy.ApprovalThresholdCents), k.Reason))
 		return d.state, nil
 	}
 	d.applyKeep(k)
-	d.record(ctx, UpdateKeep, req.Actor, money.Format(k.AmountCents)+": "+k.Reason)
+	d.record(ctx, UpdateKeep, req.Actor, d.money(k.AmountCents)+": "+k.Reason)
 	return d.state, nil
 }
 
@@ -509,7 +507,7 @@ func (d *flow) validateApprove(req ApprovalRequest) error {
 		return fmt.Errorf("you asked for %s: someone else must approve it", p.Item)
 	case p.Kind == deposit.PendingKeep && p.AmountCents > d.keepable():
 		return fmt.Errorf("the pending keep of %s is now more than the %s held after charges: decline it and ask again",
-			money.Format(p.AmountCents), money.Format(d.keepable()))
+			d.money(p.AmountCents), d.money(d.keepable()))
 	}
 	return nil
 }
@@ -526,7 +524,7 @@ func (d *flow) validateApproveV0(req ApprovalRequest) error {
 		return errors.New("you asked for this keep: someone else must approve it")
 	case p.AmountCents > d.keepable():
 		return fmt.Errorf("the pending keep of %s is now more than the %s held after charges: decline it and ask again",
-			money.Format(p.AmountCents), money.Format(d.keepable()))
+			d.money(p.AmountCents), d.money(d.keepable()))
 	}
 	return nil
 }
@@ -537,7 +535,7 @@ func (d *flow) approve(ctx workflow.Context, req ApprovalRequest) (deposit.State
 		k.ApprovedBy = req.Actor.Actor
 		d.state.PendingKeep = nil
 		d.applyKeep(k)
-		d.record(ctx, UpdateApprove, req.Actor, fmt.Sprintf("keep of %s requested by %s: %s", money.Format(k.AmountCents), k.RequestedBy, k.Reason))
+		d.record(ctx, UpdateApprove, req.Actor, fmt.Sprintf("keep of %s requested by %s: %s", d.money(k.AmountCents), k.RequestedBy, k.Reason))
 		return d.state, nil
 	}
 	validate := func(by Actor) error { r := req; r.Actor = by; return d.validateApprove(r) }
@@ -566,7 +564,7 @@ func (d *flow) approve(ctx workflow.Context, req ApprovalRequest) (deposit.State
 			}
 		}
 		d.facts++
-		d.record(ctx, UpdateApprove, by, fmt.Sprintf("%s (%s %s requested by %s: %s)", item.Item, item.Kind, money.Format(item.AmountCents), item.RequestedBy, item.Reason))
+		d.record(ctx, UpdateApprove, by, fmt.Sprintf("%s (%s %s requested by %s: %s)", item.Item, item.Kind, d.money(item.AmountCents), item.RequestedBy, item.Reason))
 		return nil
 	})
 }
@@ -607,7 +605,7 @@ func (d *flow) decline(ctx workflow.Context, req ApprovalRequest) (deposit.State
 	if !d.bookOfRecord {
 		k := *d.state.PendingKeep
 		d.state.PendingKeep = nil
-		d.record(ctx, UpdateDecline, req.Actor, fmt.Sprintf("keep of %s requested by %s; %s", money.Format(k.AmountCents), k.RequestedBy, req.Reason))
+		d.record(ctx, UpdateDecline, req.Actor, fmt.Sprintf("keep of %s requested by %s; %s", d.money(k.AmountCents), k.RequestedBy, req.Reason))
 		return d.state, nil
 	}
 	validate := func(by Actor) error { r := req; r.Actor = by; return d.validateDecline(r) }
@@ -628,7 +626,7 @@ func (d *flow) decline(ctx workflow.Context, req ApprovalRequest) (deposit.State
 			d.dup("d", item.ID)
 		}
 		d.facts++
-		d.record(ctx, UpdateDecline, by, fmt.Sprintf("%s (%s %s requested by %s: %s); %s", item.Item, item.Kind, money.Format(item.AmountCents), item.RequestedBy, item.Reason, req.Reason))
+		d.record(ctx, UpdateDecline, by, fmt.Sprintf("%s (%s %s requested by %s: %s); %s", item.Item, item.Kind, d.money(item.AmountCents), item.RequestedBy, item.Reason, req.Reason))
 		return nil
 	})
 }
@@ -641,7 +639,7 @@ func (d *flow) validateRelease(req ReleaseRequest) error {
 		return err
 	}
 	if p := d.state.PendingKeep; p != nil {
-		return fmt.Errorf("a keep of %s awaits approval: approve or decline it before releasing", money.Format(p.AmountCents))
+		return fmt.Errorf("a keep of %s awaits approval: approve or decline it before releasing", d.money(p.AmountCents))
 	}
 	if d.state.AwaitsApproval() {
 		items := make([]string, 0, len(d.state.Pending))
@@ -690,7 +688,7 @@ func (d *flow) hold(ctx workflow.Context, req HoldRequest) (deposit.State, error
 		d.state.OnHold = !req.Off
 		detail := "on hold: never released automatically"
 		if by := d.settleBy(); !by.IsZero() {
-			detail = fmt.Sprintf("on hold until the refund deadline: the engine releases it by %s under %s", dayText(by), d.state.Rule.Label())
+			detail = fmt.Sprintf("on hold until the refund deadline: the engine releases it by %s under %s", d.dayText(by), d.state.Rule.Label())
 		}
 		if req.Off {
 			detail = "hold lifted: released automatically on the release date"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/rules"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -242,6 +243,15 @@ func newFlow(ctx workflow.Context, in LeaseInput) *flow {
 	d.maxRelease, d.shown, d.mirrored, d.alerts, d.localWrites = c.MaxRelease, c.Shown, c.Mirrored, c.Alerts, c.LocalWrites
 	if c.Law != nil {
 		d.law = &law{leaseStart: c.Law.LeaseStart, buildingUnits: c.Law.BuildingUnits}
+		if c.Law.Zone != "" {
+			zone, err := rules.LoadZone(c.Law.Zone)
+			if err != nil {
+				// As in startClock: a worker built with other zones; the
+				// task is retried until one that knows it runs.
+				panic(fmt.Sprintf("lease %s: %v", in.LeaseID, err))
+			}
+			d.law.zone = zone
+		}
 	}
 	if c.Reminded != nil {
 		d.reminded = c.Reminded
@@ -515,7 +525,7 @@ func (d *flow) settle(ctx workflow.Context) error {
 		d.interest(ctx)
 		if c := d.clock(); c.Started && workflow.Now(ctx).After(c.RefundDue) && !strings.Contains(d.state.DeadlineMissed, "after its refund deadline") {
 			d.missed(fmt.Sprintf("the deposit was settled %s, after its refund deadline %s under %s",
-				dayText(workflow.Now(ctx)), dayText(c.RefundDue), d.state.Rule.Label()))
+				d.dayText(workflow.Now(ctx)), d.dayText(c.RefundDue), d.state.Rule.Label()))
 		}
 		if d.state.Forfeited {
 			d.state.ForfeitedCents = d.state.ArrearsCents + d.state.DeductionsCents + d.state.KeptCents
@@ -724,6 +734,9 @@ func (d *flow) carry() LeaseInput {
 		Alerts: d.alerts, LocalWrites: d.localWrites}
 	if d.law != nil {
 		c.Law = &CarriedLaw{LeaseStart: d.law.leaseStart, BuildingUnits: d.law.buildingUnits}
+		if d.law.zone != nil {
+			c.Law.Zone = d.law.zone.String()
+		}
 	}
 	c.Requests = slices.Clone(d.requests)
 	for _, m := range d.mailq {

@@ -91,8 +91,9 @@ func (h *harness) newEnv(start time.Time, expected int64) {
 						DepositRow: deposit.DepositRow{DepositID: 1, Type: deposit.DepositCash, AmountCents: amount}})
 				}
 			})
+			b := h.db.books()
 			return activities.Expectation{ExpectedCents: amount, Source: "listing LST-1", DepositID: 1, TenantEmail: h.tenants[0].Email, TenantName: h.tenants[0].Name,
-				Tenants: h.tenants}, nil
+				Tenants: h.tenants, Currency: b.Currency, TimeZone: b.TimeZone}, nil
 		})
 	h.env.OnActivity(acts.ChargeDeposit, mock.Anything, mock.Anything).Return(int64(7), nil)
 	h.env.OnActivity(acts.SaveLeaseStage, mock.Anything, mock.Anything).Return(
@@ -138,7 +139,12 @@ func (h *harness) newEnv(start time.Time, expected int64) {
 			return activities.Policy{ManagerEmail: managerEmail, ApprovalThresholdCents: h.threshold}, nil
 		})
 	h.env.OnActivity(acts.LoadLeaseLaw, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.LeaseLawInput) (activities.LeaseLaw, error) { return h.law, nil })
+		func(context.Context, activities.LeaseLawInput) (activities.LeaseLaw, error) {
+			// The lease's currency and zone, as the database has them.
+			l, b := h.law, h.db.books()
+			l.Currency, l.TimeZone = b.Currency, b.TimeZone
+			return l, nil
+		})
 	h.env.OnActivity(acts.SaveLeaseDeadlines, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.DeadlinesInput) error {
 			h.deadlines = append(h.deadlines, in)

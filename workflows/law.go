@@ -8,7 +8,6 @@ import (
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
-	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
 )
 
@@ -25,25 +24,75 @@ import (
 // recorded with the reason, and where the rule says so the deductions are
 // forfeited: the tenant gets everything back.
 
-// law is the lease's rule and the facts its interest needs, once loaded.
+// law is the lease's rule and the facts its interest needs, once loaded,
+// and the time zone where its statute counts days.
 type law struct {
 	leaseStart    time.Time
 	buildingUnits int
+	// zone is where the statute counts calendar days (rules.Facts.Zone):
+	// the lease's time zone, UTC when it names none. Nil for a lease whose
+	// clock started before the zoned-clock version: its deadlines stay
+	// exactly what they were, counted in UTC from the trigger's instant.
+	zone *time.Location
 }
 
 // startClock loads the lease's rule at the move-out and starts its clock.
+//
+// The day of the move-out is the calendar day of its instant in the
+// lease's time zone: the server records a typed day as 00:00 there (and
+// "now" as now), so a move-out on 29 March in London is 29 March whatever
+// the hour in UTC, and the statute counts its days from there to 00:00
+// London time of the day it reaches, across a clock change.
 func (d *flow) startClock(ctx workflow.Context) error {
 	var l activities.LeaseLaw
 	if err := d.write(ctx, a.LoadLeaseLaw, activities.LeaseLawInput{LeaseID: d.in.LeaseID, On: d.state.MovedOutAt}).Get(ctx, &l); err != nil {
 		return err
 	}
+	d.locale(l.Currency, l.TimeZone)
 	d.law = &law{leaseStart: l.LeaseStart, buildingUnits: l.BuildingUnits}
+	// Leases whose clock started before deadlines counted days in the
+	// lease's zone replay with the clock they had.
+	if workflow.GetVersion(ctx, "zoned-clock", workflow.DefaultVersion, 1) >= 1 {
+		zone, err := rules.LoadZone(l.TimeZone)
+		if err != nil {
+			// LoadLeaseLaw refuses a zone it does not know, so only a
+			// worker built with other zones gets here: the workflow task
+			// fails and is retried, and the lease waits, visibly.
+			panic(fmt.Sprintf("lease %s: %v", d.in.LeaseID, err))
+		}
+		d.law.zone = zone
+	}
 	d.state.Rule, d.state.Jurisdiction = &l.Rule, l.Rule.Code
 	if l.Rule.MaxManagerDelay != nil {
-		// Where no statute bounds the release, the rule's own limit does.
+		// Where no statute bounds the release, the rule's own limit does,
+		// counted as the statute's days are.
 		d.maxRelease = l.Rule.MaxManagerDelay.From(d.state.MovedOutAt)
+		if d.law.zone != nil {
+			d.maxRelease = l.Rule.MaxManagerDelay.FromDayIn(d.state.MovedOutAt, d.law.zone)
+		}
 	}
 	return d.updateClock(ctx)
+}
+
+// locale records the lease's currency and time zone as the database has
+// them; an activity result recorded before leases had them names none and
+// changes nothing.
+func (d *flow) locale(currency, timeZone string) {
+	if currency != "" {
+		d.state.Currency = currency
+	}
+	if timeZone != "" {
+		d.state.TimeZone = timeZone
+	}
+}
+
+// clockZone is where the lease's statute counts days; nil: the clock as
+// it was before zones (see law.zone).
+func (d *flow) clockZone() *time.Location {
+	if d.law == nil {
+		return nil
+	}
+	return d.law.zone
 }
 
 // claim says whether anything will be withheld: some statutes give less
@@ -68,6 +117,7 @@ func (d *flow) clock() rules.Clock {
 	}
 	return d.state.Rule.Clock(rules.Facts{
 		MovedOut: d.state.MovedOutAt, ForwardingAt: d.state.ForwardingAt, StatementAt: d.state.StatementAt, Claim: d.claim(),
+		Zone: d.clockZone(),
 	})
 }
 
@@ -147,7 +197,7 @@ func (d *flow) statementSent(ctx workflow.Context) error {
 	d.state.StatementAt = now
 	if c := d.clock(); c.Started && now.After(c.StatementDue) {
 		d.missed(fmt.Sprintf("the itemized statement went out %s, after its deadline %s under %s",
-			dayText(now), dayText(c.StatementDue), d.state.Rule.Label()))
+			d.dayText(now), d.dayText(c.StatementDue), d.state.Rule.Label()))
 	}
 	// With a claim the tenant may now object for a while (US-FL): the
 	// release waits for the window to close.
@@ -178,7 +228,7 @@ func (d *flow) missed(why string) {
 // row) before the state changes.
 func (d *flow) settleByStatute(ctx workflow.Context) error {
 	by := Actor{Actor: "depositflow", Role: deposit.RoleSystem}
-	detail := fmt.Sprintf("released to meet the refund deadline %s under %s", dayText(d.state.Clock.RefundDue), d.state.Rule.Label())
+	detail := fmt.Sprintf("released to meet the refund deadline %s under %s", d.dayText(d.state.Clock.RefundDue), d.state.Rule.Label())
 	if d.state.OnHold {
 		d.state.OnHold = false
 		detail += "; the hold ended"
@@ -191,11 +241,11 @@ func (d *flow) settleByStatute(ctx workflow.Context) error {
 			}
 			d.state.RemovePending(p.Item)
 			detail += fmt.Sprintf("; %s (%s %s asked by %s: %s) was not approved in time and is not applied",
-				p.Item, p.Kind, money.Format(p.AmountCents), p.RequestedBy, p.Reason)
+				p.Item, p.Kind, d.money(p.AmountCents), p.RequestedBy, p.Reason)
 		}
 	} else if p := d.state.PendingKeep; p != nil {
 		d.state.PendingKeep = nil
-		detail += fmt.Sprintf("; the keep of %s asked by %s was not approved in time and is not applied", money.Format(p.AmountCents), p.RequestedBy)
+		detail += fmt.Sprintf("; the keep of %s asked by %s was not approved in time and is not applied", d.money(p.AmountCents), p.RequestedBy)
 	}
 	d.record(ctx, "statute", by, detail)
 	return nil

@@ -20,6 +20,7 @@ import (
 // expect records what the first activity found: the cash deposit expected
 // and the lease's tenants.
 func (d *flow) expect(exp activities.Expectation) {
+	d.locale(exp.Currency, exp.TimeZone)
 	d.state.ExpectedSource = exp.Source
 	d.state.TenantEmail, d.state.TenantName = exp.TenantEmail, exp.TenantName
 	for _, t := range exp.Tenants {
@@ -165,7 +166,7 @@ func (d *flow) amend(row deposit.DepositRow) {
 func (d *flow) moveOut(ctx workflow.Context, at time.Time) {
 	if d.movedOut() {
 		if !at.UTC().Equal(d.state.MovedOutAt) || !d.bookOfRecord {
-			d.state.LateEvents = append(d.state.LateEvents, "move-out "+at.Format(time.RFC3339)+" after the move-out was recorded")
+			d.state.LateEvents = append(d.state.LateEvents, "move-out "+d.timeText(at)+" after the move-out was recorded")
 		}
 		return
 	}

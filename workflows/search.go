@@ -10,6 +10,7 @@ import (
 
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/rules"
 )
 
 // Search attributes let operators filter leases in the Temporal UI and with
@@ -94,37 +95,37 @@ func (d *flow) plainDetails() string {
 	add(&b, "**%s**", strings.ReplaceAll(s.Stage, "_", " "))
 	switch {
 	case s.Stage == deposit.StageClosed && s.BalanceOwedCents > 0:
-		add(&b, ": balance owed %s (invoice %d), closed %s.", money.Format(s.BalanceOwedCents), s.InvoiceID, dayText(s.ClosedAt))
+		add(&b, ": balance owed %s (invoice %d), closed %s.", d.money(s.BalanceOwedCents), s.InvoiceID, d.dayText(s.ClosedAt))
 	case s.Stage == deposit.StageClosed:
-		add(&b, ": %s, refund %s in %d payout(s), closed %s.", strings.ReplaceAll(s.Outcome, "_", " "), money.Format(s.RefundCents), len(s.Payouts), dayText(s.ClosedAt))
+		add(&b, ": %s, refund %s in %d payout(s), closed %s.", strings.ReplaceAll(s.Outcome, "_", " "), d.money(s.RefundCents), len(s.Payouts), d.dayText(s.ClosedAt))
 	case s.Stage == deposit.StageBooksDisagree:
 		add(&b, ": nothing was paid. The settlement this workflow computed is not what the database's books show, so the lease waits "+
 			"for an admin to recheck the books (recheck_books; with rebuild, the workflow first re-reads every fact from the database). %s.", s.BooksDisagree)
 	case !s.ReleaseAt.IsZero():
 		st := deposit.Settle(d.terms())
-		when := "release on " + dayText(s.ReleaseAt)
+		when := "release on " + d.dayText(s.ReleaseAt)
 		if s.OnHold {
 			when = "on hold, released only by hand"
 		}
 		if st.BalanceOwedCents > 0 {
-			add(&b, ": %s; balance owed %s if nothing changes.", when, money.Format(st.BalanceOwedCents))
+			add(&b, ": %s; balance owed %s if nothing changes.", when, d.money(st.BalanceOwedCents))
 		} else {
-			add(&b, ": %s; refund %s if nothing changes.", when, money.Format(st.RefundCents))
+			add(&b, ": %s; refund %s if nothing changes.", when, d.money(st.RefundCents))
 		}
 	case s.Stage == deposit.StageAwaitingPayment:
-		add(&b, ": %s still to pay.", money.Format(max(s.ExpectedCents-s.PaidCents, 0)))
+		add(&b, ": %s still to pay.", d.money(max(s.ExpectedCents-s.PaidCents, 0)))
 	case s.Stage == deposit.StageHeld:
-		add(&b, ": %s held until the move-out.", money.Format(s.ReceivedCents))
+		add(&b, ": %s held until the move-out.", d.money(s.ReceivedCents))
 	}
 	switch {
 	case len(s.Pending) > 0:
 		var items []string
 		for _, p := range s.Pending {
-			items = append(items, fmt.Sprintf("%s (%s by %s)", p.Item, money.Format(p.AmountCents), p.RequestedBy))
+			items = append(items, fmt.Sprintf("%s (%s by %s)", p.Item, d.money(p.AmountCents), p.RequestedBy))
 		}
 		add(&b, "\n\nAwaiting a books_admin's approval: %s.", strings.Join(items, ", "))
 	case s.PendingKeep != nil:
-		add(&b, "\n\nA keep of %s by %s awaits a books_admin's approval.", money.Format(s.PendingKeep.AmountCents), s.PendingKeep.RequestedBy)
+		add(&b, "\n\nA keep of %s by %s awaits a books_admin's approval.", d.money(s.PendingKeep.AmountCents), s.PendingKeep.RequestedBy)
 	}
 	if n := len(s.IgnoredSignals); n > 0 {
 		add(&b, "\n\n%d signal(s) named facts the database does not hold for this lease and were ignored; the last: %s.", n, s.IgnoredSignals[n-1])
@@ -132,24 +133,52 @@ func (d *flow) plainDetails() string {
 	if s.Rule != nil {
 		add(&b, "\n\n%s", s.Clock.Why)
 		if s.Clock.Started {
-			add(&b, ". Statement due %s, refund due %s.", dayText(s.Clock.StatementDue), dayText(s.Clock.RefundDue))
+			add(&b, ". Statement due %s, refund due %s.", d.dayText(s.Clock.StatementDue), d.dayText(s.Clock.RefundDue))
 		}
 		if s.DeadlineMissed != "" {
 			add(&b, "\n\n**Deadline missed**: %s.", s.DeadlineMissed)
 		}
 	}
-	add(&b, "\n\nCash deposit %s, paid %s", money.Format(s.ExpectedCents), money.Format(s.PaidCents))
+	add(&b, "\n\nCash deposit %s, paid %s", d.money(s.ExpectedCents), d.money(s.PaidCents))
 	if s.PrepaidCents != 0 {
-		add(&b, ", prepaid %s", money.Format(s.PrepaidCents))
+		add(&b, ", prepaid %s", d.money(s.PrepaidCents))
 	}
 	if s.GuaranteeCents != 0 {
-		add(&b, ", guarantee %s", money.Format(s.GuaranteeCents))
+		add(&b, ", guarantee %s", d.money(s.GuaranteeCents))
 	}
-	add(&b, ". Arrears %s, deductions %s, kept %s.", money.Format(s.ArrearsCents), money.Format(s.DeductionsCents), money.Format(s.KeptCents))
+	add(&b, ". Arrears %s, deductions %s, kept %s.", d.money(s.ArrearsCents), d.money(s.DeductionsCents), d.money(s.KeptCents))
 	return b.String()
 }
 
 // add appends formatted text (fmt.Sprintf: fmt.Fprintf counts as I/O to workflowcheck).
 func add(b *strings.Builder, format string, args ...any) { b.WriteString(fmt.Sprintf(format, args...)) }
 
-func dayText(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+// The lease's words for money and time: every text the workflow writes
+// (the UI's details, decisions, refusals, missed deadlines) shows amounts
+// in the lease's currency and instants on its time zone's clock, as its
+// emails do. A lease that names neither (one started before leases had
+// them) shows dollars and UTC, as it always did.
+
+// money writes an amount in the lease's currency: "£1,200.00".
+func (d *flow) money(minor int64) string { return money.FormatIn(d.state.Currency, minor) }
+
+// zone is the lease's time zone: UTC when it names none (or one this
+// binary does not know, which LoadLeaseLaw refuses before any clock uses it).
+func (d *flow) zone() *time.Location {
+	zone, err := rules.LoadZone(d.state.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return zone
+}
+
+// dayText writes an instant on the lease's clock: "30 Mar 2027 00:00 BST",
+// "4 Nov 2026 00:00 UTC".
+func (d *flow) dayText(t time.Time) string { return t.In(d.zone()).Format("2 Jan 2006 15:04 MST") }
+
+// dateText writes the lease's calendar day of an instant: "2027-03-30".
+func (d *flow) dateText(t time.Time) string { return t.In(d.zone()).Format(time.DateOnly) }
+
+// timeText writes an instant exactly, with the lease's offset:
+// "2027-03-30T00:00:00+01:00", "2026-11-04T00:00:00Z".
+func (d *flow) timeText(t time.Time) string { return t.In(d.zone()).Format(time.RFC3339) }

@@ -31,8 +31,9 @@ type LeaseInput struct {
 	PropertyID  string `json:"property_id"`
 	UnitID      string `json:"unit_id"`
 	AmountCents int64  `json:"amount_cents,omitempty"` // 0: the listing's deposit
-	// Both count from the move-out (00:00 UTC of the move-out date). Whole
-	// seconds, so that the input reads plainly in the Temporal UI.
+	// Both count from the move-out's instant (a typed day is 00:00 of that
+	// day in the lease's time zone). Whole seconds, so that the input reads
+	// plainly in the Temporal UI.
 	AssessForSeconds    int64 `json:"assess_for_seconds"`
 	ReleaseAfterSeconds int64 `json:"release_after_seconds"`
 	// Jurisdiction whose deposit law governs the lease (rules.None for a
@@ -64,10 +65,15 @@ type Carried struct {
 	LocalWrites bool                    `json:"local_writes,omitempty"`
 }
 
-// CarriedLaw is the part of the lease's law the interest needs.
+// CarriedLaw is the part of the lease's law the interest needs, and where
+// its statute counts days.
 type CarriedLaw struct {
 	LeaseStart    time.Time `json:"lease_start"`
 	BuildingUnits int       `json:"building_units"`
+	// Zone is the IANA zone the clock counts days in ("UTC" for a lease
+	// that names none); empty: the clock started before the zoned-clock
+	// version, and counts as it did then.
+	Zone string `json:"zone,omitempty"`
 }
 
 // AssessFor is the assessment window after the move-out.
@@ -94,8 +100,9 @@ type PaymentReturned struct {
 	Fee       *deposit.Charge `json:"fee,omitempty"`
 }
 
-// MoveOut is the move-out signal. At is 00:00 UTC of the move-out date, or an
-// exact instant when one was given.
+// MoveOut is the move-out signal. At is the instant the server recorded:
+// 00:00 in the lease's time zone of a typed day (00:00 UTC from senders
+// older than zones), or an exact instant when one was given.
 type MoveOut struct {
 	At time.Time `json:"at"`
 }

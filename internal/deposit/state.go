@@ -104,8 +104,11 @@ type State struct {
 	Stage       string   `json:"stage"`
 	Outcome     string   `json:"outcome,omitempty"`
 	// Currency is the ISO 4217 code of every amount of the lease (its
-	// property's when the lease started).
+	// property's when the lease started); empty is USD.
 	Currency string `json:"currency,omitempty"`
+	// TimeZone is the IANA zone of the lease (its property's when the lease
+	// started), where its dates are days; empty is UTC.
+	TimeZone string `json:"time_zone,omitempty"`
 
 	// The deposit's rows and their totals per type. ExpectedCents is the
 	// cash the tenant must pay; prepaid counts as received; a guarantee is

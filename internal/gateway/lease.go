@@ -189,6 +189,7 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 
 	li := workflows.LeaseInput{LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID, AmountCents: in.Cents,
 		AssessForSeconds: int64(in.AssessFor / time.Second), ReleaseAfterSeconds: int64(in.ReleaseAfter / time.Second)}
+	var zone string // the lease's time zone, its property's
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		if err := UpsertUnit(ctx, q, in.PropertyID, in.UnitID); err != nil {
@@ -221,7 +222,7 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 		if in.Currency != "" && !strings.EqualFold(in.Currency, p.Currency) {
 			return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", in.PropertyID, p.Currency, strings.ToUpper(in.Currency))
 		}
-		out.Currency = p.Currency
+		out.Currency, zone = p.Currency, p.TimeZone
 		// The lease takes its property's jurisdiction unless told otherwise.
 		jurisdiction := in.Jurisdiction
 		if jurisdiction == "" {
@@ -273,13 +274,13 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 		li.AssessForSeconds, li.ReleaseAfterSeconds = l.AssessForSeconds, l.ReleaseAfterSeconds
 		li.Jurisdiction = l.Jurisdiction
 		in.ListingID = l.ListingID.String
-		out.Currency = l.Currency
+		out.Currency, zone = l.Currency, l.TimeZone
 	} else if err != nil {
 		return out, unavailable("the database", err)
 	}
 	out.Input, out.WorkflowID = li, workflows.WorkflowID(in.LeaseID)
 	committed := time.Now()
-	run, err := StartWorkflow(ctx, c, li, in.ListingID, in.Tenants[0].Email)
+	run, err := StartWorkflow(ctx, c, li, in.ListingID, in.Tenants[0].Email, out.Currency, zone)
 	var ie *Error
 	if errors.As(err, &ie) && ie.Code == "already_started" && fresh {
 		// This call wrote the lease, and a workflow already runs: a reconcile
@@ -300,7 +301,11 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 }
 
 // StartWorkflow starts a lease's deposit workflow, refusing a second one.
-func StartWorkflow(ctx context.Context, c client.Client, in workflows.LeaseInput, listing, tenant string) (client.WorkflowRun, error) {
+// currency and zone are the lease's, for its summary (empty: USD, UTC).
+func StartWorkflow(ctx context.Context, c client.Client, in workflows.LeaseInput, listing, tenant, currency, zone string) (client.WorkflowRun, error) {
+	if zone == "" {
+		zone = "UTC"
+	}
 	summary := fmt.Sprintf("Security deposit of lease %s (property %s, unit %s)", in.LeaseID, in.PropertyID, in.UnitID)
 	if tenant != "" {
 		summary = fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", in.LeaseID, in.PropertyID, in.UnitID, tenant)
@@ -314,8 +319,8 @@ func StartWorkflow(ctx context.Context, c client.Client, in workflows.LeaseInput
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		// Operators filter on these in the Web UI from the first moment.
 		TypedSearchAttributes: workflows.StartSearchAttributes(in),
-		StaticDetails: workflows.Markdown(fmt.Sprintf("Deposit: %s.\n\nAssessment window %s and release %s after the move-out (00:00 UTC of its date).",
-			DepositText(in.AmountCents, listing), HumanDuration(in.AssessFor()), HumanDuration(in.ReleaseAfter()))),
+		StaticDetails: workflows.Markdown(fmt.Sprintf("Deposit: %s.\n\nAssessment window %s and release %s after the move-out (00:00 %s of its date).",
+			DepositText(currency, in.AmountCents, listing), HumanDuration(in.AssessFor()), HumanDuration(in.ReleaseAfter()), zone)),
 		StaticSummary: summary,
 	}, workflows.WorkflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -331,10 +336,11 @@ func StartWorkflow(ctx context.Context, c client.Client, in workflows.LeaseInput
 	return run, nil
 }
 
-// DepositText names the deposit a lease expects.
-func DepositText(cents int64, listing string) string {
+// DepositText names the deposit a lease expects, in the lease's currency
+// (empty: USD): "£1,200.00".
+func DepositText(currency string, cents int64, listing string) string {
 	if cents > 0 {
-		return money.Format(cents)
+		return money.FormatIn(currency, cents)
 	}
 	return "the deposit of listing " + listing
 }
@@ -462,7 +468,7 @@ func (g *Gateway) StartStored(ctx context.Context, leaseID string) (started bool
 	in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: facts.PropertyID, UnitID: facts.UnitID,
 		AmountCents: facts.RequestedCents.Int64, AssessForSeconds: facts.AssessForSeconds, ReleaseAfterSeconds: facts.ReleaseAfterSeconds,
 		Jurisdiction: facts.Jurisdiction}
-	_, err = StartWorkflow(ctx, c, in, facts.ListingID.String, facts.Email)
+	_, err = StartWorkflow(ctx, c, in, facts.ListingID.String, facts.Email, facts.Currency, facts.TimeZone)
 	var ge *Error
 	if errors.As(err, &ge) && ge.Code == "already_started" {
 		return false, nil
