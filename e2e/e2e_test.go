@@ -254,7 +254,7 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 		// temporaltest sets itself.
 		ts := temporaltest.NewServer(temporaltest.WithBaseServerOptions(temporalserver.WithDynamicConfigClient(dynamicconfig.StaticClient{
 			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
-			dynamicconfig.HistoryCountSuggestContinueAsNew.Key():       []dynamicconfig.ConstrainedValue{{Value: suggestContinueAsNewAt}},
+			dynamicconfig.HistoryCountSuggestContinueAsNew.Key():        []dynamicconfig.ConstrainedValue{{Value: suggestContinueAsNewAt}},
 		})))
 		temporal = ts.GetDefaultClient()
 		temporalPersistence = "sqlite in memory (in-process temporaltest server)"
