@@ -309,8 +309,11 @@ func (d *flow) mirror(ctx workflow.Context, always bool) error {
 	s := d.state
 	view := activities.ViewOf(s)
 	in := activities.StageInput{LeaseID: d.in.LeaseID, Stage: s.Stage, Outcome: s.Outcome,
-		MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt, ClosedAt: s.ClosedAt, View: &view}
+		MovedOutAt: s.MovedOutAt, ReleaseAt: s.ReleaseAt, ClosedAt: s.ClosedAt}
+	// The key is made of values only (never the view's address, which a
+	// replay would not have), so the same view is never written twice.
 	key := fmt.Sprintf("%+v %+v", in, view)
+	in.View = &view
 	if key == d.mirrored && !always {
 		return nil
 	}
