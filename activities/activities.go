@@ -489,6 +489,9 @@ type EmailInput struct {
 	Kind      string
 	LeaseID   string `json:",omitempty"`
 	ToManager bool   `json:",omitempty"`
+	// FollowUp is what a follow_up email tells: a fact that came after the
+	// settlement and what it became.
+	FollowUp *FollowUp `json:",omitempty"`
 	To        string
 	ToName    string
 	Cc        []string // co-tenants

@@ -292,6 +292,9 @@ func (b Books) Data(kind string) templates.Data {
 // manager, with what it shows from the books.
 func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 	in.Data = b.Data(in.Kind)
+	if in.FollowUp != nil {
+		in.Data = b.FollowUpEmail(*in.FollowUp)
+	}
 	if in.ToManager || ForManager(in.Kind) {
 		if b.ManagerEmail == "" {
 			return in, badData("property %s has no manager email (deposits property set %s --manager-email ...)", b.PropertyID, b.PropertyID)

@@ -441,7 +441,7 @@ INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents
                       deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
+RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows
 `
 
 type InsertInvoiceOnceParams struct {
@@ -490,6 +490,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 		&i.KeptCents,
 		&i.SettlementID,
 		&i.Currency,
+		&i.Follows,
 	)
 	return i, err
 }
@@ -541,7 +542,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows
 `
 
 type InsertPayoutOnceParams struct {
@@ -593,6 +594,7 @@ func (q *Queries) InsertPayoutOnce(ctx context.Context, arg InsertPayoutOncePara
 		&i.KeptCents,
 		&i.SettlementID,
 		&i.Currency,
+		&i.Follows,
 	)
 	return i, err
 }
@@ -602,7 +604,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows
 `
 
 type InsertRefundOnceParams struct {
@@ -653,6 +655,7 @@ func (q *Queries) InsertRefundOnce(ctx context.Context, arg InsertRefundOncePara
 		&i.KeptCents,
 		&i.SettlementID,
 		&i.Currency,
+		&i.Follows,
 	)
 	return i, err
 }
@@ -662,7 +665,7 @@ INSERT INTO invoices (lease_id, resident_id, amount_due_in_cents, received_cents
                       kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency
+RETURNING invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows
 `
 
 type InsertSettlementInvoiceOnceParams struct {
@@ -713,6 +716,7 @@ func (q *Queries) InsertSettlementInvoiceOnce(ctx context.Context, arg InsertSet
 		&i.KeptCents,
 		&i.SettlementID,
 		&i.Currency,
+		&i.Follows,
 	)
 	return i, err
 }
@@ -948,7 +952,7 @@ func (q *Queries) ListDeposits(ctx context.Context, leaseID string) ([]Deposit, 
 }
 
 const listInvoices = `-- name: ListInvoices :many
-SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
+SELECT invoice_id, lease_id, resident_id, amount_due_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows FROM invoices WHERE lease_id = $1 ORDER BY invoice_id
 `
 
 func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, error) {
@@ -977,6 +981,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 			&i.KeptCents,
 			&i.SettlementID,
 			&i.Currency,
+			&i.Follows,
 		); err != nil {
 			return nil, err
 		}
@@ -1026,7 +1031,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 }
 
 const listRefunds = `-- name: ListRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, error) {
@@ -1055,6 +1060,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 			&i.KeptCents,
 			&i.SettlementID,
 			&i.Currency,
+			&i.Follows,
 		); err != nil {
 			return nil, err
 		}

@@ -113,6 +113,7 @@ type Invoice struct {
 	KeptCents        int64       `json:"kept_cents"`
 	SettlementID     pgtype.Int8 `json:"settlement_id"`
 	Currency         string      `json:"currency"`
+	Follows          pgtype.Text `json:"follows"`
 }
 
 type JurisdictionRule struct {
@@ -264,6 +265,7 @@ type Refund struct {
 	KeptCents        int64       `json:"kept_cents"`
 	SettlementID     pgtype.Int8 `json:"settlement_id"`
 	Currency         string      `json:"currency"`
+	Follows          pgtype.Text `json:"follows"`
 }
 
 type Resident struct {

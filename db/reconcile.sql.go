@@ -15,7 +15,7 @@ import (
 const changedLeases = `-- name: ChangedLeases :many
 SELECT DISTINCT c.lease_id
 FROM lease_changes c JOIN leases l USING (lease_id)
-WHERE c.txid >= $1 AND c.txid < $2 AND l.stage <> 'closed'
+WHERE c.txid >= $1 AND c.txid < $2
 ORDER BY c.lease_id
 `
 
@@ -24,8 +24,8 @@ type ChangedLeasesParams struct {
 	ToTxid   int64 `json:"to_txid"`
 }
 
-// The leases with facts written in [from, to), except those already closed:
-// a closed workflow no longer applies facts.
+// The leases with facts written in [from, to): a closed one too, whose late
+// payments and charges become follow-ups.
 func (q *Queries) ChangedLeases(ctx context.Context, arg ChangedLeasesParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, changedLeases, arg.FromTxid, arg.ToTxid)
 	if err != nil {

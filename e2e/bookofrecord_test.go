@@ -174,3 +174,56 @@ func runs(t *testing.T, wid string) int {
 	require.NoError(t, err)
 	return len(resp.GetExecutions())
 }
+
+// Late facts are never parked silently: a payment or charge sent to a
+// settled lease is refused before it is recorded, with the settlement's
+// date; one the PMS booked anyway (written straight to the database) is
+// found by reconcile and followed up: the payment refunded, the charge
+// invoiced, the tenant emailed, the books still conserved.
+func TestLateFactsBecomeFollowUps(t *testing.T) {
+	lease := "L-e2e-late"
+	must(t, "lease", "start", lease, "--property", "hazel", "--unit", "1", "--amount", "300", "--tenant-email", "late@example.com",
+		"--assess-for", "1s", "--release-after", "1s")
+	must(t, "payment", "record", lease, "--amount", "300", "--ref", "LT-1")
+	must(t, "moveout", lease, "--date", time.Now().UTC().Format(time.DateOnly))
+	waitClosed(t, lease)
+	settledOn := time.Now().UTC().Format(time.DateOnly)
+	refusedWith(t, "was settled on "+settledOn, "payment", "record", lease, "--amount", "10", "--ref", "LT-LATE")
+	refusedWith(t, "was settled on "+settledOn, "charge", "add", lease, "--code", "RENT", "--amount", "10", "--description", "late", "--ref", "LT-LATE")
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM payments WHERE lease_id = $1", lease))
+
+	// The PMS had booked them: they appear in the database by SQL.
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
+		SELECT lease_id, resident_id, 2500, CURRENT_DATE, 'LT-PMS', 'pms' FROM leases WHERE lease_id = $1`, lease)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, created_by, origin)
+		SELECT lease_id, resident_id, 'UTILITIES', 4550, 'Water, last month', 'pms', 'integration' FROM leases WHERE lease_id = $1`, lease)
+	require.NoError(t, err)
+	out := must(t, "reconcile", "--local")
+	require.Contains(t, out, "followed up")
+	require.Eventually(t, func() bool {
+		return count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1 AND follows LIKE 'payment:%' AND amount_in_cents = 2500", lease) == 1 &&
+			count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1 AND follows LIKE 'charge:%' AND amount_due_in_cents = 4550", lease) == 1
+	}, 30*time.Second, 200*time.Millisecond, "no follow-ups")
+	var follow []string
+	require.Eventually(t, func() bool {
+		follow = nil
+		for _, m := range mailFor(t, lease) {
+			if strings.Contains(m.Header.Get("Message-Id"), "follow-up") {
+				follow = append(follow, m.Subject)
+			}
+		}
+		return len(follow) == 2
+	}, 30*time.Second, 200*time.Millisecond, "follow-up emails: %v", follow)
+	require.Contains(t, strings.Join(follow, "|"), "A refund of $25.00 after your deposit was settled")
+	require.Contains(t, strings.Join(follow, "|"), "Invoice: $45.50 recorded after your deposit was settled")
+	s := status(t, lease)
+	require.Len(t, s.FollowUps, 2)
+	require.Contains(t, must(t, "status", lease), "Follow-up")
+	require.Contains(t, must(t, "ledger", lease), "Conserved  yes")
+	// A second pass follows up nothing twice.
+	must(t, "reconcile", "--local", "--full")
+	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM invoices WHERE lease_id = $1", lease))
+}

@@ -11,11 +11,11 @@ INSERT INTO reconcile_watermark (name, txid) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET txid = GREATEST(reconcile_watermark.txid, EXCLUDED.txid), updated_at = now();
 
 -- name: ChangedLeases :many
--- The leases with facts written in [from, to), except those already closed:
--- a closed workflow no longer applies facts.
+-- The leases with facts written in [from, to): a closed one too, whose late
+-- payments and charges become follow-ups.
 SELECT DISTINCT c.lease_id
 FROM lease_changes c JOIN leases l USING (lease_id)
-WHERE c.txid >= sqlc.arg(from_txid) AND c.txid < sqlc.arg(to_txid) AND l.stage <> 'closed'
+WHERE c.txid >= sqlc.arg(from_txid) AND c.txid < sqlc.arg(to_txid)
 ORDER BY c.lease_id;
 
 -- name: CountChanges :one

@@ -42,6 +42,9 @@ func goldenData(kind string) Data {
 		d.RefundCents, d.BalanceOwedCents, d.Payouts = 0, 33500, nil
 	case KindReminder:
 		d.RecipientName, d.ForManager = "", true
+	case KindFollowUp:
+		d.SettledAt = d.ReleaseAt
+		d.FollowUp = &FollowUp{Fact: "Unpaid utilities, December (UTILITIES) of $45.50", Cents: 4550}
 	}
 	// The notice, the refund, the reminder and the downloadable statement
 	// show the law: the deadlines, whether they were met, the interest.
@@ -152,6 +155,10 @@ func goldenCases() map[string]struct {
 			data Data
 		}{kind, gbpData(kind)}
 	}
+	cases[KindFollowUp] = struct {
+		kind string
+		data Data
+	}{KindFollowUp, goldenData(KindFollowUp)}
 	cases[KindBooksDisagree] = struct {
 		kind string
 		data Data

@@ -33,6 +33,10 @@ const (
 	// not in Kinds): the database's books and the workflow computed the
 	// settlement differently, and nothing was paid.
 	KindBooksDisagree = "books_disagree"
+	// KindFollowUp tells the tenant what became of a payment or charge that
+	// came after their deposit was settled: refunded, or invoiced (not in
+	// Kinds: it is about one fact, Data.FollowUp).
+	KindFollowUp = "follow_up"
 )
 
 // KindStatement is not an email: the downloadable itemized statement
@@ -41,6 +45,13 @@ const KindStatement = "itemized"
 
 // Kinds lists every kind, in the order a tenant meets them.
 var Kinds = []string{KindRequest, KindReceipt, KindReturned, KindNotice, KindReminder, KindRefund, KindBalanceOwed}
+
+// FollowUp is a fact that came after the settlement and what it became.
+type FollowUp struct {
+	Refund bool   `json:"refund"` // refunded; otherwise invoiced
+	Fact   string `json:"fact"`   // what came late, in words
+	Cents  int64  `json:"cents"`
+}
 
 // Line is one item of an itemized list: a payment, an arrears charge or a deduction.
 type Line struct {
@@ -111,6 +122,8 @@ type Data struct {
 	// BooksDisagree lists the terms the database and the workflow computed
 	// differently (the books_disagree alert).
 	BooksDisagree string `json:"books_disagree,omitempty"`
+	// FollowUp is set for a follow_up email.
+	FollowUp *FollowUp `json:"follow_up,omitempty"`
 }
 
 // OutstandingCents is what the tenant still has to pay toward the deposit.

@@ -148,6 +148,9 @@ func printState(w io.Writer, s deposit.State) {
 	for _, e := range s.IgnoredSignals {
 		t.row("Ignored signal", e)
 	}
+	for _, f := range s.FollowUps {
+		t.row("Follow-up", fmt.Sprintf("%s of %s to %s, %s: %s came after the settlement", f.Kind, m(f.AmountCents), f.Recipient, f.At.UTC().Format(time.DateOnly), f.Follows))
+	}
 	_ = t.flush()
 	if len(s.Payments) > 0 {
 		fmt.Fprintln(w, "\nPayments")

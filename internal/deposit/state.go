@@ -186,6 +186,20 @@ type State struct {
 	// BooksDisagree says, while the stage is books_disagree, which terms of
 	// the settlement the database and the workflow computed differently.
 	BooksDisagree string `json:"books_disagree,omitempty"`
+	// FollowUps are payments and charges that came after the settlement,
+	// refunded or invoiced on their own (the server adds them from the
+	// books: the workflow has closed by then).
+	FollowUps []FollowUp `json:"follow_ups,omitempty"`
+}
+
+// FollowUp is a payment or charge that came after the settlement, and what
+// became of it: a refund or an invoice.
+type FollowUp struct {
+	Kind        string    `json:"kind"`    // refund or invoice
+	Follows     string    `json:"follows"` // "payment:12", "charge:34"
+	AmountCents int64     `json:"amount_cents"`
+	Recipient   string    `json:"recipient"`
+	At          time.Time `json:"at"`
 }
 
 // Roles of the people who act on deposits.

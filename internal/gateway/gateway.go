@@ -396,13 +396,16 @@ func (g *Gateway) Signal(ctx context.Context, leaseID, name string, arg any) err
 // State is a lease's deposit as its workflow knows it: the live query while
 // it runs, its result once it has closed (which needs no worker).
 func (g *Gateway) State(ctx context.Context, who Principal, leaseID string) (deposit.State, error) {
-	_, l, err := g.readLease(ctx, who, leaseID)
+	q, l, err := g.readLease(ctx, who, leaseID)
 	if err != nil {
 		return deposit.State{}, err
 	}
 	s, err := g.state(ctx, leaseID)
 	if s.Currency == "" {
 		s.Currency = l.Lease.Currency
+	}
+	if err == nil && s.Stage == deposit.StageClosed {
+		s.FollowUps, err = g.followUps(ctx, q, leaseID)
 	}
 	return s, err
 }

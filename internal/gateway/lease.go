@@ -486,3 +486,29 @@ func (g *Gateway) SystemState(ctx context.Context, leaseID string) (s deposit.St
 	}
 	return s, err == nil, err
 }
+
+// FollowUp starts the follow-up of a payment or charge that reached a
+// settled lease ("payment:12", "charge:34"): refunded or invoiced, once,
+// with an email to the tenant. started is false when it was started before.
+func (g *Gateway) FollowUp(ctx context.Context, leaseID, fact string) (started bool, err error) {
+	c, err := g.temporal(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       workflows.FollowUpWorkflowID(leaseID, fact),
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            fmt.Sprintf("Follow-up of %s, which reached lease %s after its settlement", fact, leaseID),
+	}, workflows.FollowUpWorkflowType, workflows.FollowUpInput{LeaseID: leaseID, Fact: fact})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return false, nil
+	}
+	if err != nil {
+		return false, unavailable("Temporal", err)
+	}
+	return true, nil
+}

@@ -109,13 +109,23 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 	if err != nil {
 		return r, unavailable("the database", err)
 	}
+	// Money that came after the settlement is followed up on its own: a late
+	// payment or credit refunded, a late charge invoiced. The settlement's
+	// own figures are checked without it.
+	var settledRefunds, lateIn, lateClaimed, settledInvoices int64
 	for _, f := range refunds {
-		entry("refund", fmt.Sprint(f.RefundID), "refund to "+f.RecipientEmail, -f.AmountInCents)
+		desc := "refund to " + f.RecipientEmail
+		if f.Follows.Valid {
+			desc = "follow-up refund of " + f.Follows.String + " to " + f.RecipientEmail
+			lateIn += f.AmountInCents
+		} else {
+			settledRefunds += f.AmountInCents
+		}
+		entry("refund", fmt.Sprint(f.RefundID), desc, -f.AmountInCents)
 		r.RefundedCents += f.AmountInCents
 	}
-	r.ClaimedCents = st.ArrearsCents + st.DeductionsCents + st.KeptCents + st.EarlierRefundsCents
-	funds := r.ReceivedCents + r.InterestCents + r.CreditsCents
-	r.AppliedCents = min(r.ClaimedCents, funds)
+	// What the settlement applied of what it counted to what the tenant owed.
+	r.AppliedCents = max(st.ReceivedCents+st.InterestCents+st.CreditsCents-st.RefundCents, 0)
 	if r.AppliedCents > 0 {
 		entry("applied", fmt.Sprint(st.SettlementID),
 			fmt.Sprintf("kept for arrears %s, deductions %s, decisions %s", money.FormatIn(r.Currency, st.ArrearsCents), money.FormatIn(r.Currency, st.DeductionsCents), money.FormatIn(r.Currency, st.KeptCents)),
@@ -127,13 +137,35 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 	}
 	for _, inv := range invoices {
 		r.InvoicedCents += inv.AmountDueInCents
+		if inv.Follows.Valid {
+			entry("invoice", fmt.Sprint(inv.InvoiceID), "follow-up invoice of "+inv.Follows.String+" to "+inv.RecipientEmail, inv.AmountDueInCents)
+			lateClaimed += inv.AmountDueInCents
+		} else {
+			settledInvoices += inv.AmountDueInCents
+		}
 	}
+	r.ClaimedCents = st.ArrearsCents + st.DeductionsCents + st.KeptCents + st.EarlierRefundsCents + lateClaimed
+	funds := r.ReceivedCents + r.InterestCents + r.CreditsCents
 	r.HeldCents = funds - r.RefundedCents - r.AppliedCents
 	r.Conserved = r.HeldCents == 0 &&
-		st.ReceivedCents == r.ReceivedCents && st.CreditsCents == r.CreditsCents &&
-		r.RefundedCents == st.RefundCents && r.InvoicedCents == st.BalanceOwedCents &&
+		st.ReceivedCents+st.CreditsCents == r.ReceivedCents+r.CreditsCents-lateIn &&
+		settledRefunds == st.RefundCents && settledInvoices == st.BalanceOwedCents &&
 		r.ClaimedCents == r.AppliedCents+r.InvoicedCents
 	return r, nil
+}
+
+// FollowUps lists what a settled lease followed up: payments and charges
+// that came after its settlement, refunded or invoiced.
+func (g *Gateway) followUps(ctx context.Context, q *db.Queries, leaseID string) ([]deposit.FollowUp, error) {
+	rows, err := q.ListFollowUps(ctx, leaseID)
+	if err != nil {
+		return nil, unavailable("the database", err)
+	}
+	var out []deposit.FollowUp
+	for _, r := range rows {
+		out = append(out, deposit.FollowUp{Kind: r.Kind, Follows: r.Follows, AmountCents: r.AmountInCents, Recipient: r.RecipientEmail, At: r.CreatedAt})
+	}
+	return out, nil
 }
 
 // Audit lists every action on a lease, accepted, refused or under way.

@@ -215,10 +215,20 @@ func (r *Reconciler) lease(ctx context.Context, leaseID string) (res result) {
 	}
 	res.found += len(missing)
 	if settled(st) {
-		// A settled workflow records a late fact and does not apply it: an
-		// operator must look. Signalling it again would change nothing.
+		// A settled deposit applies nothing more. A payment or charge the
+		// PMS booked after the settlement becomes a follow-up (refunded or
+		// invoiced, the tenant emailed); anything else is reported for an
+		// operator to look at.
 		for _, m := range missing {
-			res.late = append(res.late, m.what)
+			if m.fact == "" {
+				res.late = append(res.late, m.what)
+				continue
+			}
+			if _, err := r.Gateway.FollowUp(ctx, leaseID, m.fact); err != nil {
+				res.err = fmt.Errorf("follow-up of %s: %w", m.what, err)
+				return res
+			}
+			res.late = append(res.late, m.what+": followed up")
 		}
 		return res
 	}
@@ -246,6 +256,7 @@ type signal struct {
 	what   string
 	signal string
 	arg    any
+	fact   string // "payment:12", "charge:34": money a settled lease follows up
 }
 
 // missing lists the facts in the database the workflow state does not show,
@@ -260,7 +271,11 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 	for _, p := range payments {
 		i := slices.IndexFunc(st.Payments, func(s deposit.Payment) bool { return s.PaymentID == p.PaymentID })
 		if i < 0 {
-			out = append(out, signal{"payment " + p.Reference, workflows.SignalPayment, gateway.PaymentSignal(p)})
+			if p.ReturnedAt == nil {
+				out = append(out, signal{"payment " + p.Reference, workflows.SignalPayment, gateway.PaymentSignal(p), fmt.Sprintf("payment:%d", p.PaymentID)})
+			} else {
+				out = append(out, signal{"payment " + p.Reference, workflows.SignalPayment, gateway.PaymentSignal(p), ""})
+			}
 		}
 		if p.ReturnedAt != nil && (i < 0 || !st.Payments[i].Returned) {
 			fee, err := gateway.ExistingNSFFee(ctx, q, leaseID, p.Reference)
@@ -271,7 +286,7 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 				fees[fee.ChargeID] = true
 			}
 			out = append(out, signal{"return of payment " + p.Reference, workflows.SignalPaymentReturned,
-				workflows.PaymentReturned{PaymentID: p.PaymentID, Reason: p.ReturnReason, Fee: fee}})
+				workflows.PaymentReturned{PaymentID: p.PaymentID, Reason: p.ReturnReason, Fee: fee}, ""})
 		}
 	}
 	charges, err := q.ListCharges(ctx, leaseID)
@@ -284,7 +299,8 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 			continue
 		}
 		out = append(out, signal{fmt.Sprintf("charge %d (%s)", c.ChargeID, c.ChargeCodeID), workflows.SignalCharge, deposit.Charge{
-			ChargeID: c.ChargeID, Code: c.ChargeCodeID, Category: c.Category, AmountCents: c.AmountInCents, Description: c.Description}})
+			ChargeID: c.ChargeID, Code: c.ChargeCodeID, Category: c.Category, AmountCents: c.AmountInCents, Description: c.Description},
+			fmt.Sprintf("charge:%d", c.ChargeID)})
 	}
 	amendments, err := q.ListAmendments(ctx, leaseID)
 	if err != nil {
@@ -296,15 +312,15 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 			continue
 		}
 		out = append(out, signal{fmt.Sprintf("deposit amendment %d", d.DepositID), workflows.SignalAmend, deposit.DepositRow{
-			DepositID: d.DepositID, Type: d.DepositType, AmountCents: d.AmountInCents, Guarantor: d.Guarantor, PayeeEmail: d.PayeeEmail, PayeeName: d.PayeeName}})
+			DepositID: d.DepositID, Type: d.DepositType, AmountCents: d.AmountInCents, Guarantor: d.Guarantor, PayeeEmail: d.PayeeEmail, PayeeName: d.PayeeName}, ""})
 	}
 	if facts.RealizedMoveOutAt != nil && st.MovedOutAt.IsZero() {
 		at := facts.RealizedMoveOutAt.UTC()
-		out = append(out, signal{"move-out " + at.Format(time.DateOnly), workflows.SignalMoveOut, workflows.MoveOut{At: at}})
+		out = append(out, signal{"move-out " + at.Format(time.DateOnly), workflows.SignalMoveOut, workflows.MoveOut{At: at}, ""})
 	}
 	if facts.ForwardingAddressAt != nil && st.ForwardingAddress != facts.ForwardingAddress {
 		out = append(out, signal{"forwarding address", workflows.SignalForwarding,
-			workflows.ForwardingAddress{Address: facts.ForwardingAddress, At: *facts.ForwardingAddressAt}})
+			workflows.ForwardingAddress{Address: facts.ForwardingAddress, At: *facts.ForwardingAddressAt}, ""})
 	}
 	return out, nil
 }
