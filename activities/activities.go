@@ -492,10 +492,10 @@ type EmailInput struct {
 	// FollowUp is what a follow_up email tells: a fact that came after the
 	// settlement and what it became.
 	FollowUp *FollowUp `json:",omitempty"`
-	To        string
-	ToName    string
-	Cc        []string // co-tenants
-	Data      templates.Data
+	To       string
+	ToName   string
+	Cc       []string // co-tenants
+	Data     templates.Data
 }
 
 // EmailResult says which message went out.
