@@ -140,6 +140,10 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 	var pending *db.PropertyChange
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		// A property set before its first listing or lease is made here.
+		if err := q.UpsertProperty(ctx, in.PropertyID); err != nil {
+			return err
+		}
 		cur, err := q.GetProperty(ctx, in.PropertyID)
 		if err != nil {
 			return err
