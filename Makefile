@@ -95,6 +95,6 @@ bench: postgres $(BENCH_TEMPORAL_CLI)
 
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the
-## older recordings (v0_*, v1_*, v2_*): they prove runs started by older code still replay.
+## older recordings (v0_* ... v3_*): they prove runs started by older code still replay.
 histories: postgres
-	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd' ./e2e
+	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease' ./e2e

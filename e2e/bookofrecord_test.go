@@ -54,6 +54,7 @@ func TestForgedSignalsMoveNoMoney(t *testing.T) {
 	s = waitClosed(t, lease)
 	require.EqualValues(t, 50000, s.RefundCents, "the refund is what was paid, nothing a signal said")
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1 AND amount_in_cents = 50000 AND recipient_email = 'fs@example.com'", lease))
+	recordHistory(t, lease, "forged_signals_ignored")
 }
 
 func ignoredSignals(t *testing.T) float64 {
@@ -132,6 +133,7 @@ func TestBooksDisagreeStopsTheSettlement(t *testing.T) {
 	require.EqualValues(t, 98000, s.RefundCents)
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM settlements WHERE lease_id = $1 AND deductions_cents = 2000 AND refund_cents = 98000", lease))
 	require.Contains(t, must(t, "ledger", lease), "Conserved  yes")
+	recordHistory(t, lease, "books_disagree_rebuild")
 }
 
 // A lease with enough facts to pass the server's continue-as-new suggestion

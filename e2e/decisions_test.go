@@ -224,6 +224,9 @@ func TestThresholdCountsTheTotalNotEachAction(t *testing.T) {
 	require.EqualValues(t, 0, s.DeductionsCents)
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM charges WHERE lease_id = $1 AND approval = 'declined' AND decided_by = 'flo'", lease))
 	require.EqualValues(t, 3, count(t, "SELECT count(*) FROM keeps WHERE lease_id = $1 AND status = 'applied'", lease))
+	must(t, "release", lease)
+	waitClosed(t, lease)
+	recordHistory(t, lease, "threshold_total_keeps_charge_pending")
 }
 
 // Who signs in, and what they may see: a revoked or expired token is

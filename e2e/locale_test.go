@@ -59,6 +59,7 @@ func TestPoundsForAnEnglishLease(t *testing.T) {
 	}
 	require.Contains(t, mails[len(mails)-1].Subject, "£1,050.00")
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM settlements WHERE lease_id = $1 AND currency = 'GBP' AND refund_cents = 105000", lease))
+	recordHistory(t, lease, "gbp_london_keep_refused_release")
 }
 
 // Changing an existing approval threshold, or removing it, takes a second
