@@ -192,9 +192,10 @@ depositflow is running. Ctrl-C stops everything.
 
 In another shell:
   %s
-  deposits listing add LST-4B --property maple --unit 4B --deposit 1500
-  deposits lease start L-100 --property maple --unit 4B --listing LST-4B --tenant-email ana@example.com
-  curl -H "Authorization: Bearer $DEPOSITS_API_KEY" $DEPOSITS_API/v1/leases/L-100
+  export PATH=$PWD/bin:$PATH
+  deposits whoami
+  curl -H "Authorization: Bearer $DEPOSITS_API_KEY" $DEPOSITS_API/v1/me
+then README.md's "A manager's day", as written.
 
 `, o.uiPort, a.namespace, a.temporalAddress, a.namespace, a.databaseURL, a.smtpURL, o.mailWebPort, o.metricsAddress, apiURL, filepath.Join(dataDir, "env"), admin, dataDir, "source "+filepath.Join(dataDir, "env"))
 	// It holds the dev API key: readable by its owner only.
