@@ -173,7 +173,7 @@ func counted[T any](ctx workflow.Context, name string, validate func(T) error) f
 // the audit row names.
 func (d *flow) checkActor(a Actor, need ...string) error {
 	if a.Actor == "" {
-		return errors.New("who is acting? give --actor or set DEPOSITS_ACTOR")
+		return errors.New("who is acting? a decision goes through the server, which names the person signed in")
 	}
 	if !d.bookOfRecord {
 		if a.Role != deposit.RoleManager && a.Role != deposit.RoleBooksAdmin {

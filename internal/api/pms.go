@@ -348,7 +348,7 @@ type MoveOut struct {
 
 func (s *Server) postMoveOut(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
 	var in MoveOut
-	if err := decode(w, r, &in); err != nil {
+	if err := decodeOptional(w, r, &in); err != nil {
 		return err
 	}
 	leaseID := r.PathValue("lease_id")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -236,7 +237,8 @@ func (a *app) listCommand() *cobra.Command {
 		Long: `List lease workflows with the same visibility query an operator types in the
 Temporal Web UI, built from the flags, e.g.
   WorkflowType = 'DepositWorkflow' AND DepositStage = 'release_pending' AND DepositReleaseAt < '2026-12-01T00:00:00Z'`,
-		Example: `  deposits list --stage release_pending --due-before 2026-12-01
+		Example: `  deposits list --stage release_pending --due-before 7d
+  deposits list --stage release_pending --due-before 2026-12-01
   deposits list --property maple -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -245,7 +247,7 @@ Temporal Web UI, built from the flags, e.g.
 	}
 	cmd.Flags().StringVar(&stage, "stage", "", "only leases at this stage: "+strings.Join(gateway.Stages, ", "))
 	cmd.Flags().StringVar(&property, "property", "", "only leases of this property")
-	cmd.Flags().StringVar(&dueBefore, "due-before", "", "only leases released before this date (YYYY-MM-DD or RFC 3339)")
+	cmd.Flags().StringVar(&dueBefore, "due-before", "", "only leases released before this date (YYYY-MM-DD, RFC 3339, or 7d: within 7 days)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many leases")
 	return cmd
 }
@@ -264,9 +266,16 @@ func (a *app) list(ctx context.Context, stage, property, dueBefore string, limit
 	}
 	q := url.Values{}
 	if dueBefore != "" {
-		if _, err := time.Parse(time.DateOnly, dueBefore); err != nil {
+		if days, ok := strings.CutSuffix(dueBefore, "d"); ok {
+			// Relative: due within so many days from now.
+			n, err := strconv.Atoi(days)
+			if err != nil || n < 0 || n > 3650 {
+				return refused("--due-before %q: write a date (YYYY-MM-DD) or a number of days from now (7d)", dueBefore)
+			}
+			dueBefore = time.Now().UTC().AddDate(0, 0, n).Format(time.RFC3339)
+		} else if _, err := time.Parse(time.DateOnly, dueBefore); err != nil {
 			if _, err := time.Parse(time.RFC3339, dueBefore); err != nil {
-				return refused("--due-before %q: write the date as YYYY-MM-DD", dueBefore)
+				return refused("--due-before %q: write a date (YYYY-MM-DD) or a number of days from now (7d)", dueBefore)
 			}
 		}
 		q.Set("due_before", dueBefore)
