@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/internal/api"
+	"github.com/depositflow/depositflow/internal/gateway"
 	"github.com/depositflow/depositflow/internal/rules"
 )
 
@@ -197,13 +197,4 @@ func (a *app) listingCommand() *cobra.Command {
 }
 
 // humanDuration writes whole days as days ("14 days") and anything else as Go does ("90s").
-func humanDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d == day:
-		return "1 day"
-	case d > 0 && d%day == 0:
-		return fmt.Sprintf("%d days", d/day)
-	}
-	return d.String()
-}
+func humanDuration(d time.Duration) string { return gateway.HumanDuration(d) }

@@ -175,14 +175,7 @@ func (g *Gateway) AddUser(ctx context.Context, who Principal, in UserIn) (out Ne
 		out.Token, out.ExpiresAt, err = newToken(ctx, q, u.UserID, g.now().Add(in.TokenLife))
 		return err
 	})
-	var ge *Error
-	if errors.As(err, &ge) {
-		return out, ge
-	}
-	if err != nil {
-		return out, unavailable("the database", err)
-	}
-	return out, nil
+	return out, txErr(err)
 }
 
 func newToken(ctx context.Context, q *db.Queries, userID int64, expires time.Time) (string, time.Time, error) {
@@ -223,14 +216,7 @@ func (g *Gateway) RotateUser(ctx context.Context, who Principal, name string, li
 		out.Token, out.ExpiresAt, err = newToken(ctx, q, u.UserID, g.now().Add(life))
 		return err
 	})
-	var ge *Error
-	if errors.As(err, &ge) {
-		return out, ge
-	}
-	if err != nil {
-		return out, unavailable("the database", err)
-	}
-	return out, nil
+	return out, txErr(err)
 }
 
 // RevokeUser revokes a person and every token of theirs, at once.
@@ -252,14 +238,7 @@ func (g *Gateway) RevokeUser(ctx context.Context, who Principal, name string) (e
 		_, err = q.RevokeUserTokens(ctx, u.UserID)
 		return err
 	})
-	var ge *Error
-	if errors.As(err, &ge) {
-		return ge
-	}
-	if err != nil {
-		return unavailable("the database", err)
-	}
-	return nil
+	return txErr(err)
 }
 
 // UserRow is a person as listed: never their tokens, only when the newest

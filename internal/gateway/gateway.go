@@ -285,6 +285,19 @@ func IsUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// txErr is the outcome of a transaction: a refusal made inside it as it
+// is, any other failure as the database being away.
+func txErr(err error) error {
+	var ge *Error
+	if errors.As(err, &ge) {
+		return ge
+	}
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	return nil
+}
+
 // notFound is what an unknown lease, and one outside the caller's
 // properties, both answer: the same words, so nothing leaks.
 func notFound(leaseID string) *Error {

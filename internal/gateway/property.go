@@ -180,18 +180,10 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		row, err = q.SetPropertyLocale(ctx, locale)
 		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, fail(NotFound, "property_not_found", "property_id", "property %s does not exist: it is created by `deposits listing add` or `deposits lease start`", in.PropertyID)
+	if err := txErr(err); err != nil {
+		return out, err
 	}
-	var ge *Error
-	if errors.As(err, &ge) {
-		return out, ge
-	}
-	if err != nil {
-		return out, unavailable("the database", err)
-	}
-	out = propertyOf(row, pending)
-	return out, nil
+	return propertyOf(row, pending), nil
 }
 
 func propertyOf(row db.Property, pending *db.PropertyChange) Property {
@@ -255,14 +247,7 @@ func (g *Gateway) DecidePropertyChange(ctx context.Context, who Principal, prope
 		out = propertyOf(row, nil)
 		return err
 	})
-	var ge *Error
-	if errors.As(err, &ge) {
-		return out, ge
-	}
-	if err != nil {
-		return out, unavailable("the database", err)
-	}
-	return out, nil
+	return out, txErr(err)
 }
 
 // UpsertProperty creates a property (from a PMS, or a person's first lease
