@@ -59,13 +59,8 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 	if len(date) > len(time.DateOnly) {
 		return refused("--date %q: a payment's date is a day, YYYY-MM-DD", date)
 	}
-	if err := checkID("lease", leaseID); err != nil {
+	if err := checkLeaseAndRef(leaseID, ref); err != nil {
 		return err
-	}
-	if ref != "" {
-		if err := checkID("--ref", ref); err != nil {
-			return err
-		}
 	}
 	var out struct {
 		Status    string `json:"status"`
@@ -207,13 +202,8 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 	if err != nil {
 		return err
 	}
-	if err := checkID("lease", leaseID); err != nil {
+	if err := checkLeaseAndRef(leaseID, ref); err != nil {
 		return err
-	}
-	if ref != "" {
-		if err := checkID("--ref", ref); err != nil {
-			return err
-		}
 	}
 	var out struct {
 		Status   string `json:"status"`

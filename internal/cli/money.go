@@ -76,13 +76,8 @@ func (a *app) amend(ctx context.Context, leaseID string, in api.Amendment, amoun
 	if in.Type == deposit.DepositGuarantee && strings.TrimSpace(in.Guarantor) == "" {
 		return refused("a guarantee needs its guarantor: --guarantor \"Bank of America\"")
 	}
-	if err := checkID("lease", leaseID); err != nil {
+	if err := checkLeaseAndRef(leaseID, in.AmendmentID); err != nil {
 		return err
-	}
-	if in.AmendmentID != "" {
-		if err := checkID("--ref", in.AmendmentID); err != nil {
-			return err
-		}
 	}
 	var out struct {
 		Status  string `json:"status"`

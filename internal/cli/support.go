@@ -45,6 +45,18 @@ func checkID(what, id string) error {
 	return nil
 }
 
+// checkLeaseAndRef checks a lease ID and the caller's optional reference
+// for a fact (--ref), which the server otherwise derives from the content.
+func checkLeaseAndRef(leaseID, ref string) error {
+	if err := checkID("lease", leaseID); err != nil {
+		return err
+	}
+	if ref == "" {
+		return nil
+	}
+	return checkID("--ref", ref)
+}
+
 // symbols are the currency signs a person may type before an amount; the
 // server refuses one that is not the lease's currency.
 var symbols = map[string]string{"$": "USD", "£": "GBP", "€": "EUR"}

@@ -31,6 +31,9 @@ const (
 // DefaultTokenLife is how long a personal token works unless told otherwise.
 const DefaultTokenLife = 90 * 24 * time.Hour
 
+// MaxTokenLife is the longest a token may live.
+const MaxTokenLife = 400 * 24 * time.Hour
+
 // NewSecret returns a new random credential with the prefix, and its hash,
 // the only form stored.
 func NewSecret(prefix string) (secret string, hash []byte, err error) {
@@ -152,11 +155,8 @@ func (g *Gateway) AddUser(ctx context.Context, who Principal, in UserIn) (out Ne
 			return out, fail(Invalid, "invalid_id", "property", "property %q: use 1 to 64 letters, digits, '.', '_' or '-'", p)
 		}
 	}
-	if in.TokenLife == 0 {
-		in.TokenLife = DefaultTokenLife
-	}
-	if in.TokenLife < time.Minute || in.TokenLife > 400*24*time.Hour {
-		return out, fail(Invalid, "invalid", "expires", "a token lives from a minute to 400 days")
+	if in.TokenLife, err = tokenLife(in.TokenLife); err != nil {
+		return out, err
 	}
 	pool, err := g.DB(ctx)
 	if err != nil {
@@ -178,6 +178,18 @@ func (g *Gateway) AddUser(ctx context.Context, who Principal, in UserIn) (out Ne
 	return out, txErr(err)
 }
 
+// tokenLife is how long a new token lives: DefaultTokenLife unless told,
+// from a minute to MaxTokenLife.
+func tokenLife(life time.Duration) (time.Duration, error) {
+	if life == 0 {
+		return DefaultTokenLife, nil
+	}
+	if life < time.Minute || life > MaxTokenLife {
+		return 0, fail(Invalid, "invalid", "expires", "a token lives from a minute to 400 days")
+	}
+	return life, nil
+}
+
 func newToken(ctx context.Context, q *db.Queries, userID int64, expires time.Time) (string, time.Time, error) {
 	token, hash, err := NewSecret(TokenPrefix)
 	if err != nil {
@@ -190,11 +202,8 @@ func newToken(ctx context.Context, q *db.Queries, userID int64, expires time.Tim
 // RotateUser revokes a person's tokens and gives them a new one.
 func (g *Gateway) RotateUser(ctx context.Context, who Principal, name string, life time.Duration) (out NewUser, err error) {
 	defer func() { g.audit(ctx, who, "", "user.rotate", map[string]any{"name": name}, err) }()
-	if life == 0 {
-		life = DefaultTokenLife
-	}
-	if life < time.Minute || life > 400*24*time.Hour {
-		return out, fail(Invalid, "invalid", "expires", "a token lives from a minute to 400 days")
+	if life, err = tokenLife(life); err != nil {
+		return out, err
 	}
 	pool, err := g.DB(ctx)
 	if err != nil {

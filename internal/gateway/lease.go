@@ -219,8 +219,8 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 		if err != nil {
 			return err
 		}
-		if in.Currency != "" && !strings.EqualFold(in.Currency, p.Currency) {
-			return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", in.PropertyID, p.Currency, strings.ToUpper(in.Currency))
+		if err := sameCurrency(p, in.Currency); err != nil {
+			return err
 		}
 		out.Currency, zone = p.Currency, p.TimeZone
 		// The lease takes its property's jurisdiction unless told otherwise.
@@ -411,8 +411,8 @@ func (g *Gateway) UpsertListing(ctx context.Context, who Principal, in ListingIn
 		if err != nil {
 			return err
 		}
-		if in.Currency != "" && !strings.EqualFold(in.Currency, p.Currency) {
-			return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", in.PropertyID, p.Currency, strings.ToUpper(in.Currency))
+		if err := sameCurrency(p, in.Currency); err != nil {
+			return err
 		}
 		out.Currency = p.Currency
 		out.Listing, err = q.UpsertListing(ctx, db.UpsertListingParams{ListingID: in.ListingID, PropertyID: in.PropertyID, UnitID: in.UnitID, DepositAmountInCents: in.Cents})
@@ -511,4 +511,13 @@ func (g *Gateway) FollowUp(ctx context.Context, leaseID, fact string) (started b
 		return false, unavailable("Temporal", err)
 	}
 	return true, nil
+}
+
+// sameCurrency refuses a currency a PMS names that is not its property's;
+// an empty one takes the property's.
+func sameCurrency(p db.Property, currency string) error {
+	if currency != "" && !strings.EqualFold(currency, p.Currency) {
+		return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", p.PropertyID, p.Currency, strings.ToUpper(currency))
+	}
+	return nil
 }
