@@ -290,6 +290,17 @@ func TestKeepsAndApprovalsInTheDatabase(t *testing.T) {
 	require.NoError(t, acts.DecideApproval(ctx, activities.DecideApprovalInput{LeaseID: lease, Kind: deposit.PendingDeposit, ID: row, Decision: activities.DecisionLapsed, By: deposit.Statute}))
 	require.Equal(t, 1, count(t, "SELECT count(*) FROM keeps WHERE keep_id = $1 AND status = 'lapsed'", k4.KeepID))
 	require.Equal(t, 1, count(t, "SELECT count(*) FROM deposits WHERE deposit_id = $1 AND approval = 'declined' AND decided_by = 'depositflow (statute)'", row))
+
+	// A keep the workflow would apply, read against a total that has passed
+	// the threshold since (a charge added meanwhile), is written pending.
+	fresh := newLease(t, 0)
+	expectDeposit(t, fresh)
+	moveOut(t, fresh, time.Now().Add(-time.Hour))
+	addCharge(t, fresh, "DAMAGE", 45000, "Floor", "none")
+	k, err := acts.RecordKeep(ctx, activities.RecordKeepInput{LeaseID: fresh, RequestID: decision(t, fresh, "maria", "manager", "keep", "{}"), AmountCents: 10000,
+		Reason: "Paint", RequestedBy: "maria", Status: "applied", Key: "deposit-" + fresh + "/keep/1"})
+	require.NoError(t, err)
+	require.Equal(t, "pending", k.Status)
 }
 
 // booksLease is a lease with two co-tenants (shares 2 and 1), a payment, a

@@ -194,14 +194,35 @@ type RecordKeepInput struct {
 	Key         string
 }
 
-// RecordKeep writes the keep once and returns its row.
+// RecordKeep writes the keep once and returns its row. It holds the lease's
+// row locked while it writes, and a keep the workflow would apply is written
+// pending instead when the lease's total has passed the threshold since the
+// workflow read it (a charge a person added meanwhile): the row says which.
 func (a *Activities) RecordKeep(ctx context.Context, in RecordKeepInput) (KeepRow, error) {
 	if in.Status != "applied" && in.Status != "pending" {
 		return KeepRow{}, badData("a keep is recorded applied or pending, not %q", in.Status)
 	}
-	k, err := a.q().InsertKeepOnce(ctx, db.InsertKeepOnceParams{
-		LeaseID: in.LeaseID, AmountInCents: in.AmountCents, Reason: in.Reason, RequestedBy: in.RequestedBy,
-		RequestID: pgtype.Int8{Int64: in.RequestID, Valid: in.RequestID > 0}, Status: in.Status, IdempotencyKey: in.Key,
+	var k db.Keep
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		threshold, err := q.LockLeaseThreshold(ctx, in.LeaseID)
+		if err != nil {
+			return err
+		}
+		if in.Status == "applied" && threshold.Valid {
+			moved, err := q.DiscretionaryCents(ctx, in.LeaseID)
+			if err != nil {
+				return err
+			}
+			if moved+in.AmountCents > threshold.Int64 {
+				in.Status = "pending"
+			}
+		}
+		k, err = q.InsertKeepOnce(ctx, db.InsertKeepOnceParams{
+			LeaseID: in.LeaseID, AmountInCents: in.AmountCents, Reason: in.Reason, RequestedBy: in.RequestedBy,
+			RequestID: pgtype.Int8{Int64: in.RequestID, Valid: in.RequestID > 0}, Status: in.Status, IdempotencyKey: in.Key,
+		})
+		return err
 	})
 	if err != nil {
 		return KeepRow{}, leaseErr(in.LeaseID, err)

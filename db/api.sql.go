@@ -217,6 +217,43 @@ func (q *Queries) ListLeaseRefunds(ctx context.Context, leaseID string) ([]Refun
 	return items, nil
 }
 
+const residentLeasesHoldingMoney = `-- name: ResidentLeasesHoldingMoney :many
+SELECT DISTINCT l.lease_id
+FROM residents r
+JOIN lease_residents lr ON lr.resident_id = r.resident_id
+JOIN leases l ON l.lease_id = lr.lease_id
+WHERE r.property_id = $1 AND r.external_id = $2 AND l.closed_at IS NULL
+  AND EXISTS (SELECT 1 FROM payments p WHERE p.lease_id = l.lease_id)
+ORDER BY l.lease_id
+`
+
+type ResidentLeasesHoldingMoneyParams struct {
+	PropertyID pgtype.Text `json:"property_id"`
+	ExternalID pgtype.Text `json:"external_id"`
+}
+
+// The leases not yet closed that hold money a resident (by the PMS's ID)
+// would be refunded: where a payment toward the deposit was recorded.
+func (q *Queries) ResidentLeasesHoldingMoney(ctx context.Context, arg ResidentLeasesHoldingMoneyParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, residentLeasesHoldingMoney, arg.PropertyID, arg.ExternalID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var lease_id string
+		if err := rows.Scan(&lease_id); err != nil {
+			return nil, err
+		}
+		items = append(items, lease_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const revokeAPIKey = `-- name: RevokeAPIKey :one
 UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL
 RETURNING api_key_id, name, key_hash, key_prefix, properties, created_by, created_at, last_used_at, revoked_at

@@ -53,3 +53,14 @@ RETURNING *;
 -- name: ListLeaseRefunds :many
 -- What the PMS pays out: refund payouts to residents.
 SELECT * FROM refunds WHERE lease_id = $1 ORDER BY refund_id;
+
+-- name: ResidentLeasesHoldingMoney :many
+-- The leases not yet closed that hold money a resident (by the PMS's ID)
+-- would be refunded: where a payment toward the deposit was recorded.
+SELECT DISTINCT l.lease_id
+FROM residents r
+JOIN lease_residents lr ON lr.resident_id = r.resident_id
+JOIN leases l ON l.lease_id = lr.lease_id
+WHERE r.property_id = $1 AND r.external_id = $2 AND l.closed_at IS NULL
+  AND EXISTS (SELECT 1 FROM payments p WHERE p.lease_id = l.lease_id)
+ORDER BY l.lease_id;

@@ -1,18 +1,32 @@
 -- name: DiscretionaryCents :one
--- What people have moved of a lease's deposit since its move-out, in its
--- currency: keeps applied or awaiting approval, and deductions and credits a
--- person (not a PMS, not depositflow) added after the move-out, unless
--- declined. A property's approval threshold applies to this total, so a keep
--- or a charge cannot slip under it by being split into small pieces.
+-- What people have moved of a lease's deposit by hand, in its currency:
+-- keeps applied or awaiting approval; deductions and credits a person (not a
+-- PMS, not depositflow) added, whenever they added them (a deduction entered
+-- the day before the move-out takes as much as one entered the day after);
+-- and arrears a person added after the move-out. Declined ones do not count.
+-- A property's approval threshold applies to this total, so a keep or a
+-- charge cannot slip under it by being split into small pieces, filed under
+-- another category or entered before the move-out.
 SELECT (
     COALESCE((SELECT sum(k.amount_in_cents) FROM keeps k
               WHERE k.lease_id = l.lease_id AND k.status IN ('applied', 'pending')), 0)
   + COALESCE((SELECT sum(c.amount_in_cents) FROM charges c JOIN charge_codes cc USING (charge_code_id)
-              WHERE c.lease_id = l.lease_id AND c.origin = 'user' AND cc.category IN ('deduction', 'credit')
-                AND c.approval <> 'declined'
-                AND l.realized_move_out_at IS NOT NULL AND c.created_at >= l.realized_move_out_at), 0)
+              WHERE c.lease_id = l.lease_id AND c.origin = 'user' AND c.approval <> 'declined'
+                AND (cc.category IN ('deduction', 'credit')
+                     OR (cc.category = 'arrears' AND l.realized_move_out_at IS NOT NULL
+                         AND c.created_at >= l.realized_move_out_at))), 0)
 )::bigint AS cents
 FROM leases l WHERE l.lease_id = $1;
+
+-- name: LockLeaseThreshold :one
+-- Locks the lease's row until the transaction ends and reads its property's
+-- approval threshold: whoever decides whether a keep or a charge waits for
+-- approval holds the lock from reading the lease's total to writing the
+-- row, so two at once cannot both pass under the threshold.
+SELECT p.approval_threshold_cents
+FROM leases l JOIN properties p ON p.property_id = l.property_id
+WHERE l.lease_id = $1
+FOR UPDATE OF l;
 
 -- name: InsertKeepOnce :one
 -- A manager's keep as the lease's workflow applies it (applied) or holds it

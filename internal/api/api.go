@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/depositflow/depositflow/internal/gateway"
 	"github.com/depositflow/depositflow/internal/money"
 )
@@ -50,6 +52,10 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []string
 	now    func() time.Time
+	// anonymous bounds how many refusals of callers without a valid
+	// credential reach the audit log: past it they are only logged, so
+	// nobody can fill the database by knocking.
+	anonymous *rate.Limiter
 }
 
 // New returns the API server; Handler serves it.
@@ -57,7 +63,7 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{gw: gw, logger: logger, mux: http.NewServeMux(), now: time.Now}
+	s := &Server{gw: gw, logger: logger, mux: http.NewServeMux(), now: time.Now, anonymous: rate.NewLimiter(10, 100)}
 	s.handle("GET /healthz", false, s.health)
 	s.pmsRoutes()
 	s.peopleRoutes()
@@ -125,7 +131,13 @@ func (s *Server) auditRefusal(r *http.Request, route string, who gateway.Princip
 	case s.gw == nil || s.gw.DB == nil:
 		return
 	case gateway.IsKind(err, gateway.Unauthenticated):
+		if !s.anonymous.Allow() {
+			return // the request log still has it
+		}
+		// No lease: a caller nobody knows does not write into a lease's audit log.
 		who = gateway.Principal{Kind: "anonymous", Name: "", Origin: origin(r)}
+		s.gw.RecordAction(r.Context(), who, "", route, map[string]string{"path": r.URL.Path}, err)
+		return
 	case !errors.As(err, &ae):
 		return
 	}

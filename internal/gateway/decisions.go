@@ -142,6 +142,9 @@ func (g *Gateway) Decide(ctx context.Context, who Principal, leaseID string, d D
 	}
 	row, repeat, err := g.decisionRow(ctx, q, who, leaseID, d.Kind, content)
 	if err != nil {
+		if !IsKind(err, Unavailable) {
+			g.audit(ctx, who, leaseID, d.Kind, d, err) // a key reused, or an earlier refusal sent again
+		}
 		return s, err
 	}
 	if repeat {
@@ -185,34 +188,49 @@ func legacyRole(kind string, who Principal) string {
 // sent before under the same idempotency key (repeat: it was accepted and
 // the lease's state answers for it).
 func (g *Gateway) decisionRow(ctx context.Context, q *db.Queries, who Principal, leaseID, kind string, content map[string]any) (row db.AuditLog, repeat bool, err error) {
-	if who.RequestKey != "" {
+	if who.RequestKey == "" {
+		row, err = g.auditRow(ctx, who, leaseID, kind, content, pgtype.Bool{}, "under way", "")
+		return row, false, err
+	}
+	for try := 0; ; try++ {
 		prev, err := q.GetAuditByRequestKey(ctx, db.GetAuditByRequestKeyParams{Principal: who.ID(), RequestKey: pgtype.Text{String: who.RequestKey, Valid: true}})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
 			return row, false, unavailable("the database", err)
 		default:
-			var was map[string]any
-			_ = json.Unmarshal(prev.Request, &was)
-			now, _ := json.Marshal(content)
-			var is map[string]any
-			_ = json.Unmarshal(now, &is)
-			if prev.LeaseID != leaseID || prev.Action != kind || !reflect.DeepEqual(was, is) {
-				return row, false, fail(Conflict, "idempotency_key_reused", "Idempotency-Key",
-					"the idempotency key %s was used for another request (%s of lease %s)", who.RequestKey, prev.Action, prev.LeaseID)
-			}
-			switch {
-			case !prev.Accepted.Valid:
-				return prev, false, nil // under way: send it again, Temporal runs it once
-			case !prev.Accepted.Bool:
-				return prev, false, fail(Conflict, "refused", "", "%s", prev.Result)
-			}
-			g.audit(ctx, who, leaseID, kind, content, nil)
-			return prev, true, nil
+			return g.sentBefore(ctx, who, leaseID, kind, content, prev)
 		}
+		row, err = g.auditRow(ctx, who, leaseID, kind, content, pgtype.Bool{}, "under way", who.RequestKey)
+		var ge *Error
+		if try == 0 && errors.As(err, &ge) && IsUniqueViolation(ge.Cause()) {
+			continue // the same key, sent twice at once: the other one wrote the row
+		}
+		return row, false, err
 	}
-	row, err = g.auditRow(ctx, who, leaseID, kind, content, pgtype.Bool{}, "under way", who.RequestKey)
-	return row, false, err
+}
+
+// sentBefore answers a decision whose idempotency key the caller used
+// before: the same request is the same decision (under way: send it again,
+// Temporal runs it once; accepted: repeat; refused: the same refusal), and
+// another request under the key is refused.
+func (g *Gateway) sentBefore(ctx context.Context, who Principal, leaseID, kind string, content map[string]any, prev db.AuditLog) (db.AuditLog, bool, error) {
+	var was, is map[string]any
+	_ = json.Unmarshal(prev.Request, &was)
+	now, _ := json.Marshal(content)
+	_ = json.Unmarshal(now, &is)
+	if prev.LeaseID != leaseID || prev.Action != kind || !reflect.DeepEqual(was, is) {
+		return db.AuditLog{}, false, fail(Conflict, "idempotency_key_reused", "Idempotency-Key",
+			"the idempotency key %s was used for another request (%s of lease %s)", who.RequestKey, prev.Action, prev.LeaseID)
+	}
+	switch {
+	case !prev.Accepted.Valid:
+		return prev, false, nil
+	case !prev.Accepted.Bool:
+		return prev, false, fail(Conflict, "refused", "", "%s", prev.Result)
+	}
+	g.audit(ctx, who, leaseID, kind, content, nil)
+	return prev, true, nil
 }
 
 func (g *Gateway) finish(ctx context.Context, q *db.Queries, auditID int64, accepted bool, result string) {

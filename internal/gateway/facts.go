@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -83,7 +84,11 @@ func (who Principal) origin() string {
 // contentKey is a key made from what a fact says, for a caller that gave
 // none: entering the same fact again is then recognised as the same.
 func contentKey(parts ...any) string {
-	h := sha256.Sum256([]byte(fmt.Sprint(parts...)))
+	// JSON keeps the parts apart: ("CLEANING", 100, "x") and
+	// ("CLEANING", 10, "0x") are two charges, not one. Strings and numbers
+	// always marshal.
+	b, _ := json.Marshal(parts)
+	h := sha256.Sum256(b)
 	return "auto-" + hex.EncodeToString(h[:6])
 }
 
@@ -120,7 +125,7 @@ func (g *Gateway) RecordPayment(ctx context.Context, who Principal, in PaymentIn
 		in.Date = g.now().UTC().Truncate(24 * time.Hour)
 	}
 	if in.Reference == "" {
-		in.Reference = contentKey(in.LeaseID, in.Cents, in.Date.Format(time.DateOnly))
+		in.Reference = contentKey(in.LeaseID, in.Cents, in.Date.Format(time.DateOnly), in.ResidentExternalID)
 	}
 	if err := CheckID("payment_id", in.Reference); err != nil {
 		return out, err
@@ -152,7 +157,7 @@ func (g *Gateway) RecordPayment(ctx context.Context, who Principal, in PaymentIn
 		if p, err = q.GetPaymentByReference(ctx, db.GetPaymentByReferenceParams{LeaseID: in.LeaseID, Reference: in.Reference}); err != nil {
 			return out, unavailable("the database", err)
 		}
-		if p.AmountInCents != in.Cents || !p.TransactionDate.Time.Equal(in.Date) {
+		if p.AmountInCents != in.Cents || !p.TransactionDate.Time.Equal(in.Date) || p.ResidentID != resident {
 			return out, fail(Conflict, "duplicate_reference", "payment_id",
 				"payment %s is already recorded for lease %s with %s on %s: give another reference if this is a different payment",
 				in.Reference, in.LeaseID, money.FormatIn(l.Lease.Currency, p.AmountInCents), p.TransactionDate.Time.Format(time.DateOnly))
@@ -201,9 +206,9 @@ type ChargeOut struct {
 	Pending  bool
 }
 
-// AddCharge commits a charge, then signals it. A deduction or credit a
-// person adds after the move-out that takes the lease's total of such money
-// above the property's approval threshold waits for a books_admin.
+// AddCharge commits a charge, then signals it. A charge a person adds that
+// takes the lease's total of money people moved above the property's
+// approval threshold waits for a books_admin (chargeApproval).
 func (g *Gateway) AddCharge(ctx context.Context, who Principal, in ChargeIn) (out ChargeOut, err error) {
 	defer func() { g.audit(ctx, who, in.LeaseID, "charge.add", in, ignoreNotSignalled(err)) }()
 	if err := CheckCents("amount_in_cents", in.Cents); err != nil {
@@ -252,14 +257,23 @@ func (g *Gateway) AddCharge(ctx context.Context, who Principal, in ChargeIn) (ou
 			return out, err
 		}
 	}
-	approval, err := g.chargeApproval(ctx, q, who, l, cc.Category, in.Cents)
+	pool, err := g.DB(ctx)
 	if err != nil {
-		return out, err
+		return out, unavailable("the database", err)
 	}
-	ch, err := q.InsertCharge(ctx, db.InsertChargeParams{
-		LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: cc.ChargeCodeID,
-		AmountInCents: in.Cents, Description: in.Description, CreatedBy: who.by(), IdempotencyKey: key,
-		Origin: who.origin(), Approval: approval,
+	var ch db.Charge
+	var approval string
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if approval, err = chargeApproval(ctx, q, who, l, cc.Category, in.Cents); err != nil {
+			return err
+		}
+		ch, err = q.InsertCharge(ctx, db.InsertChargeParams{
+			LeaseID: in.LeaseID, ResidentID: l.Resident.ResidentID, ChargeCodeID: cc.ChargeCodeID,
+			AmountInCents: in.Cents, Description: in.Description, CreatedBy: who.by(), IdempotencyKey: key,
+			Origin: who.origin(), Approval: approval,
+		})
+		return err
 	})
 	if IsUniqueViolation(err) {
 		prev, err := q.GetChargeByKey(ctx, key)
@@ -269,7 +283,7 @@ func (g *Gateway) AddCharge(ctx context.Context, who Principal, in ChargeIn) (ou
 		return g.chargeAgain(ctx, in, cc, prev)
 	}
 	if err != nil {
-		return out, unavailable("the database", err)
+		return out, txErr(err)
 	}
 	out.ChargeID, out.Code, out.Category, out.Pending = ch.ChargeID, cc.ChargeCodeID, cc.Category, approval == "pending"
 	return out, g.Signal(ctx, in.LeaseID, workflows.SignalCharge, chargeSignal(ch, cc.Category))
@@ -295,24 +309,28 @@ func chargeSignal(ch db.Charge, category string) deposit.Charge {
 }
 
 // chargeApproval decides whether a new charge waits for a books_admin: a
-// deduction or credit a person adds after the move-out, when the lease's
-// total of money people moved since then would pass the property's threshold.
-func (g *Gateway) chargeApproval(ctx context.Context, q *db.Queries, who Principal, l db.GetLeaseRow, category string, cents int64) (string, error) {
-	if who.Kind != KindUser || l.Lease.RealizedMoveOutAt == nil || (category != deposit.CategoryDeduction && category != deposit.CategoryCredit) {
+// deduction or credit a person adds (before or after the move-out), or
+// arrears a person adds after it, when the lease's total of money people
+// moved (DiscretionaryCents) would pass the property's threshold. q is a
+// transaction's: the lease's row stays locked until the charge is written.
+func chargeApproval(ctx context.Context, q *db.Queries, who Principal, l db.GetLeaseRow, category string, cents int64) (string, error) {
+	byHand := category == deposit.CategoryDeduction || category == deposit.CategoryCredit ||
+		category == deposit.CategoryArrears && l.Lease.RealizedMoveOutAt != nil
+	if who.Kind != KindUser || !byHand {
 		return "none", nil
 	}
-	p, err := q.GetProperty(ctx, l.Lease.PropertyID)
+	threshold, err := q.LockLeaseThreshold(ctx, l.Lease.LeaseID)
 	if err != nil {
-		return "", unavailable("the database", err)
+		return "", err
 	}
-	if !p.ApprovalThresholdCents.Valid {
+	if !threshold.Valid {
 		return "none", nil
 	}
 	moved, err := q.DiscretionaryCents(ctx, l.Lease.LeaseID)
 	if err != nil {
-		return "", unavailable("the database", err)
+		return "", err
 	}
-	if moved+cents > p.ApprovalThresholdCents.Int64 {
+	if moved+cents > threshold.Int64 {
 		return "pending", nil
 	}
 	return "none", nil
@@ -618,9 +636,15 @@ func (g *Gateway) RecordMoveOut(ctx context.Context, who Principal, in MoveOutIn
 	return out, g.Signal(ctx, in.LeaseID, workflows.SignalMoveOut, workflows.MoveOut{At: out.At.UTC()})
 }
 
+// clockSkew is how far ahead of this server's clock an instant a caller
+// sends may be and still count as now.
+const clockSkew = time.Minute
+
 // pastDay reads a day something happened: YYYY-MM-DD (00:00 in zone), an
-// RFC 3339 instant, or empty for now. Days more than a day ahead are
-// refused: these are facts that happened.
+// RFC 3339 instant, or empty for now. A day that has not begun in the
+// lease's time zone, or an instant ahead of now, is refused: these are
+// facts that happened (a move-out dated ahead would also hold charges
+// entered before it out of the approval total).
 func (g *Gateway) pastDay(field, s string, zone *time.Location) (time.Time, error) {
 	now := g.now()
 	if s == "" {
@@ -632,8 +656,8 @@ func (g *Gateway) pastDay(field, s string, zone *time.Location) (time.Time, erro
 			return time.Time{}, fail(Invalid, "invalid_date", field, "%s %q: write the date as YYYY-MM-DD", field, s)
 		}
 	}
-	if t.After(now.Add(24 * time.Hour)) {
-		return time.Time{}, fail(Invalid, "future_date", field, "%s %s is in the future", field, s)
+	if t.After(now.Add(clockSkew)) {
+		return time.Time{}, fail(Invalid, "future_date", field, "%s %s is in the future (it is %s in %s)", field, s, now.In(zone).Format("2006-01-02 15:04"), zone)
 	}
 	if t.Year() < 1990 {
 		return time.Time{}, fail(Invalid, "invalid_date", field, "%s %s is too far in the past", field, s)

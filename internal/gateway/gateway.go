@@ -397,7 +397,11 @@ func (g *Gateway) Signal(ctx context.Context, leaseID, name string, arg any) err
 		case err == nil:
 			return nil
 		case errors.As(err, &nf):
-			return fail(Conflict, "lease_closed", "lease_id", "lease %s has no running deposit workflow (it may have just closed); the fact is in the database but the workflow will not apply it", leaseID)
+			// Committed, and accepted: reconcile's next pass starts a lease
+			// whose workflow never began, or follows up a fact that came
+			// as its lease closed (a refund or an invoice of the difference).
+			return &Error{Kind: NotSignalled, Code: "not_signalled", cause: err,
+				Msg: fmt.Sprintf("recorded in the database, but lease %s's workflow is not running (it may have just closed): the next reconcile pass settles the difference", leaseID)}
 		case time.Now().After(deadline) || ctx.Err() != nil:
 			return &Error{Kind: NotSignalled, Code: "not_signalled", cause: err,
 				Msg: fmt.Sprintf("recorded in the database, but Temporal did not take the %s signal for lease %s: run the same command again to finish (or let the next reconcile pass)", name, leaseID)}

@@ -171,6 +171,9 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 	var listingID pgtype.Text
 	if in.ListingID != "" {
 		l, err := q.GetListing(ctx, in.ListingID)
+		if err == nil && !who.Covers(l.PropertyID) {
+			err = pgx.ErrNoRows // another property's listing answers like none
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			return out, fail(NotFound, "listing_not_found", "listing_id", "listing %s does not exist: add it with `deposits listing add %s --property %s --unit %s --deposit 1500.00`",
 				in.ListingID, in.ListingID, in.PropertyID, in.UnitID)

@@ -322,8 +322,15 @@ type ResidentIn struct {
 }
 
 // UpsertResident creates a resident or updates their contact details.
+//
+// Where a refund goes follows the resident's name, email and forwarding
+// address, so a person may not change those of a resident whose lease holds money:
+// that is a payee change, which a books_admin approves (`deposits deposit
+// amend --payee`). The PMS's API key, the book of the tenant's contact
+// details, may; the lease's audit log shows the change either way.
 func (g *Gateway) UpsertResident(ctx context.Context, who Principal, in ResidentIn) (out ResidentIn, err error) {
-	defer func() { g.audit(ctx, who, "", "resident.upsert", in, err) }()
+	var leaseID string // the first lease holding money that the change touches, for its audit log
+	defer func() { g.audit(ctx, who, leaseID, "resident.upsert", in, err) }()
 	if err := who.may("resident.upsert"); err != nil {
 		return in, err
 	}
@@ -348,12 +355,31 @@ func (g *Gateway) UpsertResident(ctx context.Context, who Principal, in Resident
 	if err != nil {
 		return in, err
 	}
+	property, external := pgtype.Text{String: in.PropertyID, Valid: true}, pgtype.Text{String: in.ResidentID, Valid: true}
+	prev, err := q.GetExternalResident(ctx, db.GetExternalResidentParams{PropertyID: property, ExternalID: external})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return in, unavailable("the database", err)
+	case prev.Email != in.Email || prev.Name != in.Name || prev.ForwardingAddress != in.ForwardingAddress:
+		leases, err := q.ResidentLeasesHoldingMoney(ctx, db.ResidentLeasesHoldingMoneyParams{PropertyID: property, ExternalID: external})
+		if err != nil {
+			return in, unavailable("the database", err)
+		}
+		if len(leases) > 0 {
+			leaseID = leases[0]
+			if who.Kind == KindUser {
+				return in, fail(Forbidden, "payee_change_needs_approval", "email",
+					"resident %s is a tenant of lease %s, which holds their deposit: their refund follows their name, email and address, so a change is a payee change that a books_admin approves (`deposits deposit amend %s --type cash --amount 0 --payee EMAIL`), or comes from the PMS",
+					in.ResidentID, leaseID, leaseID)
+			}
+		}
+	}
 	if err := q.UpsertProperty(ctx, in.PropertyID); err != nil {
 		return in, unavailable("the database", err)
 	}
 	if _, err := q.UpsertExternalResident(ctx, db.UpsertExternalResidentParams{
-		PropertyID: pgtype.Text{String: in.PropertyID, Valid: true}, ExternalID: pgtype.Text{String: in.ResidentID, Valid: true},
-		Email: in.Email, Name: in.Name, ForwardingAddress: in.ForwardingAddress,
+		PropertyID: property, ExternalID: external, Email: in.Email, Name: in.Name, ForwardingAddress: in.ForwardingAddress,
 	}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return in, unavailable("the database", err)
 	}
