@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,11 +47,35 @@ func TestApprovalCannotBeDodged(t *testing.T) {
 	// A keep now waits too: the total (650.00 with what waits) is past the threshold.
 	require.Contains(t, must(t, "keep", lease, "--amount", "10", "--reason", "Key not returned"), "pending until a books_admin")
 
+	// The same decision sent sixteen times at once under one idempotency key,
+	// straight to the server (the CLI would retry a 503 away), is one
+	// decision, and every sender gets its answer.
+	var wg sync.WaitGroup
+	statuses := make([]int, 16)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", serverURL+"/v1/leases/"+lease+"/extend", strings.NewReader(`{"days":1}`))
+			req.Header.Set("Authorization", "Bearer "+users["e2e-manager"])
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "ext-once")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, st := range statuses {
+		require.Equal(t, 200, st, "%v", statuses)
+	}
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND request_key = 'ext-once'", lease))
+
 	// Five charges of 150.00 sent at once under 500.00: three fit, two
 	// wait, whatever order they land in.
 	other := "L-e2e-dodge-2"
 	must(t, "lease", "start", other, "--property", "larch", "--unit", "2", "--amount", "1,000", "--tenant-email", "jon@example.com")
-	var wg sync.WaitGroup
 	for i := range 5 {
 		wg.Add(1)
 		go func() {
