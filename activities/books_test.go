@@ -301,6 +301,39 @@ func TestKeepsAndApprovalsInTheDatabase(t *testing.T) {
 		Reason: "Paint", RequestedBy: "maria", Status: "applied", Key: "deposit-" + fresh + "/keep/1"})
 	require.NoError(t, err)
 	require.Equal(t, "pending", k.Status)
+
+	// Whoever holds the lease's row (the server writing a charge) is waited
+	// for: the keep reads the total after that charge is committed.
+	raced := newLease(t, 0)
+	expectDeposit(t, raced)
+	moveOut(t, raced, time.Now().Add(-time.Hour))
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = db.New(tx).LockLeaseThreshold(ctx, raced)
+	require.NoError(t, err)
+	request := decision(t, raced, "maria", "manager", "keep", "{}")
+	done := make(chan activities.KeepRow, 1)
+	go func() {
+		k, err := acts.RecordKeep(ctx, activities.RecordKeepInput{LeaseID: raced, RequestID: request, AmountCents: 10000,
+			Reason: "Paint", RequestedBy: "maria", Status: "applied", Key: "deposit-" + raced + "/keep/1"})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- k
+	}()
+	select {
+	case k := <-done:
+		t.Fatalf("the keep was written (%s) while another transaction held the lease", k.Status)
+	case <-time.After(300 * time.Millisecond):
+	}
+	c, err := db.New(tx).InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: raced, ResidentID: leaseResident(t, raced),
+		ChargeCodeID: "DAMAGE", AmountInCents: 45000, Description: "Floor", CreatedBy: "maria"})
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "UPDATE charges SET origin = 'user' WHERE charge_id = $1", c.ChargeID)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, "pending", (<-done).Status)
 }
 
 // booksLease is a lease with two co-tenants (shares 2 and 1), a payment, a

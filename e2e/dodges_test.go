@@ -47,45 +47,27 @@ func TestApprovalCannotBeDodged(t *testing.T) {
 	// A keep now waits too: the total (650.00 with what waits) is past the threshold.
 	require.Contains(t, must(t, "keep", lease, "--amount", "10", "--reason", "Key not returned"), "pending until a books_admin")
 
-	// The same decision sent sixteen times at once under one idempotency key,
-	// straight to the server (the CLI would retry a 503 away), is one
+	// The same decision sent sixteen times at once under one idempotency
+	// key, straight to the server (the CLI would retry a 503 away), is one
 	// decision, and every sender gets its answer.
-	var wg sync.WaitGroup
-	statuses := make([]int, 16)
-	for i := range statuses {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("POST", serverURL+"/v1/leases/"+lease+"/extend", strings.NewReader(`{"days":1}`))
-			req.Header.Set("Authorization", "Bearer "+users["e2e-manager"])
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", "ext-once")
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				statuses[i] = resp.StatusCode
-				resp.Body.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	for _, st := range statuses {
-		require.Equal(t, 200, st, "%v", statuses)
-	}
+	at16(t, func(int) *http.Request {
+		req, _ := http.NewRequest("POST", serverURL+"/v1/leases/"+lease+"/extend", strings.NewReader(`{"days":1}`))
+		req.Header.Set("Idempotency-Key", "ext-once")
+		return req
+	}, 200)
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND request_key = 'ext-once'", lease))
 
-	// Five charges of 150.00 sent at once under 500.00: three fit, two
-	// wait, whatever order they land in.
+	// Sixteen charges of 50.00 sent at once, straight to the server, under
+	// 500.00: ten fit, six wait, whatever order they land in.
 	other := "L-e2e-dodge-2"
 	must(t, "lease", "start", other, "--property", "larch", "--unit", "2", "--amount", "1,000", "--tenant-email", "jon@example.com")
-	for i := range 5 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deposits("charge", "add", other, "--code", "DAMAGE", "--amount", "150", "--description", fmt.Sprint("Room ", i), "--ref", fmt.Sprint("ROOM-", i))
-		}()
-	}
-	wg.Wait()
-	require.EqualValues(t, 5, count(t, "SELECT count(*) FROM charges WHERE lease_id = $1 AND charge_code_id = 'DAMAGE'", other))
-	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM charges WHERE lease_id = $1 AND charge_code_id = 'DAMAGE' AND approval = 'pending'", other))
+	at16(t, func(i int) *http.Request {
+		body := fmt.Sprintf(`{"charge_code_id":"DAMAGE","amount_in_cents":5000,"description":"Room %d","charge_id":"ROOM-%d"}`, i, i)
+		req, _ := http.NewRequest("POST", serverURL+"/v1/leases/"+other+"/charges", strings.NewReader(body))
+		return req
+	}, 201)
+	require.EqualValues(t, 16, count(t, "SELECT count(*) FROM charges WHERE lease_id = $1 AND charge_code_id = 'DAMAGE'", other))
+	require.EqualValues(t, 6, count(t, "SELECT count(*) FROM charges WHERE lease_id = $1 AND charge_code_id = 'DAMAGE' AND approval = 'pending'", other))
 }
 
 // Where a refund goes follows the tenant's contact details: a person may
@@ -128,4 +110,29 @@ func TestContactChangeIsAPayeeChange(t *testing.T) {
 	expect(t, call(t, "POST", url+"/v1/residents", key, tenant), 200)
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM residents WHERE external_id = 'R-77' AND forwarding_address = '9 Elsewhere St'"))
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'resident.upsert' AND principal = 'key:pms-contacts' AND accepted", lease))
+}
+
+// at16 sends sixteen requests at once as the e2e manager and wants each
+// answered with status.
+func at16(t *testing.T, request func(i int) *http.Request, status int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	statuses := make([]int, 16)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := request(i)
+			req.Header.Set("Authorization", "Bearer "+users["e2e-manager"])
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, st := range statuses {
+		require.Equal(t, status, st, "%v", statuses)
+	}
 }
