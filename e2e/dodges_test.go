@@ -52,10 +52,10 @@ func TestApprovalCannotBeDodged(t *testing.T) {
 	// decision, and every sender gets its answer.
 	at16(t, func(int) *http.Request {
 		req, _ := http.NewRequest("POST", serverURL+"/v1/leases/"+lease+"/extend", strings.NewReader(`{"days":1}`))
-		req.Header.Set("Idempotency-Key", "ext-once")
+		req.Header.Set("Idempotency-Key", "dodge-extend")
 		return req
 	}, 200)
-	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND request_key = 'ext-once'", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND request_key = 'dodge-extend'", lease))
 
 	// Sixteen charges of 50.00 sent at once, straight to the server, under
 	// 500.00: ten fit, six wait, whatever order they land in.
