@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,14 +38,10 @@ func TestForgedSignalsMoveNoMoney(t *testing.T) {
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT charge_id FROM charges WHERE lease_id = $1 AND charge_code_id = 'CREDIT'", other).Scan(&otherCharge))
 	ignoredBefore := ignoredSignals(t)
 
-	ctx := context.Background()
 	wid := "deposit-" + lease
-	require.NoError(t, temporal.SignalWorkflow(ctx, wid, "", "charge",
-		map[string]any{"charge_id": 999999, "code": "CREDIT", "category": "credit", "amount_cents": 100000000, "description": "a million"}))
-	require.NoError(t, temporal.SignalWorkflow(ctx, wid, "", "amend",
-		map[string]any{"deposit_id": 999999, "type": "cash", "amount_cents": 0, "payee_email": "mallory@example.com"}))
-	require.NoError(t, temporal.SignalWorkflow(ctx, wid, "", "charge",
-		map[string]any{"charge_id": otherCharge, "code": "CREDIT", "category": "credit", "amount_cents": 5000, "description": "someone else's"}))
+	forge(t, wid, "charge", `{"charge_id":999999,"code":"CREDIT","category":"credit","amount_cents":100000000,"description":"a million"}`)
+	forge(t, wid, "amend", `{"deposit_id":999999,"type":"cash","amount_cents":0,"payee_email":"mallory@example.com"}`)
+	forge(t, wid, "charge", fmt.Sprintf(`{"charge_id":%d,"code":"CREDIT","category":"credit","amount_cents":5000,"description":"someone else's"}`, otherCharge))
 	var s deposit.State
 	require.Eventually(t, func() bool { s = status(t, lease); return len(s.IgnoredSignals) == 3 }, 20*time.Second, 100*time.Millisecond, "%+v", s.IgnoredSignals)
 	require.Zero(t, s.CreditsCents)
@@ -55,6 +55,27 @@ func TestForgedSignalsMoveNoMoney(t *testing.T) {
 	require.EqualValues(t, 50000, s.RefundCents, "the refund is what was paid, nothing a signal said")
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1 AND amount_in_cents = 50000 AND recipient_email = 'fs@example.com'", lease))
 	recordHistory(t, lease, "forged_signals_ignored")
+}
+
+// forge sends a signal as someone who can reach Temporal would, with the
+// temporal CLI (`temporal workflow signal`, .tools/temporal: make dev and
+// CI build it). Without it here, the SDK's client sends the same RPC with
+// the same JSON; E2E_REQUIRE_TEMPORAL_CLI=1 (CI) makes its absence a failure.
+func forge(t *testing.T, workflowID, name, input string) {
+	t.Helper()
+	cli, err := filepath.Abs(filepath.Join("..", ".tools", "temporal"))
+	require.NoError(t, err)
+	if _, err := os.Stat(cli); err == nil {
+		out, err := exec.Command(cli, "workflow", "signal", "--address", temporalAddress, "--namespace", temporalNamespace,
+			"--workflow-id", workflowID, "--name", name, "--input", input).CombinedOutput()
+		require.NoError(t, err, "temporal workflow signal: %s", out)
+		return
+	}
+	require.Empty(t, os.Getenv("E2E_REQUIRE_TEMPORAL_CLI"), "the temporal CLI is not at %s", cli)
+	t.Logf("no temporal CLI at %s: signalling with the SDK's client", cli)
+	var arg map[string]any
+	require.NoError(t, json.Unmarshal([]byte(input), &arg))
+	require.NoError(t, temporal.SignalWorkflow(context.Background(), workflowID, "", name, arg))
 }
 
 func ignoredSignals(t *testing.T) float64 {

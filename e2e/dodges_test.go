@@ -19,9 +19,9 @@ import (
 // tenant's contact details changed instead of the payee.
 func TestApprovalCannotBeDodged(t *testing.T) {
 	lease := "L-e2e-dodge"
-	must(t, "lease", "start", lease, "--property", "larch", "--unit", "1", "--amount", "1,000",
+	must(t, "lease", "start", lease, "--property", "linden", "--unit", "1", "--amount", "1,000",
 		"--tenant-email", "ida@example.com", "--assess-for", "1h", "--release-after", "2h")
-	must(t, "property", "set", "larch", "--approval-threshold", "500.00")
+	must(t, "property", "set", "linden", "--approval-threshold", "500.00")
 	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "D-1")
 
 	// Before the move-out: 400.00 of damage applies, 200.00 more waits.
@@ -60,7 +60,7 @@ func TestApprovalCannotBeDodged(t *testing.T) {
 	// Sixteen charges of 50.00 sent at once, straight to the server, under
 	// 500.00: ten fit, six wait, whatever order they land in.
 	other := "L-e2e-dodge-2"
-	must(t, "lease", "start", other, "--property", "larch", "--unit", "2", "--amount", "1,000", "--tenant-email", "jon@example.com")
+	must(t, "lease", "start", other, "--property", "linden", "--unit", "2", "--amount", "1,000", "--tenant-email", "jon@example.com")
 	at16(t, func(i int) *http.Request {
 		body := fmt.Sprintf(`{"charge_code_id":"DAMAGE","amount_in_cents":5000,"description":"Room %d","charge_id":"ROOM-%d"}`, i, i)
 		req, _ := http.NewRequest("POST", serverURL+"/v1/leases/"+other+"/charges", strings.NewReader(body))

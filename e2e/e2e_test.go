@@ -45,6 +45,8 @@ var (
 	pool       *pgxpool.Pool
 	sink       *mailsink.Sink
 	temporal   client.Client
+	// Where the tests' Temporal server listens, for the temporal CLI.
+	temporalAddress, temporalNamespace string
 )
 
 func TestMain(m *testing.M) {
@@ -93,6 +95,7 @@ func setUp(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer stopTemporal()
+	temporalAddress, temporalNamespace = address, namespace
 
 	cliEnv = append(os.Environ(),
 		"TEMPORAL_ADDRESS="+address,
