@@ -265,6 +265,7 @@ func (g *Gateway) AddCharge(ctx context.Context, who Principal, in ChargeIn) (ou
 	var approval string
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		var err error
 		if approval, err = chargeApproval(ctx, q, who, l, cc.Category, in.Cents); err != nil {
 			return err
 		}
