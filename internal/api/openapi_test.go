@@ -74,6 +74,28 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 	}
 }
 
+// Every operation documents the answers the HTTP layer gives any route: a
+// credential refused (401), an Idempotency-Key too long (400), the server
+// failing (500, 503); one that reads a body, a body refused (400, 413).
+func TestOpenAPICommonAnswers(t *testing.T) {
+	for path, item := range loadDoc(t).Doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			want := []int{400, 401, 500, 503}
+			if path == "/healthz" {
+				want = []int{503}
+			}
+			if op.RequestBody != nil {
+				want = append(want, 413)
+			}
+			for _, status := range want {
+				if op.Responses.Status(status) == nil {
+					t.Errorf("%s %s does not document %d", method, path, status)
+				}
+			}
+		}
+	}
+}
+
 // Every object an answer holds says whether it takes fields the document
 // does not name (additionalProperties), so that the validator fails on an
 // undocumented field; and none is closed inside an allOf, where each part
