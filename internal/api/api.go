@@ -2,8 +2,9 @@
 // property-management system posts (properties, units, listings, residents,
 // leases, charges, payments, returned payments, move-outs, forwarding
 // addresses) and what people do through the `deposits` CLI (every fact,
-// every decision, every report). api/openapi.yaml documents every route, and
-// a test keeps the two in step.
+// every decision, every report). api/openapi.yaml documents every route:
+// make check lints it against this package's routes and types, and the
+// end-to-end tests hold every exchange to it (internal/contract).
 //
 // Every request carries a credential, checked here: a person's token
 // (Authorization: Bearer dfu_..., from `deposits login`) or an integration's
