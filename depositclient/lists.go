@@ -129,3 +129,10 @@ func pages[T any](page func(cursor string) ([]T, string, error)) iter.Seq2[T, er
 		}
 	}
 }
+
+// setIf sets a query parameter that has a value.
+func setIf(q url.Values, key, value string) {
+	if value != "" {
+		q.Set(key, value)
+	}
+}

@@ -2,7 +2,6 @@ package depositclient
 
 import (
 	"context"
-	"net/url"
 	"time"
 )
 
@@ -307,10 +306,4 @@ func (c *Client) LeaseInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 		Invoices []Invoice `json:"invoices"`
 	}
 	return out.Invoices, c.Get(ctx, LeasePath(leaseID, "invoices"), nil, &out)
-}
-
-func setIf(q url.Values, key, value string) {
-	if value != "" {
-		q.Set(key, value)
-	}
 }
