@@ -29,12 +29,17 @@ test: postgres check
 unit:
 	go test ./internal/money ./templates ./workflows
 
-## check: vet, workflowcheck on the workflows, generated code up to date.
+## check: vet, workflowcheck on the workflows, generated code up to date,
+## api/openapi.yaml linted (a valid OpenAPI document, the server's routes,
+## unique operationIds, closed response schemas, the server's types in step)
+## and its validator able to fail.
 check: check-tools
 	gofmt -l . | (! grep .) || (echo "gofmt would change the files above"; exit 1)
 	go vet ./...
 	$(TOOLS)/workflowcheck ./workflows/...
 	$(TOOLS)/sqlc diff || (echo "db/ is not what sqlc generates from queries/: run make generate"; exit 1)
+	go test -count=1 -run 'TestOpenAPI|TestUnauthenticated' ./internal/api
+	go test -count=1 ./internal/contract
 
 ## generate: regenerate db/ from queries/ and the migrations.
 generate: $(TOOLS)/sqlc

@@ -48,6 +48,11 @@ func startServe(t *testing.T) string {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, 20*time.Second, 50*time.Millisecond, "deposits serve did not come up:\n%s", &logs)
+	// Called through the validator of api/openapi.yaml.
+	watchContract(t)
+	url, stop, err := checked(url)
+	require.NoError(t, err)
+	t.Cleanup(stop)
 	return url
 }
 
@@ -83,6 +88,7 @@ func (a answer) errField() string {
 // call sends a request; body is a string (sent as is) or a value (as JSON).
 func call(t *testing.T, method, url, key string, body any) answer {
 	t.Helper()
+	watchContract(t)
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -388,6 +394,12 @@ func TestAPIDrivesLeaseToRefund(t *testing.T) {
 	require.Equal(t, "refund", first["kind"])
 	require.EqualValues(t, 78000, first["amount_due_in_cents"])
 	require.Equal(t, map[string]any{"name": "Tia Moss", "email": "tia@example.com", "address": "1 New Rd"}, first["recipient"])
+	// The same refund in the list of what the PMS must pay across its leases.
+	a = expect(t, call(t, "GET", url+"/v1/invoices?status=open", key, nil), 200)
+	open := a.body["invoices"].([]any)
+	require.Len(t, open, 1)
+	require.Equal(t, first["invoice_id"], open[0].(map[string]any)["invoice_id"])
+	require.Equal(t, lease, open[0].(map[string]any)["lease_id"])
 
 	mails := waitMail(t, lease, 4)
 	require.Equal(t, "Your deposit refund of $780.00 has been issued", mails[len(mails)-1].Subject)
@@ -396,6 +408,60 @@ func TestAPIDrivesLeaseToRefund(t *testing.T) {
 	a = call(t, "POST", url+"/v1/leases/"+lease+"/payments", key, map[string]any{"payment_id": "PMT-2", "transaction_date": today(), "amount_in_cents": 100})
 	require.Equal(t, 409, a.status, a.raw)
 	require.Equal(t, "lease_closed", a.errCode())
+}
+
+// An error is RFC 9457 problem details to a client that asks for them
+// (Accept: application/problem+json), and {"error": {...}} to any other, as
+// before: the same refusal, audited once each time, nothing changed.
+func TestErrorsAsProblemDetails(t *testing.T) {
+	key := newKey(t, "pms-problems", "pine")
+	send := func(accept, auth, path, body string) (*http.Response, map[string]any) {
+		req, err := http.NewRequest("POST", serverURL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp, out
+	}
+	watchContract(t)
+	before := fingerprint(t)
+	refusals := count(t, "SELECT count(*) FROM audit_log WHERE principal = 'key:pms-problems' AND NOT accepted")
+	for _, accept := range []string{"application/problem+json", "application/json, application/problem+json", "application/problem+json; q=0.9, */*; q=0.1"} {
+		resp, p := send(accept, key, "/v1/leases/L-nobody/payments", `{"payment_id": "P-1", "amount_in_cents": -5}`)
+		require.Equal(t, 422, resp.StatusCode)
+		require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+		require.Equal(t, map[string]any{"type": "urn:depositflow:problem:amount_negative", "title": "Amount negative", "status": float64(422),
+			"detail": "amount_in_cents must not be negative", "instance": "/v1/leases/L-nobody/payments", "code": "amount_negative",
+			"field": "amount_in_cents", "request_id": resp.Header.Get("X-Request-Id")}, p)
+	}
+	for _, accept := range []string{"", "application/json", "*/*", "application/json, application/problem+json; q=0.5"} {
+		resp, e := send(accept, key, "/v1/leases/L-nobody/payments", `{"payment_id": "P-1", "amount_in_cents": -5}`)
+		require.Equal(t, 422, resp.StatusCode)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		require.Equal(t, map[string]any{"error": map[string]any{"code": "amount_negative", "message": "amount_in_cents must not be negative",
+			"field": "amount_in_cents"}}, e)
+	}
+	resp, p := send("application/problem+json", key, "/v1/leases/L-nobody/payments", `{"amount_in_cents": 5}`)
+	require.Equal(t, 404, resp.StatusCode)
+	require.Equal(t, "lease_not_found", p["code"])
+	resp, p = send("application/problem+json", "", "/v1/leases/L-nobody/payments", `{"amount_in_cents": 5}`)
+	require.Equal(t, 401, resp.StatusCode)
+	require.Equal(t, `Bearer realm="depositflow"`, resp.Header.Get("WWW-Authenticate"))
+	require.Equal(t, "urn:depositflow:problem:unauthenticated", p["type"])
+	resp, p = send("application/problem+json", key, "/v1/leases/L-nobody/refunds", `{}`)
+	require.Equal(t, 404, resp.StatusCode)
+	require.Equal(t, "not_found", p["code"])
+	require.Equal(t, before, fingerprint(t), "a refusal changed the database")
+	require.EqualValues(t, refusals+8, count(t, "SELECT count(*) FROM audit_log WHERE principal = 'key:pms-problems' AND NOT accepted"), "every refusal is audited, in either shape")
 }
 
 type reconcileReport struct {

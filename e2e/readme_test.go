@@ -31,7 +31,9 @@ import (
 // after `make dev`:
 //
 //   - bin/deposits is the binary under test, so the README's
-//     `export PATH=$PWD/bin:$PATH` finds it;
+//     `export PATH=$PWD/bin:$PATH` finds it; the repository's sources
+//     (go.mod, the packages, examples/) are there too, so its `go run`
+//     builds them, with the Go of this test (its caches included);
 //   - .data/env holds the exports `make dev` writes (TEMPORAL_ADDRESS,
 //     TEMPORAL_NAMESPACE, DATABASE_URL, SMTP_URL, DEPOSITS_SERVER,
 //     DEPOSITS_API, DEPOSITS_API_KEY), pointing at this package's stack,
@@ -179,6 +181,17 @@ func newReadmeStack(t *testing.T) readmeStack {
 	require.NoError(t, os.Symlink(bin, filepath.Join(dir, "bin", "deposits")))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".data"), 0o700))
 	require.NoError(t, os.MkdirAll(home, 0o700))
+	repo, err := filepath.Abs("..")
+	require.NoError(t, err)
+	entries, err := os.ReadDir(repo)
+	require.NoError(t, err)
+	for _, e := range entries {
+		switch e.Name() {
+		case "bin", ".data", ".git", ".tools":
+			continue
+		}
+		require.NoError(t, os.Symlink(filepath.Join(repo, e.Name()), filepath.Join(dir, e.Name())))
+	}
 
 	// The dev API key and the first admin, as `make dev` makes them.
 	apiKey := strings.TrimSpace(must(t, "apikey", "create", "--name", "readme-dev", "--all-properties"))
@@ -220,6 +233,13 @@ func newReadmeStack(t *testing.T) readmeStack {
 	}
 	env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"PATH="+filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	// The reader's Go as it is set up for them (its settings and caches
+	// live under the HOME this test replaced).
+	goEnv, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH", "GOTOOLCHAIN", "GOFLAGS", "GOPROXY", "GOSUMDB").Output()
+	require.NoError(t, err)
+	for i, v := range strings.Split(strings.TrimRight(string(goEnv), "\n"), "\n") {
+		env = append(env, []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOTOOLCHAIN", "GOFLAGS", "GOPROXY", "GOSUMDB"}[i]+"="+v)
+	}
 	for _, v := range vars {
 		env = append(env, v[0]+"="+v[1])
 	}
@@ -352,8 +372,8 @@ var readmeChecks = map[string]func(t *testing.T, s readmeStack, out string){
 		for _, m := range regexp.MustCompile(`(?m)^HTTP (\d{3})$`).FindAllStringSubmatch(out, -1) {
 			codes = append(codes, m[1])
 		}
-		// resident, lease, payment, the same payment, charge, return, move-out, lease, invoices
-		require.Equal(t, []string{"200", "201", "201", "200", "201", "201", "201", "200", "200"}, codes)
+		// resident, lease, payment, the same payment, charge, return, move-out, lease, its invoices, willow's
+		require.Equal(t, []string{"200", "201", "201", "200", "201", "201", "201", "200", "200", "200"}, codes)
 		st := status(t, "L-300")
 		require.Equal(t, deposit.StageAssessing, st.Stage)
 		require.WithinDuration(t, time.Now(), st.MovedOutAt, 5*time.Minute, "a move-out without a date is now")
@@ -363,6 +383,12 @@ var readmeChecks = map[string]func(t *testing.T, s readmeStack, out string){
 		require.EqualValues(t, 1, count(t, "SELECT count(*) FROM api_keys WHERE name = 'PMS-1' AND revoked_at IS NOT NULL AND properties = '{willow}'"))
 		require.EqualValues(t, 1, count(t, "SELECT count(*) FROM payments WHERE lease_id = 'L-300' AND reference = 'PMT-88' AND returned_at IS NOT NULL"))
 		require.Contains(t, out, `"lease_id": "L-300"`)
+		require.Regexp(t, `"invoice_id": "refund-\d+",\s+"lease_id": "L-100",\s+"property_id": "willow",\s+"kind": "refund",\s+"amount_due_in_cents": 88000`, out)
+	},
+	"pms-sync": func(t *testing.T, s readmeStack, out string) {
+		require.Contains(t, out, "Signed in as key readme-dev (properties [*]).")
+		require.Regexp(t, `(?m)^  refund-\d+ +lease L-100 +880\.00 USD pay to Ana Lopez <ana@example\.com>$`, out)
+		require.Equal(t, 1, strings.Count(out, "pay to"), "willow owes one refund")
 	},
 }
 
@@ -372,7 +398,7 @@ func TestREADME(t *testing.T) {
 	for _, b := range blocks {
 		names = append(names, b.name)
 	}
-	require.Equal(t, []string{"managers-day", "decisions", "money", "team", "api"}, names, "the README's tested blocks")
+	require.Equal(t, []string{"managers-day", "decisions", "money", "team", "api", "pms-sync"}, names, "the README's tested blocks")
 	s := newReadmeStack(t)
 	for _, b := range blocks {
 		// A block builds on the ones before it (the same leases, bea.token):

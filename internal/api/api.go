@@ -2,8 +2,9 @@
 // property-management system posts (properties, units, listings, residents,
 // leases, charges, payments, returned payments, move-outs, forwarding
 // addresses) and what people do through the `deposits` CLI (every fact,
-// every decision, every report). api/openapi.yaml documents every route, and
-// a test keeps the two in step.
+// every decision, every report). api/openapi.yaml documents every route:
+// make check lints it against this package's routes and types, and the
+// end-to-end tests hold every exchange to it (internal/contract).
 //
 // Every request carries a credential, checked here: a person's token
 // (Authorization: Bearer dfu_..., from `deposits login`) or an integration's
@@ -12,8 +13,9 @@
 // then the lease's workflow, the audit log. The handlers only decode, call
 // and encode.
 //
-// Refusals are 4xx with a JSON body {"error": {"code", "message", "field"}}
-// and change nothing. A failure of the database or Temporal never reaches a
+// Refusals are 4xx with a JSON body {"error": {"code", "message", "field"}},
+// or RFC 9457 problem details (application/problem+json) to a client that
+// asks for them with Accept, and change nothing. A failure of the database or Temporal never reaches a
 // client as their own text: it gets a request ID, which the server's log
 // carries with the cause.
 package api
@@ -26,9 +28,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +72,9 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.pmsRoutes()
 	s.peopleRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeErr(w, http.StatusNotFound, errorDetail{Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path})
+		id := requestID()
+		w.Header().Set("X-Request-Id", id)
+		writeErr(w, r, id, http.StatusNotFound, errorDetail{Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path})
 	})
 	return s
 }
@@ -200,7 +206,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, id string, e
 	var ge *gateway.Error
 	switch {
 	case errors.As(err, &ae):
-		writeErr(w, ae.status, ae.detail)
+		writeErr(w, r, id, ae.status, ae.detail)
 	case errors.As(err, &ge) && statuses[ge.Kind] != 0:
 		d := errorDetail{Code: ge.Code, Field: ge.Field, Message: ge.Msg}
 		if ge.Kind == gateway.Unavailable {
@@ -213,10 +219,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, id string, e
 		if ge.Kind == gateway.Unauthenticated {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="depositflow"`)
 		}
-		writeErr(w, statuses[ge.Kind], d)
+		writeErr(w, r, id, statuses[ge.Kind], d)
 	default:
 		s.logger.Error("api", "request_id", id, "path", r.URL.Path, "error", err)
-		writeErr(w, http.StatusInternalServerError, errorDetail{Code: "internal", RequestID: id,
+		writeErr(w, r, id, http.StatusInternalServerError, errorDetail{Code: "internal", RequestID: id,
 			Message: "internal error: quote request " + id + " to an operator"})
 	}
 }
@@ -232,12 +238,73 @@ type errorDetail struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-func writeErr(w http.ResponseWriter, status int, d errorDetail) {
-	writeJSON(w, status, errorBody{Error: d})
+// problem is an error as RFC 9457 problem details, with depositflow's
+// code, field and request ID as extension members.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Instance  string `json:"instance,omitempty"`
+	Code      string `json:"code"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id"`
+}
+
+// ProblemJSON is the media type of RFC 9457 problem details.
+const ProblemJSON = "application/problem+json"
+
+// writeErr answers an error: as problem details when the request asked
+// for them (Accept: application/problem+json), as {"error": {...}}
+// otherwise, which is what every client got before problem details.
+func writeErr(w http.ResponseWriter, r *http.Request, id string, status int, d errorDetail) {
+	if !wantsProblem(r.Header.Get("Accept")) {
+		writeJSON(w, status, errorBody{Error: d})
+		return
+	}
+	title := strings.ReplaceAll(d.Code, "_", " ")
+	if title != "" {
+		title = strings.ToUpper(title[:1]) + title[1:]
+	}
+	writeAs(w, ProblemJSON, status, problem{Type: "urn:depositflow:problem:" + d.Code, Title: title, Status: status, Detail: d.Message,
+		Instance: r.URL.Path, Code: d.Code, Field: d.Field, RequestID: id})
+}
+
+// wantsProblem says whether an Accept header asks for problem details: it
+// names application/problem+json with a quality above zero and no lower
+// than application/json's.
+func wantsProblem(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	problem, plain := 0.0, 0.0
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case ProblemJSON:
+			problem = max(problem, q)
+		case "application/json":
+			plain = max(plain, q)
+		}
+	}
+	return problem > 0 && problem >= plain
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	writeAs(w, "application/json", status, v)
+}
+
+func writeAs(w http.ResponseWriter, contentType string, status int, v any) {
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -45,15 +45,14 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, who gateway.Principa
 	return nil
 }
 
+// listLeases answers a page of the caller's leases from the database:
+// ?stage=&property_id=&due_before=&cursor=&limit=.
 func (s *Server) listLeases(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
 	q := r.URL.Query()
-	f := gateway.ListFilter{Stage: q.Get("stage"), PropertyID: q.Get("property_id"), Limit: 1000}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return invalid("limit", "limit %q is not a number", v)
-		}
-		f.Limit = n
+	f := gateway.LeaseFilter{Stage: q.Get("stage"), PropertyID: q.Get("property_id"), Cursor: q.Get("cursor")}
+	var err error
+	if f.Limit, err = limit(q.Get("limit")); err != nil {
+		return err
 	}
 	if v := q.Get("due_before"); v != "" {
 		t, err := time.Parse(time.DateOnly, v)
@@ -64,12 +63,27 @@ func (s *Server) listLeases(w http.ResponseWriter, r *http.Request, who gateway.
 		}
 		f.DueBefore = t
 	}
-	leases, err := s.gw.List(r.Context(), who, f)
+	page, err := s.gw.ListLeases(r.Context(), who, f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"leases": leases})
+	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// limit reads a page size; absent is 0, the default.
+func limit(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, invalid("limit", "limit %q is not a number", v)
+	}
+	if n < 1 {
+		return 0, invalid("limit", "limit must be from 1 to %d", gateway.MaxPageSize)
+	}
+	return n, nil
 }
 
 // Amendment is a row added to a lease's deposit: a raise, a lowering

@@ -22,7 +22,8 @@ func (s *Server) pmsRoutes() {
 	s.handle("POST /v1/residents", true, s.upsertResident)
 	s.handle("POST /v1/leases", true, s.createLease)
 	s.handle("GET /v1/leases/{lease_id}", true, s.getLease)
-	s.handle("GET /v1/leases/{lease_id}/invoices", true, s.listInvoices)
+	s.handle("GET /v1/leases/{lease_id}/invoices", true, s.leaseInvoices)
+	s.handle("GET /v1/invoices", true, s.listInvoices)
 	s.handle("POST /v1/leases/{lease_id}/charges", true, s.postCharge)
 	s.handle("POST /v1/leases/{lease_id}/payments", true, s.postPayment)
 	s.handle("POST /v1/leases/{lease_id}/payments/{payment_id}/return", true, s.returnPayment)
@@ -382,13 +383,30 @@ func (s *Server) getLease(w http.ResponseWriter, r *http.Request, who gateway.Pr
 	return nil
 }
 
-func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
+func (s *Server) leaseInvoices(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
 	leaseID := r.PathValue("lease_id")
 	invoices, err := s.gw.Invoices(r.Context(), who, leaseID)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"lease_id": leaseID, "invoices": invoices})
+	return nil
+}
+
+// listInvoices answers a page of what the PMS must pay or collect across
+// the caller's leases: ?status=open&property_id=&cursor=&limit=.
+func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
+	q := r.URL.Query()
+	f := gateway.InvoiceFilter{Status: q.Get("status"), PropertyID: q.Get("property_id"), Cursor: q.Get("cursor")}
+	var err error
+	if f.Limit, err = limit(q.Get("limit")); err != nil {
+		return err
+	}
+	page, err := s.gw.ListInvoices(r.Context(), who, f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 

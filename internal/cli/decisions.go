@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/depositflow/depositflow/depositclient"
 	"github.com/depositflow/depositflow/internal/api"
-	"github.com/depositflow/depositflow/internal/apiclient"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/gateway"
 )
@@ -191,9 +191,9 @@ func (a *app) decide(ctx context.Context, leaseID, kind string, req api.Decision
 	if err := checkID("lease", leaseID); err != nil {
 		return err
 	}
-	path := apiclient.LeasePath(leaseID, kind)
+	path := depositclient.LeasePath(leaseID, kind)
 	if kind == gateway.RecheckBooks {
-		path = apiclient.LeasePath(leaseID, "recheck-books")
+		path = depositclient.LeasePath(leaseID, "recheck-books")
 	}
 	var s deposit.State
 	if _, err := a.post(ctx, path, req, key, &s); err != nil {
@@ -311,7 +311,7 @@ books_admin runs deposits property approve.`,
 					return err
 				}
 				var out gateway.Property
-				if _, err := a.post(cmd.Context(), "/v1/properties/"+args[0]+"/policy/"+path, struct{}{}, "", &out); err != nil {
+				if _, err := a.post(cmd.Context(), "/v1/properties/"+args[0]+"/policy/"+path, nil, "", &out); err != nil {
 					return err
 				}
 				a.printProperty(out)
@@ -360,7 +360,7 @@ func (a *app) auditCommand() *cobra.Command {
 			var out struct {
 				Audit []deposit.AuditEntry `json:"audit"`
 			}
-			if err := a.get(cmd.Context(), apiclient.LeasePath(args[0], "audit"), nil, &out); err != nil {
+			if err := a.get(cmd.Context(), depositclient.LeasePath(args[0], "audit"), nil, &out); err != nil {
 				return err
 			}
 			if a.json() {

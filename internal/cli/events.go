@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/depositflow/depositflow/depositclient"
 	"github.com/depositflow/depositflow/internal/api"
-	"github.com/depositflow/depositflow/internal/apiclient"
 	"github.com/depositflow/depositflow/internal/deposit"
 )
 
@@ -67,7 +67,7 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 		ID        int64  `json:"id"`
 		PaymentID string `json:"payment_id"`
 	}
-	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "payments"), api.Payment{PaymentID: ref, TransactionDate: date, AmountInCents: cents, Currency: currency}, "", &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "payments"), api.Payment{PaymentID: ref, TransactionDate: date, AmountInCents: cents, Currency: currency}, "", &out)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (a *app) recordMoveOut(ctx context.Context, leaseID, date string) error {
 		Status string    `json:"status"`
 		At     time.Time `json:"realized_move_out_at"`
 	}
-	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "move-out"), api.MoveOut{RealizedMoveOutDate: date}, "", &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "move-out"), api.MoveOut{RealizedMoveOutDate: date}, "", &out)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func (a *app) addCharge(ctx context.Context, leaseID, code, amount, description,
 		Category string `json:"category"`
 		Pending  bool   `json:"pending_approval"`
 	}
-	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "charges"),
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "charges"),
 		api.Charge{ChargeID: ref, ChargeCodeID: code, AmountInCents: cents, Currency: currency, Description: description}, "", &out)
 	if err != nil {
 		return err

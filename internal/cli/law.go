@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/depositclient"
 	"github.com/depositflow/depositflow/internal/api"
-	"github.com/depositflow/depositflow/internal/apiclient"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
 	"github.com/depositflow/depositflow/internal/rules"
@@ -344,7 +344,7 @@ func (a *app) recordForwarding(ctx context.Context, leaseID, address, date strin
 		Address      string `json:"forwarding_address"`
 		ReceivedDate string `json:"received_date"`
 	}
-	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "forwarding-address"), api.Forwarding{ForwardingAddress: address, ReceivedDate: date}, "", &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "forwarding-address"), api.Forwarding{ForwardingAddress: address, ReceivedDate: date}, "", &out)
 	if err != nil {
 		return err
 	}
@@ -473,7 +473,7 @@ func (a *app) writeStatement(ctx context.Context, leaseID, format, out string) e
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(ctx, apiclient.Request{Method: http.MethodGet, Path: apiclient.LeasePath(leaseID, "statement"), Query: url.Values{"format": {format}}})
+	resp, err := c.Do(ctx, depositclient.Request{Method: http.MethodGet, Path: depositclient.LeasePath(leaseID, "statement"), Query: url.Values{"format": {format}}})
 	if err != nil {
 		return remoteErr(err)
 	}

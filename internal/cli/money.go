@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/depositflow/depositflow/depositclient"
 	"github.com/depositflow/depositflow/internal/api"
-	"github.com/depositflow/depositflow/internal/apiclient"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/gateway"
 )
@@ -85,7 +85,7 @@ func (a *app) amend(ctx context.Context, leaseID string, in api.Amendment, amoun
 		Ref     string `json:"amendment_id"`
 		Pending bool   `json:"pending_approval"`
 	}
-	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "deposit-amendments"), in, "", &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "deposit-amendments"), in, "", &out)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (a *app) returnPayment(ctx context.Context, leaseID, ref, reason string) er
 		Reason     string    `json:"reason"`
 		Fee        int64     `json:"nsf_fee_in_cents"`
 	}
-	status, err := a.post(ctx, apiclient.LeasePath(leaseID, "payments", ref, "return"), api.ReturnedPayment{Reason: reason}, "", &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "payments", ref, "return"), api.ReturnedPayment{Reason: reason}, "", &out)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ It exits 1 if they do not hold.`,
 				return err
 			}
 			var r deposit.Ledger
-			if err := a.get(cmd.Context(), apiclient.LeasePath(args[0], "ledger"), nil, &r); err != nil {
+			if err := a.get(cmd.Context(), depositclient.LeasePath(args[0], "ledger"), nil, &r); err != nil {
 				return err
 			}
 			if a.json() {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/depositflow/depositflow/internal/apiclient"
+	"github.com/depositflow/depositflow/depositclient"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/templates"
 	"github.com/depositflow/depositflow/worker"
@@ -98,7 +98,7 @@ the plain-text part instead. Nothing is sent.`,
 			if text {
 				format = "text"
 			}
-			resp, err := c.Do(cmd.Context(), apiclient.Request{Method: http.MethodGet, Path: apiclient.LeasePath(lease, "emails", args[0], "preview"),
+			resp, err := c.Do(cmd.Context(), depositclient.Request{Method: http.MethodGet, Path: depositclient.LeasePath(lease, "emails", args[0], "preview"),
 				Query: url.Values{"format": {format}}})
 			if err != nil {
 				return remoteErr(err)
@@ -144,7 +144,7 @@ received the same message twice, under one Message-ID.`,
 			var resp struct {
 				Emails []deposit.EmailEntry `json:"emails"`
 			}
-			if err := a.get(cmd.Context(), apiclient.LeasePath(args[0], "emails"), nil, &resp); err != nil {
+			if err := a.get(cmd.Context(), depositclient.LeasePath(args[0], "emails"), nil, &resp); err != nil {
 				return err
 			}
 			rows := resp.Emails

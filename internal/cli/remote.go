@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/depositflow/depositflow/internal/apiclient"
+	"github.com/depositflow/depositflow/depositclient"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/gateway"
 )
@@ -84,7 +84,7 @@ func writeConfig(c config) (string, error) {
 }
 
 // api is the client of the server, as the person signed in.
-func (a *app) api() (*apiclient.Client, error) {
+func (a *app) api() (*depositclient.Client, error) {
 	c, err := readConfig()
 	if err != nil {
 		return nil, refused("reading your deposits config: %v", err)
@@ -94,7 +94,7 @@ func (a *app) api() (*apiclient.Client, error) {
 	if server == "" || token == "" {
 		return nil, notAllowed("you are not signed in: run `deposits login --server URL` with the token an admin gave you (deposits user add)")
 	}
-	return apiclient.New(server, token), nil
+	return depositclient.New(server, token), nil
 }
 
 func firstOf(vals ...string) string {
@@ -108,7 +108,7 @@ func firstOf(vals ...string) string {
 
 // remoteErr gives a server's answer its exit code.
 func remoteErr(err error) error {
-	var ae *apiclient.Error
+	var ae *depositclient.Error
 	switch {
 	case err == nil:
 		return nil
@@ -120,7 +120,7 @@ func remoteErr(err error) error {
 			return &exitError{code: ExitUnavailable, err: ae}
 		}
 		return &exitError{code: ExitRefused, err: ae}
-	case errors.Is(err, apiclient.ErrUnreachable):
+	case errors.Is(err, depositclient.ErrUnreachable):
 		return &exitError{code: ExitUnavailable, err: err}
 	}
 	return err
@@ -152,7 +152,7 @@ func (a *app) leaseState(ctx context.Context, leaseID string) (deposit.State, er
 	if err := checkID("lease", leaseID); err != nil {
 		return s, err
 	}
-	err := a.get(ctx, apiclient.LeasePath(leaseID), nil, &s)
+	err := a.get(ctx, depositclient.LeasePath(leaseID), nil, &s)
 	return s, err
 }
 
@@ -229,7 +229,7 @@ the server, then kept with the server's address in your config directory
 				return err
 			}
 			var who deposit.Who
-			if err := remoteErr(apiclient.New(server, token).Get(cmd.Context(), "/v1/me", nil, &who)); err != nil {
+			if err := remoteErr(depositclient.New(server, token).Get(cmd.Context(), "/v1/me", nil, &who)); err != nil {
 				return err
 			}
 			if who.Kind != gateway.KindUser {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/depositflow/depositflow/depositclient"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/gateway"
 )
@@ -233,10 +233,12 @@ func (a *app) listCommand() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list [--stage S] [--property P] [--due-before DATE] [-o json]",
-		Short: "List leases by stage, property and release date, from Temporal's visibility",
-		Long: `List lease workflows with the same visibility query an operator types in the
-Temporal Web UI, built from the flags, e.g.
-  WorkflowType = 'DepositWorkflow' AND DepositStage = 'release_pending' AND DepositReleaseAt < '2026-12-01T00:00:00Z'`,
+		Short: "List leases by stage, property and release date",
+		Long: `List the leases of your properties by lease ID, from the database, where each
+lease's workflow mirrors its stage and release date as they change (the server's
+GET /v1/leases, page after page). The Temporal Web UI filters the same way on the
+workflows' search attributes, e.g.
+  DepositStage = 'release_pending' AND DepositReleaseAt < '2026-12-01T00:00:00Z'`,
 		Example: `  deposits list --stage release_pending --due-before 7d
   deposits list --stage release_pending --due-before 2026-12-01
   deposits list --property maple -o json`,
@@ -264,44 +266,45 @@ func (a *app) list(ctx context.Context, stage, property, dueBefore string, limit
 			return err
 		}
 	}
-	q := url.Values{}
+	var due time.Time
 	if dueBefore != "" {
+		bad := refused("--due-before %q: write a date (YYYY-MM-DD) or a number of days from now (7d)", dueBefore)
 		if days, ok := strings.CutSuffix(dueBefore, "d"); ok {
 			// Relative: due within so many days from now.
 			n, err := strconv.Atoi(days)
 			if err != nil || n < 0 || n > 3650 {
-				return refused("--due-before %q: write a date (YYYY-MM-DD) or a number of days from now (7d)", dueBefore)
+				return bad
 			}
-			dueBefore = time.Now().UTC().AddDate(0, 0, n).Format(time.RFC3339)
-		} else if _, err := time.Parse(time.DateOnly, dueBefore); err != nil {
-			if _, err := time.Parse(time.RFC3339, dueBefore); err != nil {
-				return refused("--due-before %q: write a date (YYYY-MM-DD) or a number of days from now (7d)", dueBefore)
-			}
+			due = time.Now().UTC().AddDate(0, 0, n)
+		} else if t, err := time.Parse(time.DateOnly, dueBefore); err == nil {
+			due = t
+		} else if due, err = time.Parse(time.RFC3339, dueBefore); err != nil {
+			return bad
 		}
-		q.Set("due_before", dueBefore)
 	}
 	if limit <= 0 {
 		return refused("--limit must be positive")
 	}
-	q.Set("limit", fmt.Sprint(limit))
-	if stage != "" {
-		q.Set("stage", stage)
-	}
-	if property != "" {
-		q.Set("property_id", property)
-	}
-	var out struct {
-		Leases []deposit.ListedLease `json:"leases"`
-	}
-	if err := a.get(ctx, "/v1/leases", q, &out); err != nil {
+	f := depositclient.LeaseFilter{Stage: stage, PropertyID: property, DueBefore: due, Limit: min(limit, gateway.MaxPageSize)}
+	c, err := a.api()
+	if err != nil {
 		return err
 	}
-	if a.json() {
-		return a.printJSON(out.Leases)
+	leases := []depositclient.ListedLease{}
+	for l, err := range c.Leases(ctx, f) {
+		if err != nil {
+			return remoteErr(err)
+		}
+		if leases = append(leases, l); len(leases) == limit {
+			break
+		}
 	}
-	t := newTable(a.out, "LEASE", "PROPERTY", "STAGE", "RELEASE AT", "JURISDICTION", "WORKFLOW", "STARTED")
-	for _, r := range out.Leases {
-		t.row(r.LeaseID, r.PropertyID, r.Stage, when(r.ReleaseAt), dash(r.Jurisdiction), r.Status, when(r.StartedAt))
+	if a.json() {
+		return a.printJSON(leases)
+	}
+	t := newTable(a.out, "LEASE", "PROPERTY", "STAGE", "RELEASE AT", "JURISDICTION", "OUTCOME", "STARTED")
+	for _, r := range leases {
+		t.row(r.LeaseID, r.PropertyID, r.Stage, when(r.ReleaseAt), dash(r.Jurisdiction), dash(r.Outcome), when(r.StartedAt))
 	}
 	return t.flush()
 }

@@ -91,14 +91,19 @@ type ComplianceRow struct {
 	Note         string     `json:"note"`
 }
 
-// ListedLease is one lease of a list, as Temporal's visibility shows it.
+// ListedLease is one lease of a list, as the database keeps it: the
+// lease's workflow mirrors its stage and dates into its row as they change.
 type ListedLease struct {
 	LeaseID      string    `json:"lease_id"`
 	PropertyID   string    `json:"property_id"`
+	UnitID       string    `json:"unit_id"`
 	Stage        string    `json:"stage"`
-	ReleaseAt    time.Time `json:"release_at,omitzero"`
+	Outcome      string    `json:"outcome,omitempty"`
+	Currency     string    `json:"currency"`
 	Jurisdiction string    `json:"jurisdiction"`
-	Status       string    `json:"workflow_status"`
+	MovedOutAt   time.Time `json:"moved_out_at,omitzero"`
+	ReleaseAt    time.Time `json:"release_at,omitzero"`
+	ClosedAt     time.Time `json:"closed_at,omitzero"`
 	WorkflowID   string    `json:"workflow_id"`
 	StartedAt    time.Time `json:"started_at"`
 }
@@ -124,6 +129,8 @@ type Who struct {
 // resident, or a balance the resident owes.
 type Invoice struct {
 	InvoiceID        string    `json:"invoice_id"`
+	LeaseID          string    `json:"lease_id"`
+	PropertyID       string    `json:"property_id"`
 	Kind             string    `json:"kind"` // refund (pay it to the recipient) or balance_owed (collect it)
 	AmountDueInCents int64     `json:"amount_due_in_cents"`
 	Currency         string    `json:"currency"`

@@ -10,8 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
@@ -225,104 +223,6 @@ func (g *Gateway) StatementData(ctx context.Context, who Principal, leaseID, kin
 	return data, nil
 }
 
-// ListFilter narrows a list of leases.
-type ListFilter struct {
-	Stage      string
-	PropertyID string
-	DueBefore  time.Time
-	Limit      int
-}
-
-// Stages a list may filter on.
-var Stages = []string{deposit.StageAwaitingPayment, deposit.StageHeld, deposit.StageAssessing, deposit.StageReleasePending, deposit.StageBooksDisagree, deposit.StageClosed}
-
-// ListQuery is the visibility query for a list's filters, the same an
-// operator types in the Temporal Web UI.
-func ListQuery(f ListFilter, properties []string) string {
-	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.WorkflowType)}
-	if f.Stage != "" {
-		q = append(q, fmt.Sprintf("%s = '%s'", workflows.SAStage.GetName(), f.Stage))
-	}
-	if f.PropertyID != "" {
-		q = append(q, fmt.Sprintf("%s = '%s'", workflows.SAPropertyID.GetName(), f.PropertyID))
-	}
-	if !f.DueBefore.IsZero() {
-		q = append(q, fmt.Sprintf("%s < '%s'", workflows.SAReleaseAt.GetName(), f.DueBefore.UTC().Format(time.RFC3339)))
-	}
-	if !slices.Contains(properties, "*") {
-		quoted := make([]string, len(properties))
-		for i, p := range properties {
-			quoted[i] = "'" + p + "'"
-		}
-		q = append(q, fmt.Sprintf("%s IN (%s)", workflows.SAPropertyID.GetName(), strings.Join(quoted, ", ")))
-	}
-	return strings.Join(q, " AND ")
-}
-
-// List lists leases by stage, property and release date from Temporal's
-// visibility, only those of the caller's properties.
-func (g *Gateway) List(ctx context.Context, who Principal, f ListFilter) ([]deposit.ListedLease, error) {
-	if err := who.may("read"); err != nil {
-		return nil, err
-	}
-	if f.Stage != "" && !slices.Contains(Stages, f.Stage) {
-		return nil, fail(Invalid, "invalid", "stage", "stage %q: choose one of %s", f.Stage, strings.Join(Stages, ", "))
-	}
-	if f.PropertyID != "" {
-		if err := who.property(f.PropertyID); err != nil {
-			return nil, err
-		}
-	}
-	for _, p := range who.Properties {
-		if p != "*" && !ValidID(p) {
-			return nil, fail(Invalid, "invalid", "property_id", "property %q cannot be listed", p)
-		}
-	}
-	if f.Limit <= 0 || f.Limit > 10000 {
-		return nil, fail(Invalid, "invalid", "limit", "limit must be from 1 to 10000")
-	}
-	c, err := g.temporal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []deposit.ListedLease{}
-	var token []byte
-	for {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: ListQuery(f, who.Properties), NextPageToken: token, PageSize: int32(min(f.Limit, 1000)),
-		})
-		if err != nil {
-			if strings.Contains(err.Error(), "not defined") || strings.Contains(err.Error(), "invalid search attribute") {
-				return nil, &Error{Kind: Conflict, Code: "setup_needed", Msg: "the Temporal namespace lacks depositflow's search attributes: an operator must run `deposits setup`", cause: err}
-			}
-			return nil, unavailable("Temporal (listing workflows)", err)
-		}
-		for _, e := range resp.GetExecutions() {
-			l := deposit.ListedLease{WorkflowID: e.GetExecution().GetWorkflowId(), Status: strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
-				StartedAt: e.GetStartTime().AsTime()}
-			fields := e.GetSearchAttributes().GetIndexedFields()
-			dc := converter.GetDefaultDataConverter()
-			for name, into := range map[string]any{
-				workflows.SALeaseID.GetName(): &l.LeaseID, workflows.SAPropertyID.GetName(): &l.PropertyID,
-				workflows.SAStage.GetName(): &l.Stage, workflows.SAJurisdiction.GetName(): &l.Jurisdiction,
-				workflows.SAReleaseAt.GetName(): &l.ReleaseAt,
-			} {
-				if p, ok := fields[name]; ok {
-					_ = dc.FromPayload(p, into)
-				}
-			}
-			out = append(out, l)
-			if len(out) >= f.Limit {
-				return out, nil
-			}
-		}
-		token = resp.GetNextPageToken()
-		if len(token) == 0 {
-			return out, nil
-		}
-	}
-}
-
 // Compliance lists the open leases of the caller's properties against
 // their statutory deadlines, nearest first.
 func (g *Gateway) Compliance(ctx context.Context, who Principal, property string) ([]deposit.ComplianceRow, error) {
@@ -437,12 +337,12 @@ func (g *Gateway) Invoices(ctx context.Context, who Principal, leaseID string) (
 	}
 	out := []deposit.Invoice{}
 	for _, f := range refunds {
-		out = append(out, deposit.Invoice{InvoiceID: fmt.Sprintf("refund-%d", f.RefundID), Kind: "refund", AmountDueInCents: f.AmountInCents,
+		out = append(out, deposit.Invoice{InvoiceID: fmt.Sprintf("refund-%d", f.RefundID), LeaseID: leaseID, PropertyID: l.Lease.PropertyID, Kind: "refund", AmountDueInCents: f.AmountInCents,
 			Currency: l.Lease.Currency, Status: f.Status, CreatedAt: f.CreatedAt,
 			Recipient: deposit.Recipient{Name: f.RecipientName, Email: f.RecipientEmail, Address: f.RecipientAddress}})
 	}
 	for _, inv := range invoices {
-		out = append(out, deposit.Invoice{InvoiceID: fmt.Sprintf("invoice-%d", inv.InvoiceID), Kind: "balance_owed", AmountDueInCents: inv.AmountDueInCents,
+		out = append(out, deposit.Invoice{InvoiceID: fmt.Sprintf("invoice-%d", inv.InvoiceID), LeaseID: leaseID, PropertyID: l.Lease.PropertyID, Kind: "balance_owed", AmountDueInCents: inv.AmountDueInCents,
 			Currency: l.Lease.Currency, Status: inv.Status, CreatedAt: inv.CreatedAt,
 			Recipient: deposit.Recipient{Name: inv.RecipientName, Email: inv.RecipientEmail, Address: inv.RecipientAddress}})
 	}

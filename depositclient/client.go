@@ -1,9 +1,27 @@
-// Package apiclient calls depositflow's HTTP API (`deposits serve`) as a
-// person or an integration: it sends the credential, an idempotency key for
-// writes, JSON bodies, and turns the server's refusals into Errors that say
-// what the server said. The `deposits` CLI's people's commands go through it,
-// and so can a Go program of an integrator's.
-package apiclient
+// Package depositclient calls depositflow's HTTP API (`deposits serve`,
+// described by api/openapi.yaml) from Go: as an integration with its API
+// key (a property-management system posting its facts and paying what the
+// settlements say), or as a person with their token. It sends the
+// credential, an idempotency key with every write (and retries a write that
+// never reached the server under the same key), and turns the server's
+// refusals into *Error values with the server's code, field and message.
+//
+// The typed methods cover what an integration does: the upserts, a lease,
+// its payments, charges, returned payments, move-out and forwarding
+// address, the lease's state and invoices, and the lists across leases
+// (Leases, Invoices), which page with cursors behind an iterator. Get, Post
+// and Do reach every other route. The `deposits` CLI's people's commands go
+// through this package too, and the end-to-end tests send its calls
+// through a validator of the OpenAPI document, which keeps the two in step.
+//
+//	c := depositclient.New("http://localhost:8081", os.Getenv("DEPOSITS_API_KEY"))
+//	for inv, err := range c.Invoices(ctx, depositclient.InvoiceFilter{Status: "open"}) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(inv.LeaseID, inv.Kind, inv.AmountDueInCents, inv.Recipient.Email)
+//	}
+package depositclient
 
 import (
 	"bytes"
@@ -14,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,13 +53,16 @@ func New(server, token string) *Client {
 
 // Error is the server refusing a request: its status, stable code, the
 // field it is about, and its message (which names the request ID when the
-// server failed).
+// server failed). The server answers it as RFC 9457 problem details, which
+// this client asks for; Type and Instance are theirs.
 type Error struct {
 	Status    int
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Field     string `json:"field"`
-	RequestID string `json:"request_id"`
+	Code      string
+	Message   string
+	Field     string
+	RequestID string
+	Type      string // urn:depositflow:problem:<code>
+	Instance  string // the request's path
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -115,7 +137,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 		if req.Body != nil {
 			hr.Header.Set("Content-Type", "application/json")
 		}
-		hr.Header.Set("Accept", "application/json")
+		hr.Header.Set("Accept", "application/json, application/problem+json")
 		if c.Token != "" {
 			hr.Header.Set("Authorization", "Bearer "+c.Token)
 		}
@@ -140,19 +162,45 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			return Response{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Header: resp.Header, Body: b}, nil
 		}
-		e := &Error{Status: resp.StatusCode}
-		var wrapped struct {
-			Error *Error `json:"error"`
-		}
-		if json.Unmarshal(b, &wrapped) == nil && wrapped.Error != nil {
-			wrapped.Error.Status = resp.StatusCode
-			e = wrapped.Error
-		} else {
-			e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), fmt.Sprintf("the server answered %s", resp.Status)
-		}
-		return Response{}, e
+		return Response{}, refusal(resp, b)
 	}
 	return Response{}, last
+}
+
+// refusal reads an error answer in either of the server's shapes: problem
+// details, or {"error": {...}}.
+func refusal(resp *http.Response, b []byte) *Error {
+	e := &Error{Status: resp.StatusCode}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == "application/problem+json" {
+		var p struct {
+			Type      string `json:"type"`
+			Detail    string `json:"detail"`
+			Instance  string `json:"instance"`
+			Code      string `json:"code"`
+			Field     string `json:"field"`
+			RequestID string `json:"request_id"`
+		}
+		if json.Unmarshal(b, &p) == nil && p.Code != "" {
+			e.Code, e.Message, e.Field, e.RequestID, e.Type, e.Instance = p.Code, p.Detail, p.Field, p.RequestID, p.Type, p.Instance
+			return e
+		}
+	}
+	var wrapped struct {
+		Error *struct {
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			Field     string `json:"field"`
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &wrapped) == nil && wrapped.Error != nil {
+		w := wrapped.Error
+		e.Code, e.Message, e.Field, e.RequestID = w.Code, w.Message, w.Field, w.RequestID
+		return e
+	}
+	e.Code, e.Message = "http_"+fmt.Sprint(resp.StatusCode), fmt.Sprintf("the server answered %s", resp.Status)
+	return e
 }
 
 // rootCause is the innermost error, without url.Error's method and URL.
@@ -173,9 +221,10 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, out any
 	return resp.Decode(out)
 }
 
-// Post sends a JSON body under an idempotency key and reads the answer into
-// out (when not nil); it returns the status (201 recorded, 200 unchanged,
-// 202 recorded but not yet told to the lease's workflow).
+// Post sends a JSON body (none when body is nil) under an idempotency key
+// (a new one when key is "") and reads the answer into out (when not nil);
+// it returns the status (201 recorded, 200 unchanged, 202 recorded but not
+// yet told to the lease's workflow).
 func (c *Client) Post(ctx context.Context, path string, body any, key string, out any) (int, error) {
 	if key == "" {
 		key = NewKey()
@@ -190,11 +239,12 @@ func (c *Client) Post(ctx context.Context, path string, body any, key string, ou
 	return resp.Status, nil
 }
 
-// LeasePath is the path of a lease's resource, with the lease ID escaped.
+// LeasePath is the path of a lease's resource, with the lease ID and each
+// part after it escaped.
 func LeasePath(leaseID string, rest ...string) string {
 	p := "/v1/leases/" + url.PathEscape(leaseID)
 	for _, r := range rest {
-		p += "/" + r
+		p += "/" + url.PathEscape(r)
 	}
 	return p
 }
