@@ -103,6 +103,8 @@ func setUp(m *testing.M) (int, error) {
 		"DATABASE_URL="+dbURL,
 		"SMTP_URL=smtp://"+sink.Addr,
 		"MAIL_FROM=Maple Homes <deposits@maple.example>",
+		// The worker gives up on a webhook endpoint after seconds, not 3 days.
+		"WEBHOOK_GIVE_UP_AFTER="+webhookGiveUp.String(),
 		// Never this machine's own sign-in.
 		"DEPOSITS_CONFIG="+filepath.Join(tmp, "deposits-config.json"),
 	)
@@ -308,6 +310,11 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 	temporalPersistence = "sqlite file " + dbFile + " (temporal CLI dev server, its own process)"
 	return address, "default", func() { temporal.Close(); stopServer() }, nil
 }
+
+// webhookGiveUp is how long the tests' worker retries a webhook delivery
+// before it disables the endpoint (TestWebhookDeadEndpointIsDisabled):
+// long enough for the retries the other tests make (1 s, then 2 s).
+const webhookGiveUp = 15 * time.Second
 
 // suggestContinueAsNewAt is the history length at which the tests' server
 // suggests continuing as new: above every other test's lease, below a lease

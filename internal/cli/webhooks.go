@@ -452,13 +452,13 @@ func (a *app) printDeliveries(ctx context.Context, endpoint int64, lease string,
 		if withAttempts {
 			for _, x := range r.AttemptLog {
 				answer := "no answer"
-				if x.StatusCode != nil {
+				switch {
+				case x.Error != "":
+					answer = x.Error
+				case x.StatusCode != nil:
 					answer = strconv.Itoa(int(*x.StatusCode))
 				}
-				if x.Error != "" && x.StatusCode == nil {
-					answer = x.Error
-				}
-				t.row("", "", "", fmt.Sprintf("  attempt %d", x.Attempt), "", answer, "", fmt.Sprintf("%d ms", x.LatencyMS), x.At.UTC().Format(time.RFC3339))
+				t.row("", "", "", fmt.Sprintf("  attempt %d", x.Attempt), "", "", "", fmt.Sprintf("%s (%d ms)", answer, x.LatencyMS), x.At.UTC().Format(time.RFC3339))
 			}
 		}
 	}
