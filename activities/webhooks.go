@@ -32,7 +32,7 @@ import (
 // same fact forever.
 //
 // Once committed, the activity wakes each endpoint's delivery workflow for
-// the lease (WebhookDispatcher: Temporal's SignalWithStart), which delivers
+// the lease (WebhookDispatcher: a signal, or an eager start), which delivers
 // the endpoint's queue for that lease in order, one DeliverWebhook activity
 // per event. A wake-up that is lost (Temporal away at that moment, the
 // worker killed right after the commit) is made up by reconcile, which
@@ -267,13 +267,15 @@ var webhookClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// DeliverWebhook makes one attempt at a delivery: it reads the event and
+// DeliverWebhook makes one attempt at a delivery (the workflow's first as
+// a local activity, its retries as a regular one): it reads the event and
 // the endpoint, signs the body with the endpoint's secrets (Standard
 // Webhooks: the current secret, and the previous one while a rotation
 // overlaps), POSTs it, and records the attempt (status code, error,
-// latency). A 2xx delivers it; anything else is a retryable error, so
-// Temporal retries with backoff, up to the workflow's give-up time; a 410
-// Gone is not retried. An endpoint disabled or removed meanwhile, or one
+// latency) with its number (the delivery's attempts so far, plus one). A
+// 2xx delivers it; anything else is a retryable error, so Temporal retries
+// with backoff, up to the workflow's give-up time; a 410 Gone is not
+// retried. An endpoint disabled or removed meanwhile, or one
 // whose property scope does not cover the event's lease, gets nothing:
 // the delivery is recorded as skipped, and nothing is signed. A delivery
 // that is no longer pending (delivered by an attempt whose answer was
@@ -354,7 +356,7 @@ func (a *Activities) DeliverWebhook(ctx context.Context, deliveryID int64) (Webh
 		return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 			q := db.New(tx)
 			status := pgtype.Int4{Int32: int32(code), Valid: code != 0}
-			if err := q.InsertWebhookAttempt(ctx, db.InsertWebhookAttemptParams{DeliveryID: deliveryID, Attempt: attemptOf(ctx),
+			if err := q.InsertWebhookAttempt(ctx, db.InsertWebhookAttemptParams{DeliveryID: deliveryID, Attempt: d.Attempts + 1,
 				StatusCode: status, Error: problem, LatencyMs: int32(latency.Milliseconds())}); err != nil {
 				return err
 			}
@@ -400,13 +402,6 @@ func httpProblem(err error) string {
 		err = ue.Err
 	}
 	return err.Error()
-}
-
-func attemptOf(ctx context.Context) int32 {
-	if activity.IsActivity(ctx) {
-		return activity.GetInfo(ctx).Attempt
-	}
-	return 1
 }
 
 // WebhookGiveUpInput is a delivery whose retries ran out (or which its
