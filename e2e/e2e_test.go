@@ -506,10 +506,16 @@ type listed struct {
 // workflow fail CI instead of failing leases in production.
 func recordHistory(t *testing.T, lease, name string) {
 	t.Helper()
+	recordWorkflowHistory(t, workflows.WorkflowID(lease), name)
+}
+
+// recordWorkflowHistory is recordHistory for any workflow (the last run of its ID).
+func recordWorkflowHistory(t *testing.T, workflowID, name string) {
+	t.Helper()
 	if os.Getenv("RECORD_HISTORIES") == "" {
 		return
 	}
-	iter := temporal.GetWorkflowHistory(context.Background(), workflows.WorkflowID(lease), "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var h historypb.History
 	for iter.HasNext() {
 		e, err := iter.Next()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
 
 	"github.com/depositflow/depositflow/internal/mailsink"
 )
@@ -424,6 +425,14 @@ func TestWebhookDeadEndpointIsDisabled(t *testing.T) {
 		}
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "the operator was never emailed")
+	// The delivery workflow ended after giving up: its history is replayed
+	// by workflows' replay test (make histories records it).
+	hookWorkflow := fmt.Sprintf("webhook-%d-%s", id, lease)
+	require.Eventually(t, func() bool {
+		d, err := temporal.DescribeWorkflowExecution(context.Background(), hookWorkflow, "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}, 20*time.Second, 100*time.Millisecond)
+	recordWorkflowHistory(t, hookWorkflow, "webhook_retries_give_up_disable_email")
 	require.Contains(t, mail.Text, "deposits webhook enable "+ids+" --redeliver")
 	require.Contains(t, mail.Text, "answered 503")
 	require.NotContains(t, mail.Text, secret)
