@@ -81,7 +81,8 @@ chaos: postgres
 		cat .chaos-result 2>/dev/null || tail -50 .chaos.log; exit $$rc
 
 ## bench: throughput against a bare workflow of the same shape, event
-## latency, refund computation from a 500-row ledger, history events per
+## latency, settlement to webhook delivered (BENCH_WEBHOOKS leases, default
+## BENCH_EVENTS up to 500), refund computation from a 500-row ledger, history events per
 ## lease, worker memory with idle leases, a reconcile pass over
 ## BENCH_RECONCILE leases with 1% changed; a PASS/FAIL table and
 ## $(BENCH_OUT)/results.json. Not part of make test. BENCH_IDLE=2000 for a quick
@@ -92,14 +93,15 @@ BENCH_LEASES ?= 2000
 BENCH_EVENTS ?= 1000
 BENCH_IDLE ?= 100000
 BENCH_RECONCILE ?= 100000
+BENCH_WEBHOOKS ?=
 BENCH_OUT ?= $(CURDIR)/bench
 BENCH_TEMPORAL_CLI ?= $(TOOLS)/temporal
 bench: postgres $(BENCH_TEMPORAL_CLI)
-	set -o pipefail; BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_OUT=$(BENCH_OUT) \
+	set -o pipefail; BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_WEBHOOKS=$(BENCH_WEBHOOKS) BENCH_OUT=$(BENCH_OUT) \
 		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the
 ## older recordings (v0_* ... v3_*): they prove runs started by older code still replay.
 histories: postgres
-	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease' ./e2e
+	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease|TestWebhookDeadEndpointIsDisabled' ./e2e

@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/webhook"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -37,6 +38,9 @@ type Activities struct {
 	Pool         *pgxpool.Pool
 	Mailer       *Mailer
 	Organization string // signs the emails
+	// Webhooks wakes the delivery workflows of the webhook events an
+	// activity commits (webhooks.go); nil leaves that to reconcile.
+	Webhooks WebhookDispatcher
 }
 
 // New returns the activities over a database pool and a mailer.
@@ -174,9 +178,39 @@ type StageInput struct {
 
 // SaveLeaseStage mirrors the workflow's stage into the leases table, with
 // its view when given. Setting values is idempotent, so retries need no key.
+// A change of stage is reported to the webhooks that subscribe to it
+// (stage.changed), in the same transaction: the row is locked while its
+// stage is compared, so a retry, which finds the stage written, reports
+// nothing twice.
 func (a *Activities) SaveLeaseStage(ctx context.Context, in StageInput) error {
+	var queues []WebhookQueue
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		before, err := q.LockLeaseStage(ctx, in.LeaseID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // as the update would: no such lease, nothing written
+		}
+		if err != nil {
+			return err
+		}
+		if err := saveStage(ctx, q, in); err != nil {
+			return err
+		}
+		if before != in.Stage {
+			queues, err = emitStage(ctx, q, in, before)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.dispatch(ctx, queues)
+	return nil
+}
+
+func saveStage(ctx context.Context, q *db.Queries, in StageInput) error {
 	if v := in.View; v != nil {
-		return a.q().SetLeaseView(ctx, db.SetLeaseViewParams{
+		return q.SetLeaseView(ctx, db.SetLeaseViewParams{
 			LeaseID: in.LeaseID, Stage: in.Stage, Outcome: in.Outcome,
 			MovedOutAt: timePtr(in.MovedOutAt), ReleaseAt: timePtr(in.ReleaseAt), ClosedAt: timePtr(in.ClosedAt),
 			OnHold: v.OnHold, AssessUntil: timePtr(v.AssessUntil), RuleLabel: v.RuleLabel, ClockStarted: v.ClockStarted, ClockWhy: v.ClockWhy,
@@ -185,7 +219,7 @@ func (a *Activities) SaveLeaseStage(ctx context.Context, in StageInput) error {
 			StatementSentAt: timePtr(v.StatementSentAt), BooksDisagree: v.BooksDisagree,
 		})
 	}
-	return a.q().SetLeaseStage(ctx, db.SetLeaseStageParams{
+	return q.SetLeaseStage(ctx, db.SetLeaseStageParams{
 		LeaseID: in.LeaseID, Stage: in.Stage, Outcome: in.Outcome,
 		MovedOutAt: timePtr(in.MovedOutAt), ReleaseAt: timePtr(in.ReleaseAt), ClosedAt: timePtr(in.ClosedAt),
 	})
@@ -272,8 +306,10 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 		return SettleResult{}, err
 	}
 	var res SettleResult
+	var queues []WebhookQueue
 	err = pgx.BeginTxFunc(ctx, a.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		queues = nil
 		// A settlement written under this key (a retry after success) is
 		// found again below, whatever changed since; otherwise the books decide.
 		prev, err := q.GetSettlement(ctx, in.LeaseID)
@@ -310,16 +346,24 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 			if err != nil {
 				return leaseErr(in.LeaseID, err)
 			}
+			key := fmt.Sprintf("%s/refund/%d", in.Key, i+1)
 			row, err := q.InsertPayoutOnce(ctx, db.InsertPayoutOnceParams{
 				LeaseID: in.LeaseID, ResidentID: p.ResidentID, AmountInCents: p.AmountCents,
 				ReceivedCents: in.ReceivedCents, ArrearsCents: in.ArrearsCents, DeductionsCents: in.DeductionsCents, KeptCents: in.KeptCents,
 				RecipientName: p.Name, RecipientEmail: p.Email, RecipientAddress: r.ForwardingAddress,
-				IdempotencyKey: fmt.Sprintf("%s/refund/%d", in.Key, i+1), SettlementID: settlementID,
+				IdempotencyKey: key, SettlementID: settlementID,
 			})
 			if err != nil {
 				return err
 			}
 			res.RefundIDs = append(res.RefundIDs, row.RefundID)
+			qs, err := emitRefund(ctx, q, in.LeaseID, key, webhook.RefundDue{RefundID: row.RefundID, SettlementID: st.SettlementID,
+				Outcome: in.Outcome, AmountInCents: row.AmountInCents, RecipientName: row.RecipientName,
+				RecipientEmail: row.RecipientEmail, RecipientAddress: row.RecipientAddress})
+			if err != nil {
+				return err
+			}
+			queues = append(queues, qs...)
 		}
 		if in.BalanceOwedCents > 0 {
 			r, err := q.GetResident(ctx, in.InvoiceResidentID)
@@ -336,6 +380,12 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 				return err
 			}
 			res.InvoiceID = inv.InvoiceID
+			qs, err := emitInvoice(ctx, q, in.LeaseID, in.Key+"/invoice", webhook.InvoiceDue{InvoiceID: inv.InvoiceID, SettlementID: st.SettlementID,
+				AmountDueInCents: inv.AmountDueInCents, RecipientName: inv.RecipientName, RecipientEmail: inv.RecipientEmail, RecipientAddress: inv.RecipientAddress})
+			if err != nil {
+				return err
+			}
+			queues = append(queues, qs...)
 		}
 		n, err := q.CountAudit(ctx, db.CountAuditParams{LeaseID: in.LeaseID, Action: "settle"})
 		if err != nil || n > 0 {
@@ -355,6 +405,8 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 		}
 		return SettleResult{}, err
 	}
+	// The refund is due now: its webhooks leave at once, not at the PMS's next sync.
+	a.dispatch(ctx, queues)
 	activity.GetLogger(ctx).Info("deposit settled", "lease_id", in.LeaseID, "settlement_id", res.SettlementID,
 		"outcome", in.Outcome, "refund_cents", in.RefundCents, "balance_owed_cents", in.BalanceOwedCents)
 	return res, nil
@@ -414,6 +466,7 @@ func (a *Activities) issue(ctx context.Context, in SettlementInput, what string,
 		return Payable{}, badData("%s of %d cents: it must be positive", what, in.AmountCents)
 	}
 	var p Payable
+	var queues []WebhookQueue
 	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		l, err := q.GetLease(ctx, in.LeaseID)
@@ -423,11 +476,22 @@ func (a *Activities) issue(ctx context.Context, in SettlementInput, what string,
 		if p, err = write(q, l.Resident); err != nil {
 			return err
 		}
+		if what == "refund" {
+			queues, err = emitRefund(ctx, q, in.LeaseID, in.Key, webhook.RefundDue{RefundID: p.ID, AmountInCents: p.AmountCents,
+				RecipientName: p.RecipientName, RecipientEmail: p.RecipientEmail})
+		} else {
+			queues, err = emitInvoice(ctx, q, in.LeaseID, in.Key, webhook.InvoiceDue{InvoiceID: p.ID, AmountDueInCents: p.AmountCents,
+				RecipientName: p.RecipientName, RecipientEmail: p.RecipientEmail})
+		}
+		if err != nil {
+			return err
+		}
 		return auditOnce(ctx, q, in, what+".issue", fmt.Sprintf("%s %d of %d cents to %s", what, p.ID, p.AmountCents, p.RecipientEmail))
 	})
 	if err != nil {
 		return Payable{}, err
 	}
+	a.dispatch(ctx, queues)
 	activity.GetLogger(ctx).Info(what+" issued", "lease_id", in.LeaseID, what+"_id", p.ID, "cents", p.AmountCents)
 	return p, nil
 }
@@ -532,13 +596,30 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	}
 	q := a.q()
 	msgID := strings.NewReplacer("/", ".", " ", "_").Replace(in.Key) + "@" + a.Mailer.Domain
-	row, err := q.ClaimEmail(ctx, db.ClaimEmailParams{
+	claim := db.ClaimEmailParams{
 		IdempotencyKey: in.Key, LeaseID: in.Data.LeaseID, Kind: in.Kind, MessageID: msgID,
 		Recipient: in.To, Subject: r.Subject,
-	})
+	}
+	var row db.EmailOutbox
+	var queues []WebhookQueue
+	if in.Kind == templates.KindReminder {
+		// A reminder near a statutory deadline is a deadline.at_risk event,
+		// written with the email's claim.
+		err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+			tq := db.New(tx)
+			if row, err = tq.ClaimEmail(ctx, claim); err != nil {
+				return err
+			}
+			queues, err = emitAtRisk(ctx, tq, in.Data.LeaseID, in.Key, time.Now())
+			return err
+		})
+	} else {
+		row, err = q.ClaimEmail(ctx, claim)
+	}
 	if err != nil {
 		return EmailResult{}, err
 	}
+	a.dispatch(ctx, queues)
 	if row.SentAt != nil {
 		return EmailResult{MessageID: row.MessageID, AlreadySent: true}, nil
 	}

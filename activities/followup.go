@@ -14,6 +14,7 @@ import (
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/webhook"
 	"github.com/depositflow/depositflow/templates"
 )
 
@@ -101,6 +102,7 @@ func (a *Activities) RecordFollowUp(ctx context.Context, in FollowUpInput) (Foll
 	}
 	key := fmt.Sprintf("%s/follow-up/%s", "deposit-"+in.LeaseID, in.Fact)
 	follows := pgtype.Text{String: in.Fact, Valid: true}
+	var queues []WebhookQueue
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		if out.Kind == "refund" {
@@ -110,11 +112,19 @@ func (a *Activities) RecordFollowUp(ctx context.Context, in FollowUpInput) (Foll
 			if err != nil {
 				return err
 			}
+			if queues, err = emitRefund(ctx, q, in.LeaseID, key, webhook.RefundDue{RefundID: row.RefundID, AmountInCents: row.AmountInCents,
+				RecipientName: row.RecipientName, RecipientEmail: row.RecipientEmail, RecipientAddress: row.RecipientAddress, Follows: in.Fact}); err != nil {
+				return err
+			}
 		} else {
 			row, err := q.InsertFollowUpInvoice(ctx, db.InsertFollowUpInvoiceParams{LeaseID: in.LeaseID, ResidentID: residentID, AmountDueInCents: out.AmountCents,
 				RecipientName: name, RecipientEmail: email, RecipientAddress: r.ForwardingAddress, IdempotencyKey: key, Follows: follows})
 			out.ID = row.InvoiceID
 			if err != nil {
+				return err
+			}
+			if queues, err = emitInvoice(ctx, q, in.LeaseID, key, webhook.InvoiceDue{InvoiceID: row.InvoiceID, AmountDueInCents: row.AmountDueInCents,
+				RecipientName: row.RecipientName, RecipientEmail: row.RecipientEmail, RecipientAddress: row.RecipientAddress, Follows: in.Fact}); err != nil {
 				return err
 			}
 		}
@@ -130,6 +140,7 @@ func (a *Activities) RecordFollowUp(ctx context.Context, in FollowUpInput) (Foll
 	if err != nil {
 		return FollowUp{}, err
 	}
+	a.dispatch(ctx, queues)
 	return out, nil
 }
 

@@ -326,3 +326,57 @@ type UserToken struct {
 	RevokedAt   *time.Time `json:"revoked_at"`
 	LastUsedAt  *time.Time `json:"last_used_at"`
 }
+
+type WebhookAttempt struct {
+	AttemptID  int64       `json:"attempt_id"`
+	DeliveryID int64       `json:"delivery_id"`
+	Attempt    int32       `json:"attempt"`
+	At         time.Time   `json:"at"`
+	StatusCode pgtype.Int4 `json:"status_code"`
+	Error      string      `json:"error"`
+	LatencyMs  int32       `json:"latency_ms"`
+}
+
+type WebhookDelivery struct {
+	DeliveryID     int64       `json:"delivery_id"`
+	EndpointID     int64       `json:"endpoint_id"`
+	EventID        string      `json:"event_id"`
+	LeaseID        string      `json:"lease_id"`
+	Status         string      `json:"status"`
+	Attempts       int32       `json:"attempts"`
+	LastStatusCode pgtype.Int4 `json:"last_status_code"`
+	LastError      string      `json:"last_error"`
+	LastAttemptAt  *time.Time  `json:"last_attempt_at"`
+	DeliveredAt    *time.Time  `json:"delivered_at"`
+	CreatedAt      time.Time   `json:"created_at"`
+}
+
+type WebhookEndpoint struct {
+	EndpointID              int64       `json:"endpoint_id"`
+	Url                     string      `json:"url"`
+	Events                  []string    `json:"events"`
+	PropertyID              pgtype.Text `json:"property_id"`
+	Description             string      `json:"description"`
+	NotifyEmail             string      `json:"notify_email"`
+	Secret                  string      `json:"secret"`
+	PreviousSecret          pgtype.Text `json:"previous_secret"`
+	PreviousSecretExpiresAt *time.Time  `json:"previous_secret_expires_at"`
+	Enabled                 bool        `json:"enabled"`
+	DisabledAt              *time.Time  `json:"disabled_at"`
+	DisabledReason          string      `json:"disabled_reason"`
+	DisabledCount           int32       `json:"disabled_count"`
+	CreatedBy               string      `json:"created_by"`
+	CreatedAt               time.Time   `json:"created_at"`
+	RemovedAt               *time.Time  `json:"removed_at"`
+}
+
+type WebhookEvent struct {
+	Seq        int64     `json:"seq"`
+	EventID    string    `json:"event_id"`
+	Type       string    `json:"type"`
+	LeaseID    string    `json:"lease_id"`
+	PropertyID string    `json:"property_id"`
+	Fact       string    `json:"fact"`
+	Data       []byte    `json:"data"`
+	CreatedAt  time.Time `json:"created_at"`
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +35,10 @@ import (
 //     workflow of the same shape (7 no-op activities, 2 signals, a 1 s timer);
 //   - event latency: a payment recorded with the CLI, and posted to the HTTP
 //     API, until the lease's query shows it, over BENCH_EVENTS payments each;
+//   - settlement to webhook delivered: BENCH_WEBHOOKS leases (BENCH_EVENTS,
+//     at most 500) settle with a PMS's endpoint subscribed to refund.due, a
+//     receiver in this process, timed from the settlement's row to the
+//     receiver answering it;
 //   - refund computation from the ledger of a lease with 500 rows;
 //   - history events of a complete lifecycle;
 //   - a reconcile pass over BENCH_RECONCILE leases with 1% changed;
@@ -78,6 +84,11 @@ func TestBench(t *testing.T) {
 	r["event_latency_p50_s"], r["event_latency_p95_s"], r["event_latency_p99_s"] = lat[0], lat[1], lat[2]
 	r["api_event_latency_p50_s"], r["api_event_latency_p95_s"], r["api_event_latency_p99_s"] = apiLat[0], apiLat[1], apiLat[2]
 
+	hooks := envInt("BENCH_WEBHOOKS", min(events, 500))
+	hookLat := webhookLatency(t, ctx, hooks)
+	r["webhook_leases"] = hooks
+	r["webhook_latency_p50_s"], r["webhook_latency_p95_s"], r["webhook_latency_p99_s"] = hookLat[0], hookLat[1], hookLat[2]
+
 	r["refund_calc_p99_ms"] = refundCalcP99(t, ctx)
 
 	lease := fmt.Sprintf("L-bench-history-%d", time.Now().UnixNano())
@@ -119,6 +130,7 @@ func TestBench(t *testing.T) {
 		{"throughput ratio >= 0.8", ours/base >= 0.8, fmt.Sprintf("%.2f (%.1f vs %.1f leases/s)", ours/base, ours, base)},
 		{"event latency p99 < 0.5 s (CLI)", lat[2] < 0.5, fmt.Sprintf("p50 %.3f s, p95 %.3f s, p99 %.3f s", lat[0], lat[1], lat[2])},
 		{"event latency p99 < 0.5 s (HTTP API)", apiLat[2] < 0.5, fmt.Sprintf("p50 %.3f s, p95 %.3f s, p99 %.3f s", apiLat[0], apiLat[1], apiLat[2])},
+		{"settlement to webhook delivered p99 < 1 s", hookLat[2] < 1, fmt.Sprintf("p50 %.3f s, p95 %.3f s, p99 %.3f s (%d leases)", hookLat[0], hookLat[1], hookLat[2], hooks)},
 		{"refund from a 500-row ledger p99 < 2 ms", r["refund_calc_p99_ms"].(float64) < 2, fmt.Sprintf("%.3f ms", r["refund_calc_p99_ms"])},
 		{"history events per lifecycle < 150", hist < 150, fmt.Sprint(hist)},
 		{fmt.Sprintf("reconcile, %d leases, 1%% changed < 10 s", recN), recPass < 10,
@@ -167,13 +179,16 @@ func baselineWorkflow(ctx workflow.Context) error {
 
 // benchLease runs one lease the way the CLI does (rows first, then the
 // workflow and its signals), with short durations, until it closes.
-func benchLease(ctx context.Context, lease string) error {
+func benchLease(ctx context.Context, lease string) error { return benchLeaseOf(ctx, "bench", lease) }
+
+// benchLeaseOf is benchLease on a property.
+func benchLeaseOf(ctx context.Context, property, lease string) error {
 	// A lease that does not close in two minutes fails the run rather than
 	// hanging it.
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	q := db.New(pool)
-	run, residentID, err := startBenchLease(ctx, lease, 1, 1)
+	run, residentID, err := startBenchLeaseOf(ctx, property, lease, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -216,25 +231,30 @@ func benchLease(ctx context.Context, lease string) error {
 // startBenchLease writes a lease of 1,000.00 and its tenant, as `deposits
 // lease start` does, and starts its workflow.
 func startBenchLease(ctx context.Context, lease string, assess, release int64) (client.WorkflowRun, int64, error) {
+	return startBenchLeaseOf(ctx, "bench", lease, assess, release)
+}
+
+// startBenchLeaseOf is startBenchLease on a property.
+func startBenchLeaseOf(ctx context.Context, property, lease string, assess, release int64) (client.WorkflowRun, int64, error) {
 	q := db.New(pool)
-	if err := q.UpsertProperty(ctx, "bench"); err != nil {
+	if err := q.UpsertProperty(ctx, property); err != nil {
 		return nil, 0, err
 	}
-	if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: "bench", UnitID: "1"}); err != nil {
+	if err := q.UpsertUnit(ctx, db.UpsertUnitParams{PropertyID: property, UnitID: "1"}); err != nil {
 		return nil, 0, err
 	}
 	res, err := q.CreateResident(ctx, db.CreateResidentParams{Email: "bench@example.com", Name: "Bench"})
 	if err != nil {
 		return nil, 0, err
 	}
-	if _, err := q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: "bench", UnitID: "1", ResidentID: res.ResidentID,
+	if _, err := q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: lease, PropertyID: property, UnitID: "1", ResidentID: res.ResidentID,
 		RequestedCents: pgtype.Int8{Int64: 100000, Valid: true}, AssessForSeconds: assess, ReleaseAfterSeconds: release}); err != nil {
 		return nil, 0, err
 	}
 	if err := q.AddLeaseResident(ctx, db.AddLeaseResidentParams{LeaseID: lease, ResidentID: res.ResidentID, Position: 1, Share: 1}); err != nil {
 		return nil, 0, err
 	}
-	in := workflows.LeaseInput{LeaseID: lease, PropertyID: "bench", UnitID: "1", AmountCents: 100000, AssessForSeconds: assess, ReleaseAfterSeconds: release}
+	in := workflows.LeaseInput{LeaseID: lease, PropertyID: property, UnitID: "1", AmountCents: 100000, AssessForSeconds: assess, ReleaseAfterSeconds: release}
 	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
 		TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
 	return run, res.ResidentID, err
@@ -324,6 +344,94 @@ func paymentLatency(t *testing.T, ctx context.Context, what string, n int, recor
 	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return lat[min(int(p*float64(len(lat))), len(lat)-1)] }
+	return [3]float64{pct(0.50), pct(0.95), pct(0.99)}
+}
+
+// webhookLatency settles n leases of a property of their own, 16 at a
+// time, with a PMS's endpoint subscribed to their refund.due (a receiver
+// in this process that answers 204), and times each from its settlement's
+// row (created_at: the start of the transaction that writes the refund and
+// its event) to the receiver getting the event. It returns p50, p95 and
+// p99 in seconds.
+func webhookLatency(t *testing.T, ctx context.Context, n int) [3]float64 {
+	property := fmt.Sprintf("bench-hooks-%d", time.Now().UnixNano())
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				LeaseID string `json:"lease_id"`
+			} `json:"data"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		if _, ok := arrived[ev.Data.LeaseID]; !ok && ev.Type == "refund.due" {
+			arrived[ev.Data.LeaseID] = at
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	var ep struct {
+		ID int64 `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(must(t, "webhook", "add", srv.URL, "--events", "refund.due", "--property", property, "-o", "json")), &ep))
+	defer must(t, "webhook", "remove", fmt.Sprint(ep.ID))
+
+	stamp := time.Now().UnixNano()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var lat []float64
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				lease := fmt.Sprintf("L-bench-hook-%d-%d", stamp, i)
+				if err := benchLeaseOf(ctx, property, lease); err != nil {
+					t.Errorf("webhook lease %d: %v", i, err)
+					continue
+				}
+				var settled time.Time
+				if err := pool.QueryRow(ctx, "SELECT created_at FROM settlements WHERE lease_id = $1", lease).Scan(&settled); err != nil {
+					t.Errorf("webhook lease %d: %v", i, err)
+					continue
+				}
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					mu.Lock()
+					at, ok := arrived[lease]
+					mu.Unlock()
+					if ok {
+						mu.Lock()
+						lat = append(lat, at.Sub(settled).Seconds())
+						mu.Unlock()
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("webhook lease %d: refund.due never arrived", i)
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+		if (i+1)%max(n/10, 1) == 0 {
+			fmt.Printf("%-12s %d/%d\n", "webhooks", i+1, n)
+		}
+	}
+	close(work)
+	wg.Wait()
+	require.NotEmpty(t, lat)
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return lat[min(int(p*float64(len(lat))), len(lat)-1)] }
+	fmt.Printf("%-12s settlement to webhook delivered over %d leases: p50 %.3f s, p95 %.3f s, p99 %.3f s, max %.3f s\n",
+		"webhooks", len(lat), pct(0.50), pct(0.95), pct(0.99), lat[len(lat)-1])
 	return [3]float64{pct(0.50), pct(0.95), pct(0.99)}
 }
 

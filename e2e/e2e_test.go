@@ -104,6 +104,8 @@ func setUp(m *testing.M) (int, error) {
 		"DATABASE_URL="+dbURL,
 		"SMTP_URL=smtp://"+sink.Addr,
 		"MAIL_FROM=Maple Homes <deposits@maple.example>",
+		// The worker gives up on a webhook endpoint after seconds, not 3 days.
+		"WEBHOOK_GIVE_UP_AFTER="+webhookGiveUp.String(),
 		// Never this machine's own sign-in.
 		"DEPOSITS_CONFIG="+filepath.Join(tmp, "deposits-config.json"),
 	)
@@ -326,6 +328,11 @@ func startTemporal(ctx context.Context, tmp string) (address, namespace string, 
 	return address, "default", func() { temporal.Close(); stopServer() }, nil
 }
 
+// webhookGiveUp is how long the tests' worker retries a webhook delivery
+// before it disables the endpoint (TestWebhookDeadEndpointIsDisabled):
+// long enough for the retries the other tests make (1 s, then 2 s).
+const webhookGiveUp = 15 * time.Second
+
 // suggestContinueAsNewAt is the history length at which the tests' server
 // suggests continuing as new: above every other test's lease, below a lease
 // of sixty payments.
@@ -526,10 +533,16 @@ type listed struct {
 // workflow fail CI instead of failing leases in production.
 func recordHistory(t *testing.T, lease, name string) {
 	t.Helper()
+	recordWorkflowHistory(t, workflows.WorkflowID(lease), name)
+}
+
+// recordWorkflowHistory is recordHistory for any workflow (the last run of its ID).
+func recordWorkflowHistory(t *testing.T, workflowID, name string) {
+	t.Helper()
 	if os.Getenv("RECORD_HISTORIES") == "" {
 		return
 	}
-	iter := temporal.GetWorkflowHistory(context.Background(), workflows.WorkflowID(lease), "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var h historypb.History
 	for iter.HasNext() {
 		e, err := iter.Next()

@@ -129,8 +129,8 @@ func booksDisagreeData() Data {
 }
 
 // goldenCases are every email kind, the downloadable statement, a refund
-// after a missed deadline, the operator's alert when books disagree, and a
-// lease in pounds (KIND_gbp).
+// after a missed deadline, the operator's alerts when books disagree and
+// when a webhook endpoint is disabled, and a lease in pounds (KIND_gbp).
 func goldenCases() map[string]struct {
 	kind string
 	data Data
@@ -163,7 +163,20 @@ func goldenCases() map[string]struct {
 		kind string
 		data Data
 	}{KindBooksDisagree, booksDisagreeData()}
+	cases[KindWebhookDisabled] = struct {
+		kind string
+		data Data
+	}{KindWebhookDisabled, webhookDisabledData()}
 	return cases
+}
+
+// webhookDisabledData is the operator's alert when a webhook endpoint's
+// retries ran out.
+func webhookDisabledData() Data {
+	return Data{LeaseID: "L-100", PropertyID: "maple", UnitID: "4B", Organization: "Maple Homes",
+		Webhook: &WebhookDown{EndpointID: 3, URL: "https://pms.example/hooks?...", EventID: "evt_0123456789abcdef0123456789abcdef",
+			EventType: "refund.due", Attempts: 41, Reason: "webhook endpoint 3 (https://pms.example/hooks?...): answered 503 Service Unavailable",
+			DisabledAt: time.Date(2026, 12, 17, 9, 30, 0, 0, time.UTC)}}
 }
 
 // golden compares what was rendered with testdata/golden/NAME, or rewrites

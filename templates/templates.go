@@ -37,6 +37,10 @@ const (
 	// came after their deposit was settled: refunded, or invoiced (not in
 	// Kinds: it is about one fact, Data.FollowUp).
 	KindFollowUp = "follow_up"
+	// KindWebhookDisabled tells a webhook endpoint's operator that its
+	// retries ran out and it was disabled (not in Kinds: an operator's
+	// alert, Data.Webhook).
+	KindWebhookDisabled = "webhook_disabled"
 )
 
 // KindStatement is not an email: the downloadable itemized statement
@@ -124,6 +128,20 @@ type Data struct {
 	BooksDisagree string `json:"books_disagree,omitempty"`
 	// FollowUp is set for a follow_up email.
 	FollowUp *FollowUp `json:"follow_up,omitempty"`
+	// Webhook is set for a webhook_disabled email.
+	Webhook *WebhookDown `json:"webhook,omitempty"`
+}
+
+// WebhookDown is a webhook endpoint given up on: the delivery whose retries
+// ran out, and how to start again.
+type WebhookDown struct {
+	EndpointID int64     `json:"endpoint_id"`
+	URL        string    `json:"url"` // without its query
+	EventID    string    `json:"event_id"`
+	EventType  string    `json:"event_type"`
+	Attempts   int       `json:"attempts"`
+	Reason     string    `json:"reason"`
+	DisabledAt time.Time `json:"disabled_at"`
 }
 
 // OutstandingCents is what the tenant still has to pay toward the deposit.

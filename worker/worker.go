@@ -4,6 +4,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -26,6 +28,9 @@ type Options struct {
 	// nothing. It is process-wide and must be set before the first worker
 	// starts.
 	CacheSize int
+	// WebhookGiveUpAfter is how long a webhook delivery is retried before
+	// its endpoint is disabled (zero: workflows.DefaultWebhookGiveUp, 72 h).
+	WebhookGiveUpAfter time.Duration
 }
 
 // DefaultCacheSize bounds the worker's memory whatever the portfolio: each
@@ -52,9 +57,15 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 		MaxConcurrentWorkflowTaskPollers:        o.Pollers,
 		MaxConcurrentActivityTaskPollers:        o.Pollers,
 	})
+	// The activities that commit webhook events wake their delivery
+	// workflows at once, as reconcile wakes those nobody is delivering.
+	hooks := workflows.WebhookStarter{Client: c, GiveUpAfter: o.WebhookGiveUpAfter}
+	acts.Webhooks = hooks
 	Register(w, acts)
 	// The reconcile pass signals and starts workflows: it needs the client.
-	w.RegisterActivityWithOptions(reconcile.New(acts.Pool, c).Pass, activity.RegisterOptions{Name: workflows.ReconcileActivity})
+	rec := reconcile.New(acts.Pool, c)
+	rec.Webhooks = hooks
+	w.RegisterActivityWithOptions(rec.Pass, activity.RegisterOptions{Name: workflows.ReconcileActivity})
 	return w
 }
 
@@ -63,5 +74,6 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.DepositWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: workflows.ReconcileWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.FollowUpWorkflow, workflow.RegisterOptions{Name: workflows.FollowUpWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: workflows.WebhookWorkflowType})
 	r.RegisterActivity(acts)
 }

@@ -32,18 +32,23 @@ type ReconcileInput struct {
 
 // ReconcileReport is what a pass found and fixed.
 type ReconcileReport struct {
-	Full      bool  `json:"full"`
-	FromTxID  int64 `json:"from_txid"` // the watermark before the pass
-	ToTxID    int64 `json:"to_txid"`   // every transaction below this one had ended
-	Changes   int64 `json:"changes"`   // change-log rows read
-	Checked   int   `json:"checked"`   // leases compared with their workflows
-	Found     int   `json:"found"`     // facts (or workflows) missing
-	Fixed     int   `json:"fixed"`     // signals delivered and workflows started
-	Started   int   `json:"started"`   // workflows started for leases that had none
-	Late      int   `json:"late"`      // facts of settled leases, reported and not applied
-	Errors    int   `json:"errors"`    // leases that could not be checked or fixed
-	Advanced  bool  `json:"watermark_advanced"`
-	ElapsedMS int64 `json:"elapsed_ms"`
+	Full     bool  `json:"full"`
+	FromTxID int64 `json:"from_txid"` // the watermark before the pass
+	ToTxID   int64 `json:"to_txid"`   // every transaction below this one had ended
+	Changes  int64 `json:"changes"`   // change-log rows read
+	Checked  int   `json:"checked"`   // leases compared with their workflows
+	Found    int   `json:"found"`     // facts (or workflows) missing
+	Fixed    int   `json:"fixed"`     // signals delivered and workflows started
+	Started  int   `json:"started"`   // workflows started for leases that had none
+	Late     int   `json:"late"`      // facts of settled leases, reported and not applied
+	Errors   int   `json:"errors"`    // leases that could not be checked or fixed
+	Advanced bool  `json:"watermark_advanced"`
+	// WebhooksWoken counts webhook queues (an endpoint's events of a
+	// lease) that nobody was delivering, woken by the pass; WebhookError
+	// says why waking them failed (the watermark does not wait for them).
+	WebhooksWoken int    `json:"webhooks_woken"`
+	WebhookError  string `json:"webhook_error,omitempty"`
+	ElapsedMS     int64  `json:"elapsed_ms"`
 	// Leases lists the leases where something was found (at most 1000).
 	Leases []ReconciledLease `json:"leases"`
 }

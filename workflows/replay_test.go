@@ -10,7 +10,8 @@ import (
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs
-// (make histories) against the current workflow code. A change that would
+// (make histories) against the current workflow code: the deposit
+// workflow's, and a webhook delivery workflow's (webhook_*). A change that would
 // make a running lease's workflow non-deterministic fails here: put such a
 // change behind workflow.GetVersion.
 func TestReplayRecordedHistories(t *testing.T) {
@@ -21,6 +22,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(DepositWorkflow, workflow.RegisterOptions{Name: WorkflowType})
+			r.RegisterWorkflowWithOptions(WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: WebhookWorkflowType})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}

@@ -100,6 +100,12 @@ func printReconcile(a *app, r reconcile.Report) {
 		}
 		_ = t.flush()
 	}
+	if r.WebhooksWoken > 0 || r.WebhookError != "" {
+		a.printf("Webhook queues nobody was delivering, woken: %d.\n", r.WebhooksWoken)
+	}
+	if r.WebhookError != "" {
+		a.printf("Waking them failed: %s\n", r.WebhookError)
+	}
 	if r.Advanced {
 		a.printf("Watermark at transaction %d.\n", r.ToTxID)
 	} else {

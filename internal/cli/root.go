@@ -3,7 +3,7 @@
 // (`deposits serve`) with the person's own token, kept by `deposits login`:
 // the server decides what their role allows, the CLI only asks and prints.
 // Admin and infrastructure commands (migrate, setup, worker, serve, dev,
-// user, apikey, rules set/import/delete, reconcile, import) run where the
+// user, apikey, webhook, rules set/import/delete, reconcile, import) run where the
 // database and Temporal are, with direct connections.
 //
 // Exit codes: 0 done, 1 refused or invalid input (nothing changed), 2 the
@@ -161,6 +161,7 @@ role allows on which properties and audits every action under their name.`,
 		a.serveCommand(),
 		a.userCommand(),
 		a.apikeyCommand(),
+		a.webhookCommand(),
 		a.reconcileCommand(),
 		a.importCommand(),
 		a.booksCommand(),

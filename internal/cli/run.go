@@ -51,6 +51,7 @@ type workerFlags struct {
 	metricsAddress string
 	logFormat      string
 	pprofAddress   string
+	webhookGiveUp  string
 }
 
 func (a *app) workerCommand() *cobra.Command {
@@ -82,6 +83,8 @@ func (o *workerFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.pprofAddress, "pprof-address", envOr("PPROF_ADDRESS", ""), "serve Go's profiler at http://ADDRESS/debug/pprof/ (PPROF_ADDRESS; off when empty)")
 	cmd.Flags().StringVar(&o.metricsAddress, "metrics-address", envOr("METRICS_ADDRESS", "localhost:9464"), "serve Prometheus metrics at http://ADDRESS/metrics; off to disable (METRICS_ADDRESS)")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "log lines as text or json (LOG_FORMAT)")
+	cmd.Flags().StringVar(&o.webhookGiveUp, "webhook-give-up-after", envOr("WEBHOOK_GIVE_UP_AFTER", "72h"),
+		"how long a webhook delivery is retried before its endpoint is disabled and its operator emailed (WEBHOOK_GIVE_UP_AFTER)")
 }
 
 // runWorker runs a worker until ctx ends.
@@ -89,6 +92,11 @@ func (a *app) runWorker(ctx context.Context, o workerFlags) error {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return refused("--log-format %q: choose text or json", o.logFormat)
 	}
+	giveUp, err := time.ParseDuration(o.webhookGiveUp)
+	if err != nil || giveUp < time.Second {
+		return refused("--webhook-give-up-after %q: write a Go duration of a second or more, such as 72h", o.webhookGiveUp)
+	}
+	o.WebhookGiveUpAfter = giveUp
 	logger := observe.Logger(os.Stderr, o.logFormat, slog.LevelInfo)
 	pool, err := a.db(ctx)
 	if err != nil {

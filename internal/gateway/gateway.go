@@ -45,6 +45,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
@@ -514,4 +515,20 @@ func (g *Gateway) checkOpen(ctx context.Context, q *db.Queries, l db.GetLeaseRow
 // (an admin command run where the database is: rules set, apikey create).
 func (g *Gateway) RecordAction(ctx context.Context, who Principal, leaseID, action string, request any, err error) {
 	g.audit(ctx, who, leaseID, action, request, err)
+}
+
+// WakeWebhooks starts (or wakes) the delivery workflows of webhook queues
+// an admin put deliveries back in (deposits webhook enable --redeliver).
+func (g *Gateway) WakeWebhooks(ctx context.Context, queues []activities.WebhookQueue) error {
+	if len(queues) == 0 {
+		return nil
+	}
+	c, err := g.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	if err := (workflows.WebhookStarter{Client: c}).DispatchWebhooks(ctx, queues); err != nil {
+		return unavailable("Temporal", err)
+	}
+	return nil
 }

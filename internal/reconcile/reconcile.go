@@ -31,10 +31,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
+	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/gateway"
@@ -56,6 +58,8 @@ type Reconciler struct {
 	Pool        *pgxpool.Pool
 	Gateway     *gateway.Gateway
 	Concurrency int // leases checked at once (32 when zero)
+	// Webhooks wakes webhook queues nobody is delivering.
+	Webhooks activities.WebhookDispatcher
 }
 
 // New returns a reconciler over a database and a Temporal client.
@@ -63,7 +67,7 @@ func New(pool *pgxpool.Pool, c client.Client) *Reconciler {
 	return &Reconciler{Pool: pool, Gateway: &gateway.Gateway{
 		DB:       func(context.Context) (*pgxpool.Pool, error) { return pool, nil },
 		Temporal: func(context.Context) (client.Client, error) { return c, nil },
-	}}
+	}, Webhooks: workflows.WebhookStarter{Client: c}}
 }
 
 // RunOnWorker runs one pass as a ReconcileWorkflow on a deposits worker and
@@ -153,6 +157,10 @@ func (r *Reconciler) Pass(ctx context.Context, in workflows.ReconcileInput) (wor
 			rep.Leases = append(rep.Leases, l)
 		}
 	}
+	// Webhook queues are the database's, apart from the watermark.
+	if rep.WebhooksWoken, err = r.wakeWebhooks(ctx); err != nil {
+		rep.WebhookError = err.Error()
+	}
 	// The watermark moves only once everything below the horizon is fixed.
 	if rep.Errors == 0 {
 		if err := q.SetReconcileWatermark(ctx, db.SetReconcileWatermarkParams{Name: Watermark, Txid: rep.ToTxID}); err != nil {
@@ -240,6 +248,36 @@ func (r *Reconciler) lease(ctx context.Context, leaseID string) (res result) {
 		res.fixed = append(res.fixed, m.what)
 	}
 	return res
+}
+
+// Webhook queues nobody works on: a minute after an event was written,
+// its delivery not attempted (the activity's wake-up was lost), or no
+// attempt for longer than the longest wait between retries (the delivery
+// workflow ended without them, say terminated by hand).
+const (
+	webhookUnattemptedFor = time.Minute
+	webhookSilentFor      = 2 * time.Hour
+)
+
+// wakeWebhooks wakes the delivery workflow of every webhook queue nobody is
+// working on; it says how many it woke. Waking one that is working changes
+// nothing: the workflow reads its queue from the database.
+func (r *Reconciler) wakeWebhooks(ctx context.Context) (int, error) {
+	if r.Webhooks == nil {
+		return 0, nil
+	}
+	rows, err := db.New(r.Pool).StalledWebhookQueues(ctx, db.StalledWebhookQueuesParams{
+		UnattemptedFor: pgtype.Interval{Microseconds: webhookUnattemptedFor.Microseconds(), Valid: true},
+		SilentFor:      pgtype.Interval{Microseconds: webhookSilentFor.Microseconds(), Valid: true},
+	})
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	queues := make([]activities.WebhookQueue, len(rows))
+	for i, row := range rows {
+		queues[i] = activities.WebhookQueue{EndpointID: row.EndpointID, LeaseID: row.LeaseID, EventID: "reconcile"}
+	}
+	return len(queues), r.Webhooks.DispatchWebhooks(ctx, queues)
 }
 
 func settled(st deposit.State) bool {
