@@ -596,9 +596,14 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	}
 	q := a.q()
 	msgID := strings.NewReplacer("/", ".", " ", "_").Replace(in.Key) + "@" + a.Mailer.Domain
+	cc := in.Cc
+	if cc == nil {
+		cc = []string{}
+	}
 	claim := db.ClaimEmailParams{
 		IdempotencyKey: in.Key, LeaseID: in.Data.LeaseID, Kind: in.Kind, MessageID: msgID,
-		Recipient: in.To, Subject: r.Subject,
+		Recipient: in.To, Subject: r.Subject, RecipientName: in.ToName, Cc: cc,
+		BodyText: pgtype.Text{String: r.Text, Valid: true}, BodyHtml: pgtype.Text{String: r.HTML, Valid: true},
 	}
 	var row db.EmailOutbox
 	var queues []WebhookQueue
@@ -623,10 +628,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	if row.SentAt != nil {
 		return EmailResult{MessageID: row.MessageID, AlreadySent: true}, nil
 	}
-	err = a.Mailer.Send(ctx, Email{
-		MessageID: row.MessageID, To: row.Recipient, ToName: in.ToName, Cc: in.Cc,
-		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: row.CreatedAt,
-	})
+	err = a.Mailer.Send(ctx, firstRendered(row, r, in))
 	if err != nil {
 		// Best effort: the error is also in the activity's failure.
 		_ = q.MarkEmailFailed(context.WithoutCancel(ctx), db.MarkEmailFailedParams{
@@ -644,6 +646,18 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	}
 	activity.GetLogger(ctx).Info("email sent", "lease_id", in.Data.LeaseID, "kind", in.Kind, "message_id", row.MessageID)
 	return EmailResult{MessageID: row.MessageID}, nil
+}
+
+// firstRendered is the message as the outbox row's first attempt rendered
+// it: a retry sends the same bytes even if the facts it shows have moved
+// since. A row from before the outbox kept messages sends this rendering.
+func firstRendered(row db.EmailOutbox, r templates.Rendered, in EmailInput) Email {
+	e := Email{MessageID: row.MessageID, To: row.Recipient, ToName: in.ToName, Cc: in.Cc,
+		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: row.CreatedAt}
+	if row.BodyText.Valid && row.BodyHtml.Valid {
+		e.ToName, e.Cc, e.Subject, e.Text, e.HTML = row.RecipientName, row.Cc, row.Subject, row.BodyText.String, row.BodyHtml.String
+	}
+	return e
 }
 
 // retryUntilDone calls f until it succeeds or ctx ends (the activity's own

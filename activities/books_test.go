@@ -542,3 +542,37 @@ func TestEmailsAreBuiltFromTheDatabase(t *testing.T) {
 	require.Contains(t, p.Text, "kept: workflow 9000, database 3000")
 	require.Contains(t, p.Subject, "The books disagree")
 }
+
+// An email sent again after an attempt in doubt is the message the first
+// attempt rendered, even when the books moved in between (another payment):
+// the tenant never gets two different messages under one Message-ID.
+func TestEmailSentAgainIsTheFirstRendering(t *testing.T) {
+	lease := newLease(t, 100000)
+	expectDeposit(t, lease)
+	addPayment(t, lease, 40000, "P-1", "2026-11-02")
+	in := activities.EmailInput{Key: "deposit-" + lease + "/email/receipt", Kind: templates.KindReceipt, LeaseID: lease}
+	sink.SetHangUp(mailsink.HangUpBeforeReply)
+	_, err := run[activities.EmailResult](t, acts.SendEmail, in)
+	sink.SetHangUp(mailsink.HangUpNever)
+	require.ErrorContains(t, err, activities.ErrInDoubt.Error())
+
+	addPayment(t, lease, 60000, "P-2", "2026-11-03")
+	_, err = run[activities.EmailResult](t, acts.SendEmail, in)
+	require.NoError(t, err)
+	var copies []string
+	for _, m := range sink.Messages() {
+		if strings.Contains(string(m.Raw), lease) {
+			copies = append(copies, string(m.Raw))
+		}
+	}
+	require.Len(t, copies, 2)
+	require.Equal(t, copies[0], copies[1], "the copy sent again is the first attempt's message")
+	require.NotContains(t, copies[1], "P-2")
+
+	// A new email renders the books as they are now.
+	res, err := run[activities.EmailResult](t, acts.SendEmail, activities.EmailInput{Key: "deposit-" + lease + "/email/receipt-2", Kind: templates.KindReceipt, LeaseID: lease})
+	require.NoError(t, err)
+	m, err := sink.WaitFor(5*time.Second, func(m mailsink.Message) bool { return strings.Contains(string(m.Raw), res.MessageID) })
+	require.NoError(t, err)
+	require.Contains(t, string(m.Raw), "P-2")
+}

@@ -81,19 +81,23 @@ type Deposit struct {
 }
 
 type EmailOutbox struct {
-	EmailID         int64      `json:"email_id"`
-	IdempotencyKey  string     `json:"idempotency_key"`
-	LeaseID         string     `json:"lease_id"`
-	Kind            string     `json:"kind"`
-	MessageID       string     `json:"message_id"`
-	Recipient       string     `json:"recipient"`
-	Subject         string     `json:"subject"`
-	Attempts        int32      `json:"attempts"`
-	LastError       string     `json:"last_error"`
-	SentAt          *time.Time `json:"sent_at"`
-	CreatedAt       time.Time  `json:"created_at"`
-	AttemptOpen     bool       `json:"attempt_open"`
-	AttemptsInDoubt int32      `json:"attempts_in_doubt"`
+	EmailID         int64       `json:"email_id"`
+	IdempotencyKey  string      `json:"idempotency_key"`
+	LeaseID         string      `json:"lease_id"`
+	Kind            string      `json:"kind"`
+	MessageID       string      `json:"message_id"`
+	Recipient       string      `json:"recipient"`
+	Subject         string      `json:"subject"`
+	Attempts        int32       `json:"attempts"`
+	LastError       string      `json:"last_error"`
+	SentAt          *time.Time  `json:"sent_at"`
+	CreatedAt       time.Time   `json:"created_at"`
+	AttemptOpen     bool        `json:"attempt_open"`
+	AttemptsInDoubt int32       `json:"attempts_in_doubt"`
+	RecipientName   string      `json:"recipient_name"`
+	Cc              []string    `json:"cc"`
+	BodyText        pgtype.Text `json:"body_text"`
+	BodyHtml        pgtype.Text `json:"body_html"`
 }
 
 type Invoice struct {

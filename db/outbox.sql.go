@@ -7,32 +7,41 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const claimEmail = `-- name: ClaimEmail :one
-INSERT INTO email_outbox (idempotency_key, lease_id, kind, message_id, recipient, subject, attempt_open)
-VALUES ($1, $2, $3, $4, $5, $6, true)
+INSERT INTO email_outbox (idempotency_key, lease_id, kind, message_id, recipient, subject, attempt_open,
+                          recipient_name, cc, body_text, body_html)
+VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10)
 ON CONFLICT (idempotency_key) DO UPDATE SET
     attempts = email_outbox.attempts + 1,
     attempts_in_doubt = email_outbox.attempts_in_doubt
         + CASE WHEN email_outbox.attempt_open AND email_outbox.sent_at IS NULL THEN 1 ELSE 0 END,
     attempt_open = email_outbox.sent_at IS NULL
-RETURNING email_id, idempotency_key, lease_id, kind, message_id, recipient, subject, attempts, last_error, sent_at, created_at, attempt_open, attempts_in_doubt
+RETURNING email_id, idempotency_key, lease_id, kind, message_id, recipient, subject, attempts, last_error, sent_at, created_at, attempt_open, attempts_in_doubt, recipient_name, cc, body_text, body_html
 `
 
 type ClaimEmailParams struct {
-	IdempotencyKey string `json:"idempotency_key"`
-	LeaseID        string `json:"lease_id"`
-	Kind           string `json:"kind"`
-	MessageID      string `json:"message_id"`
-	Recipient      string `json:"recipient"`
-	Subject        string `json:"subject"`
+	IdempotencyKey string      `json:"idempotency_key"`
+	LeaseID        string      `json:"lease_id"`
+	Kind           string      `json:"kind"`
+	MessageID      string      `json:"message_id"`
+	Recipient      string      `json:"recipient"`
+	Subject        string      `json:"subject"`
+	RecipientName  string      `json:"recipient_name"`
+	Cc             []string    `json:"cc"`
+	BodyText       pgtype.Text `json:"body_text"`
+	BodyHtml       pgtype.Text `json:"body_html"`
 }
 
 // Records the email under its key, or returns the row an earlier attempt wrote;
 // the caller sends only when sent_at is still null. A retry that follows an
 // attempt whose outcome was never recorded counts as in doubt: that attempt
-// may have been accepted by the mail server.
+// may have been accepted by the mail server. The row keeps the message as
+// this first attempt rendered it (recipient, subject, bodies): a retry sends
+// the row's, never a newer rendering.
 func (q *Queries) ClaimEmail(ctx context.Context, arg ClaimEmailParams) (EmailOutbox, error) {
 	row := q.db.QueryRow(ctx, claimEmail,
 		arg.IdempotencyKey,
@@ -41,6 +50,10 @@ func (q *Queries) ClaimEmail(ctx context.Context, arg ClaimEmailParams) (EmailOu
 		arg.MessageID,
 		arg.Recipient,
 		arg.Subject,
+		arg.RecipientName,
+		arg.Cc,
+		arg.BodyText,
+		arg.BodyHtml,
 	)
 	var i EmailOutbox
 	err := row.Scan(
@@ -57,12 +70,16 @@ func (q *Queries) ClaimEmail(ctx context.Context, arg ClaimEmailParams) (EmailOu
 		&i.CreatedAt,
 		&i.AttemptOpen,
 		&i.AttemptsInDoubt,
+		&i.RecipientName,
+		&i.Cc,
+		&i.BodyText,
+		&i.BodyHtml,
 	)
 	return i, err
 }
 
 const listLeaseEmails = `-- name: ListLeaseEmails :many
-SELECT email_id, idempotency_key, lease_id, kind, message_id, recipient, subject, attempts, last_error, sent_at, created_at, attempt_open, attempts_in_doubt FROM email_outbox WHERE lease_id = $1 ORDER BY email_id
+SELECT email_id, idempotency_key, lease_id, kind, message_id, recipient, subject, attempts, last_error, sent_at, created_at, attempt_open, attempts_in_doubt, recipient_name, cc, body_text, body_html FROM email_outbox WHERE lease_id = $1 ORDER BY email_id
 `
 
 func (q *Queries) ListLeaseEmails(ctx context.Context, leaseID string) ([]EmailOutbox, error) {
@@ -88,6 +105,10 @@ func (q *Queries) ListLeaseEmails(ctx context.Context, leaseID string) ([]EmailO
 			&i.CreatedAt,
 			&i.AttemptOpen,
 			&i.AttemptsInDoubt,
+			&i.RecipientName,
+			&i.Cc,
+			&i.BodyText,
+			&i.BodyHtml,
 		); err != nil {
 			return nil, err
 		}

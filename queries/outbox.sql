@@ -2,9 +2,12 @@
 -- Records the email under its key, or returns the row an earlier attempt wrote;
 -- the caller sends only when sent_at is still null. A retry that follows an
 -- attempt whose outcome was never recorded counts as in doubt: that attempt
--- may have been accepted by the mail server.
-INSERT INTO email_outbox (idempotency_key, lease_id, kind, message_id, recipient, subject, attempt_open)
-VALUES ($1, $2, $3, $4, $5, $6, true)
+-- may have been accepted by the mail server. The row keeps the message as
+-- this first attempt rendered it (recipient, subject, bodies): a retry sends
+-- the row's, never a newer rendering.
+INSERT INTO email_outbox (idempotency_key, lease_id, kind, message_id, recipient, subject, attempt_open,
+                          recipient_name, cc, body_text, body_html)
+VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10)
 ON CONFLICT (idempotency_key) DO UPDATE SET
     attempts = email_outbox.attempts + 1,
     attempts_in_doubt = email_outbox.attempts_in_doubt
