@@ -121,6 +121,27 @@ func (q *Queries) GetDepositBatch(ctx context.Context, batchID int64) (GetDeposi
 	return i, err
 }
 
+const getDepositBatchByKey = `-- name: GetDepositBatchByKey :one
+SELECT batch_id, property_id, currency, deposited_on, reference, total_cents, created_by, idempotency_key, created_at FROM deposit_batches WHERE idempotency_key = $1
+`
+
+func (q *Queries) GetDepositBatchByKey(ctx context.Context, idempotencyKey string) (DepositBatch, error) {
+	row := q.db.QueryRow(ctx, getDepositBatchByKey, idempotencyKey)
+	var i DepositBatch
+	err := row.Scan(
+		&i.BatchID,
+		&i.PropertyID,
+		&i.Currency,
+		&i.DepositedOn,
+		&i.Reference,
+		&i.TotalCents,
+		&i.CreatedBy,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getReconciliation = `-- name: GetReconciliation :one
 SELECT reconciliation_id, property_id, currency, statement_from, statement_to, statement_sha256, matched, result, created_by, idempotency_key, created_at FROM bank_reconciliations WHERE property_id = $1 AND idempotency_key = $2
 `

@@ -184,3 +184,6 @@ RETURNING *;
 -- name: SetUnclaimedAfterDays :one
 UPDATE properties SET unclaimed_after_days = $2 WHERE property_id = $1
 RETURNING *;
+
+-- name: GetDepositBatchByKey :one
+SELECT * FROM deposit_batches WHERE idempotency_key = $1;

@@ -181,6 +181,12 @@ var permissions = map[string]permission{
 	"property.set":  {roles: []string{deposit.RoleBooksAdmin}},
 	"property.ok":   {roles: []string{deposit.RoleBooksAdmin}},
 	"recheck_books": {roles: []string{deposit.RoleAdmin}},
+	// The trust books: a books_admin reads them and writes what only they
+	// have (a deposit batch, a refund paid, a statement reconciled).
+	"books.read":        {roles: []string{deposit.RoleBooksAdmin, deposit.RoleAdmin}},
+	"books.deposit":     {roles: []string{deposit.RoleBooksAdmin}},
+	"books.refund_paid": {roles: []string{deposit.RoleBooksAdmin}},
+	"books.reconcile":   {roles: []string{deposit.RoleBooksAdmin}},
 }
 
 // may refuses an action the principal's roles do not allow, naming the role it needs.
