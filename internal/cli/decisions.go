@@ -388,7 +388,7 @@ func (a *app) auditCommand() *cobra.Command {
 
 // booksCommand is what an admin does when a lease's books disagree.
 func (a *app) booksCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "books", Short: "When a lease's books disagree with its workflow (admin)"}
+	cmd := &cobra.Command{Use: "books", Short: "The trust books: liability, trial balance, journal, aging, deposit batches, bank reconciliation, interest; recheck a lease whose books disagree"}
 	var rebuild bool
 	var key string
 	recheck := &cobra.Command{
@@ -409,5 +409,6 @@ book of record). Admin only.`,
 	recheck.Flags().BoolVar(&rebuild, "rebuild", false, "rebuild the workflow's view from the database before settling")
 	recheck.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same request")
 	cmd.AddCommand(recheck)
+	cmd.AddCommand(a.booksReportCommands()...)
 	return cmd
 }
