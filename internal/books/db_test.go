@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
@@ -210,3 +211,5 @@ func day(s string) time.Time {
 	}
 	return d
 }
+
+func workflowName(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }
