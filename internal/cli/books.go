@@ -49,7 +49,6 @@ func (a *app) booksReportCommands() []*cobra.Command {
 	var property, asOf, from, to, date, reference, statement, currency, paidOn string
 	var year int
 	var threshold string
-	var key string
 	propertyFlag := func(c *cobra.Command) {
 		c.Flags().StringVar(&property, "property", "", "only this property (default: every property you may read)")
 	}
@@ -263,7 +262,7 @@ credit, lease_id, event, source, memo, posted_at (docs/books.md describes them).
 		Long: `Moves every receipt of the property received on or before the date and not yet
 banked from Undeposited Funds to the Trust Bank, as one deposit batch per
 currency (one line on the bank statement). Run again with the same date and
-reference (or --idempotency-key) it finds the same batch and moves nothing.`,
+reference it finds the same batch and moves nothing.`,
 		Example: `  deposits books deposit-batch --property maple --date 2026-11-30
   deposits books deposit-batch --property maple --date 2026-11-30 --reference SLIP-0042`,
 		Args: cobra.NoArgs,
@@ -275,7 +274,7 @@ reference (or --idempotency-key) it finds the same batch and moves nothing.`,
 				return err
 			}
 			var out gateway.BatchOut
-			if _, err := a.post(cmd.Context(), "/v1/properties/"+property+"/deposit-batches", api.DepositBatchRequest{DepositedOn: date, Reference: reference}, key, &out); err != nil {
+			if _, err := a.post(cmd.Context(), "/v1/properties/"+property+"/deposit-batches", api.DepositBatchRequest{DepositedOn: date, Reference: reference}, "", &out); err != nil {
 				return err
 			}
 			if a.json() {
@@ -299,7 +298,6 @@ reference (or --idempotency-key) it finds the same batch and moves nothing.`,
 	batch.Flags().StringVar(&property, "property", "", "the property whose receipts go to the bank (required)")
 	batch.Flags().StringVar(&date, "date", "", "the day of the deposit, YYYY-MM-DD (default today); receipts of that day or before")
 	batch.Flags().StringVar(&reference, "reference", "", "the deposit slip's reference the bank statement shows (default DEP-<date>)")
-	batch.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same batch")
 
 	paid := &cobra.Command{
 		Use:     "refund-paid REFUND --reference REF [--paid-on DATE]",
@@ -365,7 +363,7 @@ the bank does not. Exit 1 when anything is unmatched.`,
 				return refused("%s: %v", statement, err)
 			}
 			var out books.Reconciliation
-			if _, err := a.post(cmd.Context(), "/v1/properties/"+property+"/bank-reconciliations", api.StatementRequest{Currency: upper(currency), Lines: lines}, key, &out); err != nil {
+			if _, err := a.post(cmd.Context(), "/v1/properties/"+property+"/bank-reconciliations", api.StatementRequest{Currency: upper(currency), Lines: lines}, "", &out); err != nil {
 				return err
 			}
 			if a.json() {
@@ -385,7 +383,6 @@ the bank does not. Exit 1 when anything is unmatched.`,
 	reconcile.Flags().StringVar(&property, "property", "", "the property whose trust account the statement is of (required)")
 	reconcile.Flags().StringVar(&statement, "statement", "", "the bank statement, CSV (required)")
 	reconcile.Flags().StringVar(&currency, "currency", "", "the statement's currency (default the property's)")
-	reconcile.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same reconciliation")
 
 	interest := &cobra.Command{
 		Use:   "interest-report --year Y [--property P] [--threshold 10.00] [-o json|csv]",

@@ -279,8 +279,8 @@ type BatchIn struct {
 	PropertyID string `json:"property_id"`
 	Date       string `json:"deposited_on,omitempty"` // YYYY-MM-DD; empty: today (UTC)
 	// Reference is the deposit slip's (what the bank statement shows);
-	// empty: DEP-<date>. With the caller's key it names the batch: the same
-	// again is the same batch.
+	// empty: DEP-<date>. With the day it names the batch: the same again
+	// is the same batch.
 	Reference string `json:"reference,omitempty"`
 }
 
@@ -321,10 +321,10 @@ func (g *Gateway) DepositBatch(ctx context.Context, who Principal, in BatchIn) (
 	if len(in.Reference) > MaxDescription {
 		return out, fail(Invalid, "too_long", "reference", "reference is longer than %d characters", MaxDescription)
 	}
-	key := who.RequestKey
-	if key == "" {
-		key = date + "/" + in.Reference
-	}
+	// The batch is its day and deposit slip: the same again is the same
+	// batch whatever request carries it (clients send a fresh
+	// Idempotency-Key with every request).
+	key := date + "/" + in.Reference
 	q, err := g.queries(ctx)
 	if err != nil {
 		return out, err
@@ -437,8 +437,8 @@ type ReconcileIn struct {
 const MaxStatementLines = 20000
 
 // ReconcileStatement matches a bank statement's lines to the trust bank's
-// movements in the journal and records the result under the caller's key
-// (or the statement's digest): sent again, the same reconciliation.
+// movements in the journal and records the result under the statement's
+// digest: sent again, the same reconciliation.
 func (g *Gateway) ReconcileStatement(ctx context.Context, who Principal, in ReconcileIn) (out books.Reconciliation, err error) {
 	defer func() {
 		g.audit(ctx, who, "", "books.reconcile", map[string]any{"property_id": in.PropertyID, "lines": len(in.Lines), "reconciliation_id": out.ID}, err)
@@ -483,10 +483,9 @@ func (g *Gateway) ReconcileStatement(ctx context.Context, who Principal, in Reco
 	raw, _ := json.Marshal(in)
 	sum := sha256.Sum256(raw)
 	digest := hex.EncodeToString(sum[:])
-	key := who.RequestKey
-	if key == "" {
-		key = "sha256:" + digest
-	}
+	// The statement is its content: the same lines again are the same
+	// reconciliation.
+	key := "sha256:" + digest
 	if prev, err := q.GetReconciliation(ctx, db.GetReconciliationParams{PropertyID: in.PropertyID, IdempotencyKey: key}); err == nil {
 		if prev.StatementSha256 != digest {
 			return out, fail(Conflict, "duplicate_key", "Idempotency-Key", "key %s was used for another statement", key)

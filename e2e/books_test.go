@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/depositflow/depositflow/internal/books"
+	"github.com/depositflow/depositflow/internal/deposit"
+)
+
+// The trust books end to end, through the CLI, the API (held to
+// api/openapi.yaml) and the real worker: a lease paid, its receipt banked
+// by a deposit batch, a keep, the settlement and the refund paid. The
+// liability report ties at each step, the trial balance balances, the
+// journal exports as CSV, and a bank statement missing the refund cheque
+// and showing a fee the books lack is reconciled with both reported.
+func TestTrustBooks(t *testing.T) {
+	lease := "L-e2e-books"
+	today := time.Now().UTC().Format(time.DateOnly)
+	must(t, "lease", "start", lease, "--property", "birch", "--unit", "1A", "--amount", "1,000",
+		"--tenant-email", "di@example.com", "--tenant-name", "Di Reyes", "--assess-for", "2s", "--release-after", "1h")
+	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "CHK-B1", "--date", today)
+
+	liability := func() books.Liability {
+		t.Helper()
+		var l books.Liability
+		require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "birch", "-o", "json")), &l))
+		require.True(t, l.Ties, "%+v", l)
+		require.Equal(t, l.TotalHeldCents, l.LiabilityBalanceCents)
+		return l
+	}
+	trial := func() books.TrialBalance {
+		t.Helper()
+		var tb books.TrialBalance
+		require.NoError(t, json.Unmarshal([]byte(must(t, "books", "trial-balance", "--property", "birch", "-o", "json")), &tb))
+		require.True(t, tb.Balanced, "%+v", tb)
+		require.Equal(t, tb.TotalDebitCents, tb.TotalCreditCents)
+		return tb
+	}
+	account := func(tb books.TrialBalance, name string) int64 {
+		for _, a := range tb.Accounts {
+			if a.Account == name {
+				return a.DebitCents - a.CreditCents
+			}
+		}
+		return 0
+	}
+
+	l := liability()
+	require.EqualValues(t, 100000, l.TotalHeldCents)
+	require.Len(t, l.Leases, 1)
+	require.Equal(t, lease, l.Leases[0].LeaseID)
+	require.EqualValues(t, 100000, l.Leases[0].HeldCents)
+	require.Contains(t, must(t, "books", "liability", "--property", "birch"), "Ties")
+	require.EqualValues(t, 100000, account(trial(), books.UndepositedFunds))
+
+	out := must(t, "books", "deposit-batch", "--property", "birch", "--date", today, "--reference", "DEP-BIRCH-1")
+	require.Contains(t, out, "1 receipt(s), $1,000.00")
+	require.Contains(t, must(t, "books", "deposit-batch", "--property", "birch", "--date", today, "--reference", "DEP-BIRCH-1"), "already recorded")
+	tb := trial()
+	require.EqualValues(t, 100000, account(tb, books.TrustBank))
+	require.Zero(t, account(tb, books.UndepositedFunds))
+
+	must(t, "moveout", lease, "--date", now())
+	require.Eventually(t, func() bool { return status(t, lease).Stage == deposit.StageReleasePending }, 30*time.Second, 200*time.Millisecond)
+	must(t, "keep", lease, "--amount", "150", "--reason", "Broken blind")
+	must(t, "release", lease)
+	s := waitClosed(t, lease)
+	require.EqualValues(t, 85000, s.RefundCents)
+	l = liability()
+	require.Zero(t, l.TotalHeldCents, "nothing is held after the settlement")
+	tb = trial()
+	require.EqualValues(t, -85000, account(tb, books.RefundsPayable))
+	require.EqualValues(t, -15000, account(tb, books.DamageIncome))
+
+	refund := count(t, "SELECT refund_id FROM refunds WHERE lease_id = $1", lease)
+	id := strconv.FormatInt(refund, 10)
+	// A viewer reads the books but does not write them.
+	r := asUser(t, "vic-books", []string{"viewer"}, "books", "trial-balance", "--property", "birch")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = asUser(t, "vic-books", []string{"viewer"}, "books", "refund-paid", id, "--reference", "CHK-R1")
+	require.Equal(t, 3, r.code, r.stderr)
+	require.Contains(t, r.stderr, "books_admin")
+	out = must(t, "books", "refund-paid", id, "--reference", "CHK-R1", "--paid-on", today)
+	require.Contains(t, out, "$850.00, paid on "+today+" under CHK-R1")
+	tb = trial()
+	require.Zero(t, account(tb, books.RefundsPayable))
+	require.EqualValues(t, 15000, account(tb, books.TrustBank), "what was kept stays in the bank")
+	liability()
+
+	// The journal export an accountant imports.
+	records, err := csv.NewReader(strings.NewReader(must(t, "books", "journal", "--property", "birch", "--from", today, "--to", today, "-o", "csv"))).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, books.JournalColumns, records[0])
+	require.Greater(t, len(records), 8)
+	events := map[string]bool{}
+	for _, rec := range records[1:] {
+		events[rec[9]] = true
+	}
+	for _, e := range []string{"deposit_charged", "payment_received", "deposit_batch", "settlement", "refund_paid"} {
+		require.True(t, events[e], "%s in %v", e, events)
+	}
+
+	// The bank shows the deposit and a fee; the refund cheque is not cashed yet.
+	statement := filepath.Join(t.TempDir(), "statement.csv")
+	require.NoError(t, os.WriteFile(statement, []byte("date,amount,reference,description\n"+
+		today+",1000.00,DEP-BIRCH-1,Deposit\n"+
+		today+",-12.50,,Service charge\n"), 0o600))
+	watchContract(t)
+	r = deposits("books", "reconcile", "--property", "birch", "--statement", statement)
+	require.Equal(t, 1, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "1 line(s) matched")
+	require.Contains(t, r.stdout, "Service charge")
+	require.Contains(t, r.stdout, "CHK-R1")
+	require.Contains(t, r.stderr, "1 statement line(s) not in the books, 1 movement(s) not on the statement")
+
+	must(t, "books", "aging", "--property", "birch")
+	must(t, "books", "unclaimed", "-o", "json")
+	must(t, "books", "interest-report", "--year", strconv.Itoa(time.Now().Year()), "-o", "json")
+}
