@@ -160,7 +160,17 @@ ties, or lists every lease where it does not. Exit 1 when it does not tie.`,
 			for _, ac := range r.Accounts {
 				t.row(ac.PropertyID, ac.Number, ac.Name, blankZero(ac.Currency, ac.DebitCents), blankZero(ac.Currency, ac.CreditCents))
 			}
-			t.row("", "", "TOTAL", plain("", r.TotalDebitCents), plain("", r.TotalCreditCents))
+			currency := ""
+			for _, ac := range r.Accounts {
+				if currency != "" && ac.Currency != currency {
+					currency = "mixed"
+					break
+				}
+				currency = ac.Currency
+			}
+			if currency != "mixed" && currency != "" {
+				t.row("", "", "TOTAL", cur(currency, r.TotalDebitCents), cur(currency, r.TotalCreditCents))
+			}
 			if err := t.flush(); err != nil {
 				return err
 			}
