@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -11,9 +12,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/internal/books"
 	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/gateway"
+	"github.com/depositflow/depositflow/internal/mailsink"
+	"github.com/depositflow/depositflow/worker"
+	"github.com/depositflow/depositflow/workflows"
 )
 
 // The trust books end to end, through the CLI, the API (held to
@@ -105,7 +111,9 @@ func TestTrustBooks(t *testing.T) {
 	for _, rec := range records[1:] {
 		events[rec[9]] = true
 	}
-	for _, e := range []string{"deposit_charged", "payment_received", "deposit_batch", "settlement", "refund_paid"} {
+	// (deposit_charged posts nothing when the payment was recorded before
+	// the workflow charged the deposit: nothing was left to bill.)
+	for _, e := range []string{"payment_received", "deposit_batch", "settlement", "refund_paid"} {
 		require.True(t, events[e], "%s in %v", e, events)
 	}
 
@@ -125,4 +133,47 @@ func TestTrustBooks(t *testing.T) {
 	must(t, "books", "aging", "--property", "birch")
 	must(t, "books", "unclaimed", "-o", "json")
 	must(t, "books", "interest-report", "--year", strconv.Itoa(time.Now().Year()), "-o", "json")
+}
+
+// The books' daily pass on the real server: `deposits setup` made its
+// Schedule, and triggered now it credits the interest of a Massachusetts
+// lease whose first anniversary is today (its start and payment dated a
+// year back in the database), emails the tenant, and the liability report
+// still ties with the interest in it.
+func TestBooksDailyPassOnTheServer(t *testing.T) {
+	ctx := context.Background()
+	h := temporal.ScheduleClient().GetHandle(ctx, workflows.BooksScheduleID)
+	desc, err := h.Describe(ctx)
+	require.NoError(t, err)
+	require.Len(t, desc.Schedule.Spec.Calendars, 1, "daily at %d:00 UTC", worker.BooksDailyAt)
+
+	lease := "L-e2e-interest"
+	must(t, "property", "set", "cedar", "--jurisdiction", "US-MA", "--building-units", "10")
+	must(t, "lease", "start", lease, "--property", "cedar", "--unit", "3C", "--amount", "1,000",
+		"--tenant-email", "ed@example.com", "--tenant-name", "Ed Moss", "--assess-for", "1h", "--release-after", "2h")
+	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "CHK-I1")
+	_, err = pool.Exec(ctx, "UPDATE leases SET starts_on = current_date - interval '1 year' WHERE lease_id = $1", lease)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE payments SET transaction_date = current_date - interval '1 year' WHERE lease_id = $1", lease)
+	require.NoError(t, err)
+
+	require.NoError(t, h.Trigger(ctx, client.ScheduleTriggerOptions{}))
+	require.Eventually(t, func() bool {
+		return count(t, "SELECT count(*) FROM interest_accruals WHERE lease_id = $1", lease) == 1
+	}, 60*time.Second, 250*time.Millisecond, "the pass credited no interest")
+	require.EqualValues(t, 5000, count(t, "SELECT amount_cents FROM interest_accruals WHERE lease_id = $1", lease), "5% of 1,000.00 for a year")
+	_, err = sink.WaitFor(30*time.Second, func(m mailsink.Message) bool {
+		return strings.Contains(string(m.Raw), lease) && strings.Contains(string(m.Raw), "credited to your security deposit")
+	})
+	require.NoError(t, err)
+
+	var l books.Liability
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "cedar", "-o", "json")), &l))
+	require.True(t, l.Ties, "%+v", l)
+	require.EqualValues(t, 105000, l.TotalHeldCents)
+	var rep gateway.InterestReport
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "interest-report", "--year", strconv.Itoa(time.Now().UTC().Year()), "--property", "cedar", "-o", "json")), &rep))
+	require.Len(t, rep.Tenants, 1)
+	require.EqualValues(t, 5000, rep.Tenants[0].InterestCents)
+	require.Equal(t, "ed@example.com", rep.Tenants[0].Email)
 }
