@@ -29,7 +29,7 @@ import (
 // journal exports as CSV, and a bank statement missing the refund cheque
 // and showing a fee the books lack is reconciled with both reported.
 func TestTrustBooks(t *testing.T) {
-	lease := "L-e2e-books"
+	lease := "L-e2e-trust"
 	today := time.Now().UTC().Format(time.DateOnly)
 	must(t, "lease", "start", lease, "--property", "birch", "--unit", "1A", "--amount", "1,000",
 		"--tenant-email", "di@example.com", "--tenant-name", "Di Reyes", "--assess-for", "2s", "--release-after", "1h")
