@@ -31,14 +31,14 @@ import (
 func TestTrustBooks(t *testing.T) {
 	lease := "L-e2e-trust"
 	today := time.Now().UTC().Format(time.DateOnly)
-	must(t, "lease", "start", lease, "--property", "birch", "--unit", "1A", "--amount", "1,000",
+	must(t, "lease", "start", lease, "--property", "books-elm", "--unit", "1A", "--amount", "1,000",
 		"--tenant-email", "di@example.com", "--tenant-name", "Di Reyes", "--assess-for", "2s", "--release-after", "1h")
 	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "CHK-B1", "--date", today)
 
 	liability := func() books.Liability {
 		t.Helper()
 		var l books.Liability
-		require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "birch", "-o", "json")), &l))
+		require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "books-elm", "-o", "json")), &l))
 		require.True(t, l.Ties, "%+v", l)
 		require.Equal(t, l.TotalHeldCents, l.LiabilityBalanceCents)
 		return l
@@ -46,7 +46,7 @@ func TestTrustBooks(t *testing.T) {
 	trial := func() books.TrialBalance {
 		t.Helper()
 		var tb books.TrialBalance
-		require.NoError(t, json.Unmarshal([]byte(must(t, "books", "trial-balance", "--property", "birch", "-o", "json")), &tb))
+		require.NoError(t, json.Unmarshal([]byte(must(t, "books", "trial-balance", "--property", "books-elm", "-o", "json")), &tb))
 		require.True(t, tb.Balanced, "%+v", tb)
 		require.Equal(t, tb.TotalDebitCents, tb.TotalCreditCents)
 		return tb
@@ -65,12 +65,12 @@ func TestTrustBooks(t *testing.T) {
 	require.Len(t, l.Leases, 1)
 	require.Equal(t, lease, l.Leases[0].LeaseID)
 	require.EqualValues(t, 100000, l.Leases[0].HeldCents)
-	require.Contains(t, must(t, "books", "liability", "--property", "birch"), "Ties")
+	require.Contains(t, must(t, "books", "liability", "--property", "books-elm"), "Ties")
 	require.EqualValues(t, 100000, account(trial(), books.UndepositedFunds))
 
-	out := must(t, "books", "deposit-batch", "--property", "birch", "--date", today, "--reference", "DEP-BIRCH-1")
+	out := must(t, "books", "deposit-batch", "--property", "books-elm", "--date", today, "--reference", "DEP-ELM-1")
 	require.Contains(t, out, "1 receipt(s), $1,000.00")
-	require.Contains(t, must(t, "books", "deposit-batch", "--property", "birch", "--date", today, "--reference", "DEP-BIRCH-1"), "already recorded")
+	require.Contains(t, must(t, "books", "deposit-batch", "--property", "books-elm", "--date", today, "--reference", "DEP-ELM-1"), "already recorded")
 	tb := trial()
 	require.EqualValues(t, 100000, account(tb, books.TrustBank))
 	require.Zero(t, account(tb, books.UndepositedFunds))
@@ -90,7 +90,7 @@ func TestTrustBooks(t *testing.T) {
 	refund := count(t, "SELECT refund_id FROM refunds WHERE lease_id = $1", lease)
 	id := strconv.FormatInt(refund, 10)
 	// A viewer reads the books but does not write them.
-	r := asUser(t, "vic-books", []string{"viewer"}, "books", "trial-balance", "--property", "birch")
+	r := asUser(t, "vic-books", []string{"viewer"}, "books", "trial-balance", "--property", "books-elm")
 	require.Equal(t, 0, r.code, r.stderr)
 	r = asUser(t, "vic-books", []string{"viewer"}, "books", "refund-paid", id, "--reference", "CHK-R1")
 	require.Equal(t, 3, r.code, r.stderr)
@@ -103,7 +103,7 @@ func TestTrustBooks(t *testing.T) {
 	liability()
 
 	// The journal export an accountant imports.
-	records, err := csv.NewReader(strings.NewReader(must(t, "books", "journal", "--property", "birch", "--from", today, "--to", today, "-o", "csv"))).ReadAll()
+	records, err := csv.NewReader(strings.NewReader(must(t, "books", "journal", "--property", "books-elm", "--from", today, "--to", today, "-o", "csv"))).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, books.JournalColumns, records[0])
 	require.Greater(t, len(records), 8)
@@ -120,17 +120,17 @@ func TestTrustBooks(t *testing.T) {
 	// The bank shows the deposit and a fee; the refund cheque is not cashed yet.
 	statement := filepath.Join(t.TempDir(), "statement.csv")
 	require.NoError(t, os.WriteFile(statement, []byte("date,amount,reference,description\n"+
-		today+",1000.00,DEP-BIRCH-1,Deposit\n"+
+		today+",1000.00,DEP-ELM-1,Deposit\n"+
 		today+",-12.50,,Service charge\n"), 0o600))
 	watchContract(t)
-	r = deposits("books", "reconcile", "--property", "birch", "--statement", statement)
+	r = deposits("books", "reconcile", "--property", "books-elm", "--statement", statement)
 	require.Equal(t, 1, r.code, r.stdout+r.stderr)
 	require.Contains(t, r.stdout, "1 line(s) matched")
 	require.Contains(t, r.stdout, "Service charge")
 	require.Contains(t, r.stdout, "CHK-R1")
 	require.Contains(t, r.stderr, "1 statement line(s) not in the books, 1 movement(s) not on the statement")
 
-	must(t, "books", "aging", "--property", "birch")
+	must(t, "books", "aging", "--property", "books-elm")
 	must(t, "books", "unclaimed", "-o", "json")
 	must(t, "books", "interest-report", "--year", strconv.Itoa(time.Now().Year()), "-o", "json")
 }
@@ -148,8 +148,8 @@ func TestBooksDailyPassOnTheServer(t *testing.T) {
 	require.Len(t, desc.Schedule.Spec.Calendars, 1, "daily at %d:00 UTC", worker.BooksDailyAt)
 
 	lease := "L-e2e-interest"
-	must(t, "property", "set", "cedar", "--jurisdiction", "US-MA", "--building-units", "10")
-	must(t, "lease", "start", lease, "--property", "cedar", "--unit", "3C", "--amount", "1,000",
+	must(t, "property", "set", "books-cedar", "--jurisdiction", "US-MA", "--building-units", "10")
+	must(t, "lease", "start", lease, "--property", "books-cedar", "--unit", "3C", "--amount", "1,000",
 		"--tenant-email", "ed@example.com", "--tenant-name", "Ed Moss", "--assess-for", "1h", "--release-after", "2h")
 	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "CHK-I1")
 	_, err = pool.Exec(ctx, "UPDATE leases SET starts_on = current_date - interval '1 year' WHERE lease_id = $1", lease)
@@ -168,11 +168,11 @@ func TestBooksDailyPassOnTheServer(t *testing.T) {
 	require.NoError(t, err)
 
 	var l books.Liability
-	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "cedar", "-o", "json")), &l))
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "books-cedar", "-o", "json")), &l))
 	require.True(t, l.Ties, "%+v", l)
 	require.EqualValues(t, 105000, l.TotalHeldCents)
 	var rep gateway.InterestReport
-	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "interest-report", "--year", strconv.Itoa(time.Now().UTC().Year()), "--property", "cedar", "-o", "json")), &rep))
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "interest-report", "--year", strconv.Itoa(time.Now().UTC().Year()), "--property", "books-cedar", "-o", "json")), &rep))
 	require.Len(t, rep.Tenants, 1)
 	require.EqualValues(t, 5000, rep.Tenants[0].InterestCents)
 	require.Equal(t, "ed@example.com", rep.Tenants[0].Email)
