@@ -34,6 +34,8 @@ func TestTrustBooks(t *testing.T) {
 	must(t, "lease", "start", lease, "--property", "books-elm", "--unit", "1A", "--amount", "1,000",
 		"--tenant-email", "di@example.com", "--tenant-name", "Di Reyes", "--assess-for", "2s", "--release-after", "1h")
 	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "CHK-B1", "--date", today)
+	require.Contains(t, must(t, "property", "set", "books-elm", "--unclaimed-after-days", "30"), "refunds unpaid after 30 days are flagged")
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM properties WHERE property_id = 'books-elm' AND unclaimed_after_days = 30"))
 
 	liability := func() books.Liability {
 		t.Helper()

@@ -256,6 +256,9 @@ func TestReconcileReportsBothWays(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM deposit_batches WHERE property_id = 'bank'").Scan(&n))
 	require.Equal(t, 1, n)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE principal = 'user:vi' AND NOT accepted
+		AND action IN ('books.read', 'books.deposit_batch') AND request->>'property_id' = 'bank'`).Scan(&n))
+	require.Equal(t, 2, n, "both refusals are in the audit log")
 }
 
 // balance is an account's balance in a trial balance, a debit positive.

@@ -29,8 +29,16 @@ import (
 const InterestReportThreshold int64 = 1000
 
 // booksScope checks the principal may do a books action and returns the
-// properties it covers (nil: every one), or just the property asked for.
-func (g *Gateway) booksScope(who Principal, action, property string) ([]string, error) {
+// properties it covers (nil: every one), or just the property asked for. A
+// read it refuses is audited here (the writes audit every outcome).
+func (g *Gateway) booksScope(ctx context.Context, who Principal, action, property string) (props []string, err error) {
+	if action == "books.read" {
+		defer func() {
+			if err != nil {
+				g.audit(ctx, who, "", action, map[string]string{"property_id": property}, err)
+			}
+		}()
+	}
 	if err := who.may(action); err != nil {
 		return nil, err
 	}
@@ -65,7 +73,7 @@ func cutoff(asOf string) (time.Time, string, error) {
 // (empty: now). The total must equal the account's balance; every lease
 // where it does not is listed.
 func (g *Gateway) Liability(ctx context.Context, who Principal, property, asOf string) (books.Liability, error) {
-	props, err := g.booksScope(who, "books.read", property)
+	props, err := g.booksScope(ctx, who, "books.read", property)
 	if err != nil {
 		return books.Liability{}, err
 	}
@@ -95,7 +103,7 @@ func (g *Gateway) Liability(ctx context.Context, who Principal, property, asOf s
 // TrialBalance lists every account of the caller's properties with its
 // balance as posted by the end of asOf (empty: now).
 func (g *Gateway) TrialBalance(ctx context.Context, who Principal, property, asOf string) (books.TrialBalance, error) {
-	props, err := g.booksScope(who, "books.read", property)
+	props, err := g.booksScope(ctx, who, "books.read", property)
 	if err != nil {
 		return books.TrialBalance{}, err
 	}
@@ -122,7 +130,7 @@ func (g *Gateway) TrialBalance(ctx context.Context, who Principal, property, asO
 // Journal lists the journal's lines dated from..to (accounting dates,
 // YYYY-MM-DD, both included).
 func (g *Gateway) Journal(ctx context.Context, who Principal, property, from, to string) ([]books.JournalLine, error) {
-	props, err := g.booksScope(who, "books.read", property)
+	props, err := g.booksScope(ctx, who, "books.read", property)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +162,7 @@ func (g *Gateway) Journal(ctx context.Context, who Principal, property, from, to
 // Aging ages what former tenants (moved out, or settled) owe, as of the
 // end of asOf (empty: today).
 func (g *Gateway) Aging(ctx context.Context, who Principal, property, asOf string) (books.Aging, error) {
-	props, err := g.booksScope(who, "books.read", property)
+	props, err := g.booksScope(ctx, who, "books.read", property)
 	if err != nil {
 		return books.Aging{}, err
 	}
@@ -205,7 +213,7 @@ type InterestReport struct {
 // Interest lists the interest each tenant was credited or paid in a year
 // (threshold 0: InterestReportThreshold).
 func (g *Gateway) Interest(ctx context.Context, who Principal, property string, year int, threshold int64) (InterestReport, error) {
-	props, err := g.booksScope(who, "books.read", property)
+	props, err := g.booksScope(ctx, who, "books.read", property)
 	if err != nil {
 		return InterestReport{}, err
 	}
@@ -251,7 +259,7 @@ type UnclaimedRefund struct {
 // UnclaimedRefunds lists the refund payouts of the caller's properties
 // not marked paid within their property's days (default 90).
 func (g *Gateway) UnclaimedRefunds(ctx context.Context, who Principal, property string) ([]UnclaimedRefund, error) {
-	props, err := g.booksScope(who, "books.read", property)
+	props, err := g.booksScope(ctx, who, "books.read", property)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +314,7 @@ type BatchOut struct {
 func (g *Gateway) DepositBatch(ctx context.Context, who Principal, in BatchIn) (out BatchOut, err error) {
 	defer func() { g.audit(ctx, who, "", "books.deposit_batch", in, err) }()
 	out.Batches = []Batch{}
-	if _, err := g.booksScope(who, "books.deposit", in.PropertyID); err != nil {
+	if _, err := g.booksScope(ctx, who, "books.deposit", in.PropertyID); err != nil {
 		return out, err
 	}
 	day, err := g.pastDay("deposited_on", in.Date, time.UTC)
@@ -443,7 +451,7 @@ func (g *Gateway) ReconcileStatement(ctx context.Context, who Principal, in Reco
 	defer func() {
 		g.audit(ctx, who, "", "books.reconcile", map[string]any{"property_id": in.PropertyID, "lines": len(in.Lines), "reconciliation_id": out.ID}, err)
 	}()
-	if _, err := g.booksScope(who, "books.reconcile", in.PropertyID); err != nil {
+	if _, err := g.booksScope(ctx, who, "books.reconcile", in.PropertyID); err != nil {
 		return out, err
 	}
 	if len(in.Lines) == 0 {
