@@ -24,6 +24,12 @@ var Migrations embed.FS
 // lock, so two processes migrating at once is safe) and returns the schema
 // version before and after.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int32, err error) {
+	return MigrateTo(ctx, pool, -1)
+}
+
+// MigrateTo is Migrate up (or down) to a version; -1 is the latest. Tests
+// use it to write facts under an older schema and migrate them forward.
+func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int32) (from, to int32, err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -43,7 +49,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int32, err error
 	if from, err = m.GetCurrentVersion(ctx); err != nil {
 		return 0, 0, err
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if version < 0 {
+		err = m.Migrate(ctx)
+	} else {
+		err = m.MigrateTo(ctx, version)
+	}
+	if err != nil {
 		return from, 0, fmt.Errorf("migrate: %w", err)
 	}
 	to, err = m.GetCurrentVersion(ctx)

@@ -213,3 +213,7 @@ func day(s string) time.Time {
 }
 
 func workflowName(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }
+
+func dbOf(p *pgxpool.Pool) func(context.Context) (*pgxpool.Pool, error) {
+	return func(context.Context) (*pgxpool.Pool, error) { return p, nil }
+}
