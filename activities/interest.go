@@ -32,7 +32,14 @@ type InterestDue struct {
 	LeaseID     string
 	Anniversary time.Time // the day the lease's year ended (UTC midnight of that calendar day)
 	Year        int       // 1 for the first anniversary
+	// Unsent: credited by an earlier pass that could not email the tenant;
+	// this pass sends the email.
+	Unsent bool `json:",omitempty"`
 }
+
+// InterestEmailDays is how long after an anniversary a pass still sends
+// the interest email an earlier pass could not.
+const InterestEmailDays = 30
 
 // ListInterestDue lists the anniversaries, up to AsOf (and up to the
 // move-out: after it the settlement pays what is owed), of open leases
@@ -54,6 +61,13 @@ func (a *Activities) ListInterestDue(ctx context.Context, in InterestDueInput) (
 		return out, nil
 	}
 	asOf := day(in.AsOf)
+	unsent, err := q.ListInterestUnsent(ctx, pgtype.Date{Time: asOf.AddDate(0, 0, -InterestEmailDays), Valid: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range unsent {
+		out = append(out, InterestDue{LeaseID: u.LeaseID, Anniversary: day(u.Anniversary.Time), Year: int(u.YearNumber), Unsent: true})
+	}
 	leases, err := q.ListYearlyInterestLeases(ctx, db.ListYearlyInterestLeasesParams{Jurisdictions: codes, AsOf: pgtype.Date{Time: asOf, Valid: true}})
 	if err != nil {
 		return nil, err
@@ -115,6 +129,11 @@ func (a *Activities) CreditYearlyInterest(ctx context.Context, in InterestDue) (
 		for _, p := range prior {
 			if day(p.Anniversary.Time).Equal(out.Anniversary) {
 				out.AccrualID, out.Cents, out.TotalCents, out.Why, out.Again = p.AccrualID, p.AmountCents, p.OwedToDateCents, p.Why, true
+				b, err := ReadBooks(ctx, q, in.LeaseID)
+				if err != nil {
+					return err
+				}
+				out.HeldCents = b.State().HeldCents + sumAccrued(prior)
 				return nil
 			}
 			if p.Anniversary.Time.Before(out.Anniversary) {
@@ -216,4 +235,12 @@ func (a *Activities) FlagUnclaimedRefund(ctx context.Context, refundID int64) er
 func day(t time.Time) time.Time {
 	y, m, d := t.Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+func sumAccrued(rows []db.InterestAccrual) int64 {
+	var n int64
+	for _, r := range rows {
+		n += r.AmountCents
+	}
+	return n
 }

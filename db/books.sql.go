@@ -584,6 +584,46 @@ func (q *Queries) ListInterestAccruals(ctx context.Context, leaseID string) ([]I
 	return items, nil
 }
 
+const listInterestUnsent = `-- name: ListInterestUnsent :many
+SELECT a.accrual_id, a.lease_id, a.anniversary, a.year_number, a.amount_cents, a.owed_to_date_cents, a.rule, a.why, a.created_at FROM interest_accruals a
+WHERE a.amount_cents > 0 AND a.anniversary >= $1::date
+  AND NOT EXISTS (SELECT 1 FROM email_outbox e
+                  WHERE e.idempotency_key = 'interest/' || a.lease_id || '/' || to_char(a.anniversary, 'YYYY-MM-DD') AND e.sent_at IS NOT NULL)
+ORDER BY a.lease_id, a.anniversary
+`
+
+// Interest credited since a day whose email to the tenant has not gone
+// out (the pass that credited it could not send it): the next pass sends it.
+func (q *Queries) ListInterestUnsent(ctx context.Context, since pgtype.Date) ([]InterestAccrual, error) {
+	rows, err := q.db.Query(ctx, listInterestUnsent, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []InterestAccrual{}
+	for rows.Next() {
+		var i InterestAccrual
+		if err := rows.Scan(
+			&i.AccrualID,
+			&i.LeaseID,
+			&i.Anniversary,
+			&i.YearNumber,
+			&i.AmountCents,
+			&i.OwedToDateCents,
+			&i.Rule,
+			&i.Why,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listPropertyCurrencies = `-- name: ListPropertyCurrencies :many
 SELECT DISTINCT currency FROM leases WHERE property_id = $1 ORDER BY currency
 `

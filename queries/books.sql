@@ -187,3 +187,12 @@ RETURNING *;
 
 -- name: GetDepositBatchByKey :one
 SELECT * FROM deposit_batches WHERE idempotency_key = $1;
+
+-- name: ListInterestUnsent :many
+-- Interest credited since a day whose email to the tenant has not gone
+-- out (the pass that credited it could not send it): the next pass sends it.
+SELECT a.* FROM interest_accruals a
+WHERE a.amount_cents > 0 AND a.anniversary >= sqlc.arg(since)::date
+  AND NOT EXISTS (SELECT 1 FROM email_outbox e
+                  WHERE e.idempotency_key = 'interest/' || a.lease_id || '/' || to_char(a.anniversary, 'YYYY-MM-DD') AND e.sent_at IS NOT NULL)
+ORDER BY a.lease_id, a.anniversary;

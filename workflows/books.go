@@ -76,11 +76,13 @@ func BooksDailyWorkflow(ctx workflow.Context, in BooksDailyInput) (BooksDailyRep
 			failed(fmt.Sprintf("interest of lease %s at %s", d.LeaseID, d.Anniversary.Format(time.DateOnly)), err)
 			continue
 		}
-		if c.Again || c.Settled {
+		if c.Settled || (c.Again && !d.Unsent) {
 			continue
 		}
-		r.InterestCredited++
-		r.InterestCents += c.Cents
+		if !c.Again {
+			r.InterestCredited++
+			r.InterestCents += c.Cents
+		}
 		if c.Cents == 0 {
 			continue
 		}

@@ -90,6 +90,20 @@ func TestBooksDailyPass(t *testing.T) {
 	require.Zero(t, again.InterestEmails)
 	require.Zero(t, again.UnclaimedFlagged)
 	require.Len(t, messages(func(m mailsink.Message) bool { return strings.Contains(string(m.Raw), "DY-") }), 3)
+
+	// An interest email a pass could not send (its outbox row unsent) is
+	// sent by the next pass, without crediting anything again.
+	latest := start.AddDate(2, 0, 0).Format(time.DateOnly)
+	tag, err := pool.Exec(ctx, "UPDATE email_outbox SET sent_at = NULL WHERE idempotency_key = $1", "interest/DY-1/"+latest)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	third := pass()
+	require.Zero(t, third.InterestCredited)
+	require.Equal(t, 1, third.InterestEmails)
+	require.Len(t, messages(func(m mailsink.Message) bool { return strings.Contains(string(m.Raw), "DY-") }), 4)
+	var after int64
+	require.NoError(t, pool.QueryRow(ctx, "SELECT sum(amount_cents) FROM interest_accruals WHERE lease_id = 'DY-1'").Scan(&after))
+	require.Equal(t, accrued, after)
 }
 
 func messages(match func(mailsink.Message) bool) []mailsink.Message {
