@@ -495,9 +495,6 @@ func (g *Gateway) ReconcileStatement(ctx context.Context, who Principal, in Reco
 	// reconciliation.
 	key := "sha256:" + digest
 	if prev, err := q.GetReconciliation(ctx, db.GetReconciliationParams{PropertyID: in.PropertyID, IdempotencyKey: key}); err == nil {
-		if prev.StatementSha256 != digest {
-			return out, fail(Conflict, "duplicate_key", "Idempotency-Key", "key %s was used for another statement", key)
-		}
 		if err := json.Unmarshal(prev.Result, &out); err != nil {
 			return out, unavailable("the database", err)
 		}
