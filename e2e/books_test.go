@@ -68,6 +68,12 @@ func TestTrustBooks(t *testing.T) {
 	require.Equal(t, lease, l.Leases[0].LeaseID)
 	require.EqualValues(t, 100000, l.Leases[0].HeldCents)
 	require.Contains(t, must(t, "books", "liability", "--property", "books-elm"), "Ties")
+	rows, err := csv.NewReader(strings.NewReader(must(t, "books", "liability", "--property", "books-elm", "-o", "csv"))).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	require.Equal(t, []string{"property_id", "currency", "lease_id", "tenant_name", "stage", "held", "liability", "difference"}, rows[0])
+	rows[1][4] = "" // the stage the workflow mirrors, a moment after the payment
+	require.Equal(t, []string{"books-elm", "USD", lease, "Di Reyes", "", "1000.00", "1000.00", "0.00"}, rows[1])
 	require.EqualValues(t, 100000, account(trial(), books.UndepositedFunds))
 
 	out := must(t, "books", "deposit-batch", "--property", "books-elm", "--date", today, "--reference", "DEP-ELM-1")

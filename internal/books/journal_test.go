@@ -154,6 +154,15 @@ func TestLeaseThroughTheBooks(t *testing.T) {
 		require.Equal(t, s.held, l.LiabilityBalanceCents, "after %s", s.name)
 		require.Equal(t, s.held, -balance(tb, books.SecurityDepositLiability), "after %s", s.name)
 	}
+	// As the books stood before any of it was posted: nothing, and tied.
+	before, err := gw.Liability(ctx, booksAdmin, "lifecycle", "2000-01-01")
+	require.NoError(t, err)
+	require.True(t, before.Ties)
+	require.Zero(t, before.TotalHeldCents)
+	require.Empty(t, before.Leases)
+	_, err = gw.Liability(ctx, booksAdmin, "lifecycle", "01/02/2026")
+	require.True(t, gateway.IsKind(err, gateway.Invalid), "%v", err)
+
 	tb, err := gw.TrialBalance(ctx, booksAdmin, "lifecycle", "")
 	require.NoError(t, err)
 	// 1500 in, 1200 refunded out: 300 stays in the bank as income (200
