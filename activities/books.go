@@ -277,7 +277,7 @@ func Statement(ctx context.Context, q *db.Queries, leaseID, kind string) (templa
 // ForManager says whether an email of this kind goes to the property's
 // manager rather than the tenants.
 func ForManager(kind string) bool {
-	return kind == templates.KindReminder || kind == templates.KindBooksDisagree
+	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund
 }
 
 // Data is what an email of this kind shows, from the books.
@@ -291,7 +291,11 @@ func (b Books) Data(kind string) templates.Data {
 // the lease's tenants (the first, the others in copy), or to the property's
 // manager, with what it shows from the books.
 func (b Books) Envelope(in EmailInput) (EmailInput, error) {
+	// What only the books' daily pass knows (the interest credited at an
+	// anniversary, the refund left unpaid) comes with the input.
+	interest, unclaimed := in.Data.Interest, in.Data.Unclaimed
 	in.Data = b.Data(in.Kind)
+	in.Data.Interest, in.Data.Unclaimed = interest, unclaimed
 	if in.FollowUp != nil {
 		in.Data = b.FollowUpEmail(*in.FollowUp)
 	}

@@ -175,7 +175,7 @@ func (q *Queries) ListAPIKeys(ctx context.Context) ([]ApiKey, error) {
 }
 
 const listLeaseRefunds = `-- name: ListLeaseRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 // What the PMS pays out: refund payouts to residents.
@@ -206,6 +206,11 @@ func (q *Queries) ListLeaseRefunds(ctx context.Context, leaseID string) ([]Refun
 			&i.SettlementID,
 			&i.Currency,
 			&i.Follows,
+			&i.PaidAt,
+			&i.PaidOn,
+			&i.PaidReference,
+			&i.PaidBy,
+			&i.UnclaimedFlaggedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -336,7 +341,7 @@ VALUES ($1, COALESCE($2, ''), COALESCE($3, ''))
 ON CONFLICT (property_id) DO UPDATE
     SET name = COALESCE($2, properties.name),
         manager_email = COALESCE($3, properties.manager_email)
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days
 `
 
 type UpsertPropertyDetailsParams struct {
@@ -360,6 +365,7 @@ func (q *Queries) UpsertPropertyDetails(ctx context.Context, arg UpsertPropertyD
 		&i.BuildingUnits,
 		&i.Currency,
 		&i.TimeZone,
+		&i.UnclaimedAfterDays,
 	)
 	return i, err
 }

@@ -217,7 +217,7 @@ func (q *Queries) GetListing(ctx context.Context, listingID string) (Listing, er
 }
 
 const getProperty = `-- name: GetProperty :one
-SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone FROM properties WHERE property_id = $1
+SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days FROM properties WHERE property_id = $1
 `
 
 func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property, error) {
@@ -234,6 +234,7 @@ func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property,
 		&i.BuildingUnits,
 		&i.Currency,
 		&i.TimeZone,
+		&i.UnclaimedAfterDays,
 	)
 	return i, err
 }
@@ -414,7 +415,7 @@ SET manager_email = COALESCE($1, manager_email),
     approval_threshold_cents = CASE WHEN $3::boolean THEN NULL
                                     ELSE COALESCE($4, approval_threshold_cents) END
 WHERE property_id = $5
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days
 `
 
 type SetPropertyPolicyParams struct {
@@ -446,6 +447,7 @@ func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyPa
 		&i.BuildingUnits,
 		&i.Currency,
 		&i.TimeZone,
+		&i.UnclaimedAfterDays,
 	)
 	return i, err
 }

@@ -542,7 +542,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at
 `
 
 type InsertPayoutOnceParams struct {
@@ -595,6 +595,11 @@ func (q *Queries) InsertPayoutOnce(ctx context.Context, arg InsertPayoutOncePara
 		&i.SettlementID,
 		&i.Currency,
 		&i.Follows,
+		&i.PaidAt,
+		&i.PaidOn,
+		&i.PaidReference,
+		&i.PaidBy,
+		&i.UnclaimedFlaggedAt,
 	)
 	return i, err
 }
@@ -604,7 +609,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at
 `
 
 type InsertRefundOnceParams struct {
@@ -656,6 +661,11 @@ func (q *Queries) InsertRefundOnce(ctx context.Context, arg InsertRefundOncePara
 		&i.SettlementID,
 		&i.Currency,
 		&i.Follows,
+		&i.PaidAt,
+		&i.PaidOn,
+		&i.PaidReference,
+		&i.PaidBy,
+		&i.UnclaimedFlaggedAt,
 	)
 	return i, err
 }
@@ -1031,7 +1041,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 }
 
 const listRefunds = `-- name: ListRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, error) {
@@ -1061,6 +1071,11 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 			&i.SettlementID,
 			&i.Currency,
 			&i.Follows,
+			&i.PaidAt,
+			&i.PaidOn,
+			&i.PaidReference,
+			&i.PaidBy,
+			&i.UnclaimedFlaggedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -38,6 +38,20 @@ type AuditLog struct {
 	ClaimedAt  *time.Time  `json:"claimed_at"`
 }
 
+type BankReconciliation struct {
+	ReconciliationID int64       `json:"reconciliation_id"`
+	PropertyID       string      `json:"property_id"`
+	Currency         string      `json:"currency"`
+	StatementFrom    pgtype.Date `json:"statement_from"`
+	StatementTo      pgtype.Date `json:"statement_to"`
+	StatementSha256  string      `json:"statement_sha256"`
+	Matched          int32       `json:"matched"`
+	Result           []byte      `json:"result"`
+	CreatedBy        string      `json:"created_by"`
+	IdempotencyKey   string      `json:"idempotency_key"`
+	CreatedAt        time.Time   `json:"created_at"`
+}
+
 type Charge struct {
 	ChargeID       int64       `json:"charge_id"`
 	LeaseID        string      `json:"lease_id"`
@@ -62,6 +76,14 @@ type ChargeCode struct {
 	Category     string `json:"category"`
 }
 
+type ChartOfAccount struct {
+	Account string `json:"account"`
+	Number  string `json:"number"`
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	About   string `json:"about"`
+}
+
 type Deposit struct {
 	DepositID      int64      `json:"deposit_id"`
 	LeaseID        string     `json:"lease_id"`
@@ -78,6 +100,26 @@ type Deposit struct {
 	Approval       string     `json:"approval"`
 	DecidedBy      string     `json:"decided_by"`
 	DecidedAt      *time.Time `json:"decided_at"`
+}
+
+type DepositBatch struct {
+	BatchID        int64       `json:"batch_id"`
+	PropertyID     string      `json:"property_id"`
+	Currency       string      `json:"currency"`
+	DepositedOn    pgtype.Date `json:"deposited_on"`
+	Reference      string      `json:"reference"`
+	TotalCents     int64       `json:"total_cents"`
+	CreatedBy      string      `json:"created_by"`
+	IdempotencyKey string      `json:"idempotency_key"`
+	CreatedAt      time.Time   `json:"created_at"`
+}
+
+type DepositBatchItem struct {
+	BatchID     int64       `json:"batch_id"`
+	LeaseID     string      `json:"lease_id"`
+	PaymentID   pgtype.Int8 `json:"payment_id"`
+	DepositID   pgtype.Int8 `json:"deposit_id"`
+	AmountCents int64       `json:"amount_cents"`
 }
 
 type EmailOutbox struct {
@@ -100,6 +142,18 @@ type EmailOutbox struct {
 	BodyHtml        pgtype.Text `json:"body_html"`
 }
 
+type InterestAccrual struct {
+	AccrualID       int64       `json:"accrual_id"`
+	LeaseID         string      `json:"lease_id"`
+	Anniversary     pgtype.Date `json:"anniversary"`
+	YearNumber      int32       `json:"year_number"`
+	AmountCents     int64       `json:"amount_cents"`
+	OwedToDateCents int64       `json:"owed_to_date_cents"`
+	Rule            string      `json:"rule"`
+	Why             string      `json:"why"`
+	CreatedAt       time.Time   `json:"created_at"`
+}
+
 type Invoice struct {
 	InvoiceID        int64       `json:"invoice_id"`
 	LeaseID          string      `json:"lease_id"`
@@ -118,6 +172,29 @@ type Invoice struct {
 	SettlementID     pgtype.Int8 `json:"settlement_id"`
 	Currency         string      `json:"currency"`
 	Follows          pgtype.Text `json:"follows"`
+}
+
+type JournalEntry struct {
+	EntryID    int64       `json:"entry_id"`
+	PropertyID string      `json:"property_id"`
+	Currency   string      `json:"currency"`
+	LeaseID    pgtype.Text `json:"lease_id"`
+	Event      string      `json:"event"`
+	Source     string      `json:"source"`
+	EntryDate  pgtype.Date `json:"entry_date"`
+	Memo       string      `json:"memo"`
+	PostedAt   time.Time   `json:"posted_at"`
+	Txid       int64       `json:"txid"`
+}
+
+type JournalLine struct {
+	LineID      int64  `json:"line_id"`
+	EntryID     int64  `json:"entry_id"`
+	PropertyID  string `json:"property_id"`
+	Account     string `json:"account"`
+	LeaseID     string `json:"lease_id"`
+	DebitCents  int64  `json:"debit_cents"`
+	CreditCents int64  `json:"credit_cents"`
 }
 
 type JurisdictionRule struct {
@@ -233,6 +310,14 @@ type Property struct {
 	BuildingUnits          int32       `json:"building_units"`
 	Currency               string      `json:"currency"`
 	TimeZone               string      `json:"time_zone"`
+	UnclaimedAfterDays     int32       `json:"unclaimed_after_days"`
+}
+
+type PropertyAccount struct {
+	PropertyID string `json:"property_id"`
+	Account    string `json:"account"`
+	Number     string `json:"number"`
+	Name       string `json:"name"`
 }
 
 type PropertyChange struct {
@@ -253,23 +338,28 @@ type ReconcileWatermark struct {
 }
 
 type Refund struct {
-	RefundID         int64       `json:"refund_id"`
-	LeaseID          string      `json:"lease_id"`
-	ResidentID       int64       `json:"resident_id"`
-	AmountInCents    int64       `json:"amount_in_cents"`
-	ReceivedCents    int64       `json:"received_cents"`
-	ArrearsCents     int64       `json:"arrears_cents"`
-	DeductionsCents  int64       `json:"deductions_cents"`
-	RecipientName    string      `json:"recipient_name"`
-	RecipientEmail   string      `json:"recipient_email"`
-	RecipientAddress string      `json:"recipient_address"`
-	Status           string      `json:"status"`
-	IdempotencyKey   string      `json:"idempotency_key"`
-	CreatedAt        time.Time   `json:"created_at"`
-	KeptCents        int64       `json:"kept_cents"`
-	SettlementID     pgtype.Int8 `json:"settlement_id"`
-	Currency         string      `json:"currency"`
-	Follows          pgtype.Text `json:"follows"`
+	RefundID           int64       `json:"refund_id"`
+	LeaseID            string      `json:"lease_id"`
+	ResidentID         int64       `json:"resident_id"`
+	AmountInCents      int64       `json:"amount_in_cents"`
+	ReceivedCents      int64       `json:"received_cents"`
+	ArrearsCents       int64       `json:"arrears_cents"`
+	DeductionsCents    int64       `json:"deductions_cents"`
+	RecipientName      string      `json:"recipient_name"`
+	RecipientEmail     string      `json:"recipient_email"`
+	RecipientAddress   string      `json:"recipient_address"`
+	Status             string      `json:"status"`
+	IdempotencyKey     string      `json:"idempotency_key"`
+	CreatedAt          time.Time   `json:"created_at"`
+	KeptCents          int64       `json:"kept_cents"`
+	SettlementID       pgtype.Int8 `json:"settlement_id"`
+	Currency           string      `json:"currency"`
+	Follows            pgtype.Text `json:"follows"`
+	PaidAt             *time.Time  `json:"paid_at"`
+	PaidOn             pgtype.Date `json:"paid_on"`
+	PaidReference      string      `json:"paid_reference"`
+	PaidBy             string      `json:"paid_by"`
+	UnclaimedFlaggedAt *time.Time  `json:"unclaimed_flagged_at"`
 }
 
 type Resident struct {

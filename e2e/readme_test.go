@@ -390,6 +390,19 @@ var readmeChecks = map[string]func(t *testing.T, s readmeStack, out string){
 		require.Regexp(t, `(?m)^  refund-\d+ +lease L-100 +880\.00 USD pay to Ana Lopez <ana@example\.com>$`, out)
 		require.Equal(t, 1, strings.Count(out, "pay to"), "willow owes one refund")
 	},
+	"books": func(t *testing.T, s readmeStack, out string) {
+		require.Contains(t, out, "Ties: the deposits held equal the Security Deposit Liability balance")
+		require.Contains(t, out, "3 receipt(s), $2,500.00") // CHK-1042, CHK-1043 and CHK-8 (CHK-7 came back)
+		require.Contains(t, out, "already recorded: nothing moved again")
+		require.Contains(t, out, "Balanced: debits equal credits")
+		require.EqualValues(t, 1, count(t, "SELECT count(*) FROM deposit_batches WHERE property_id = 'willow' AND reference = 'DEP-0001' AND total_cents = 250000"))
+		journal, err := os.ReadFile(filepath.Join(s.dir, "journal.csv"))
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(journal), "entry_id,date,property_id,currency,account_number,account_name,debit,credit,lease_id,event,source,memo,posted_at\n"))
+		require.Contains(t, out, "1 line(s) matched")
+		require.Contains(t, out, "Service charge")
+		require.Contains(t, out, "exit 1")
+	},
 }
 
 func TestREADME(t *testing.T) {
@@ -398,7 +411,7 @@ func TestREADME(t *testing.T) {
 	for _, b := range blocks {
 		names = append(names, b.name)
 	}
-	require.Equal(t, []string{"managers-day", "decisions", "money", "team", "api", "pms-sync"}, names, "the README's tested blocks")
+	require.Equal(t, []string{"managers-day", "decisions", "money", "team", "api", "pms-sync", "books"}, names, "the README's tested blocks")
 	s := newReadmeStack(t)
 	for _, b := range blocks {
 		// A block builds on the ones before it (the same leases, bea.token):

@@ -163,11 +163,35 @@ func goldenCases() map[string]struct {
 		kind string
 		data Data
 	}{KindBooksDisagree, booksDisagreeData()}
+	cases[KindInterest] = struct {
+		kind string
+		data Data
+	}{KindInterest, interestData()}
+	cases[KindUnclaimedRefund] = struct {
+		kind string
+		data Data
+	}{KindUnclaimedRefund, unclaimedData()}
 	cases[KindWebhookDisabled] = struct {
 		kind string
 		data Data
 	}{KindWebhookDisabled, webhookDisabledData()}
 	return cases
+}
+
+// interestData is a New York tenant's second year of interest credited.
+func interestData() Data {
+	d := goldenData(KindInterest)
+	d.Interest = &InterestCredit{Year: 2, Anniversary: time.Date(2027, 9, 1, 0, 0, 0, 0, time.UTC), Cents: 2987, TotalCents: 5961,
+		HeldCents: 155961, Why: "simple interest from 2025-09-01 to 2027-09-01, less the landlord's fee of 1.00% a year"}
+	return d
+}
+
+// unclaimedData is the manager's alert about a refund not paid in 90 days.
+func unclaimedData() Data {
+	d := goldenData(KindReminder)
+	d.Unclaimed = &UnclaimedRefund{RefundID: 7, Cents: 53250, Recipient: "Ana Lopez <ana@example.com>",
+		IssuedAt: time.Date(2026, 12, 14, 0, 0, 0, 0, time.UTC), Days: 91}
+	return d
 }
 
 // webhookDisabledData is the operator's alert when a webhook endpoint's

@@ -41,7 +41,34 @@ const (
 	// retries ran out and it was disabled (not in Kinds: an operator's
 	// alert, Data.Webhook).
 	KindWebhookDisabled = "webhook_disabled"
+	// KindInterest tells the tenant the interest credited to their deposit
+	// at an anniversary of the lease, where the statute pays interest while
+	// the tenancy runs (not in Kinds: Data.Interest).
+	KindInterest = "interest"
+	// KindUnclaimedRefund tells the property's manager that a refund payout
+	// was not marked paid within the property's days (not in Kinds: an
+	// operator's alert, Data.Unclaimed).
+	KindUnclaimedRefund = "unclaimed_refund"
 )
+
+// InterestCredit is interest credited to a deposit at an anniversary.
+type InterestCredit struct {
+	Year        int       `json:"year"`        // the lease's year that ended (1, 2, ...)
+	Anniversary time.Time `json:"anniversary"` // the day it ended
+	Cents       int64     `json:"cents"`       // credited now
+	TotalCents  int64     `json:"total_cents"` // credited so far, this year's included
+	HeldCents   int64     `json:"held_cents"`  // the deposit held now, with the interest
+	Why         string    `json:"why"`
+}
+
+// UnclaimedRefund is a refund payout not marked paid in time.
+type UnclaimedRefund struct {
+	RefundID  int64     `json:"refund_id"`
+	Cents     int64     `json:"cents"`
+	Recipient string    `json:"recipient"`
+	IssuedAt  time.Time `json:"issued_at"`
+	Days      int       `json:"days"`
+}
 
 // KindStatement is not an email: the downloadable itemized statement
 // (`deposits statement`), in the emails' layout and with the same figures.
@@ -130,6 +157,10 @@ type Data struct {
 	FollowUp *FollowUp `json:"follow_up,omitempty"`
 	// Webhook is set for a webhook_disabled email.
 	Webhook *WebhookDown `json:"webhook,omitempty"`
+	// Interest is set for an interest email.
+	Interest *InterestCredit `json:"interest,omitempty"`
+	// Unclaimed is set for an unclaimed_refund email.
+	Unclaimed *UnclaimedRefund `json:"unclaimed,omitempty"`
 }
 
 // WebhookDown is a webhook endpoint given up on: the delivery whose retries

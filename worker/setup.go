@@ -87,3 +87,37 @@ func ScheduleReconcile(ctx context.Context, c client.Client, every time.Duration
 	}
 	return fmt.Sprintf("Reconcile runs every %s (schedule %s).", every, workflows.ReconcileScheduleID), nil
 }
+
+// BooksDailyAt is the hour (UTC) the books' daily pass runs: interest at
+// the anniversaries of the day, refunds left unpaid flagged.
+const BooksDailyAt = 6
+
+// ScheduleBooks creates the books' daily schedule (issue #19), or brings
+// an existing one back to this spec; safe to run again.
+func ScheduleBooks(ctx context.Context, c client.Client) (string, error) {
+	sc := c.ScheduleClient()
+	spec := client.ScheduleSpec{Calendars: []client.ScheduleCalendarSpec{{
+		Hour: []client.ScheduleRange{{Start: BooksDailyAt}}, Minute: []client.ScheduleRange{{Start: 0}},
+	}}}
+	action := &client.ScheduleWorkflowAction{
+		ID: "books-daily", Workflow: workflows.BooksDailyWorkflowType, TaskQueue: workflows.TaskQueue,
+		Args: []any{workflows.BooksDailyInput{}}, WorkflowExecutionTimeout: 20 * time.Hour,
+	}
+	_, err := sc.Create(ctx, client.ScheduleOptions{
+		ID: workflows.BooksScheduleID, Spec: spec, Action: action,
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: 24 * time.Hour,
+		Note: "depositflow: interest credited at lease anniversaries where the statute pays it yearly; unpaid refunds flagged",
+	})
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		err = sc.GetHandle(ctx, workflows.BooksScheduleID).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := in.Description.Schedule
+			s.Spec = &spec
+			s.Action = action
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		}})
+	}
+	if err != nil {
+		return "", fmt.Errorf("the books schedule: %w", err)
+	}
+	return fmt.Sprintf("The books' daily pass (interest at anniversaries, unpaid refunds) runs at %02d:00 UTC (schedule %s).", BooksDailyAt, workflows.BooksScheduleID), nil
+}

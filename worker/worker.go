@@ -75,5 +75,6 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: workflows.ReconcileWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.FollowUpWorkflow, workflow.RegisterOptions{Name: workflows.FollowUpWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: workflows.WebhookWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.BooksDailyWorkflow, workflow.RegisterOptions{Name: workflows.BooksDailyWorkflowType})
 	r.RegisterActivity(acts)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/depositflow/depositflow/internal/books"
 	"github.com/depositflow/depositflow/internal/contract"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/gateway"
@@ -183,6 +184,8 @@ func TestOpenAPIRequestSchemasMatchTypes(t *testing.T) {
 		"Property": Property{}, "Unit": Unit{}, "Listing": Listing{}, "Resident": Resident{}, "Lease": Lease{},
 		"Charge": Charge{}, "Payment": Payment{}, "ReturnedPayment": ReturnedPayment{}, "MoveOut": MoveOut{},
 		"Tenant": Tenant{}, "Forwarding": Forwarding{}, "Amendment": Amendment{}, "DecisionRequest": DecisionRequest{}, "Policy": Policy{},
+		"DepositBatchRequest": DepositBatchRequest{}, "StatementRequest": StatementRequest{}, "RefundPaidRequest": RefundPaidRequest{},
+		"StatementLine": books.StatementLine{},
 	} {
 		if ap := doc.Components.Schemas[name].Value.AdditionalProperties.Has; ap == nil || *ap {
 			t.Errorf("schema %s must say additionalProperties: false", name)
@@ -212,6 +215,9 @@ func TestOpenAPIResponseTypesAreDocumented(t *testing.T) {
 		"ListedLease": deposit.ListedLease{}, "LeasePage": gateway.LeasePage{}, "InvoicePage": gateway.InvoicePage{}, "Rule": rules.Rule{},
 		"PropertyPolicy": gateway.Property{}, "Property": Property{}, "Unit": Unit{}, "Listing": Listing{}, "Resident": Resident{},
 		"LeaseStarted": LeaseStarted{}, "Error": errorBody{}, "Problem": problem{},
+		"Liability": books.Liability{}, "TrialBalance": books.TrialBalance{}, "JournalPage": JournalPage{}, "Aging": books.Aging{},
+		"InterestReport": gateway.InterestReport{}, "UnclaimedRefund": gateway.UnclaimedRefund{}, "BatchOut": gateway.BatchOut{},
+		"RefundPaid": gateway.RefundPaid{}, "Reconciliation": books.Reconciliation{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			filled := reflect.New(reflect.TypeOf(v)).Elem()
@@ -307,7 +313,7 @@ func TestUnauthenticated(t *testing.T) {
 			continue
 		}
 		method, path, _ := strings.Cut(route, " ")
-		path = strings.NewReplacer("{lease_id}", "L-1", "{payment_id}", "P-1", "{property_id}", "maple", "{code}", "US-CA", "{kind}", "notice").Replace(path)
+		path = strings.NewReplacer("{lease_id}", "L-1", "{payment_id}", "P-1", "{property_id}", "maple", "{code}", "US-CA", "{kind}", "notice", "{refund_id}", "7").Replace(path)
 		for _, auth := range []string{"", "Basic abc", "Bearer nope"} {
 			for _, accept := range []string{"", "application/json", "application/problem+json", "application/json;q=0.5, application/problem+json"} {
 				body := ""

@@ -305,6 +305,7 @@ type Policy struct {
 	BuildingUnits          *int32  `json:"building_units,omitempty"`
 	Currency               *string `json:"currency,omitempty"`
 	TimeZone               *string `json:"time_zone,omitempty"`
+	UnclaimedAfterDays     *int32  `json:"unclaimed_after_days,omitempty"`
 }
 
 func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
@@ -314,7 +315,7 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.P
 	}
 	p, err := s.gw.SetProperty(r.Context(), who, gateway.PropertyIn{PropertyID: r.PathValue("property_id"), ThresholdCents: in.ApprovalThresholdCents,
 		ClearThreshold: in.ClearThreshold, ManagerEmail: in.ManagerEmail, NSFFeeCents: in.NSFFeeCents, Jurisdiction: in.Jurisdiction,
-		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone})
+		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays})
 	if err != nil {
 		return err
 	}

@@ -218,7 +218,7 @@ func (a *app) decide(ctx context.Context, leaseID, kind string, req api.Decision
 func (a *app) propertyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "property", Short: "Property policies: approval threshold, manager email, NSF fee, law, currency, time zone"}
 	var threshold, managerEmail, nsfFee, jurisdiction, currency, zone string
-	var units int
+	var units, unclaimedDays int
 	set := &cobra.Command{
 		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00] [--jurisdiction US-CA] [--building-units N] [--currency GBP] [--time-zone Europe/London]",
 		Short: "Set a property's policy (books_admin); a change of an existing threshold waits for a second books_admin",
@@ -280,6 +280,13 @@ books_admin runs deposits property approve.`,
 			if zone != "" {
 				p.TimeZone = &zone
 			}
+			if unclaimedDays != 0 {
+				if unclaimedDays < 1 || unclaimedDays > 3650 {
+					return refused("--unclaimed-after-days %d: give 1 to 3650 days", unclaimedDays)
+				}
+				d := int32(unclaimedDays)
+				p.UnclaimedAfterDays = &d
+			}
 			var out gateway.Property
 			if _, err := a.post(cmd.Context(), "/v1/properties/"+args[0]+"/policy", p, "", &out); err != nil {
 				return err
@@ -296,6 +303,7 @@ books_admin runs deposits property approve.`,
 	f.StringVar(&nsfFee, "nsf-fee", "", "fee charged for a returned payment (0 for none; default 25.00)")
 	f.StringVar(&currency, "currency", "", "ISO 4217 currency of new leases (default USD; GB-ENG: GBP)")
 	f.StringVar(&zone, "time-zone", "", "IANA time zone where the property's dates are days (default UTC)")
+	f.IntVar(&unclaimedDays, "unclaimed-after-days", 0, "days after which a refund not marked paid is flagged to the manager (default 90)")
 	decide := func(approve bool) *cobra.Command {
 		verb, path := "decline", "decline"
 		if approve {
@@ -332,8 +340,8 @@ func (a *app) printProperty(p gateway.Property) {
 	if p.ApprovalThresholdCents != nil {
 		limit = cur(p.Currency, *p.ApprovalThresholdCents)
 	}
-	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s, jurisdiction %s, %d unit(s) in the building, currency %s, time zone %s.\n",
-		p.PropertyID, limit, dash(p.ManagerEmail), cur(p.Currency, p.NSFFeeCents), p.Jurisdiction, p.BuildingUnits, p.Currency, p.TimeZone)
+	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s, jurisdiction %s, %d unit(s) in the building, currency %s, time zone %s; refunds unpaid after %d days are flagged.\n",
+		p.PropertyID, limit, dash(p.ManagerEmail), cur(p.Currency, p.NSFFeeCents), p.Jurisdiction, p.BuildingUnits, p.Currency, p.TimeZone, p.UnclaimedAfterDays)
 	if c := p.PendingThreshold; c != nil {
 		to := "none"
 		if c.ThresholdCents != nil {
@@ -388,7 +396,7 @@ func (a *app) auditCommand() *cobra.Command {
 
 // booksCommand is what an admin does when a lease's books disagree.
 func (a *app) booksCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "books", Short: "When a lease's books disagree with its workflow (admin)"}
+	cmd := &cobra.Command{Use: "books", Short: "The trust books: liability, trial balance, journal, aging, deposit batches, bank reconciliation, interest; recheck a lease whose books disagree"}
 	var rebuild bool
 	var key string
 	recheck := &cobra.Command{
@@ -409,5 +417,6 @@ book of record). Admin only.`,
 	recheck.Flags().BoolVar(&rebuild, "rebuild", false, "rebuild the workflow's view from the database before settling")
 	recheck.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same request")
 	cmd.AddCommand(recheck)
+	cmd.AddCommand(a.booksReportCommands()...)
 	return cmd
 }

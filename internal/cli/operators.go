@@ -27,7 +27,9 @@ func (a *app) setupCommand() *cobra.Command {
 can filter leases in the Temporal Web UI and with temporal workflow list --query:
 DepositLeaseId, DepositPropertyId, DepositStage, DepositReleaseAt,
 DepositJurisdiction, DepositStatutoryDeadline. Attributes already there are left alone.
-Creates (or updates) the Temporal Schedule that runs the reconcile pass.`,
+Creates (or updates) the Temporal Schedules that run the reconcile pass and the
+books' daily pass (interest credited at lease anniversaries where the statute
+pays it yearly, refunds left unpaid flagged to the manager).`,
 		Example: `  deposits setup
   temporal workflow list --query "DepositStage = 'release_pending' AND DepositReleaseAt < '2026-12-01T00:00:00Z'"`,
 		Args: cobra.NoArgs,
@@ -44,6 +46,14 @@ Creates (or updates) the Temporal Schedule that runs the reconcile pass.`,
 			msg, err := a.scheduleReconcile(cmd.Context(), every)
 			if err != nil {
 				return err
+			}
+			a.printf("%s\n", msg)
+			c, err := a.temporal(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if msg, err = worker.ScheduleBooks(cmd.Context(), c); err != nil {
+				return unavailable("Temporal", err)
 			}
 			a.printf("%s\n", msg)
 			return nil

@@ -181,6 +181,13 @@ var permissions = map[string]permission{
 	"property.set":  {roles: []string{deposit.RoleBooksAdmin}},
 	"property.ok":   {roles: []string{deposit.RoleBooksAdmin}},
 	"recheck_books": {roles: []string{deposit.RoleAdmin}},
+	// The trust books: anyone with a role reads those of their properties;
+	// a books_admin writes what only the books have (a deposit batch, a
+	// refund paid, a statement reconciled).
+	"books.read":        {roles: deposit.Roles},
+	"books.deposit":     {roles: []string{deposit.RoleBooksAdmin}},
+	"books.refund_paid": {roles: []string{deposit.RoleBooksAdmin}},
+	"books.reconcile":   {roles: []string{deposit.RoleBooksAdmin}},
 }
 
 // may refuses an action the principal's roles do not allow, naming the role it needs.

@@ -19,11 +19,11 @@ func TestPermissions(t *testing.T) {
 		who     Principal
 		allowed []string
 	}{
-		{viewer, []string{"read"}},
-		{manager, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address",
+		{viewer, []string{"read", "books.read"}},
+		{manager, []string{"read", "books.read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address",
 			"deposit.amend", "extend", "keep", "release", "hold", "decline"}},
-		{books, []string{"read", "approve", "decline", "property.set", "property.ok"}},
-		{admin, []string{"read", "recheck_books"}},
+		{books, []string{"read", "approve", "decline", "property.set", "property.ok", "books.read", "books.deposit", "books.refund_paid", "books.reconcile"}},
+		{admin, []string{"read", "recheck_books", "books.read"}},
 		{key, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
 		{system, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
 	} {

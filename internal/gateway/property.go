@@ -23,16 +23,19 @@ import (
 
 // Property is a property's policy as stored.
 type Property struct {
-	PropertyID             string         `json:"property_id"`
-	Name                   string         `json:"name"`
-	ManagerEmail           string         `json:"manager_email"`
-	ApprovalThresholdCents *int64         `json:"approval_threshold_cents"` // nil: no approval needed
-	NSFFeeCents            int64          `json:"nsf_fee_cents"`
-	Jurisdiction           string         `json:"jurisdiction"`
-	BuildingUnits          int32          `json:"building_units"`
-	Currency               string         `json:"currency"`
-	TimeZone               string         `json:"time_zone"`
-	PendingThreshold       *PendingChange `json:"pending_threshold_change,omitempty"`
+	PropertyID             string `json:"property_id"`
+	Name                   string `json:"name"`
+	ManagerEmail           string `json:"manager_email"`
+	ApprovalThresholdCents *int64 `json:"approval_threshold_cents"` // nil: no approval needed
+	NSFFeeCents            int64  `json:"nsf_fee_cents"`
+	Jurisdiction           string `json:"jurisdiction"`
+	BuildingUnits          int32  `json:"building_units"`
+	Currency               string `json:"currency"`
+	TimeZone               string `json:"time_zone"`
+	// UnclaimedAfterDays: a refund payout not marked paid this many days
+	// after it was issued is flagged to the manager (default 90).
+	UnclaimedAfterDays int32          `json:"unclaimed_after_days"`
+	PendingThreshold   *PendingChange `json:"pending_threshold_change,omitempty"`
 }
 
 // PendingChange is a threshold change waiting for a second books_admin.
@@ -54,11 +57,13 @@ type PropertyIn struct {
 	BuildingUnits  *int32  `json:"building_units,omitempty"`
 	Currency       *string `json:"currency,omitempty"`
 	TimeZone       *string `json:"time_zone,omitempty"`
+	// UnclaimedAfterDays: days after which an unpaid refund payout is flagged.
+	UnclaimedAfterDays *int32 `json:"unclaimed_after_days,omitempty"`
 }
 
 func (in PropertyIn) empty() bool {
 	return in.ThresholdCents == nil && !in.ClearThreshold && in.ManagerEmail == nil && in.NSFFeeCents == nil &&
-		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil
+		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil && in.UnclaimedAfterDays == nil
 }
 
 // SetProperty sets a property's policy. A new threshold where there was
@@ -73,7 +78,7 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		return out, err
 	}
 	if in.empty() {
-		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency or time zone")
+		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency, time zone or unclaimed days")
 	}
 	policy := db.SetPropertyPolicyParams{PropertyID: in.PropertyID}
 	if in.ThresholdCents != nil && in.ClearThreshold {
@@ -132,6 +137,9 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		}
 		locale.TimeZone = pgtype.Text{String: *in.TimeZone, Valid: true}
 	}
+	if in.UnclaimedAfterDays != nil && (*in.UnclaimedAfterDays < 1 || *in.UnclaimedAfterDays > 3650) {
+		return out, fail(Invalid, "invalid", "unclaimed_after_days", "unclaimed days must be from 1 to 3650")
+	}
 	pool, err := g.DB(ctx)
 	if err != nil {
 		return out, unavailable("the database", err)
@@ -177,7 +185,12 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		if row, err = q.SetPropertyJurisdiction(ctx, law); err != nil {
 			return err
 		}
-		row, err = q.SetPropertyLocale(ctx, locale)
+		if row, err = q.SetPropertyLocale(ctx, locale); err != nil {
+			return err
+		}
+		if in.UnclaimedAfterDays != nil {
+			row, err = q.SetUnclaimedAfterDays(ctx, db.SetUnclaimedAfterDaysParams{PropertyID: in.PropertyID, UnclaimedAfterDays: *in.UnclaimedAfterDays})
+		}
 		return err
 	})
 	if err := txErr(err); err != nil {
@@ -188,7 +201,8 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 
 func propertyOf(row db.Property, pending *db.PropertyChange) Property {
 	p := Property{PropertyID: row.PropertyID, Name: row.Name, ManagerEmail: row.ManagerEmail, NSFFeeCents: row.NsfFeeCents,
-		Jurisdiction: row.Jurisdiction, BuildingUnits: row.BuildingUnits, Currency: row.Currency, TimeZone: row.TimeZone}
+		Jurisdiction: row.Jurisdiction, BuildingUnits: row.BuildingUnits, Currency: row.Currency, TimeZone: row.TimeZone,
+		UnclaimedAfterDays: row.UnclaimedAfterDays}
 	if row.ApprovalThresholdCents.Valid {
 		v := row.ApprovalThresholdCents.Int64
 		p.ApprovalThresholdCents = &v

@@ -30,6 +30,12 @@ type Interest struct {
 	MinHeldDays int `json:"min_held_days,omitempty"`
 	// MinBuildingUnits: only buildings of this many units or more pay interest (US-NY: 6, US-IL: 25).
 	MinBuildingUnits int `json:"min_building_units,omitempty"`
+	// Yearly: the statute pays interest while the tenancy runs, at each
+	// anniversary of the lease (US-NY, US-MA, US-IL-CHI): depositflow's
+	// books schedule credits it to the deposit then and tells the tenant;
+	// the settlement pays what is owed to its day, less nothing (the
+	// credited interest is part of it).
+	Yearly bool `json:"yearly,omitempty"`
 }
 
 // YearRate is the annual rate for one calendar year.
