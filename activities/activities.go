@@ -324,6 +324,12 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 	err = pgx.BeginTxFunc(ctx, a.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		queues = nil
+		if in.HoldDisputes {
+			// First: no dispute slips in between the books and the hold (holdDisputes).
+			if _, err := q.LockLease(ctx, in.LeaseID); err != nil {
+				return leaseErr(in.LeaseID, err)
+			}
+		}
 		// A settlement written under this key (a retry after success) is
 		// found again below, whatever changed since; otherwise the books decide.
 		prev, err := q.GetSettlement(ctx, in.LeaseID)

@@ -117,38 +117,47 @@ func (a *Activities) ReadDisputes(ctx context.Context, in FactInput) (DisputesFa
 // item's amount while what the settlement applied (the funds less the
 // refund) covers it. The lease's row is locked first, so a dispute the
 // server writes meanwhile is either held here or refused there (the lease
-// is settled).
-func holdDisputes(ctx context.Context, q *db.Queries, in SettleInput, settlementID int64) ([]deposit.Dispute, error) {
-	if _, err := q.LockLease(ctx, in.LeaseID); err != nil {
-		return nil, err
-	}
-	rows, err := q.ListDisputes(ctx, in.LeaseID)
-	if err != nil {
-		return nil, err
-	}
+// is settled). SettleDeposit locks the row as its transaction's first
+// statement; the server's dispute also updates the row, so a dispute
+// committed after the settlement's snapshot fails the settlement's
+// repeatable-read transaction, which is retried and holds it.
+// PlanHolds is what the settlement in holds of each disputed item not held
+// yet, by its ID: in the items' order, each item's amount while what the
+// settlement applied (the funds less the refund, less what is already
+// held) covers it; nothing where a missed deadline forfeited the deductions.
+func PlanHolds(in SettleInput, ds []deposit.Dispute) map[int64]int64 {
 	applied := in.ReceivedCents + in.InterestCents + in.CreditsCents - in.RefundCents
 	if in.Books != nil && in.Books.Forfeited {
-		// Nothing was withheld: there is nothing to hold.
 		applied = 0
 	}
 	var amounts []int64
-	var todo []db.Dispute
-	for _, r := range rows {
-		if r.Held {
-			applied -= r.HeldCents
+	var todo []int64
+	for _, d := range ds {
+		if d.Held {
+			applied -= d.HeldCents
 			continue
 		}
-		amounts = append(amounts, r.AmountCents)
-		todo = append(todo, r)
+		amounts = append(amounts, d.AmountCents)
+		todo = append(todo, d.DisputeID)
 	}
-	holds := deposit.Holds(applied, amounts)
-	for i, r := range todo {
-		if _, err := q.HoldDispute(ctx, db.HoldDisputeParams{DisputeID: r.DisputeID, LeaseID: in.LeaseID, HeldCents: holds[i]}); err != nil {
+	out := map[int64]int64{}
+	for i, h := range deposit.Holds(applied, amounts) {
+		out[todo[i]] = h
+	}
+	return out
+}
+
+func holdDisputes(ctx context.Context, q *db.Queries, in SettleInput, settlementID int64) ([]deposit.Dispute, error) {
+	ds, err := readDisputes(ctx, q, in.LeaseID)
+	if err != nil {
+		return nil, err
+	}
+	for id, cents := range PlanHolds(in, ds) {
+		if _, err := q.HoldDispute(ctx, db.HoldDisputeParams{DisputeID: id, LeaseID: in.LeaseID, HeldCents: cents}); err != nil {
 			return nil, err
 		}
 	}
-	ds, err := readDisputes(ctx, q, in.LeaseID)
-	if err != nil {
+	if ds, err = readDisputes(ctx, q, in.LeaseID); err != nil {
 		return nil, err
 	}
 	if err := q.SetDisputedCents(ctx, db.SetDisputedCentsParams{SettlementID: settlementID, DisputedCents: deposit.DisputedHeld(ds)}); err != nil {

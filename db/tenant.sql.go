@@ -611,3 +611,14 @@ func (q *Queries) SettleDispute(ctx context.Context, arg SettleDisputeParams) (D
 	)
 	return i, err
 }
+
+const touchLease = `-- name: TouchLease :exec
+UPDATE leases SET updated_at = now() WHERE lease_id = $1
+`
+
+// A dispute changes the lease's row too: a settlement whose snapshot came
+// before it fails (repeatable read) and is retried, holding the dispute.
+func (q *Queries) TouchLease(ctx context.Context, leaseID string) error {
+	_, err := q.db.Exec(ctx, touchLease, leaseID)
+	return err
+}

@@ -83,3 +83,8 @@ RETURNING *;
 -- Whether a resident is a tenant of a lease (its first or a co-tenant).
 SELECT EXISTS (SELECT 1 FROM leases l WHERE l.lease_id = sqlc.arg(lease_id)::text AND l.resident_id = sqlc.arg(resident_id)::bigint)
     OR EXISTS (SELECT 1 FROM lease_residents r WHERE r.lease_id = sqlc.arg(lease_id)::text AND r.resident_id = sqlc.arg(resident_id)::bigint);
+
+-- name: TouchLease :exec
+-- A dispute changes the lease's row too: a settlement whose snapshot came
+-- before it fails (repeatable read) and is retried, holding the dispute.
+UPDATE leases SET updated_at = now() WHERE lease_id = $1;

@@ -194,6 +194,9 @@ type State struct {
 	// DisputedCents what the settlement holds for those not yet settled.
 	Disputes      []Dispute `json:"disputes,omitempty"`
 	DisputedCents int64     `json:"disputed_cents,omitempty"`
+	// Disputable says the lease's workflow takes disputes (it started
+	// after the tenant's side existed).
+	Disputable bool `json:"disputable,omitempty"`
 }
 
 // FollowUp is a payment or charge that came after the settlement, and what
