@@ -3,8 +3,8 @@ package templates
 import (
 	"flag"
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"

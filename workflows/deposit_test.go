@@ -46,7 +46,7 @@ type harness struct {
 	deadlines []activities.DeadlinesInput
 	// What happens when, for every run of a lease that continues as new.
 	events []*event
-	runs   int // runs of the workflow (more than one after a continue-as-new)
+	runs   int                          // runs of the workflow (more than one after a continue-as-new)
 	paid   []activities.PayDisputeInput // disputed items settled, as PayDispute was called
 }
 
