@@ -107,30 +107,44 @@ func (s *Signer) mac(key []byte, parts ...string) []byte {
 // Check verifies a token for a purpose and returns its claims, or
 // ErrRefused for anything wrong with it.
 func (s *Signer) Check(token, purpose string) (Claims, error) {
-	if s == nil || len(token) > 1024 {
-		return Claims{}, ErrRefused
+	c, _, err := s.Inspect(token, purpose)
+	return c, err
+}
+
+// Inspect is Check, and also says what was wrong, for the audit log only
+// (never for the caller): "no secret", "malformed", "bad signature",
+// "other purpose", "expired".
+func (s *Signer) Inspect(token, purpose string) (Claims, string, error) {
+	if s == nil {
+		return Claims{}, "no link secret on this server", ErrRefused
+	}
+	if len(token) > 1024 {
+		return Claims{}, "malformed", ErrRefused
 	}
 	payload, sig, ok := strings.Cut(token, ".")
 	if !ok {
-		return Claims{}, ErrRefused
+		return Claims{}, "malformed", ErrRefused
 	}
 	got, err := b64.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, s.mac(s.link, payload)) {
-		return Claims{}, ErrRefused
+		return Claims{}, "bad signature", ErrRefused
 	}
 	body, err := b64.DecodeString(payload)
 	if err != nil {
-		return Claims{}, ErrRefused
+		return Claims{}, "malformed", ErrRefused
 	}
 	var c Claims
-	if err := json.Unmarshal(body, &c); err != nil || c.LeaseID == "" || c.ResidentID <= 0 || c.Purpose != purpose {
-		return Claims{}, ErrRefused
+	if err := json.Unmarshal(body, &c); err != nil || c.LeaseID == "" || c.ResidentID <= 0 {
+		return Claims{}, "malformed", ErrRefused
+	}
+	if c.Purpose != purpose {
+		return Claims{}, "other purpose", ErrRefused
 	}
 	c.Expires = time.Unix(c.ExpiresAt, 0).UTC()
 	if !s.now().Before(c.Expires) {
-		return Claims{}, ErrRefused
+		return c, "expired", ErrRefused
 	}
-	return c, nil
+	return c, "", nil
 }
 
 // FormToken is the per-form token a page puts in a form it serves: bound
