@@ -114,7 +114,7 @@ type TenantView struct {
 	AcceptedBy string                    `json:"accepted_by,omitempty"`
 	// Settled: the deposit was settled; items can no longer be disputed
 	// (what was disputed before stays held until resolved).
-	Settled  bool `json:"settled"`
+	Settled  bool  `json:"settled"`
 	Resident int64 `json:"resident_id"`
 }
 
