@@ -71,6 +71,8 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.handle("GET /healthz", false, s.health)
 	s.pmsRoutes()
 	s.peopleRoutes()
+	s.tenantRoutes()
+	s.disputeRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)
