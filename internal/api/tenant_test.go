@@ -2,12 +2,17 @@ package api
 
 import (
 	"bytes"
+	"errors"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/evidence"
 	"github.com/depositflow/depositflow/internal/gateway"
 	"github.com/depositflow/depositflow/templates"
 )
@@ -41,5 +46,34 @@ func TestTenantPageRenders(t *testing.T) {
 	b.Reset()
 	if err := tenantPage.Execute(&b, pageView{Refused: true, Error: "no"}); err != nil || !strings.Contains(b.String(), "Ask for a new link") {
 		t.Fatal(err, b.String())
+	}
+}
+
+// An upload is read part by part: a file larger than evidence.MaxBytes, or
+// one that is not an image or a PDF by its content, is refused (413, 415)
+// before the gateway sees anything, so nothing is stored.
+func TestUploadRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		status int
+		code   string
+	}{
+		{"huge.pdf", append([]byte("%PDF-1.4\n"), make([]byte, evidence.MaxBytes)...), http.StatusRequestEntityTooLarge, "file_too_large"},
+		{"photo.png", []byte("MZ\x90\x00 an executable, not a photo"), http.StatusUnsupportedMediaType, "unsupported_file"},
+	} {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		_ = mw.WriteField("charge", "INV-1")
+		w, _ := mw.CreateFormFile("file", tc.name)
+		_, _ = w.Write(tc.data)
+		_ = mw.Close()
+		req := httptest.NewRequest(http.MethodPost, "/v1/leases/L-1/evidence", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		_, files, err := readUpload(httptest.NewRecorder(), req)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.status != tc.status || ae.detail.Code != tc.code || files != nil {
+			t.Errorf("%s: %v %+v", tc.name, err, ae)
+		}
 	}
 }

@@ -21,7 +21,7 @@ func TestPermissions(t *testing.T) {
 	}{
 		{viewer, []string{"read"}},
 		{manager, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address",
-			"deposit.amend", "extend", "keep", "release", "hold", "decline"}},
+			"deposit.amend", "extend", "keep", "release", "hold", "decline", "evidence.add", "dispute.resolve", "dispute.export"}},
 		{books, []string{"read", "approve", "decline", "property.set", "property.ok"}},
 		{admin, []string{"read", "recheck_books"}},
 		{key, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
