@@ -65,8 +65,10 @@ func testGateway(t *testing.T) *Gateway {
 	}
 	t.Cleanup(func() { _ = blobs.Close() })
 	return &Gateway{
-		DB:         func(context.Context) (*pgxpool.Pool, error) { return pool, nil },
-		Temporal:   func(context.Context) (client.Client, error) { return nil, errors.New("Temporal is away in these tests") },
+		DB: func(context.Context) (*pgxpool.Pool, error) { return pool, nil },
+		Temporal: func(context.Context) (client.Client, error) {
+			return nil, errors.New("Temporal is away in these tests")
+		},
 		SignalWait: time.Millisecond,
 		Links:      links, Blobs: blobs,
 	}
@@ -155,7 +157,10 @@ func TestTenantLinksRefusedAlike(t *testing.T) {
 		func() error { _, err := g.TenantPage(ctx, who, other); return err },
 		func() error { _, _, err := g.EvidenceContent(ctx, who, other, 1); return err },
 		func() error { _, err := g.AcceptStatement(ctx, who, other); return err },
-		func() error { _, err := g.OpenDispute(ctx, who, DisputeIn{LeaseID: other, Item: "charge:1", Message: "no"}); return err },
+		func() error {
+			_, err := g.OpenDispute(ctx, who, DisputeIn{LeaseID: other, Item: "charge:1", Message: "no"})
+			return err
+		},
 	} {
 		var ge *Error
 		if err := read(); !errors.As(err, &ge) || ge.Code != first.Code || ge.Msg != first.Msg {
