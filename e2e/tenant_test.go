@@ -195,6 +195,23 @@ func TestTenantDisputesOnThePage(t *testing.T) {
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'dispute.resolve' AND accepted", lease))
 	paid := waitMailWith(t, lease, "of your deposit is refunded")
 	require.Contains(t, paid.Subject, "$40.00")
+	// Nothing maintained, nothing waiting: no case to export yet.
+	refusedWith(t, "answer it first", "dispute", "export", lease, "--out", filepath.Join(dir, "pack.pdf"))
+
+	// A tenant who lost their link asks for a new one by email; an address
+	// that is not a tenant's gets the same answer and no email.
+	for _, email := range []string{"nobody@example.com", "TESS@example.com"} {
+		resp, err := http.PostForm(publicURL+"/t/link", map[string][]string{"lease_id": {lease}, "email": {email}})
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, string(body), "Check your email")
+	}
+	fresh := waitMailWith(t, lease, "Your link to the page")
+	require.Equal(t, "tess@example.com", strings.Trim(addrOf(fresh.Header.Get("To")), "<>"))
+	newLink := regexp.MustCompile(`https?://[^\s"<>]+/t/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`).FindString(fresh.Text)
+	require.Contains(t, get(t, newLink, "text/html"), "Wall repainting")
 }
 
 // chromium is a headless browser for the test, closed at its end; the

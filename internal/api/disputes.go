@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/gateway"
+	"github.com/depositflow/depositflow/internal/statement"
 )
 
 // The managers' side of the tenant's page: evidence files (multipart, each
@@ -18,6 +20,22 @@ func (s *Server) disputeRoutes() {
 	s.handle("GET /v1/leases/{lease_id}/evidence/{evidence_id}", true, s.getEvidence)
 	s.handle("GET /v1/leases/{lease_id}/disputes", true, s.listDisputes)
 	s.handle("POST /v1/leases/{lease_id}/disputes/{dispute_id}/resolve", true, s.resolveDispute)
+	s.handle("GET /v1/leases/{lease_id}/disputes/export", true, s.exportDisputes)
+}
+
+// exportDisputes answers the case as one PDF evidence pack.
+func (s *Server) exportDisputes(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
+	leaseID := r.PathValue("lease_id")
+	pack, err := s.gw.DisputeExport(r.Context(), who, leaseID)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := statement.EvidencePack(&b, pack, s.now()); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+leaseID+`-evidence-pack.pdf"`)
+	return writeBody(w, "application/pdf", b.Bytes())
 }
 
 // EvidenceAdded answers an upload.

@@ -66,6 +66,10 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 		return err
 	}
 	defer blobs.Close()
+	exportAfter, err := time.ParseDuration(envOr("DISPUTE_EXPORT_AFTER", gateway.DefaultDisputeExportAfter.String()))
+	if err != nil || exportAfter < 0 {
+		return refused("DISPUTE_EXPORT_AFTER %q: write a Go duration, such as 336h", os.Getenv("DISPUTE_EXPORT_AFTER"))
+	}
 	gw := &gateway.Gateway{
 		DB:       func(context.Context) (*pgxpool.Pool, error) { return pool, nil },
 		Temporal: func(context.Context) (client.Client, error) { return c, nil },
@@ -75,6 +79,9 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 		Logger:     logger,
 		Links:      links,
 		Blobs:      blobs,
+		// How long a disputed item waits unanswered before its case can be
+		// exported (deposits dispute export).
+		DisputeExportAfter: exportAfter,
 	}
 	srv := &http.Server{Handler: api.New(gw, logger).Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}

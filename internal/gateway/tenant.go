@@ -20,6 +20,7 @@ import (
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/evidence"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/statement"
 	"github.com/depositflow/depositflow/internal/tenantlink"
 	"github.com/depositflow/depositflow/templates"
 	"github.com/depositflow/depositflow/workflows"
@@ -654,4 +655,63 @@ func (g *Gateway) RequestLink(ctx context.Context, origin, leaseID, email string
 	}
 	why = fmt.Sprintf("link emailed to resident %d", resident)
 	return nil
+}
+
+// DisputeExport is a disputed deposit's case as one evidence pack (the
+// statement, the disputed items with both sides' messages and files, the
+// timeline), for a manager to send a deposit scheme's adjudicator or a
+// small-claims court. It is there once an item is maintained, or has waited
+// unresolved for DisputeExportAfter.
+func (g *Gateway) DisputeExport(ctx context.Context, who Principal, leaseID string) (pack statement.Pack, err error) {
+	defer func() { g.audit(ctx, who, leaseID, "dispute.export", nil, err) }()
+	if err := who.may("dispute.export"); err != nil {
+		return pack, err
+	}
+	q, _, err := g.lease(ctx, who, leaseID)
+	if err != nil {
+		return pack, err
+	}
+	b, err := activities.ReadBooks(ctx, q, leaseID)
+	if err != nil {
+		return pack, unavailable("the database", err)
+	}
+	after := g.DisputeExportAfter
+	if after <= 0 {
+		after = DefaultDisputeExportAfter
+	}
+	ready := false
+	for _, d := range b.Disputes {
+		ready = ready || d.Status == deposit.DisputeMaintained || !d.Resolved() && g.now().Sub(d.OpenedAt) >= after
+	}
+	if !ready {
+		if len(b.Disputes) == 0 {
+			return pack, fail(Conflict, "no_dispute", "lease_id", "the tenant of lease %s disputes no item: there is no case to export", leaseID)
+		}
+		return pack, fail(Conflict, "too_early", "lease_id", "no disputed item of lease %s is maintained or has waited %s unanswered yet: answer it first (deposits dispute resolve)",
+			leaseID, HumanDuration(after))
+	}
+	pack.Statement, pack.Disputes = b.Data(templates.KindStatement), b.Disputes
+	pack.Statement.RecipientName = ""
+	if g.Blobs == nil {
+		return pack, unavailable("the evidence store", errors.New("no evidence store configured"))
+	}
+	for _, f := range b.Evidence {
+		data, err := g.Blobs.Get(ctx, f.SHA256)
+		if err != nil {
+			return pack, unavailable("the evidence store", err)
+		}
+		pack.Files = append(pack.Files, statement.PackFile{ID: f.ID, Subject: f.Subject, SubjectID: f.SubjectID, Side: f.Side, Name: f.Name,
+			Type: f.Type, SHA256: f.SHA256, At: f.At, Data: data})
+	}
+	rows, err := q.ListAudit(ctx, leaseID)
+	if err != nil {
+		return pack, unavailable("the database", err)
+	}
+	for _, r := range rows {
+		if r.Accepted.Valid && !r.Accepted.Bool {
+			continue // the timeline is what happened
+		}
+		pack.Timeline = append(pack.Timeline, deposit.AuditEntry{ID: r.AuditID, At: r.At, Actor: r.Actor, Principal: r.Principal, Action: r.Action, Result: r.Result})
+	}
+	return pack, nil
 }

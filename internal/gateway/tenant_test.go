@@ -238,3 +238,41 @@ func TestEvidenceRefusedStoresNothing(t *testing.T) {
 		t.Errorf("evidence of a charge that is not there: %v", err)
 	}
 }
+
+// A case can be exported once an item is maintained (or waited too long):
+// the pack holds the items, both sides' messages and files, and the timeline.
+func TestDisputeExport(t *testing.T) {
+	ctx := context.Background()
+	g := testGateway(t)
+	lease, resident := newLease(t)
+	q := db.New(pool)
+	manager := Principal{Kind: KindUser, Name: "ma", Roles: []string{"manager"}, Properties: []string{"*"}}
+	if _, err := g.DisputeExport(ctx, manager, lease); !IsKind(err, Conflict) {
+		t.Fatalf("a case with no dispute: %v", err)
+	}
+	d, err := q.InsertDispute(ctx, db.InsertDisputeParams{LeaseID: lease, ResidentID: resident, Subject: "charge", SubjectID: 1,
+		Description: "Deduction: Wall repainting", AmountCents: 8000, TenantMessage: "It was scuffed already"})
+	must(t, err)
+	if _, err := g.DisputeExport(ctx, manager, lease); !IsKind(err, Conflict) || !strings.Contains(err.Error(), "answer it first") {
+		t.Fatalf("a case too early: %v", err)
+	}
+	if _, err := g.ResolveDispute(ctx, manager, ResolveIn{LeaseID: lease, DisputeID: d.DisputeID, Resolution: Offer, OfferCents: 8000, Message: "all?"}); !IsKind(err, Invalid) {
+		t.Fatalf("an offer of the whole item: %v", err)
+	}
+	out, err := g.ResolveDispute(ctx, manager, ResolveIn{LeaseID: lease, DisputeID: d.DisputeID, Resolution: Maintain, Message: "Fresh paint at move-in"})
+	if !IsKind(err, NotSignalled) || out.Dispute.Status != "maintained" {
+		t.Fatalf("maintained: %+v %v", out, err)
+	}
+	if _, err := g.ResolveDispute(ctx, manager, ResolveIn{LeaseID: lease, DisputeID: d.DisputeID, Resolution: Concede, Message: "after all"}); !IsKind(err, Conflict) {
+		t.Fatalf("an answer after a final one: %v", err)
+	}
+	tenant := Principal{Kind: KindTenant, Name: "resident-1", Lease: lease, Resident: resident, Properties: []string{"*"}}
+	if _, err := g.DisputeExport(ctx, tenant, lease); !IsKind(err, Forbidden) {
+		t.Fatalf("a tenant exported: %v", err)
+	}
+	pack, err := g.DisputeExport(ctx, manager, lease)
+	must(t, err)
+	if len(pack.Disputes) != 1 || pack.Disputes[0].ManagerMessage != "Fresh paint at move-in" || len(pack.Timeline) == 0 {
+		t.Fatalf("the pack: %+v", pack)
+	}
+}

@@ -22,6 +22,22 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	if d.Organization == "" {
 		d.Organization = "depositflow"
 	}
+	pdf := fpdf.New("P", "mm", "Letter", "")
+	pdf.SetTitle("Itemized statement of the security deposit of lease "+d.LeaseID, true)
+	pdf.SetAuthor(d.Organization, true)
+	pdf.SetCreationDate(generated)
+	pdf.SetModificationDate(generated)
+	if err := statementPages(pdf, d, generated); err != nil {
+		return err
+	}
+	return pdf.Output(w)
+}
+
+// statementPages adds the statement to a document.
+func statementPages(pdf *fpdf.Fpdf, d templates.Data, generated time.Time) error {
+	if d.Organization == "" {
+		d.Organization = "depositflow"
+	}
 	currency := money.USD
 	if d.Currency != "" {
 		var err error
@@ -34,11 +50,6 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 		return fmt.Errorf("statement of lease %s: %w", d.LeaseID, err)
 	}
 	day := func(t time.Time) string { return t.In(zone).Format("Monday, 2 January 2006") }
-	pdf := fpdf.New("P", "mm", "Letter", "")
-	pdf.SetTitle("Itemized statement of the security deposit of lease "+d.LeaseID, true)
-	pdf.SetAuthor(d.Organization, true)
-	pdf.SetCreationDate(generated)
-	pdf.SetModificationDate(generated)
 	// The core fonts are Latin-1 (cp1252): translate names, descriptions
 	// and amounts ("£" and "€" are in it).
 	tr := pdf.UnicodeTranslatorFromDescriptor("")
@@ -124,7 +135,7 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	pdf.SetFont("Helvetica", "", 8)
 	pdf.SetTextColor(107, 114, 128)
 	para(fmt.Sprintf("%s, security deposits. Generated %s. Amounts in %s.", d.Organization, generated.UTC().Format("2 January 2006 15:04 UTC"), currencyName(currency)))
-	return pdf.Output(w)
+	return nil
 }
 
 // law is the deadline paragraph, as the emails word it.
