@@ -195,6 +195,7 @@ func TestTenantDisputesOnThePage(t *testing.T) {
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'dispute.resolve' AND accepted", lease))
 	paid := waitMailWith(t, lease, "of your deposit is refunded")
 	require.Contains(t, paid.Subject, "$40.00")
+	recordHistory(t, lease, "tenant_dispute_offer_agreed")
 	// Nothing maintained, nothing waiting: no case to export yet.
 	refusedWith(t, "answer it first", "dispute", "export", lease, "--out", filepath.Join(dir, "pack.pdf"))
 
