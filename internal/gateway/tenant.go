@@ -400,6 +400,15 @@ func (g *Gateway) OpenDispute(ctx context.Context, who Principal, in DisputeIn) 
 	subject, idText, _ := strings.Cut(in.Item, ":")
 	subjectID, _ := strconv.ParseInt(idText, 10, 64)
 	if item.Dispute == nil {
+		// Only a workflow that holds disputed money may be told of a
+		// dispute: one started before the tenant's side would refund it.
+		st, err := g.state(ctx, in.LeaseID)
+		if IsKind(err, NotFound) || err == nil && !st.Disputable {
+			return out, fail(Conflict, "not_disputable", "item", "the deposit of lease %s cannot be disputed on this page (it began before disputes could be): write to the manager", in.LeaseID)
+		}
+		if err != nil {
+			return out, err
+		}
 		if err := g.putFiles(ctx, in.Files); err != nil {
 			return out, err
 		}
