@@ -199,6 +199,15 @@ func TestTenantDisputesOnThePage(t *testing.T) {
 	// Nothing maintained, nothing waiting: no case to export yet.
 	refusedWith(t, "answer it first", "dispute", "export", lease, "--out", filepath.Join(dir, "pack.pdf"))
 
+	// A form posted without the token the page gave it (from another site,
+	// say) is refused, audited, and changes nothing.
+	resp, err := http.PostForm(link+"/accept", map[string][]string{"form_token": {"forged"}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND statement_accepted_at IS NULL", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'POST /t/{token}/accept' AND NOT accepted", lease))
+
 	// A tenant who lost their link asks for a new one by email; an address
 	// that is not a tenant's gets the same answer and no email.
 	for _, email := range []string{"nobody@example.com", "TESS@example.com"} {

@@ -106,6 +106,12 @@ func (s *Server) page(pattern string, h pageHandler) {
 			err = h(rec, r, who)
 		}
 		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && s.gw != nil && s.gw.DB != nil {
+				// What this layer refused itself (a form out of date, a
+				// file too large): the gateway audits its own refusals.
+				s.gw.RecordAction(r.Context(), who, who.Lease, pattern, map[string]string{"path": redactToken(r.URL.Path)}, err)
+			}
 			s.pageError(rec, r, id, who, err)
 		}
 		s.logger.Info("page", "request_id", id, "method", r.Method, "path", redactToken(r.URL.Path), "status", rec.status,

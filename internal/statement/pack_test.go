@@ -24,7 +24,9 @@ func TestEvidencePack(t *testing.T) {
 	yes := true
 	p := Pack{
 		Statement: templates.Data{LeaseID: "L-9", PropertyID: "maple", UnitID: "4B", TenantName: "Ana Lima", TenantEmail: "ana@example.com",
-			ReceivedCents: 100000, Deductions: []templates.Line{{Description: "Wall repainting", Cents: 8000}}, RefundCents: 92000},
+			ReceivedCents: 100000, Deductions: []templates.Line{{Description: "Wall repainting", Cents: 8000}}, RefundCents: 92000,
+			Evidence: []templates.Evidence{{Item: "Deduction: Wall repainting", Files: []string{"wall.png"}}},
+			Disputes: []templates.DisputeLine{{ID: 3, Description: "Deduction: Wall repainting", Cents: 8000, Status: "maintained"}}, DisputedCents: 8000},
 		Disputes: []deposit.Dispute{{DisputeID: 3, Item: "charge:7", Description: "Deduction: Wall repainting", AmountCents: 8000,
 			TenantMessage: "It was scuffed when I moved in", Status: deposit.DisputeMaintained, ManagerMessage: "Fresh paint at move-in",
 			AnsweredBy: "ma", OpenedAt: at, AnsweredAt: at.Add(time.Hour), Held: true, HeldCents: 8000}},
@@ -39,7 +41,7 @@ func TestEvidencePack(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := text(t, b.Bytes())
-	for _, want := range []string{"Itemized statement", "Item 3: Deduction: Wall repainting", "It was scuffed when I moved in", "Fresh paint at move-in",
+	for _, want := range []string{"Itemized statement", "Deduction: Wall repainting: wall.png", "Disputed by the tenant", "is held until each is resolved", "Item 3: Deduction: Wall repainting", "It was scuffed when I moved in", "Fresh paint at move-in",
 		"wall.png", "move-in.pdf", "attached to this PDF", "dispute.open by tenant:resident-1"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the pack lacks %q:\n%s", want, got)

@@ -125,6 +125,31 @@ func statementPages(pdf *fpdf.Fpdf, d templates.Data, generated time.Time) error
 	}
 	pdf.Ln(4)
 	pdf.SetFont("Helvetica", "", 10)
+	if len(d.Evidence) > 0 {
+		pdf.SetFont("Helvetica", "B", 10)
+		para("Evidence")
+		pdf.SetFont("Helvetica", "", 10)
+		for _, e := range d.Evidence {
+			para("  " + e.Item + ": " + strings.Join(e.Files, ", "))
+		}
+		pdf.Ln(2)
+	}
+	if len(d.Disputes) > 0 {
+		pdf.SetFont("Helvetica", "B", 10)
+		para("Disputed by the tenant")
+		pdf.SetFont("Helvetica", "", 10)
+		for _, it := range d.Disputes {
+			line := fmt.Sprintf("  %s, %s: %s", it.Description, amount(it.Cents), it.Status)
+			if it.OfferCents > 0 {
+				line += ", offer of " + amount(it.OfferCents) + " back"
+			}
+			para(line)
+		}
+		if d.DisputedCents > 0 {
+			para(fmt.Sprintf("  %s is held until each is resolved.", amount(d.DisputedCents)))
+		}
+		pdf.Ln(2)
+	}
 	if d.GuaranteeCents != 0 {
 		para(fmt.Sprintf("The guarantee of %s is not cash: it is released to the guarantor and never refunded in cash.", amount(d.GuaranteeCents)))
 	}
