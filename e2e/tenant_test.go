@@ -37,9 +37,9 @@ func TestTenantDisputesOnThePage(t *testing.T) {
 	watchContract(t)
 	browser := chromium(t)
 	lease := "L-e2e-tenant"
-	must(t, "listing", "add", "LST-9C", "--property", "rowan", "--unit", "9C", "--deposit", "1,000.00")
-	must(t, "property", "set", "rowan", "--manager-email", "pm@rowan.example")
-	must(t, "lease", "start", lease, "--property", "rowan", "--unit", "9C", "--listing", "LST-9C",
+	must(t, "listing", "add", "LST-9C", "--property", "quince", "--unit", "9C", "--deposit", "1,000.00")
+	must(t, "property", "set", "quince", "--manager-email", "pm@quince.example")
+	must(t, "lease", "start", lease, "--property", "quince", "--unit", "9C", "--listing", "LST-9C",
 		"--tenant-email", "tess@example.com", "--tenant-name", "Tess Ng", "--assess-for", "3s", "--release-after", "30s")
 	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "TESS-1")
 	must(t, "moveout", lease, "--date", now())
