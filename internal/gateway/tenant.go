@@ -210,6 +210,13 @@ func (g *Gateway) tenantRead(ctx context.Context, who Principal, leaseID string)
 // EvidenceContent is one stored file of a lease, for its tenant (through
 // their link) or anyone who may read the lease.
 func (g *Gateway) EvidenceContent(ctx context.Context, who Principal, leaseID string, id int64) (activities.EvidenceFile, []byte, error) {
+	if who.Kind == KindKey {
+		// Photos of a home are for the people who decide and the tenant,
+		// not for the systems that post facts.
+		err := fail(Forbidden, "forbidden", "", "API key %s may not read evidence files: a person signs in (deposits login)", who.Name)
+		g.audit(ctx, who, leaseID, "evidence.read", map[string]int64{"evidence_id": id}, err)
+		return activities.EvidenceFile{}, nil, err
+	}
 	q, _, err := g.tenantRead(ctx, who, leaseID)
 	if err != nil {
 		return activities.EvidenceFile{}, nil, err

@@ -276,3 +276,13 @@ func TestDisputeExport(t *testing.T) {
 		t.Fatalf("the pack: %+v", pack)
 	}
 }
+
+// Evidence files are for people and the tenant, not for an integration's key.
+func TestEvidenceNotForKeys(t *testing.T) {
+	g := testGateway(t)
+	lease, _ := newLease(t)
+	key := Principal{Kind: KindKey, Name: "PMS-1", Roles: []string{RoleIntegration}, Properties: []string{"*"}}
+	if _, _, err := g.EvidenceContent(context.Background(), key, lease, 1); !IsKind(err, Forbidden) {
+		t.Fatalf("a key read evidence: %v", err)
+	}
+}
