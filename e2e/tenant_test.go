@@ -152,6 +152,9 @@ func TestTenantDisputesOnThePage(t *testing.T) {
 	opened := waitMailWith(t, lease, "the tenant disputes")
 	require.Contains(t, opened.Text, "already scuffed")
 	screenshot(t, ctx, "tenant-page-disputed.png")
+	// Their forwarding address, from the page.
+	do(chromedp.SendKeys(css(`#forwarding_address`), "12 Elm St, Austin TX 78701"), chromedp.Click(css(`#forwarding button`)), chromedp.Sleep(700*time.Millisecond), noticeSays("forwarding address was recorded"))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND forwarding_address = '12 Elm St, Austin TX 78701'", lease))
 
 	// The release date: the undisputed part is refunded on time, the
 	// disputed item's amount is held.
@@ -180,6 +183,7 @@ func TestTenantDisputesOnThePage(t *testing.T) {
 	do(chromedp.Click(css(accept)), chromedp.WaitVisible(css(`.notice`)))
 	notice3 := text(`.notice`)
 	require.Contains(t, notice3, "You accepted the offer")
+	do(chromedp.Click(css(`#answer-h + p + form button`)), chromedp.Sleep(700*time.Millisecond), noticeSays("you accepted the statement"))
 	s = waitClosed(t, lease)
 	require.EqualValues(t, 0, s.DisputedCents)
 	require.EqualValues(t, 4000, count(t, "SELECT amount_in_cents FROM refunds WHERE lease_id = $1 AND follows = $2", lease, deposit.DisputeKey(disputeID)))
@@ -205,8 +209,9 @@ func TestTenantDisputesOnThePage(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
-	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND statement_accepted_at IS NULL", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM leases WHERE lease_id = $1 AND statement_accepted_by = 'tenant:resident-' || resident_id", lease))
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'POST /t/{token}/accept' AND NOT accepted", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'statement.accept' AND accepted", lease), "the forged form accepted nothing")
 
 	// A tenant who lost their link asks for a new one by email; an address
 	// that is not a tenant's gets the same answer and no email.
@@ -348,4 +353,9 @@ func get(t *testing.T, u, contentType string) string {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", u, b)
 	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), contentType), resp.Header.Get("Content-Type"))
 	return string(b)
+}
+
+// noticeSays waits for the page's notice to say something.
+func noticeSays(words string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector('.notice') || {textContent: ''}).textContent.includes(%q)`, words))
 }
