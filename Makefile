@@ -10,7 +10,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build dev test unit check check-tools generate tools postgres histories chaos bench clean
+.PHONY: all build dev test unit check check-tools generate tools postgres histories screenshots chaos bench clean
 
 all: build
 
@@ -100,8 +100,12 @@ bench: postgres $(BENCH_TEMPORAL_CLI)
 	set -o pipefail; BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_WEBHOOKS=$(BENCH_WEBHOOKS) BENCH_OUT=$(BENCH_OUT) \
 		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
+## screenshots: the tenant's page as the browser test sees it, into docs/.
+screenshots: postgres
+	TENANT_SCREENSHOTS=1 go test -count=1 -run 'TestTenantDisputesOnThePage' ./e2e
+
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the
 ## older recordings (v0_* ... v3_*): they prove runs started by older code still replay.
 histories: postgres
-	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease|TestWebhookDeadEndpointIsDisabled' ./e2e
+	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease|TestWebhookDeadEndpointIsDisabled|TestTenantDisputesOnThePage' ./e2e

@@ -28,6 +28,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/depositflow/depositflow/db"
+	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/tenantlink"
 	"github.com/depositflow/depositflow/internal/webhook"
 	"github.com/depositflow/depositflow/templates"
 )
@@ -41,6 +43,12 @@ type Activities struct {
 	// Webhooks wakes the delivery workflows of the webhook events an
 	// activity commits (webhooks.go); nil leaves that to reconcile.
 	Webhooks WebhookDispatcher
+	// Links signs each tenant email's link to the lease's page (nil: no
+	// DEPOSITS_LINK_SECRET, the emails carry no link).
+	Links *tenantlink.Signer
+	// DisputeRemindAfter is how long a disputed item waits for an answer
+	// before a reminder (DefaultDisputeRemindAfter when zero).
+	DisputeRemindAfter time.Duration
 }
 
 // New returns the activities over a database pool and a mailer.
@@ -254,6 +262,9 @@ type SettleInput struct {
 	// Books is what the database's terms are computed with; workflows from
 	// before the database was the book of record send none (see Books.Check).
 	Books *BooksCheck `json:",omitempty"`
+	// HoldDisputes holds what the deposit covers of the disputed items
+	// (workflows of the disputes version): SettleResult.Held.
+	HoldDisputes bool `json:",omitempty"`
 }
 
 // KeptLine is an amount kept by a manager, recorded with the settlement.
@@ -277,6 +288,9 @@ type SettleResult struct {
 	SettlementID int64
 	RefundIDs    []int64
 	InvoiceID    int64
+	// Held are the lease's disputed items once the settlement held what the
+	// deposit covers of them.
+	Held []deposit.Dispute `json:",omitempty"`
 }
 
 // SettleDeposit writes the settlement, its refund payouts or its invoice, and
@@ -310,6 +324,12 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 	err = pgx.BeginTxFunc(ctx, a.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		queues = nil
+		if in.HoldDisputes {
+			// First: no dispute slips in between the books and the hold (holdDisputes).
+			if _, err := q.LockLease(ctx, in.LeaseID); err != nil {
+				return leaseErr(in.LeaseID, err)
+			}
+		}
 		// A settlement written under this key (a retry after success) is
 		// found again below, whatever changed since; otherwise the books decide.
 		prev, err := q.GetSettlement(ctx, in.LeaseID)
@@ -340,6 +360,11 @@ func (a *Activities) SettleDeposit(ctx context.Context, in SettleInput) (SettleR
 			return err
 		}
 		res.SettlementID = st.SettlementID
+		if in.HoldDisputes {
+			if res.Held, err = holdDisputes(ctx, q, in, st.SettlementID); err != nil {
+				return err
+			}
+		}
 		settlementID := pgtype.Int8{Int64: st.SettlementID, Valid: true}
 		for i, p := range in.Payouts {
 			r, err := q.GetResident(ctx, p.ResidentID)
@@ -556,10 +581,16 @@ type EmailInput struct {
 	// FollowUp is what a follow_up email tells: a fact that came after the
 	// settlement and what it became.
 	FollowUp *FollowUp `json:",omitempty"`
-	To       string
-	ToName   string
-	Cc       []string // co-tenants
-	Data     templates.Data
+	// DisputeID is the disputed item a dispute email is about.
+	DisputeID int64 `json:",omitempty"`
+	// Resident addresses the email to one tenant of the lease alone (a new
+	// link to their page); ToResident is who it went to, for their link.
+	Resident   int64 `json:",omitempty"`
+	ToResident int64 `json:",omitempty"`
+	To         string
+	ToName     string
+	Cc         []string // co-tenants
+	Data       templates.Data
 }
 
 // EmailResult says which message went out.
@@ -590,6 +621,11 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		return EmailResult{}, badData("%s email for lease %s has no recipient", in.Kind, in.Data.LeaseID)
 	}
 	in.Data.Organization = a.Organization
+	if a.Links != nil && in.ToResident != 0 && !in.ToManager && !ForManager(in.Kind) {
+		// The tenant's own link, signed when first rendered: a retry sends
+		// the same one (the outbox keeps the first rendering).
+		in.Data.PageURL = a.Links.URL(in.Data.LeaseID, in.ToResident)
+	}
 	r, err := templates.Render(in.Kind, in.Data)
 	if err != nil {
 		return EmailResult{}, badData("%v", err)

@@ -62,6 +62,10 @@ type Books struct {
 	// Settled is the settlement once written: its figures are what the
 	// refund and balance emails show, whatever arrived after.
 	Settled *SettledBooks
+	// The tenant's side: the files attached to the lease and its items,
+	// and the disputed items.
+	Evidence []EvidenceFile
+	Disputes []deposit.Dispute
 }
 
 // SettledBooks is a written settlement.
@@ -90,6 +94,16 @@ func ReadBooks(ctx context.Context, q *db.Queries, leaseID string) (Books, error
 	}
 	if b.Facts, err = readFacts(ctx, q, l.Lease); err != nil {
 		return Books{}, err
+	}
+	if b.Disputes, err = readDisputes(ctx, q, leaseID); err != nil {
+		return Books{}, err
+	}
+	files, err := q.ListEvidence(ctx, leaseID)
+	if err != nil {
+		return Books{}, err
+	}
+	for _, f := range files {
+		b.Evidence = append(b.Evidence, EvidenceOf(f))
 	}
 	st, err := q.GetSettlement(ctx, leaseID)
 	switch {
@@ -141,6 +155,9 @@ func (b Books) State() deposit.State {
 		ForwardingAddress: b.Facts.ForwardingAddress, ForwardingAt: b.Facts.ForwardingAt, Payouts: []deposit.Payout{},
 	}
 	b.Facts.Fold(&s)
+	if len(b.Disputes) > 0 {
+		s.Disputes, s.DisputedCents = b.Disputes, deposit.DisputedHeld(b.Disputes)
+	}
 	if st := b.Settled; st != nil {
 		s.SettlementID, s.RefundCents, s.BalanceOwedCents, s.Outcome, s.Payouts = st.SettlementID, st.RefundCents, st.BalanceOwedCents, st.Outcome, st.Payouts
 	}
@@ -277,13 +294,17 @@ func Statement(ctx context.Context, q *db.Queries, leaseID, kind string) (templa
 // ForManager says whether an email of this kind goes to the property's
 // manager rather than the tenants.
 func ForManager(kind string) bool {
-	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund
+	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund ||
+		kind == templates.KindDisputeOpened || kind == templates.KindDisputeReminder
 }
 
 // Data is what an email of this kind shows, from the books.
 func (b Books) Data(kind string) templates.Data {
-	data := EmailData(b.State(), b.View, ForManager(kind))
+	s := b.State()
+	data := EmailData(s, b.View, ForManager(kind))
 	data.BooksDisagree = b.View.BooksDisagree
+	data.Evidence = evidenceLines(s, b.Evidence)
+	data.Disputes, data.DisputedCents = disputeLines(b.Disputes, b.Evidence), deposit.DisputedHeld(b.Disputes)
 	return data
 }
 
@@ -299,6 +320,17 @@ func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 	if in.FollowUp != nil {
 		in.Data = b.FollowUpEmail(*in.FollowUp)
 	}
+	if in.DisputeID != 0 {
+		for _, d := range b.Disputes {
+			if d.DisputeID == in.DisputeID {
+				l := disputeLine(d, b.Evidence)
+				in.Data.Dispute = &l
+			}
+		}
+		if in.Data.Dispute == nil {
+			return in, badData("lease %s has no disputed item %d", b.LeaseID, in.DisputeID)
+		}
+	}
 	if in.ToManager || ForManager(in.Kind) {
 		if b.ManagerEmail == "" {
 			return in, badData("property %s has no manager email (deposits property set %s --manager-email ...)", b.PropertyID, b.PropertyID)
@@ -309,7 +341,17 @@ func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 	if len(b.Facts.Tenants) == 0 {
 		return in, badData("lease %s has no tenant to write to", b.LeaseID)
 	}
-	in.To, in.ToName, in.Cc = b.Facts.Tenants[0].Email, b.Facts.Tenants[0].Name, nil
+	if in.Resident != 0 {
+		for _, t := range b.Facts.Tenants {
+			if t.ResidentID == in.Resident {
+				in.To, in.ToName, in.Cc, in.ToResident = t.Email, t.Name, nil, t.ResidentID
+				in.Data.RecipientName = t.Name
+				return in, nil
+			}
+		}
+		return in, badData("resident %d is not a tenant of lease %s", in.Resident, b.LeaseID)
+	}
+	in.To, in.ToName, in.Cc, in.ToResident = b.Facts.Tenants[0].Email, b.Facts.Tenants[0].Name, nil, b.Facts.Tenants[0].ResidentID
 	for _, t := range b.Facts.Tenants[1:] {
 		if t.Email != in.To {
 			in.Cc = append(in.Cc, t.Email)

@@ -477,6 +477,8 @@ SELECT l.lease_id, l.property_id, l.currency, l.stage, r.name AS tenant_name, r.
     COALESCE(s.received_cents, 0)::bigint AS settled_received_cents,
     COALESCE(s.credits_cents, 0)::bigint AS settled_credits_cents,
     COALESCE(s.earlier_refunds_cents, 0)::bigint AS settled_earlier_refunds_cents,
+    COALESCE((SELECT sum(dp.held_cents) - COALESCE(sum(dp.applied_cents) FILTER (WHERE dp.settled_at < $1), 0)
+              FROM disputes dp WHERE dp.lease_id = l.lease_id AND dp.held), 0)::bigint AS disputes_held_cents,
     COALESCE((SELECT sum(jl.credit_cents - jl.debit_cents) FROM journal_lines jl JOIN journal_entries je ON je.entry_id = jl.entry_id
               WHERE jl.lease_id = l.lease_id AND jl.account = 'security_deposit_liability' AND je.posted_at < $1), 0)::bigint AS liability_cents
 FROM leases l
@@ -507,6 +509,7 @@ type LeaseLiabilitiesRow struct {
 	SettledReceivedCents       int64  `json:"settled_received_cents"`
 	SettledCreditsCents        int64  `json:"settled_credits_cents"`
 	SettledEarlierRefundsCents int64  `json:"settled_earlier_refunds_cents"`
+	DisputesHeldCents          int64  `json:"disputes_held_cents"`
 	LiabilityCents             int64  `json:"liability_cents"`
 }
 
@@ -538,6 +541,7 @@ func (q *Queries) LeaseLiabilities(ctx context.Context, arg LeaseLiabilitiesPara
 			&i.SettledReceivedCents,
 			&i.SettledCreditsCents,
 			&i.SettledEarlierRefundsCents,
+			&i.DisputesHeldCents,
 			&i.LiabilityCents,
 		); err != nil {
 			return nil, err

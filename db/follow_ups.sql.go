@@ -127,7 +127,7 @@ func (q *Queries) InsertFollowUpRefund(ctx context.Context, arg InsertFollowUpRe
 
 const listFollowUps = `-- name: ListFollowUps :many
 SELECT 'refund'::text AS kind, f.follows::text AS follows, f.amount_in_cents, f.recipient_email, f.created_at FROM refunds f
-WHERE f.lease_id = $1 AND f.follows IS NOT NULL
+WHERE f.lease_id = $1 AND f.follows IS NOT NULL AND f.follows NOT LIKE 'dispute:%'
 UNION ALL
 SELECT 'invoice'::text AS kind, i.follows::text AS follows, i.amount_due_in_cents, i.recipient_email, i.created_at FROM invoices i
 WHERE i.lease_id = $1 AND i.follows IS NOT NULL

@@ -37,7 +37,7 @@ const createLease = `-- name: CreateLease :one
 INSERT INTO leases (lease_id, property_id, unit_id, listing_id, resident_id,
                     requested_cents, assess_for_seconds, release_after_seconds)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note, currency, time_zone, realized_move_out_at, on_hold, assess_until, rule_label, clock_started, clock_why, objection_ends, interest_cents, interest_why, forfeited, deadline_missed, statement_sent_at, books_disagree
+RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note, currency, time_zone, realized_move_out_at, on_hold, assess_until, rule_label, clock_started, clock_why, objection_ends, interest_cents, interest_why, forfeited, deadline_missed, statement_sent_at, books_disagree, statement_accepted_at, statement_accepted_by
 `
 
 type CreateLeaseParams struct {
@@ -101,6 +101,8 @@ func (q *Queries) CreateLease(ctx context.Context, arg CreateLeaseParams) (Lease
 		&i.DeadlineMissed,
 		&i.StatementSentAt,
 		&i.BooksDisagree,
+		&i.StatementAcceptedAt,
+		&i.StatementAcceptedBy,
 	)
 	return i, err
 }
@@ -133,7 +135,7 @@ func (q *Queries) CreateResident(ctx context.Context, arg CreateResidentParams) 
 }
 
 const getLease = `-- name: GetLease :one
-SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, leases.currency, leases.time_zone, leases.realized_move_out_at, leases.on_hold, leases.assess_until, leases.rule_label, leases.clock_started, leases.clock_why, leases.objection_ends, leases.interest_cents, leases.interest_why, leases.forfeited, leases.deadline_missed, leases.statement_sent_at, leases.books_disagree, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
+SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, leases.currency, leases.time_zone, leases.realized_move_out_at, leases.on_hold, leases.assess_until, leases.rule_label, leases.clock_started, leases.clock_why, leases.objection_ends, leases.interest_cents, leases.interest_why, leases.forfeited, leases.deadline_missed, leases.statement_sent_at, leases.books_disagree, leases.statement_accepted_at, leases.statement_accepted_by, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
 FROM leases JOIN residents USING (resident_id)
 WHERE leases.lease_id = $1
 `
@@ -185,6 +187,8 @@ func (q *Queries) GetLease(ctx context.Context, leaseID string) (GetLeaseRow, er
 		&i.Lease.DeadlineMissed,
 		&i.Lease.StatementSentAt,
 		&i.Lease.BooksDisagree,
+		&i.Lease.StatementAcceptedAt,
+		&i.Lease.StatementAcceptedBy,
 		&i.Resident.ResidentID,
 		&i.Resident.Email,
 		&i.Resident.Name,

@@ -221,7 +221,7 @@ func (q *Queries) GetPaymentByReference(ctx context.Context, arg GetPaymentByRef
 }
 
 const getSettlement = `-- name: GetSettlement :one
-SELECT settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at, currency FROM settlements WHERE lease_id = $1
+SELECT settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at, currency, disputed_cents FROM settlements WHERE lease_id = $1
 `
 
 func (q *Queries) GetSettlement(ctx context.Context, leaseID string) (Settlement, error) {
@@ -245,6 +245,7 @@ func (q *Queries) GetSettlement(ctx context.Context, leaseID string) (Settlement
 		&i.IdempotencyKey,
 		&i.CreatedAt,
 		&i.Currency,
+		&i.DisputedCents,
 	)
 	return i, err
 }
@@ -737,7 +738,7 @@ INSERT INTO settlements (lease_id, received_cents, interest_cents, arrears_cents
                          outcome, kept, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at, currency
+RETURNING settlement_id, lease_id, received_cents, interest_cents, arrears_cents, deductions_cents, kept_cents, earlier_refunds_cents, credits_cents, refund_cents, balance_owed_cents, guarantee_cents, outcome, kept, idempotency_key, created_at, currency, disputed_cents
 `
 
 type InsertSettlementOnceParams struct {
@@ -793,6 +794,7 @@ func (q *Queries) InsertSettlementOnce(ctx context.Context, arg InsertSettlement
 		&i.IdempotencyKey,
 		&i.CreatedAt,
 		&i.Currency,
+		&i.DisputedCents,
 	)
 	return i, err
 }

@@ -122,6 +122,29 @@ type DepositBatchItem struct {
 	AmountCents int64       `json:"amount_cents"`
 }
 
+type Dispute struct {
+	DisputeID      int64       `json:"dispute_id"`
+	LeaseID        string      `json:"lease_id"`
+	ResidentID     int64       `json:"resident_id"`
+	Subject        string      `json:"subject"`
+	SubjectID      int64       `json:"subject_id"`
+	Description    string      `json:"description"`
+	AmountCents    int64       `json:"amount_cents"`
+	TenantMessage  string      `json:"tenant_message"`
+	Status         string      `json:"status"`
+	OfferCents     pgtype.Int8 `json:"offer_cents"`
+	ManagerMessage string      `json:"manager_message"`
+	AnsweredBy     string      `json:"answered_by"`
+	AnsweredAt     *time.Time  `json:"answered_at"`
+	AgreedAt       *time.Time  `json:"agreed_at"`
+	HeldCents      int64       `json:"held_cents"`
+	Held           bool        `json:"held"`
+	RefundCents    int64       `json:"refund_cents"`
+	AppliedCents   int64       `json:"applied_cents"`
+	SettledAt      *time.Time  `json:"settled_at"`
+	CreatedAt      time.Time   `json:"created_at"`
+}
+
 type EmailOutbox struct {
 	EmailID         int64       `json:"email_id"`
 	IdempotencyKey  string      `json:"idempotency_key"`
@@ -140,6 +163,20 @@ type EmailOutbox struct {
 	Cc              []string    `json:"cc"`
 	BodyText        pgtype.Text `json:"body_text"`
 	BodyHtml        pgtype.Text `json:"body_html"`
+}
+
+type Evidence struct {
+	EvidenceID  int64     `json:"evidence_id"`
+	LeaseID     string    `json:"lease_id"`
+	Subject     string    `json:"subject"`
+	SubjectID   int64     `json:"subject_id"`
+	Side        string    `json:"side"`
+	Sha256      string    `json:"sha256"`
+	ContentType string    `json:"content_type"`
+	SizeBytes   int64     `json:"size_bytes"`
+	Filename    string    `json:"filename"`
+	UploadedBy  string    `json:"uploaded_by"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 type InterestAccrual struct {
@@ -258,6 +295,8 @@ type Lease struct {
 	DeadlineMissed      string      `json:"deadline_missed"`
 	StatementSentAt     *time.Time  `json:"statement_sent_at"`
 	BooksDisagree       string      `json:"books_disagree"`
+	StatementAcceptedAt *time.Time  `json:"statement_accepted_at"`
+	StatementAcceptedBy string      `json:"statement_accepted_by"`
 }
 
 type LeaseChange struct {
@@ -392,6 +431,7 @@ type Settlement struct {
 	IdempotencyKey      string    `json:"idempotency_key"`
 	CreatedAt           time.Time `json:"created_at"`
 	Currency            string    `json:"currency"`
+	DisputedCents       int64     `json:"disputed_cents"`
 }
 
 type Unit struct {

@@ -120,6 +120,19 @@ func setUp(m *testing.M) (int, error) {
 		}
 	}
 
+	// The tenant's side: links to the tenants' pages are signed with a
+	// secret the worker (which writes the emails) and the servers share,
+	// and lead to a validator of api/openapi.yaml in front of the shared
+	// server (its address is known before the worker starts); evidence
+	// files are kept in the test's folder.
+	if pageListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return 0, err
+	}
+	publicURL = "http://" + pageListener.Addr().String()
+	cliEnv = append(cliEnv, "DEPOSITS_LINK_SECRET=e2e-link-secret-of-at-least-32-characters",
+		"DEPOSITS_PUBLIC_URL="+publicURL, "DEPOSITS_DATA_DIR="+tmp)
+	blobDir = filepath.Join(tmp, "blobs")
+
 	// The worker is the real `deposits worker`, watched the way an operator
 	// would: Prometheus metrics and JSON logs.
 	metricsAddr, err := freeAddr()
@@ -149,6 +162,11 @@ func setUp(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer stopChecking()
+	stopPages, err := checkedOn(pageListener, serverURL)
+	if err != nil {
+		return 0, err
+	}
+	defer stopPages()
 	serverURL = url
 	token, err := addUser("e2e-manager", "manager", "books_admin")
 	if err != nil {
@@ -165,6 +183,14 @@ func setUp(m *testing.M) (int, error) {
 // serverURL is the shared `deposits serve` people's commands call (through
 // the validator of api/openapi.yaml).
 var serverURL string
+
+// publicURL is where tenants' links lead: the shared server, through a
+// validator of its own; blobDir is where it keeps evidence files.
+var (
+	publicURL    string
+	pageListener net.Listener
+	blobDir      string
+)
 
 // startServer runs the `deposits serve` the CLI calls, until stop.
 func startServer(logFile string) (stop func(), err error) {

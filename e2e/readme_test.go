@@ -355,6 +355,11 @@ var readmeChecks = map[string]func(t *testing.T, s readmeStack, out string){
 		require.EqualValues(t, 2, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = 'L-200' AND action = 'approve' AND accepted AND principal = 'user:bea'"))
 		require.Contains(t, out, "Conserved")
 	},
+	"tenant-side": func(t *testing.T, s readmeStack, out string) {
+		require.EqualValues(t, 1, count(t, "SELECT count(*) FROM evidence WHERE lease_id = 'L-200' AND subject = 'lease' AND side = 'manager' AND content_type = 'application/pdf' AND filename = 'move-in.pdf'"))
+		require.Regexp(t, `(?m)^\d+\s+the lease\s+manager\s+move-in\.pdf\s+application/pdf`, out)
+		require.Contains(t, out, "Lease L-200 has no disputed item.")
+	},
 	"team": func(t *testing.T, s readmeStack, out string) {
 		require.Contains(t, out, "kim: manager, properties willow.")
 		require.Contains(t, out, "exit 3")
@@ -411,7 +416,7 @@ func TestREADME(t *testing.T) {
 	for _, b := range blocks {
 		names = append(names, b.name)
 	}
-	require.Equal(t, []string{"managers-day", "decisions", "money", "team", "api", "pms-sync", "books"}, names, "the README's tested blocks")
+	require.Equal(t, []string{"managers-day", "decisions", "money", "tenant-side", "team", "api", "pms-sync", "books"}, names, "the README's tested blocks")
 	s := newReadmeStack(t)
 	for _, b := range blocks {
 		// A block builds on the ones before it (the same leases, bea.token):

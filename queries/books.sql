@@ -61,6 +61,8 @@ SELECT l.lease_id, l.property_id, l.currency, l.stage, r.name AS tenant_name, r.
     COALESCE(s.received_cents, 0)::bigint AS settled_received_cents,
     COALESCE(s.credits_cents, 0)::bigint AS settled_credits_cents,
     COALESCE(s.earlier_refunds_cents, 0)::bigint AS settled_earlier_refunds_cents,
+    COALESCE((SELECT sum(dp.held_cents) - COALESCE(sum(dp.applied_cents) FILTER (WHERE dp.settled_at < sqlc.arg(cutoff)), 0)
+              FROM disputes dp WHERE dp.lease_id = l.lease_id AND dp.held), 0)::bigint AS disputes_held_cents,
     COALESCE((SELECT sum(jl.credit_cents - jl.debit_cents) FROM journal_lines jl JOIN journal_entries je ON je.entry_id = jl.entry_id
               WHERE jl.lease_id = l.lease_id AND jl.account = 'security_deposit_liability' AND je.posted_at < sqlc.arg(cutoff)), 0)::bigint AS liability_cents
 FROM leases l

@@ -17,7 +17,7 @@ RETURNING *;
 -- name: ListFollowUps :many
 -- A lease's follow-ups: refunds and invoices of facts that came after its settlement.
 SELECT 'refund'::text AS kind, f.follows::text AS follows, f.amount_in_cents, f.recipient_email, f.created_at FROM refunds f
-WHERE f.lease_id = sqlc.arg(lease_id) AND f.follows IS NOT NULL
+WHERE f.lease_id = sqlc.arg(lease_id) AND f.follows IS NOT NULL AND f.follows NOT LIKE 'dispute:%'
 UNION ALL
 SELECT 'invoice'::text AS kind, i.follows::text AS follows, i.amount_due_in_cents, i.recipient_email, i.created_at FROM invoices i
 WHERE i.lease_id = sqlc.arg(lease_id) AND i.follows IS NOT NULL

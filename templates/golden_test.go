@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,22 @@ func goldenCases() map[string]struct {
 		kind string
 		data Data
 	}{KindWebhookDisabled, webhookDisabledData()}
+	// The tenant's side: the notice with the page's link, the evidence and
+	// a dispute; each dispute email; a new link on request.
+	cases["notice_tenant_page"] = struct {
+		kind string
+		data Data
+	}{KindNotice, tenantSideData(KindNotice)}
+	for _, kind := range append(slices.Clone(DisputeKinds), KindLink) {
+		cases[kind] = struct {
+			kind string
+			data Data
+		}{kind, tenantSideData(kind)}
+	}
+	cases["dispute_answer_maintained"] = struct {
+		kind string
+		data Data
+	}{KindDisputeAnswer, tenantSideData("maintained")}
 	return cases
 }
 
@@ -191,6 +208,33 @@ func unclaimedData() Data {
 	d := goldenData(KindReminder)
 	d.Unclaimed = &UnclaimedRefund{RefundID: 7, Cents: 53250, Recipient: "Ana Lopez <ana@example.com>",
 		IssuedAt: time.Date(2026, 12, 14, 0, 0, 0, 0, time.UTC), Days: 91}
+	return d
+}
+
+// tenantSideData is the golden lease with its page's link, evidence on the
+// deduction and the keep, and the keep disputed: open, then answered.
+func tenantSideData(kind string) Data {
+	d := goldenData(KindNotice)
+	d.PageURL = "https://deposits.example.com/t/eyJsIjoiTC0xMDAifQ.c2lnbmF0dXJl"
+	d.Evidence = []Evidence{{Item: "Deduction: Carpet cleaning, living room", Files: []string{"carpet.jpg", "invoice-77.pdf"}},
+		{Item: "Kept: Burn mark on the kitchen counter", Files: []string{"counter.jpg"}}}
+	item := DisputeLine{ID: 12, Description: "Kept: Burn mark on the kitchen counter", Cents: 30000, Status: "open",
+		TenantMessage: "The mark was there when I moved in: see the move-in report, page 3.", Files: 1}
+	switch kind {
+	case KindDisputeOpened, KindDisputeReminder:
+		d.RecipientName, d.ForManager, d.PageURL = "", true, ""
+	case KindDisputeAnswer, KindOfferReminder:
+		item.Status, item.OfferCents, item.ManagerMessage = "offered", 15000, "We can share the cost: half back."
+	case "maintained":
+		item.Status, item.ManagerMessage = "maintained", "The move-in report shows no mark."
+	case KindDisputePaid:
+		item.Status, item.OfferCents, item.HeldCents, item.PaidCents = "agreed", 15000, 30000, 15000
+		d.SettledAt = d.ReleaseAt
+	}
+	d.Dispute = &item
+	if kind != KindLink {
+		d.Disputes, d.DisputedCents = []DisputeLine{item}, 30000
+	}
 	return d
 }
 

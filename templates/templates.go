@@ -49,7 +49,38 @@ const (
 	// was not marked paid within the property's days (not in Kinds: an
 	// operator's alert, Data.Unclaimed).
 	KindUnclaimedRefund = "unclaimed_refund"
+	// The tenant's side (issue #17): each is about one disputed item
+	// (Data.Dispute), except the link, which is about the lease's page.
+	KindDisputeOpened   = "dispute_opened"   // to the manager: the tenant disputes an item
+	KindDisputeAnswer   = "dispute_answer"   // to the tenant: the manager's answer (offer, maintained, conceded)
+	KindDisputePaid     = "dispute_paid"     // to the tenant: what a resolution pays back, paid now
+	KindDisputeReminder = "dispute_reminder" // to the manager: a disputed item is still unanswered
+	KindOfferReminder   = "offer_reminder"   // to the tenant: an offer still awaits their answer
+	KindLink            = "link"             // to a tenant who asked: a new link to their page
 )
+
+// DisputeKinds are the emails about a disputed item.
+var DisputeKinds = []string{KindDisputeOpened, KindDisputeAnswer, KindDisputePaid, KindDisputeReminder, KindOfferReminder}
+
+// DisputeLine is a disputed item as the emails and the page show it.
+type DisputeLine struct {
+	ID             int64  `json:"id"`
+	Description    string `json:"description"`
+	Cents          int64  `json:"cents"`
+	Status         string `json:"status"` // open, offered, conceded, maintained, agreed
+	OfferCents     int64  `json:"offer_cents,omitempty"`
+	TenantMessage  string `json:"tenant_message"`
+	ManagerMessage string `json:"manager_message,omitempty"`
+	HeldCents      int64  `json:"held_cents,omitempty"`
+	PaidCents      int64  `json:"paid_cents,omitempty"` // paid back once resolved
+	Files          int    `json:"files,omitempty"`      // the tenant's own files
+}
+
+// Evidence lists the files attached to one item of the statement.
+type Evidence struct {
+	Item  string   `json:"item"` // "Deduction: Carpet cleaning", "The lease"
+	Files []string `json:"files"`
+}
 
 // InterestCredit is interest credited to a deposit at an anniversary.
 type InterestCredit struct {
@@ -161,6 +192,17 @@ type Data struct {
 	Interest *InterestCredit `json:"interest,omitempty"`
 	// Unclaimed is set for an unclaimed_refund email.
 	Unclaimed *UnclaimedRefund `json:"unclaimed,omitempty"`
+
+	// PageURL is the tenant's own signed link to the lease's page (empty
+	// for the manager, or where the server has no link secret).
+	PageURL string `json:"page_url,omitempty"`
+	// Evidence lists the files of each item; Disputes the disputed items
+	// and DisputedCents what is held for them; Dispute is the item a
+	// dispute email is about.
+	Evidence      []Evidence    `json:"evidence,omitempty"`
+	Disputes      []DisputeLine `json:"disputes,omitempty"`
+	DisputedCents int64         `json:"disputed_cents,omitempty"`
+	Dispute       *DisputeLine  `json:"dispute,omitempty"`
 }
 
 // WebhookDown is a webhook endpoint given up on: the delivery whose retries
@@ -192,6 +234,7 @@ type Rendered struct {
 // funcs are the templates' functions that are the same for every lease.
 var funcs = map[string]any{
 	"line": func(desc string, cents int64) Line { return Line{Description: desc, Cents: cents} },
+	"join": strings.Join,
 	"neg":  func(cents int64) int64 { return -cents },
 	// who and s word a statement for its reader: the tenant ("you owe") or the manager ("the tenant owes").
 	"who": func(d Data) string {

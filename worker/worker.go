@@ -74,6 +74,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.DepositWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: workflows.ReconcileWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.FollowUpWorkflow, workflow.RegisterOptions{Name: workflows.FollowUpWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.TenantLinkWorkflow, workflow.RegisterOptions{Name: workflows.TenantLinkWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: workflows.WebhookWorkflowType})
 	r.RegisterWorkflowWithOptions(workflows.BooksDailyWorkflow, workflow.RegisterOptions{Name: workflows.BooksDailyWorkflowType})
 	r.RegisterActivity(acts)

@@ -57,12 +57,18 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 	d.bookOfRecord = workflow.GetVersion(ctx, "book-of-record", workflow.DefaultVersion, 1) >= 1
 	// Leases started before continuing as new existed never do.
 	d.canContinue = workflow.GetVersion(ctx, "continue-as-new", workflow.DefaultVersion, 1) >= 1
+	// Leases started before the tenant's side existed take no disputes.
+	d.disputesOn = d.bookOfRecord && workflow.GetVersion(ctx, "disputes", workflow.DefaultVersion, 1) >= 1
 	if in.Carried != nil {
 		// Continued as new: the story resumes where the last run stopped.
-		d.localWrites = in.Carried.LocalWrites
+		d.localWrites, d.disputesOn = in.Carried.LocalWrites, in.Carried.Disputes
 		if err := d.publish(ctx, true); err != nil {
 			return d.state, err
 		}
+	}
+	if d.disputesOn {
+		d.state.Disputable = true
+		d.startDisputeReminders(ctx)
 	}
 
 	// 1. Expect the deposit: the listing's advertised amount unless the manager gave one.
@@ -158,19 +164,31 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 		d.step = stepNotified
 	}
 
-	// 6. Wait for the release date, reminding the manager before it.
-	// Managers may extend it, keep part, hold it or release now meanwhile.
-	if !d.releaseNow {
-		if err := d.awaitRelease(ctx); err != nil {
+	if d.step < stepSettled {
+		// 6. Wait for the release date, reminding the manager before it.
+		// Managers may extend it, keep part, hold it or release now meanwhile.
+		if !d.releaseNow {
+			if err := d.awaitRelease(ctx); err != nil {
+				return d.state, err
+			}
+		}
+
+		// 7. Settle: refund what is left, or invoice what is owed, and close. If
+		// the database's books do not bear the settlement out, nothing is paid:
+		// the lease waits in books_disagree until an admin rechecks them.
+		// What the tenant disputes stays held (disputes.go).
+		if err := d.settleFromTheBooks(ctx); err != nil {
 			return d.state, err
 		}
+		d.step = stepSettled
 	}
 
-	// 7. Settle: refund what is left, or invoice what is owed, and close. If
-	// the database's books do not bear the settlement out, nothing is paid:
-	// the lease waits in books_disagree until an admin rechecks them.
-	if err := d.settleFromTheBooks(ctx); err != nil {
-		return d.state, err
+	// 7b. Disputed items: each resolution is paid back at once; the lease
+	// closes once every one is settled.
+	if d.disputesOn {
+		if err := d.awaitDisputes(ctx); err != nil {
+			return d.state, err
+		}
 	}
 
 	// 8. Every email has gone out (or failed for good), and every update
@@ -190,6 +208,7 @@ const (
 	stepCharged   // the deposit is expected, charged and asked for
 	stepAssessing // moved out: the window, the release date and the clock are set
 	stepNotified  // the itemized statement (or the release) is decided
+	stepSettled   // the settlement is written; disputed items may still be held
 )
 
 // flow is the workflow's memory between steps. What must outlive a run is
@@ -225,6 +244,10 @@ type flow struct {
 	draining     bool           // about to continue as new: the mailer takes no new email
 	mailq        []outgoing
 	mailBusy     bool
+	// The tenant's side (disputes.go).
+	disputesOn    bool          // the lease takes disputes
+	disputeSeq    int           // disputed items read so far: waits wake on a new read
+	disputeRemind time.Duration // how long an item waits for an answer before a reminder
 }
 
 // newFlow is a new lease's memory, or the one carried from the last run.
@@ -241,6 +264,7 @@ func newFlow(ctx workflow.Context, in LeaseInput) *flow {
 	d.in.Carried = nil
 	d.state, d.step, d.expected, d.releaseNow, d.receipts = c.State, c.Step, c.Expected, c.ReleaseNow, c.Receipts
 	d.maxRelease, d.shown, d.mirrored, d.alerts, d.localWrites = c.MaxRelease, c.Shown, c.Mirrored, c.Alerts, c.LocalWrites
+	d.disputesOn, d.disputeRemind, d.disputeSeq, d.settled = c.Disputes, c.RemindAfter, c.DisputeSeq, c.Step >= stepSettled
 	if c.Law != nil {
 		d.law = &law{leaseStart: c.Law.LeaseStart, buildingUnits: c.Law.BuildingUnits}
 		if c.Law.Zone != "" {
@@ -568,6 +592,7 @@ func (d *flow) settle(ctx workflow.Context) error {
 		if d.bookOfRecord {
 			in.Books = &activities.BooksCheck{At: workflow.Now(ctx), Forfeited: d.state.Forfeited}
 		}
+		in.HoldDisputes = d.disputesOn
 		var res activities.SettleResult
 		d.settling = true
 		err := workflow.ExecuteActivity(dbCtx(ctx), a.SettleDeposit, in).Get(ctx, &res)
@@ -589,16 +614,25 @@ func (d *flow) settle(ctx workflow.Context) error {
 		if len(res.RefundIDs) > 0 {
 			d.state.RefundID = res.RefundIDs[0]
 		}
+		if d.disputesOn {
+			d.adoptHeld(res.Held)
+		}
 	}
 
 	// Conservation: what came in is now either refunded or applied to what
 	// the tenant owed; nothing is held any more.
+	// What the tenant disputes stays held until it is resolved.
 	funds := t.ReceivedCents + t.InterestCents + t.CreditsCents
-	d.state.AppliedCents = funds - s.RefundCents
-	d.state.HeldCents = 0
+	held := deposit.DisputedHeld(d.state.Disputes)
+	d.state.AppliedCents = funds - s.RefundCents - held
+	d.state.HeldCents = held
 
 	d.state.ClosedAt, d.state.BooksDisagree = workflow.Now(ctx), ""
-	if err := d.setStage(ctx, deposit.StageClosed); err != nil {
+	stage := deposit.StageClosed
+	if d.disputesOn && slices.ContainsFunc(d.state.Disputes, func(it deposit.Dispute) bool { return it.Held && !it.Resolved() }) {
+		stage = deposit.StageDisputed
+	}
+	if err := d.setStage(ctx, stage); err != nil {
 		return err
 	}
 	metrics := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": s.Outcome})
@@ -734,7 +768,7 @@ func (d *flow) carry() LeaseInput {
 	in := d.in
 	c := &Carried{State: d.state, Step: d.step, Expected: d.expected, ReleaseNow: d.releaseNow, Receipts: d.receipts,
 		MaxRelease: d.maxRelease, Shown: d.shown, Mirrored: d.mirrored, Reminded: d.reminded, Seen: d.seen,
-		Alerts: d.alerts, LocalWrites: d.localWrites}
+		Alerts: d.alerts, LocalWrites: d.localWrites, Disputes: d.disputesOn, RemindAfter: d.disputeRemind, DisputeSeq: d.disputeSeq}
 	if d.law != nil {
 		c.Law = &CarriedLaw{LeaseStart: d.law.leaseStart, BuildingUnits: d.law.buildingUnits}
 		if d.law.zone != nil {

@@ -46,7 +46,8 @@ type harness struct {
 	deadlines []activities.DeadlinesInput
 	// What happens when, for every run of a lease that continues as new.
 	events []*event
-	runs   int // runs of the workflow (more than one after a continue-as-new)
+	runs   int                          // runs of the workflow (more than one after a continue-as-new)
+	paid   []activities.PayDisputeInput // disputed items settled, as PayDispute was called
 }
 
 // event is something a test makes happen at a moment after the start.
@@ -166,6 +167,16 @@ func (h *harness) newEnv(start time.Time, expected int64) {
 		})
 	h.env.OnActivity(acts.RecordKeep, mock.Anything, mock.Anything).Return(h.db.RecordKeep)
 	h.env.OnActivity(acts.DecideApproval, mock.Anything, mock.Anything).Return(h.db.DecideApproval)
+	// The tenant's side (disputes_test.go).
+	h.env.OnActivity(acts.ReadDisputes, mock.Anything, mock.Anything).Return(h.db.ReadDisputes)
+	h.env.OnActivity(acts.PayDispute, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.PayDisputeInput) (deposit.Dispute, error) {
+			out, err := h.db.PayDispute(ctx, in)
+			if err == nil {
+				h.paid = append(h.paid, in)
+			}
+			return out, err
+		})
 }
 
 // embeddedRules are the rules depositflow ships.

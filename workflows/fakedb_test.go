@@ -133,6 +133,7 @@ func (f *fakeDB) books() activities.Books {
 	b.Facts.Deposits = slices.Clone(b.Facts.Deposits)
 	b.Facts.Keeps = slices.Clone(b.Facts.Keeps)
 	b.Facts.Tenants = slices.Clone(b.Facts.Tenants)
+	b.Disputes = slices.Clone(b.Disputes)
 	return b
 }
 
@@ -331,6 +332,16 @@ func (f *fakeDB) settle(in activities.SettleInput, law activities.LeaseLaw) (act
 	}
 	f.mu.Lock()
 	f.Settled = st
+	if in.HoldDisputes {
+		for id, cents := range activities.PlanHolds(in, f.Disputes) {
+			for i := range f.Disputes {
+				if f.Disputes[i].DisputeID == id {
+					f.Disputes[i].Held, f.Disputes[i].HeldCents = true, cents
+				}
+			}
+		}
+		res.Held = slices.Clone(f.Disputes)
+	}
 	f.mu.Unlock()
 	return res, nil
 }

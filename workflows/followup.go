@@ -45,3 +45,27 @@ func FollowUpWorkflow(ctx workflow.Context, in FollowUpInput) (activities.Follow
 	}
 	return f, nil
 }
+
+// TenantLinkWorkflowType is the registered name of TenantLinkWorkflow.
+const TenantLinkWorkflowType = "TenantLinkWorkflow"
+
+// TenantLinkInput is a tenant who asked for a new link to their lease's
+// page; Key makes the email go out once (the server names one per tenant
+// and ten minutes, so asking again at once sends nothing more).
+type TenantLinkInput struct {
+	LeaseID    string `json:"lease_id"`
+	ResidentID int64  `json:"resident_id"`
+	Key        string `json:"key"`
+}
+
+// TenantLinkWorkflowID is the one workflow of a request for a link.
+func TenantLinkWorkflowID(in TenantLinkInput) string {
+	return "tenant-link-" + strings.ReplaceAll(strings.TrimPrefix(in.Key, WorkflowID(in.LeaseID)+"/"), "/", "-") + "-" + in.LeaseID
+}
+
+// TenantLinkWorkflow emails a tenant a new signed link to their lease's page.
+func TenantLinkWorkflow(ctx workflow.Context, in TenantLinkInput) error {
+	return workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, activities.EmailInput{
+		Key: in.Key, Kind: templates.KindLink, LeaseID: in.LeaseID, Resident: in.ResidentID,
+	}).Get(ctx, nil)
+}

@@ -102,6 +102,15 @@ func (d *flow) listen(ctx workflow.Context) {
 			}
 			d.moveOut(ctx, m.At)
 		}},
+		{workflow.GetSignalChannel(ctx, SignalDispute), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var s DisputeSignal
+			c.Receive(ctx, &s)
+			if !d.disputesOn {
+				d.ignore(ctx, SignalDispute, fmt.Sprintf("disputed item %d (this lease's workflow started before disputes)", s.DisputeID))
+				return
+			}
+			d.readDisputes(ctx)
+		}},
 		{workflow.GetSignalChannel(ctx, SignalForwarding), func(ctx workflow.Context, c workflow.ReceiveChannel) {
 			var f ForwardingAddress
 			c.Receive(ctx, &f)

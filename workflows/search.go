@@ -98,6 +98,9 @@ func (d *flow) plainDetails() string {
 		add(&b, ": balance owed %s (invoice %d), closed %s.", d.money(s.BalanceOwedCents), s.InvoiceID, d.dayText(s.ClosedAt))
 	case s.Stage == deposit.StageClosed:
 		add(&b, ": %s, refund %s in %d payout(s), closed %s.", strings.ReplaceAll(s.Outcome, "_", " "), d.money(s.RefundCents), len(s.Payouts), d.dayText(s.ClosedAt))
+	case s.Stage == deposit.StageDisputed:
+		add(&b, ": the undisputed part was settled (%s, refund %s); %s stays held for %d disputed item(s) until each is resolved.",
+			strings.ReplaceAll(s.Outcome, "_", " "), d.money(s.RefundCents), d.money(s.DisputedCents), deposit.OpenDisputes(s.Disputes))
 	case s.Stage == deposit.StageBooksDisagree:
 		add(&b, ": nothing was paid. The settlement this workflow computed is not what the database's books show, so the lease waits "+
 			"for an admin to recheck the books (recheck_books; with rebuild, the workflow first re-reads every fact from the database). %s.", s.BooksDisagree)
@@ -126,6 +129,25 @@ func (d *flow) plainDetails() string {
 		add(&b, "\n\nAwaiting a books_admin's approval: %s.", strings.Join(items, ", "))
 	case s.PendingKeep != nil:
 		add(&b, "\n\nA keep of %s by %s awaits a books_admin's approval.", d.money(s.PendingKeep.AmountCents), s.PendingKeep.RequestedBy)
+	}
+	if len(s.Disputes) > 0 {
+		var items []string
+		for _, it := range s.Disputes {
+			what := it.Status
+			if it.Status == deposit.DisputeOffered {
+				what = "offered " + d.money(it.OfferCents) + " back"
+			}
+			if it.Settled() {
+				what += ", settled: " + d.money(it.RefundCents) + " paid back"
+			} else if it.Held {
+				what += ", " + d.money(it.HeldCents) + " held"
+			}
+			items = append(items, fmt.Sprintf("item %d %s %s (%s)", it.DisputeID, it.Description, d.money(it.AmountCents), what))
+		}
+		add(&b, "\n\nDisputed by the tenant: %s.", strings.Join(items, "; "))
+		if s.Stage != deposit.StageDisputed && s.Stage != deposit.StageClosed {
+			add(&b, " The undisputed part is refunded on the release date; what the deposit covers of each open item stays held until it is resolved.")
+		}
 	}
 	if n := len(s.IgnoredSignals); n > 0 {
 		add(&b, "\n\n%d signal(s) named facts the database does not hold for this lease and were ignored; the last: %s.", n, s.IgnoredSignals[n-1])

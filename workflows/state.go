@@ -18,6 +18,7 @@ const (
 	SignalAmend           = "amend"              // a deposit row was added: raise, lower, new type, new payee
 	SignalMoveOut         = "move_out"           // the tenant moved out
 	SignalForwarding      = "forwarding_address" // the tenant's written forwarding address arrived
+	SignalDispute         = "dispute"            // a disputed item was opened, answered or agreed (disputes.go)
 	QueryState            = "state"              // the whole current State
 )
 
@@ -63,6 +64,9 @@ type Carried struct {
 	Mail        []activities.EmailInput `json:"mail,omitempty"`     // emails queued and not yet sent
 	Alerts      int                     `json:"alerts,omitempty"`   // books_disagree alerts sent
 	LocalWrites bool                    `json:"local_writes,omitempty"`
+	Disputes    bool                    `json:"disputes,omitempty"`     // the lease takes disputes (version disputes)
+	RemindAfter time.Duration           `json:"remind_after,omitempty"` // how long a disputed item waits before a reminder
+	DisputeSeq  int                     `json:"dispute_seq,omitempty"`
 }
 
 // CarriedLaw is the part of the lease's law the interest needs, and where

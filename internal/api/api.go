@@ -72,6 +72,8 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.pmsRoutes()
 	s.peopleRoutes()
 	s.booksRoutes()
+	s.tenantRoutes()
+	s.disputeRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/internal/books"
 	"github.com/depositflow/depositflow/internal/contract"
 	"github.com/depositflow/depositflow/internal/deposit"
@@ -82,8 +83,15 @@ func TestOpenAPICommonAnswers(t *testing.T) {
 	for path, item := range loadDoc(t).Doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			want := []int{400, 401, 500, 503}
-			if path == "/healthz" {
+			switch {
+			case path == "/healthz":
 				want = []int{503}
+			case strings.HasPrefix(path, "/t/"):
+				// The tenant's page: its link is the credential, refused as a page.
+				want = []int{500, 503}
+				if strings.Contains(path, "{token}") {
+					want = append(want, 404)
+				}
 			}
 			if op.RequestBody != nil {
 				want = append(want, 413)
@@ -186,6 +194,7 @@ func TestOpenAPIRequestSchemasMatchTypes(t *testing.T) {
 		"Tenant": Tenant{}, "Forwarding": Forwarding{}, "Amendment": Amendment{}, "DecisionRequest": DecisionRequest{}, "Policy": Policy{},
 		"DepositBatchRequest": DepositBatchRequest{}, "StatementRequest": StatementRequest{}, "RefundPaidRequest": RefundPaidRequest{},
 		"StatementLine": books.StatementLine{},
+		"Resolution":    Resolution{},
 	} {
 		if ap := doc.Components.Schemas[name].Value.AdditionalProperties.Has; ap == nil || *ap {
 			t.Errorf("schema %s must say additionalProperties: false", name)
@@ -218,6 +227,8 @@ func TestOpenAPIResponseTypesAreDocumented(t *testing.T) {
 		"Liability": books.Liability{}, "TrialBalance": books.TrialBalance{}, "JournalPage": JournalPage{}, "Aging": books.Aging{},
 		"InterestReport": gateway.InterestReport{}, "UnclaimedRefund": gateway.UnclaimedRefund{}, "BatchOut": gateway.BatchOut{},
 		"RefundPaid": gateway.RefundPaid{}, "Reconciliation": books.Reconciliation{},
+		"EvidenceFile": activities.EvidenceFile{}, "Dispute": deposit.Dispute{}, "EvidenceAdded": EvidenceAdded{}, "Disputes": Disputes{},
+		"Resolved": Resolved{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			filled := reflect.New(reflect.TypeOf(v)).Elem()
@@ -309,8 +320,8 @@ func TestUnauthenticated(t *testing.T) {
 	c := loadDoc(t)
 	h := New(nil, nil).Handler()
 	for _, route := range New(nil, nil).Routes() {
-		if route == "GET /healthz" {
-			continue
+		if route == "GET /healthz" || strings.Contains(route, " /t/") {
+			continue // the tenant's page: TestTenantLinkRefused
 		}
 		method, path, _ := strings.Cut(route, " ")
 		path = strings.NewReplacer("{lease_id}", "L-1", "{payment_id}", "P-1", "{property_id}", "maple", "{code}", "US-CA", "{kind}", "notice", "{refund_id}", "7").Replace(path)
@@ -341,6 +352,35 @@ func TestUnauthenticated(t *testing.T) {
 					t.Errorf("%s with %q, Accept %q: %v", route, auth, accept, problems)
 				}
 			}
+		}
+	}
+}
+
+// Without a valid link, every route of the tenant's page answers the same
+// 404 page, before anything is read, as the document says.
+func TestTenantLinkRefused(t *testing.T) {
+	c := loadDoc(t)
+	h := New(nil, nil).Handler()
+	for _, route := range New(nil, nil).Routes() {
+		method, path, _ := strings.Cut(route, " ")
+		if !strings.HasPrefix(path, "/t/{token}") {
+			continue
+		}
+		path = strings.NewReplacer("{token}", "eyJsIjoiTC0xIn0.bm9wZQ", "{evidence_id}", "1", "{dispute_id}", "1").Replace(path)
+		req := httptest.NewRequest(method, path, strings.NewReader("form_token=x"))
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") || !strings.Contains(rec.Body.String(), "Ask for a new link") {
+			t.Errorf("%s: %d %s %s", route, rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
+		}
+		if rec.Header().Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: the link may leak through the Referer", route)
+		}
+		if problems := c.Check(req, []byte("form_token=x"), rec.Code, rec.Header(), rec.Body.Bytes()); len(problems) > 0 {
+			t.Errorf("%s: %v", route, problems)
 		}
 	}
 }

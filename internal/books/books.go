@@ -46,6 +46,10 @@ type HeldTerms struct {
 	SettledReceivedCents  int64
 	SettledCreditsCents   int64
 	SettledEarlierRefunds int64
+	// DisputesHeldCents is what the settlement holds for disputed items
+	// and their resolutions have not applied yet (what they paid back is
+	// among OtherRefundsCents).
+	DisputesHeldCents int64
 }
 
 // Held is what the deposit records say is held for the tenant: before the
@@ -57,6 +61,7 @@ func (t HeldTerms) Held() int64 {
 	held := t.ReceivedCents + t.CreditsCents + t.InterestCreditedCents - t.OtherRefundsCents
 	if t.Settled {
 		held -= t.SettledReceivedCents + t.SettledCreditsCents + t.InterestCreditedCents - t.SettledEarlierRefunds
+		held += t.DisputesHeldCents
 	}
 	return held
 }

@@ -156,6 +156,12 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 		return err
 	}
 
+	// The tenant's side: a link secret kept in the data folder, evidence
+	// files in it, and links to this API.
+	if err := devTenantSide(dataDir, o.apiPort); err != nil {
+		return err
+	}
+
 	// The API, with a dev key kept in the data folder.
 	apiKey, err := a.devAPIKey(ctx, filepath.Join(dataDir, "api-key"))
 	if err != nil {

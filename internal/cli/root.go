@@ -165,6 +165,8 @@ role allows on which properties and audits every action under their name.`,
 		a.reconcileCommand(),
 		a.importCommand(),
 		a.booksCommand(),
+		a.evidenceCommand(),
+		a.disputeCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
 	return root

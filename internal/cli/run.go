@@ -52,6 +52,7 @@ type workerFlags struct {
 	logFormat      string
 	pprofAddress   string
 	webhookGiveUp  string
+	disputeRemind  string
 }
 
 func (a *app) workerCommand() *cobra.Command {
@@ -85,6 +86,8 @@ func (o *workerFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "log lines as text or json (LOG_FORMAT)")
 	cmd.Flags().StringVar(&o.webhookGiveUp, "webhook-give-up-after", envOr("WEBHOOK_GIVE_UP_AFTER", "72h"),
 		"how long a webhook delivery is retried before its endpoint is disabled and its operator emailed (WEBHOOK_GIVE_UP_AFTER)")
+	cmd.Flags().StringVar(&o.disputeRemind, "dispute-remind-after", envOr("DISPUTE_REMIND_AFTER", "72h"),
+		"how long a disputed item waits for the manager's answer (or an offer for the tenant's) before a reminder (DISPUTE_REMIND_AFTER)")
 }
 
 // runWorker runs a worker until ctx ends.
@@ -97,6 +100,14 @@ func (a *app) runWorker(ctx context.Context, o workerFlags) error {
 		return refused("--webhook-give-up-after %q: write a Go duration of a second or more, such as 72h", o.webhookGiveUp)
 	}
 	o.WebhookGiveUpAfter = giveUp
+	remind, err := time.ParseDuration(o.disputeRemind)
+	if err != nil || remind < time.Second {
+		return refused("--dispute-remind-after %q: write a Go duration of a second or more, such as 72h", o.disputeRemind)
+	}
+	links, err := tenantLinks()
+	if err != nil {
+		return err
+	}
 	logger := observe.Logger(os.Stderr, o.logFormat, slog.LevelInfo)
 	pool, err := a.db(ctx)
 	if err != nil {
@@ -135,7 +146,9 @@ func (a *app) runWorker(ctx context.Context, o workerFlags) error {
 		return err
 	}
 	defer c.Close()
-	w := worker.New(c, activities.New(pool, mailer, mailer.From.Name), o.Options)
+	acts := activities.New(pool, mailer, mailer.From.Name)
+	acts.Links, acts.DisputeRemindAfter = links, remind
+	w := worker.New(c, acts, o.Options)
 	if err := w.Start(); err != nil {
 		return unavailable("Temporal (starting the worker)", err)
 	}

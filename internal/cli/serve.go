@@ -57,6 +57,19 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 	if err != nil {
 		return err
 	}
+	links, err := tenantLinks()
+	if err != nil {
+		return err
+	}
+	blobs, err := evidenceStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer blobs.Close()
+	exportAfter, err := time.ParseDuration(envOr("DISPUTE_EXPORT_AFTER", gateway.DefaultDisputeExportAfter.String()))
+	if err != nil || exportAfter < 0 {
+		return refused("DISPUTE_EXPORT_AFTER %q: write a Go duration, such as 336h", os.Getenv("DISPUTE_EXPORT_AFTER"))
+	}
 	gw := &gateway.Gateway{
 		DB:       func(context.Context) (*pgxpool.Pool, error) { return pool, nil },
 		Temporal: func(context.Context) (client.Client, error) { return c, nil },
@@ -64,6 +77,11 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 		// this is answered 202 and left to the reconcile pass.
 		SignalWait: 5 * time.Second,
 		Logger:     logger,
+		Links:      links,
+		Blobs:      blobs,
+		// How long a disputed item waits unanswered before its case can be
+		// exported (deposits dispute export).
+		DisputeExportAfter: exportAfter,
 	}
 	srv := &http.Server{Handler: api.New(gw, logger).Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}

@@ -181,6 +181,9 @@ func (c *Checker) checkError(req *http.Request, header http.Header, body []byte)
 // asked for them, and the plain error object otherwise.
 func (c *Checker) errorShape(req *http.Request, header http.Header) []string {
 	mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
+	if strings.HasPrefix(req.URL.Path, "/t/") && mt == "text/html" {
+		return nil // the tenant's page answers people, as a page
+	}
 	want := "application/json"
 	if WantsProblem(req.Header.Get("Accept")) {
 		want = ProblemJSON

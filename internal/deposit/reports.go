@@ -32,8 +32,13 @@ type Ledger struct {
 	ClaimedCents   int64         `json:"claimed_cents"`
 	InvoicedCents  int64         `json:"invoiced_cents"`
 	GuaranteeCents int64         `json:"guarantee_cents"`
-	Settled        bool          `json:"settled"`
-	Conserved      bool          `json:"conserved"`
+	// DisputedCents is what the settlement still holds for disputed items
+	// (part of HeldCents), ConcededCents what their resolutions paid back
+	// of what was claimed.
+	DisputedCents int64 `json:"disputed_cents"`
+	ConcededCents int64 `json:"conceded_cents"`
+	Settled       bool  `json:"settled"`
+	Conserved     bool  `json:"conserved"`
 }
 
 // AuditEntry is one action on a lease, accepted, refused or (Accepted nil)

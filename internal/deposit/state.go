@@ -190,6 +190,13 @@ type State struct {
 	// refunded or invoiced on their own (the server adds them from the
 	// books: the workflow has closed by then).
 	FollowUps []FollowUp `json:"follow_ups,omitempty"`
+	// Disputes are the items the tenant disputes (dispute.go), and
+	// DisputedCents what the settlement holds for those not yet settled.
+	Disputes      []Dispute `json:"disputes,omitempty"`
+	DisputedCents int64     `json:"disputed_cents,omitempty"`
+	// Disputable says the lease's workflow takes disputes (it started
+	// after the tenant's side existed).
+	Disputable bool `json:"disputable,omitempty"`
 }
 
 // FollowUp is a payment or charge that came after the settlement, and what

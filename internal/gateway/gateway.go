@@ -48,7 +48,9 @@ import (
 	"github.com/depositflow/depositflow/activities"
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/evidence"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/tenantlink"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -110,6 +112,10 @@ type Principal struct {
 	RequestKey string
 	// ExpiresAt is when a person's token stops working.
 	ExpiresAt *time.Time
+	// Lease and Resident scope a tenant (KindTenant) to the one lease and
+	// the one tenant their signed link names.
+	Lease    string
+	Resident int64
 }
 
 // Principal kinds.
@@ -118,6 +124,9 @@ const (
 	KindKey    = "key"
 	KindSystem = "system"
 	KindLocal  = "local"
+	// KindTenant is a tenant who opened their lease's page with a signed
+	// link (tenant.go): they may read that lease and answer its statement.
+	KindTenant = "tenant"
 )
 
 // RoleIntegration is what an API key acts as: a PMS posting its facts.
@@ -188,13 +197,31 @@ var permissions = map[string]permission{
 	"books.deposit":     {roles: []string{deposit.RoleBooksAdmin}},
 	"books.refund_paid": {roles: []string{deposit.RoleBooksAdmin}},
 	"books.reconcile":   {roles: []string{deposit.RoleBooksAdmin}},
+	// The tenant's side (tenant.go).
+	"evidence.add":    {roles: []string{deposit.RoleManager}},
+	"dispute.resolve": {roles: []string{deposit.RoleManager}},
+	"dispute.export":  {roles: []string{deposit.RoleManager}},
+}
+
+// tenantActions are all a tenant may do, on their own lease only.
+var tenantActions = map[string]bool{
+	"tenant.read": true, "dispute.open": true, "statement.accept": true, "offer.accept": true, "forwarding-address": true,
 }
 
 // may refuses an action the principal's roles do not allow, naming the role it needs.
 func (p Principal) may(action string) error {
 	perm, ok := permissions[action]
-	if !ok {
+	if !ok && !tenantActions[action] {
 		return fail(Forbidden, "forbidden", "", "no one may %s", action)
+	}
+	if p.Kind == KindTenant {
+		if tenantActions[action] {
+			return nil
+		}
+		return fail(Forbidden, "forbidden", "", "a tenant may not %s", action)
+	}
+	if !ok {
+		return fail(Forbidden, "forbidden", "", "only the tenant, through the link of their lease's page, may %s", action)
 	}
 	switch p.Kind {
 	case KindKey:
@@ -233,6 +260,14 @@ type Gateway struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Links checks tenants' signed links (nil: every link is refused);
+	// Blobs stores evidence files (nil: uploads are refused).
+	Links *tenantlink.Signer
+	Blobs *evidence.Store
+	// DisputeExportAfter is how long a disputed item must have waited,
+	// unresolved, before its case can be exported for an adjudicator
+	// (DefaultDisputeExportAfter when zero).
+	DisputeExportAfter time.Duration
 }
 
 func (g *Gateway) now() time.Time {
@@ -321,6 +356,11 @@ func (g *Gateway) lease(ctx context.Context, who Principal, leaseID string) (*db
 	q, err := g.queries(ctx)
 	if err != nil {
 		return nil, db.GetLeaseRow{}, err
+	}
+	if who.Kind == KindTenant && leaseID != who.Lease {
+		// A tenant's link opens their lease alone, and is refused for
+		// another exactly as a tampered or expired one.
+		return nil, db.GetLeaseRow{}, linkRefused()
 	}
 	l, err := q.GetLease(ctx, leaseID)
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && !who.Covers(l.Lease.PropertyID) {

@@ -21,7 +21,7 @@ func TestPermissions(t *testing.T) {
 	}{
 		{viewer, []string{"read", "books.read"}},
 		{manager, []string{"read", "books.read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address",
-			"deposit.amend", "extend", "keep", "release", "hold", "decline"}},
+			"deposit.amend", "extend", "keep", "release", "hold", "decline", "evidence.add", "dispute.resolve", "dispute.export"}},
 		{books, []string{"read", "approve", "decline", "property.set", "property.ok", "books.read", "books.deposit", "books.refund_paid", "books.reconcile"}},
 		{admin, []string{"read", "recheck_books", "books.read"}},
 		{key, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},

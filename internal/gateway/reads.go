@@ -113,7 +113,12 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 	var settledRefunds, lateIn, lateClaimed, settledInvoices int64
 	for _, f := range refunds {
 		desc := "refund to " + f.RecipientEmail
-		if f.Follows.Valid {
+		if f.Follows.Valid && deposit.IsDisputeKey(f.Follows.String) {
+			// A disputed item's resolution paid back part of what the
+			// settlement applied.
+			desc = "paid back on disputed item " + strings.TrimPrefix(f.Follows.String, "dispute:") + " to " + f.RecipientEmail
+			r.ConcededCents += f.AmountInCents
+		} else if f.Follows.Valid {
 			desc = "follow-up refund of " + f.Follows.String + " to " + f.RecipientEmail
 			lateIn += f.AmountInCents
 		} else {
@@ -124,6 +129,18 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 	}
 	// What the settlement applied of what it counted to what the tenant owed.
 	r.AppliedCents = max(st.ReceivedCents+st.InterestCents+st.CreditsCents-st.RefundCents, 0)
+	// Of it, what disputed items still hold is not applied yet, and what
+	// their resolutions paid back never was.
+	disputes, err := q.ListDisputes(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	for _, d := range disputes {
+		if d.Held && d.SettledAt == nil {
+			r.DisputedCents += d.HeldCents
+		}
+	}
+	r.AppliedCents -= r.DisputedCents + r.ConcededCents
 	if r.AppliedCents > 0 {
 		entry("applied", fmt.Sprint(st.SettlementID),
 			fmt.Sprintf("kept for arrears %s, deductions %s, decisions %s", money.FormatIn(r.Currency, st.ArrearsCents), money.FormatIn(r.Currency, st.DeductionsCents), money.FormatIn(r.Currency, st.KeptCents)),
@@ -145,10 +162,10 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 	r.ClaimedCents = st.ArrearsCents + st.DeductionsCents + st.KeptCents + st.EarlierRefundsCents + lateClaimed
 	funds := r.ReceivedCents + r.InterestCents + r.CreditsCents
 	r.HeldCents = funds - r.RefundedCents - r.AppliedCents
-	r.Conserved = r.HeldCents == 0 &&
+	r.Conserved = r.HeldCents == r.DisputedCents &&
 		st.ReceivedCents+st.CreditsCents == r.ReceivedCents+r.CreditsCents-lateIn &&
 		settledRefunds == st.RefundCents && settledInvoices == st.BalanceOwedCents &&
-		r.ClaimedCents == r.AppliedCents+r.InvoicedCents
+		r.ClaimedCents == r.AppliedCents+r.InvoicedCents+r.ConcededCents+r.DisputedCents
 	return r, nil
 }
 

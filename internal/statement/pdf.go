@@ -22,6 +22,22 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	if d.Organization == "" {
 		d.Organization = "depositflow"
 	}
+	pdf := fpdf.New("P", "mm", "Letter", "")
+	pdf.SetTitle("Itemized statement of the security deposit of lease "+d.LeaseID, true)
+	pdf.SetAuthor(d.Organization, true)
+	pdf.SetCreationDate(generated)
+	pdf.SetModificationDate(generated)
+	if err := statementPages(pdf, d, generated); err != nil {
+		return err
+	}
+	return pdf.Output(w)
+}
+
+// statementPages adds the statement to a document.
+func statementPages(pdf *fpdf.Fpdf, d templates.Data, generated time.Time) error {
+	if d.Organization == "" {
+		d.Organization = "depositflow"
+	}
 	currency := money.USD
 	if d.Currency != "" {
 		var err error
@@ -34,11 +50,6 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 		return fmt.Errorf("statement of lease %s: %w", d.LeaseID, err)
 	}
 	day := func(t time.Time) string { return t.In(zone).Format("Monday, 2 January 2006") }
-	pdf := fpdf.New("P", "mm", "Letter", "")
-	pdf.SetTitle("Itemized statement of the security deposit of lease "+d.LeaseID, true)
-	pdf.SetAuthor(d.Organization, true)
-	pdf.SetCreationDate(generated)
-	pdf.SetModificationDate(generated)
 	// The core fonts are Latin-1 (cp1252): translate names, descriptions
 	// and amounts ("£" and "€" are in it).
 	tr := pdf.UnicodeTranslatorFromDescriptor("")
@@ -114,6 +125,31 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	}
 	pdf.Ln(4)
 	pdf.SetFont("Helvetica", "", 10)
+	if len(d.Evidence) > 0 {
+		pdf.SetFont("Helvetica", "B", 10)
+		para("Evidence")
+		pdf.SetFont("Helvetica", "", 10)
+		for _, e := range d.Evidence {
+			para("  " + e.Item + ": " + strings.Join(e.Files, ", "))
+		}
+		pdf.Ln(2)
+	}
+	if len(d.Disputes) > 0 {
+		pdf.SetFont("Helvetica", "B", 10)
+		para("Disputed by the tenant")
+		pdf.SetFont("Helvetica", "", 10)
+		for _, it := range d.Disputes {
+			line := fmt.Sprintf("  %s, %s: %s", it.Description, amount(it.Cents), it.Status)
+			if it.OfferCents > 0 {
+				line += ", offer of " + amount(it.OfferCents) + " back"
+			}
+			para(line)
+		}
+		if d.DisputedCents > 0 {
+			para(fmt.Sprintf("  %s is held until each is resolved.", amount(d.DisputedCents)))
+		}
+		pdf.Ln(2)
+	}
 	if d.GuaranteeCents != 0 {
 		para(fmt.Sprintf("The guarantee of %s is not cash: it is released to the guarantor and never refunded in cash.", amount(d.GuaranteeCents)))
 	}
@@ -124,7 +160,7 @@ func PDF(w io.Writer, d templates.Data, generated time.Time) error {
 	pdf.SetFont("Helvetica", "", 8)
 	pdf.SetTextColor(107, 114, 128)
 	para(fmt.Sprintf("%s, security deposits. Generated %s. Amounts in %s.", d.Organization, generated.UTC().Format("2 January 2006 15:04 UTC"), currencyName(currency)))
-	return pdf.Output(w)
+	return nil
 }
 
 // law is the deadline paragraph, as the emails word it.
