@@ -168,39 +168,45 @@ var serverURL string
 
 // startServer runs the `deposits serve` the CLI calls, until stop.
 func startServer(logFile string) (stop func(), err error) {
+	serverURL, stop, err = startServerWith(cliEnv, logFile)
+	return stop, err
+}
+
+// startServerWith runs a `deposits serve` with env, until stop.
+func startServerWith(env []string, logFile string) (url string, stop func(), err error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	f, err := os.Create(logFile)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--listen", addr)
-	cmd.Env = cliEnv
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	diesWithUs(cmd)
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		f.Close()
 	}
-	serverURL = "http://" + addr
+	url = "http://" + addr
 	for i := 0; i < 200; i++ {
-		if resp, err := http.Get(serverURL + "/healthz"); err == nil {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return stop, nil
+				return url, stop, nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
 	log, _ := os.ReadFile(logFile)
-	return nil, fmt.Errorf("deposits serve did not come up:\n%s", log)
+	return "", nil, fmt.Errorf("deposits serve did not come up:\n%s", log)
 }
 
 // users are the tokens of the people the tests made, by name.
@@ -356,13 +362,18 @@ var (
 
 // startWorker runs `deposits worker` and waits until it serves its metrics.
 func startWorker(metricsAddr, logFile string) (*workerProc, error) {
+	return startWorkerWith(cliEnv, metricsAddr, logFile)
+}
+
+// startWorkerWith runs `deposits worker` with env.
+func startWorkerWith(env []string, metricsAddr, logFile string) (*workerProc, error) {
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	// BENCH_WORKER_ARGS tries worker options (make bench BENCH_WORKER_ARGS="--cache-size 10000").
 	cmd := exec.Command(bin, append([]string{"worker", "--metrics-address", metricsAddr, "--log-format", "json"}, strings.Fields(os.Getenv("BENCH_WORKER_ARGS"))...)...)
-	cmd.Env = cliEnv
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	diesWithUs(cmd)
 	if err := cmd.Start(); err != nil {

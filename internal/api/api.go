@@ -36,6 +36,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+
 	"golang.org/x/time/rate"
 
 	"github.com/depositflow/depositflow/internal/gateway"
@@ -60,6 +62,11 @@ type Server struct {
 	// credential reach the audit log: past it they are only logged, so
 	// nobody can fill the database by knocking.
 	anonymous *rate.Limiter
+
+	// The codec endpoint (codec.go); nil when payloads are not sealed.
+	codec          converter.PayloadCodec
+	codecNamespace string
+	codecOrigins   []string
 }
 
 // New returns the API server; Handler serves it.
@@ -71,6 +78,7 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.handle("GET /healthz", false, s.health)
 	s.pmsRoutes()
 	s.peopleRoutes()
+	s.codecRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)
@@ -80,7 +88,7 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 }
 
 // Handler is the API's http.Handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.cors(s.mux) }
 
 // Routes are the patterns registered, "METHOD /path".
 func (s *Server) Routes() []string { return slices.Clone(s.routes) }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,7 +30,12 @@ property-management systems call: every fact, decision and report of a lease.
 Every write is stored in PostgreSQL first, then signalled to the lease's
 workflow. Requests need a person's token (deposits user add, then deposits
 login) or an integration's API key (deposits apikey create); the server checks
-what each may do. Stops cleanly on SIGINT or SIGTERM.`,
+what each may do. Stops cleanly on SIGINT or SIGTERM.
+
+With a payload key ring (DEPOSITS_PAYLOAD_KEYS or DEPOSITS_PAYLOAD_KEYS_FILE,
+the worker's), /codec is the codec server of the Temporal Web UI and the
+temporal CLI: admins open tenants' sealed data there, each request audited.
+DEPOSITS_CODEC_ORIGINS lists the Web UI origins browsers may call it from.`,
 		Example: `  deposits serve --listen :8081`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,7 +71,17 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 		SignalWait: 5 * time.Second,
 		Logger:     logger,
 	}
-	srv := &http.Server{Handler: api.New(gw, logger).Handler(), ReadHeaderTimeout: 5 * time.Second,
+	handler := api.New(gw, logger)
+	codec, err := payloadCodec()
+	if err != nil {
+		return err
+	}
+	if codec != nil {
+		origins := strings.FieldsFunc(os.Getenv("DEPOSITS_CODEC_ORIGINS"), func(r rune) bool { return r == ',' || r == ' ' })
+		handler.WithCodec(codec, a.namespace, origins)
+		logger.Info("codec endpoint serving", "path", "/codec", "namespace", a.namespace, "key", codec.CurrentKeyID(), "origins", origins)
+	}
+	srv := &http.Server{Handler: handler.Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	logger.Info("API serving", "url", "http://"+l.Addr().String())
 	done := make(chan error, 1)

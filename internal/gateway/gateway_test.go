@@ -23,7 +23,7 @@ func TestPermissions(t *testing.T) {
 		{manager, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address",
 			"deposit.amend", "extend", "keep", "release", "hold", "decline"}},
 		{books, []string{"read", "approve", "decline", "property.set", "property.ok"}},
-		{admin, []string{"read", "recheck_books"}},
+		{admin, []string{"read", "recheck_books", "payloads.decode"}},
 		{key, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
 		{system, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
 	} {
