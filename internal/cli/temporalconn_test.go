@@ -2,12 +2,12 @@ package cli
 
 import (
 	"crypto/ecdsa"
-	"crypto/tls"
-	"encoding/base64"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"io"
 	"log/slog"
