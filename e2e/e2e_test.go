@@ -174,6 +174,11 @@ func startServer(logFile string) (stop func(), err error) {
 
 // startServerWith runs a `deposits serve` with env, until stop.
 func startServerWith(env []string, logFile string) (url string, stop func(), err error) {
+	return startServerWithCmd(env, logFile, nil)
+}
+
+// startServerWithCmd is startServerWith, handing the process to started.
+func startServerWithCmd(env []string, logFile string, started func(*exec.Cmd)) (url string, stop func(), err error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return "", nil, err
@@ -188,6 +193,9 @@ func startServerWith(env []string, logFile string) (url string, stop func(), err
 	diesWithUs(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
+	}
+	if started != nil {
+		started(cmd)
 	}
 	stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
