@@ -71,7 +71,10 @@ func setUp(m *testing.M) (int, error) {
 	defer os.RemoveAll(tmp)
 
 	bin = filepath.Join(tmp, "deposits")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/depositflow/depositflow/cmd/deposits").CombinedOutput(); err != nil {
+	// Built as users build it: in the product's module, with its go.mod.
+	build := exec.Command("go", "build", "-o", bin, "./cmd/deposits")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building deposits: %v\n%s", err, out)
 	}
 

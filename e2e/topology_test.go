@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,6 +151,14 @@ func TestProductionTopology(t *testing.T) {
 		}
 	}
 	require.Len(t, seen, 4*n)
+
+	// The surviving server counted what it answered, by route and status.
+	resp, err := http.Get(topo.apiMetrics[1])
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), `deposits_api_requests_total{route="POST__v1_leases__lease_id__payments",status="201"}`)
+	require.Contains(t, string(body), "deposits_api_request_latency_seconds_bucket")
 	require.Zero(t, duplicated)
 	require.Zero(t, wrong)
 	t.Logf("topology: temporal-server on PostgreSQL, 2 workers, 2 servers, 1 worker and 1 server SIGKILLed: leases=%d closed=%d duplicated=%d redelivered=%d wrong=%d conserved=yes",
@@ -158,15 +168,16 @@ func TestProductionTopology(t *testing.T) {
 // topology is a Temporal server on PostgreSQL with two workers and two
 // API servers of depositflow, on a database of their own.
 type topology struct {
-	env      []string // the admin commands' environment
-	servers  []string // the API servers' URLs; "" once killed
-	kills    []func()
-	stops    []func()
-	workers  []*workerProc
-	temporal client.Client
-	db       *pgxpool.Pool
-	token    string
-	mu       sync.Mutex
+	env        []string // the admin commands' environment
+	servers    []string // the API servers' URLs; "" once killed
+	apiMetrics []string // their Prometheus endpoints
+	kills      []func()
+	stops      []func()
+	workers    []*workerProc
+	temporal   client.Client
+	db         *pgxpool.Pool
+	token      string
+	mu         sync.Mutex
 }
 
 func startTopology(t *testing.T, tmp string) *topology {
@@ -281,7 +292,10 @@ func startTopology(t *testing.T, tmp string) *topology {
 		w, err := startWorkerWith(topo.env, metrics, filepath.Join(tmp, fmt.Sprintf("worker-%d.log", i)))
 		require.NoError(t, err)
 		topo.workers = append(topo.workers, w)
-		url, stop, kill, err := startKillableServer(topo.env, filepath.Join(tmp, fmt.Sprintf("serve-%d.log", i)))
+		apiMetrics, err := freeAddr()
+		require.NoError(t, err)
+		topo.apiMetrics = append(topo.apiMetrics, "http://"+apiMetrics+"/metrics")
+		url, stop, kill, err := startKillableServer(append(topo.env, "API_METRICS_ADDRESS="+apiMetrics), filepath.Join(tmp, fmt.Sprintf("serve-%d.log", i)))
 		require.NoError(t, err)
 		topo.servers, topo.kills = append(topo.servers, url), append(topo.kills, kill)
 		topo.stops = append(topo.stops, stop)
@@ -384,17 +398,14 @@ func (tp *topology) persist(i int, args []string) error {
 // startKillableServer is startServerWith that can also be SIGKILLed.
 func startKillableServer(env []string, logFile string) (url string, stop, kill func(), err error) {
 	var cmd *exec.Cmd
-	url, stop, err = startServerWithCmd(env, logFile, func(c *exec.Cmd) { cmd = c })
+	url, term, err := startServerWithCmd(env, logFile, func(c *exec.Cmd) { cmd = c })
 	if err != nil {
 		return "", nil, nil, err
 	}
+	// Whichever comes first, SIGKILL or SIGTERM, ends it; the other does nothing.
 	var once sync.Once
 	kill = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
-	return url, func() {
-		if cmd.ProcessState == nil {
-			once.Do(stop)
-		}
-	}, kill, nil
+	return url, func() { once.Do(term) }, kill, nil
 }
 
 // temporalConfig is the server's configuration (config/development-postgres12.yaml

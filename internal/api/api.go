@@ -36,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"golang.org/x/time/rate"
@@ -63,6 +64,9 @@ type Server struct {
 	// nobody can fill the database by knocking.
 	anonymous *rate.Limiter
 
+	// metrics counts requests by route and status; nil: not counted.
+	metrics client.MetricsHandler
+
 	// The codec endpoint (codec.go); nil when payloads are not sealed.
 	codec          converter.PayloadCodec
 	codecNamespace string
@@ -84,6 +88,13 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 		w.Header().Set("X-Request-Id", id)
 		writeErr(w, r, id, http.StatusNotFound, errorDetail{Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path})
 	})
+	return s
+}
+
+// WithMetrics counts every request by route and status
+// (deposits_api_requests) and times it (deposits_api_request_latency).
+func (s *Server) WithMetrics(m client.MetricsHandler) *Server {
+	s.metrics = m
 	return s
 }
 
@@ -130,6 +141,11 @@ func (s *Server) handle(pattern string, auth bool, h handler) {
 		if err != nil {
 			s.auditRefusal(r, pattern, who, err)
 			s.writeError(rec, r, id, err)
+		}
+		if s.metrics != nil {
+			m := s.metrics.WithTags(map[string]string{"route": pattern, "status": strconv.Itoa(rec.status)})
+			m.Counter("deposits_api_requests").Inc(1)
+			m.Timer("deposits_api_request_latency").Record(time.Since(start))
 		}
 		s.logger.Info("api", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"caller", who.ID(), "origin", origin(r), "duration_ms", time.Since(start).Milliseconds())

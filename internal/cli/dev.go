@@ -169,7 +169,7 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 		return unavailable("a free API port", err)
 	}
 	go func() {
-		if err := a.serve(ctx, apiListener); err != nil {
+		if err := a.serve(ctx, apiListener, ""); err != nil {
 			logger.Error("API", "error", err)
 		}
 	}()

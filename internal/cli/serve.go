@@ -18,10 +18,11 @@ import (
 
 	"github.com/depositflow/depositflow/internal/api"
 	"github.com/depositflow/depositflow/internal/gateway"
+	"github.com/depositflow/depositflow/internal/observe"
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var listen string
+	var listen, metrics string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDRESS]",
 		Short: "Serve the HTTP JSON API for property-management systems (api/openapi.yaml)",
@@ -45,19 +46,34 @@ DEPOSITS_CODEC_ORIGINS lists the Web UI origins browsers may call it from.`,
 			if err != nil {
 				return refused("--listen %s: %v", listen, err)
 			}
-			return a.serve(ctx, l)
+			return a.serve(ctx, l, metrics)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", envOr("API_ADDRESS", "localhost:8081"), "address to serve the API on (API_ADDRESS)")
+	cmd.Flags().StringVar(&metrics, "metrics-address", os.Getenv("API_METRICS_ADDRESS"), "serve Prometheus metrics (requests by route and status, their latency, the Temporal client's calls) at http://ADDRESS/metrics; empty: off (API_METRICS_ADDRESS)")
 	return cmd
 }
 
-// serve runs the API on l until ctx ends.
-func (a *app) serve(ctx context.Context, l net.Listener) error {
+// serve runs the API on l until ctx ends, with its metrics on
+// metricsAddress unless it is empty.
+func (a *app) serve(ctx context.Context, l net.Listener, metricsAddress string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
+	}
+	var metrics client.MetricsHandler
+	if metricsAddress != "" {
+		h, closer, err := observe.Metrics(metricsAddress)
+		if err != nil {
+			return refused("--metrics-address %s: %v", metricsAddress, err)
+		}
+		defer closer.Close()
+		metrics = h
+		if a.tc, err = a.dialTemporal(ctx, logger, metrics); err != nil {
+			return err
+		}
+		logger.Info("metrics serving", "url", "http://"+metricsAddress+"/metrics")
 	}
 	c, err := a.temporal(ctx)
 	if err != nil {
@@ -72,6 +88,9 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 		Logger:     logger,
 	}
 	handler := api.New(gw, logger)
+	if metrics != nil {
+		handler.WithMetrics(metrics)
+	}
 	codec, err := payloadCodec()
 	if err != nil {
 		return err
