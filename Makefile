@@ -22,8 +22,11 @@ dev: postgres $(TOOLS)/temporal build
 	PATH="$(TOOLS):$$PATH" ./bin/deposits dev
 
 ## test: static checks, then unit, activity and end-to-end tests on real components.
+## The end-to-end tests are a module of their own (e2e/go.mod): the Temporal
+## server they run is their dependency, never the product's.
 test: postgres check
 	go test $(GO_TEST_FLAGS) ./...
+	cd e2e && go test $(GO_TEST_FLAGS) ./...
 
 ## unit: the fast tests only (no PostgreSQL, no Temporal server).
 unit:
@@ -35,7 +38,10 @@ unit:
 ## and its validator able to fail.
 check: check-tools
 	gofmt -l . | (! grep .) || (echo "gofmt would change the files above"; exit 1)
+	go mod tidy -diff || (echo "go.mod is not tidy: run go mod tidy"; exit 1)
+	cd e2e && go mod tidy -diff || (echo "e2e/go.mod is not tidy: run go mod tidy in e2e"; exit 1)
 	go vet ./...
+	cd e2e && go vet ./...
 	$(TOOLS)/workflowcheck ./workflows/...
 	$(TOOLS)/sqlc diff || (echo "db/ is not what sqlc generates from queries/: run make generate"; exit 1)
 	go test -count=1 -run 'TestOpenAPI|TestUnauthenticated' ./internal/api
@@ -76,9 +82,9 @@ CHAOS_LEASES ?= 500
 CHAOS_KILLS ?= 10
 CHAOS_SMTP_OUTAGE ?= 60s
 chaos: postgres
-	@CHAOS_LEASES=$(CHAOS_LEASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_SMTP_OUTAGE=$(CHAOS_SMTP_OUTAGE) CHAOS_OUT=$(CURDIR)/.chaos-result \
-		go test -count=1 -timeout 30m -run 'TestChaos$$' ./e2e > .chaos.log 2>&1; rc=$$?; \
-		cat .chaos-result 2>/dev/null || tail -50 .chaos.log; exit $$rc
+	@cd e2e && CHAOS_LEASES=$(CHAOS_LEASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_SMTP_OUTAGE=$(CHAOS_SMTP_OUTAGE) CHAOS_OUT=$(CURDIR)/.chaos-result \
+		go test -count=1 -timeout 30m -run 'TestChaos$$' . > $(CURDIR)/.chaos.log 2>&1; rc=$$?; \
+		cat $(CURDIR)/.chaos-result 2>/dev/null || tail -50 $(CURDIR)/.chaos.log; exit $$rc
 
 ## bench: throughput against a bare workflow of the same shape, event
 ## latency, settlement to webhook delivered (BENCH_WEBHOOKS leases, default
@@ -97,15 +103,15 @@ BENCH_WEBHOOKS ?=
 BENCH_OUT ?= $(CURDIR)/bench
 BENCH_TEMPORAL_CLI ?= $(TOOLS)/temporal
 bench: postgres $(BENCH_TEMPORAL_CLI)
-	set -o pipefail; BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_WEBHOOKS=$(BENCH_WEBHOOKS) BENCH_OUT=$(BENCH_OUT) \
-		go test -count=1 -timeout 180m -run 'TestBench$$' -v ./e2e | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
+	set -o pipefail; cd e2e && BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_WEBHOOKS=$(BENCH_WEBHOOKS) BENCH_OUT=$(BENCH_OUT) \
+		go test -count=1 -timeout 180m -run 'TestBench$$' -v . | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
 ## screenshots: the tenant's page as the browser test sees it, into docs/.
 screenshots: postgres
-	TENANT_SCREENSHOTS=1 go test -count=1 -run 'TestTenantDisputesOnThePage' ./e2e
+	cd e2e && TENANT_SCREENSHOTS=1 go test -count=1 -run 'TestTenantDisputesOnThePage' .
 
 ## histories: record the workflow histories that the replay test replays.
 ## Record after a deliberate, versioned change to the workflow, and keep the
 ## older recordings (v0_* ... v3_*): they prove runs started by older code still replay.
 histories: postgres
-	RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease|TestWebhookDeadEndpointIsDisabled|TestTenantDisputesOnThePage' ./e2e
+	cd e2e && RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease|TestWebhookDeadEndpointIsDisabled|TestTenantDisputesOnThePage' .

@@ -71,7 +71,10 @@ func setUp(m *testing.M) (int, error) {
 	defer os.RemoveAll(tmp)
 
 	bin = filepath.Join(tmp, "deposits")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/depositflow/depositflow/cmd/deposits").CombinedOutput(); err != nil {
+	// Built as users build it: in the product's module, with its go.mod.
+	build := exec.Command("go", "build", "-o", bin, "./cmd/deposits")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building deposits: %v\n%s", err, out)
 	}
 
@@ -194,39 +197,53 @@ var (
 
 // startServer runs the `deposits serve` the CLI calls, until stop.
 func startServer(logFile string) (stop func(), err error) {
+	serverURL, stop, err = startServerWith(cliEnv, logFile)
+	return stop, err
+}
+
+// startServerWith runs a `deposits serve` with env, until stop.
+func startServerWith(env []string, logFile string) (url string, stop func(), err error) {
+	return startServerWithCmd(env, logFile, nil)
+}
+
+// startServerWithCmd is startServerWith, handing the process to started.
+func startServerWithCmd(env []string, logFile string, started func(*exec.Cmd)) (url string, stop func(), err error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	f, err := os.Create(logFile)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--listen", addr)
-	cmd.Env = cliEnv
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	diesWithUs(cmd)
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return "", nil, err
+	}
+	if started != nil {
+		started(cmd)
 	}
 	stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		f.Close()
 	}
-	serverURL = "http://" + addr
+	url = "http://" + addr
 	for i := 0; i < 200; i++ {
-		if resp, err := http.Get(serverURL + "/healthz"); err == nil {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return stop, nil
+				return url, stop, nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
 	log, _ := os.ReadFile(logFile)
-	return nil, fmt.Errorf("deposits serve did not come up:\n%s", log)
+	return "", nil, fmt.Errorf("deposits serve did not come up:\n%s", log)
 }
 
 // users are the tokens of the people the tests made, by name.
@@ -382,13 +399,18 @@ var (
 
 // startWorker runs `deposits worker` and waits until it serves its metrics.
 func startWorker(metricsAddr, logFile string) (*workerProc, error) {
+	return startWorkerWith(cliEnv, metricsAddr, logFile)
+}
+
+// startWorkerWith runs `deposits worker` with env.
+func startWorkerWith(env []string, metricsAddr, logFile string) (*workerProc, error) {
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	// BENCH_WORKER_ARGS tries worker options (make bench BENCH_WORKER_ARGS="--cache-size 10000").
 	cmd := exec.Command(bin, append([]string{"worker", "--metrics-address", metricsAddr, "--log-format", "json"}, strings.Fields(os.Getenv("BENCH_WORKER_ARGS"))...)...)
-	cmd.Env = cliEnv
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	diesWithUs(cmd)
 	if err := cmd.Start(); err != nil {

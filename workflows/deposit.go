@@ -551,7 +551,7 @@ func (d *flow) settle(ctx workflow.Context) error {
 	if d.state.Rule != nil {
 		d.interest(ctx)
 		if c := d.clock(); c.Started && workflow.Now(ctx).After(c.RefundDue) && !strings.Contains(d.state.DeadlineMissed, "after its refund deadline") {
-			d.missed(fmt.Sprintf("the deposit was settled %s, after its refund deadline %s under %s",
+			d.missed(ctx, "refund", fmt.Sprintf("the deposit was settled %s, after its refund deadline %s under %s",
 				d.dayText(workflow.Now(ctx)), d.dayText(c.RefundDue), d.state.Rule.Label()))
 		}
 		if d.state.Forfeited {

@@ -196,7 +196,7 @@ func (d *flow) statementSent(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
 	d.state.StatementAt = now
 	if c := d.clock(); c.Started && now.After(c.StatementDue) {
-		d.missed(fmt.Sprintf("the itemized statement went out %s, after its deadline %s under %s",
+		d.missed(ctx, "statement", fmt.Sprintf("the itemized statement went out %s, after its deadline %s under %s",
 			d.dayText(now), d.dayText(c.StatementDue), d.state.Rule.Label()))
 	}
 	// With a claim the tenant may now object for a while (US-FL): the
@@ -207,9 +207,11 @@ func (d *flow) statementSent(ctx workflow.Context) error {
 	return d.updateClock(ctx)
 }
 
-// missed records a missed deadline; where the rule says so, the right to
+// missed records a missed deadline (counted in deposit_deadlines_missed,
+// which operators alert on); where the rule says so, the right to
 // withhold anything is forfeited and the tenant gets everything back.
-func (d *flow) missed(why string) {
+func (d *flow) missed(ctx workflow.Context, deadline, why string) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"deadline": deadline}).Counter("deposit_deadlines_missed").Inc(1)
 	if d.state.DeadlineMissed == "" {
 		d.state.DeadlineMissed = why
 	} else {

@@ -36,6 +36,9 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
 	"golang.org/x/time/rate"
 
 	"github.com/depositflow/depositflow/internal/gateway"
@@ -60,6 +63,14 @@ type Server struct {
 	// credential reach the audit log: past it they are only logged, so
 	// nobody can fill the database by knocking.
 	anonymous *rate.Limiter
+
+	// metrics counts requests by route and status; nil: not counted.
+	metrics client.MetricsHandler
+
+	// The codec endpoint (codec.go); nil when payloads are not sealed.
+	codec          converter.PayloadCodec
+	codecNamespace string
+	codecOrigins   []string
 }
 
 // New returns the API server; Handler serves it.
@@ -74,6 +85,7 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.booksRoutes()
 	s.tenantRoutes()
 	s.disputeRoutes()
+	s.codecRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)
@@ -82,8 +94,15 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	return s
 }
 
+// WithMetrics counts every request by route and status
+// (deposits_api_requests) and times it (deposits_api_request_latency).
+func (s *Server) WithMetrics(m client.MetricsHandler) *Server {
+	s.metrics = m
+	return s
+}
+
 // Handler is the API's http.Handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.cors(s.mux) }
 
 // Routes are the patterns registered, "METHOD /path".
 func (s *Server) Routes() []string { return slices.Clone(s.routes) }
@@ -125,6 +144,11 @@ func (s *Server) handle(pattern string, auth bool, h handler) {
 		if err != nil {
 			s.auditRefusal(r, pattern, who, err)
 			s.writeError(rec, r, id, err)
+		}
+		if s.metrics != nil {
+			m := s.metrics.WithTags(map[string]string{"route": pattern, "status": strconv.Itoa(rec.status)})
+			m.Counter("deposits_api_requests").Inc(1)
+			m.Timer("deposits_api_request_latency").Record(time.Since(start))
 		}
 		s.logger.Info("api", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"caller", who.ID(), "origin", origin(r), "duration_ms", time.Since(start).Milliseconds())

@@ -127,6 +127,9 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	a.temporalAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.temporalPort))
+	if a.namespace == "" {
+		a.namespace = "default"
+	}
 	server := exec.Command(bin, "server", "start-dev",
 		"--ip", "127.0.0.1", "--port", strconv.Itoa(o.temporalPort), "--ui-port", strconv.Itoa(o.uiPort),
 		"--db-filename", filepath.Join(dataDir, "temporal.db"), "--namespace", a.namespace, "--log-level", "error")
@@ -172,7 +175,7 @@ func (a *app) dev(ctx context.Context, o devOptions) error {
 		return unavailable("a free API port", err)
 	}
 	go func() {
-		if err := a.serve(ctx, apiListener); err != nil {
+		if err := a.serve(ctx, apiListener, ""); err != nil {
 			logger.Error("API", "error", err)
 		}
 	}()

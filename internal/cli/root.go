@@ -125,8 +125,8 @@ role allows on which properties and audits every action under their name.`,
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&a.server, "server", "", "the depositflow server people's commands call (DEPOSITS_SERVER; default: deposits login's)")
-	f.StringVar(&a.temporalAddress, "temporal-address", envOr("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port, for admin commands (TEMPORAL_ADDRESS)")
-	f.StringVar(&a.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (TEMPORAL_NAMESPACE)")
+	f.StringVar(&a.temporalAddress, "temporal-address", "", "Temporal frontend host:port, for admin commands (TEMPORAL_ADDRESS, or the Temporal client config's profile; default localhost:7233)")
+	f.StringVar(&a.namespace, "namespace", "", "Temporal namespace (TEMPORAL_NAMESPACE, or the profile's; default \"default\")")
 	f.StringVar(&a.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection URL, for admin commands (DATABASE_URL)")
 	f.StringVar(&a.smtpURL, "smtp-url", envOr("SMTP_URL", "smtp://localhost:1025"), "SMTP server, smtp://[user:pass@]host:port (SMTP_URL)")
 	f.StringVar(&a.mailFrom, "mail-from", envOr("MAIL_FROM", "Deposits <deposits@depositflow.local>"), "sender of tenant emails (MAIL_FROM)")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,10 +18,11 @@ import (
 
 	"github.com/depositflow/depositflow/internal/api"
 	"github.com/depositflow/depositflow/internal/gateway"
+	"github.com/depositflow/depositflow/internal/observe"
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var listen string
+	var listen, metrics string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDRESS]",
 		Short: "Serve the HTTP JSON API for property-management systems (api/openapi.yaml)",
@@ -29,7 +31,12 @@ property-management systems call: every fact, decision and report of a lease.
 Every write is stored in PostgreSQL first, then signalled to the lease's
 workflow. Requests need a person's token (deposits user add, then deposits
 login) or an integration's API key (deposits apikey create); the server checks
-what each may do. Stops cleanly on SIGINT or SIGTERM.`,
+what each may do. Stops cleanly on SIGINT or SIGTERM.
+
+With a payload key ring (DEPOSITS_PAYLOAD_KEYS or DEPOSITS_PAYLOAD_KEYS_FILE,
+the worker's), /codec is the codec server of the Temporal Web UI and the
+temporal CLI: admins open tenants' sealed data there, each request audited.
+DEPOSITS_CODEC_ORIGINS lists the Web UI origins browsers may call it from.`,
 		Example: `  deposits serve --listen :8081`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,19 +46,34 @@ what each may do. Stops cleanly on SIGINT or SIGTERM.`,
 			if err != nil {
 				return refused("--listen %s: %v", listen, err)
 			}
-			return a.serve(ctx, l)
+			return a.serve(ctx, l, metrics)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", envOr("API_ADDRESS", "localhost:8081"), "address to serve the API on (API_ADDRESS)")
+	cmd.Flags().StringVar(&metrics, "metrics-address", os.Getenv("API_METRICS_ADDRESS"), "serve Prometheus metrics (requests by route and status, their latency, the Temporal client's calls) at http://ADDRESS/metrics; empty: off (API_METRICS_ADDRESS)")
 	return cmd
 }
 
-// serve runs the API on l until ctx ends.
-func (a *app) serve(ctx context.Context, l net.Listener) error {
+// serve runs the API on l until ctx ends, with its metrics on
+// metricsAddress unless it is empty.
+func (a *app) serve(ctx context.Context, l net.Listener, metricsAddress string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
+	}
+	var metrics client.MetricsHandler
+	if metricsAddress != "" {
+		h, closer, err := observe.Metrics(metricsAddress)
+		if err != nil {
+			return refused("--metrics-address %s: %v", metricsAddress, err)
+		}
+		defer closer.Close()
+		metrics = h
+		if a.tc, err = a.dialTemporal(ctx, logger, metrics); err != nil {
+			return err
+		}
+		logger.Info("metrics serving", "url", "http://"+metricsAddress+"/metrics")
 	}
 	c, err := a.temporal(ctx)
 	if err != nil {
@@ -83,7 +105,20 @@ func (a *app) serve(ctx context.Context, l net.Listener) error {
 		// exported (deposits dispute export).
 		DisputeExportAfter: exportAfter,
 	}
-	srv := &http.Server{Handler: api.New(gw, logger).Handler(), ReadHeaderTimeout: 5 * time.Second,
+	handler := api.New(gw, logger)
+	if metrics != nil {
+		handler.WithMetrics(metrics)
+	}
+	codec, err := payloadCodec()
+	if err != nil {
+		return err
+	}
+	if codec != nil {
+		origins := strings.FieldsFunc(os.Getenv("DEPOSITS_CODEC_ORIGINS"), func(r rune) bool { return r == ',' || r == ' ' })
+		handler.WithCodec(codec, a.namespace, origins)
+		logger.Info("codec endpoint serving", "path", "/codec", "namespace", a.namespace, "key", codec.CurrentKeyID(), "origins", origins)
+	}
+	srv := &http.Server{Handler: handler.Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	logger.Info("API serving", "url", "http://"+l.Addr().String())
 	done := make(chan error, 1)

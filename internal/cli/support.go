@@ -17,14 +17,17 @@ import (
 	"github.com/depositflow/depositflow/internal/money"
 )
 
-// dialTemporal connects to the configured Temporal frontend (TLS, mTLS and
-// API key as configured), reporting to metrics when a handler is given.
+// dialTemporal connects to the configured Temporal frontend (TLS, mTLS, API
+// key and payload encryption as configured: temporalConn), reporting to metrics when a handler is given.
 func (a *app) dialTemporal(ctx context.Context, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
 	o, err := a.conn.options(a.temporalAddress, a.namespace, logger)
 	if err != nil {
 		return nil, err
 	}
 	o.MetricsHandler = metrics
+	// What the flags, the profile and the environment came to, for the
+	// logs and for the commands that name the namespace.
+	a.temporalAddress, a.namespace = o.HostPort, o.Namespace
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := client.DialContext(ctx, o)

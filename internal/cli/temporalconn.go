@@ -2,90 +2,105 @@ package cli
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"log/slog"
-	"os"
-	"strings"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/depositflow/depositflow/internal/payloadcrypt"
 )
 
-// temporalConn is how to reach a Temporal cluster beyond a local dev server:
-// TLS (with a private CA), mutual TLS with a client certificate (a
-// self-hosted cluster or Temporal Cloud), or an API key (Temporal Cloud).
-// Secrets come only from files or the environment and are never printed.
+// temporalConn is how to reach Temporal, configured the way the temporal CLI
+// and every SDK are (go.temporal.io/sdk/contrib/envconfig): a TOML profile
+// (TEMPORAL_CONFIG_FILE, default ~/.config/temporalio/temporal.toml;
+// TEMPORAL_PROFILE or --temporal-profile picks one) under the standard
+// variables: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+// TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
+// TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME, ... The flags
+// --temporal-address, --namespace and --temporal-tls override both.
+// Payloads are sealed with the key ring of DEPOSITS_PAYLOAD_KEYS(_FILE)
+// when one is set. Secrets come only from files or the environment and are
+// never printed.
 type temporalConn struct {
-	tls        bool
-	cert, key  string // client certificate and key files (mTLS)
-	ca         string // CA file for the server's certificate
-	serverName string
-	apiKeyFile string
+	profile string
+	tls     bool
 }
 
 func (t *temporalConn) addFlags(a *app) {
 	f := a.root.PersistentFlags()
-	f.BoolVar(&t.tls, "temporal-tls", os.Getenv("TEMPORAL_TLS") == "true", "connect to Temporal over TLS (TEMPORAL_TLS=true); implied by the options below")
-	f.StringVar(&t.cert, "temporal-tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate file for mutual TLS (TEMPORAL_TLS_CERT)")
-	f.StringVar(&t.key, "temporal-tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mutual TLS (TEMPORAL_TLS_KEY)")
-	f.StringVar(&t.ca, "temporal-tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA certificate file that signed the server's certificate (TEMPORAL_TLS_CA)")
-	f.StringVar(&t.serverName, "temporal-tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "server name to verify, if not the address's host (TEMPORAL_TLS_SERVER_NAME)")
-	f.StringVar(&t.apiKeyFile, "temporal-api-key-file", os.Getenv("TEMPORAL_API_KEY_FILE"), "file holding a Temporal Cloud API key; or set TEMPORAL_API_KEY")
+	f.StringVar(&t.profile, "temporal-profile", "", "profile of the Temporal client config file (TEMPORAL_PROFILE; default \"default\")")
+	f.BoolVar(&t.tls, "temporal-tls", false, "connect to Temporal over TLS (TEMPORAL_TLS=true); implied by an API key or a client certificate")
 }
 
-// options builds the client options for address and namespace.
+// options builds the client options: the profile and the environment,
+// then address and namespace when given (flags), else localhost:7233 and
+// "default" when nothing names them.
 func (t *temporalConn) options(address, namespace string, logger *slog.Logger) (client.Options, error) {
-	o := client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(logger)}
-	apiKey := strings.TrimSpace(os.Getenv("TEMPORAL_API_KEY"))
-	if t.apiKeyFile != "" {
-		b, err := os.ReadFile(t.apiKeyFile)
-		if err != nil {
-			return o, refused("--temporal-api-key-file: %v", err)
+	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{ConfigFileProfile: t.profile})
+	if err != nil {
+		return client.Options{}, refused("Temporal client config: %v", err)
+	}
+	if address != "" {
+		prof.Address = address
+	}
+	if namespace != "" {
+		prof.Namespace = namespace
+	}
+	if prof.Address == "" {
+		prof.Address = "localhost:7233"
+	}
+	if prof.Namespace == "" {
+		prof.Namespace = "default"
+	}
+	if t.tls {
+		if prof.TLS == nil {
+			prof.TLS = &envconfig.ClientConfigTLS{}
 		}
-		apiKey = strings.TrimSpace(string(b))
+		prof.TLS.Disabled = false
 	}
-	if !t.tls && t.cert == "" && t.ca == "" && apiKey == "" {
-		return o, nil
+	o, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		return client.Options{}, refused("Temporal client config: %v", err)
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.serverName}
-	if (t.cert == "") != (t.key == "") {
-		return o, refused("mutual TLS needs both --temporal-tls-cert and --temporal-tls-key")
+	if o.ConnectionOptions.TLS != nil {
+		o.ConnectionOptions.TLS.MinVersion = tls.VersionTLS12
 	}
-	if t.cert != "" {
-		pair, err := tls.LoadX509KeyPair(t.cert, t.key)
-		if err != nil {
-			return o, refused("client certificate: %v", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+	o.Logger = sdklog.NewStructuredLogger(logger)
+	codec, err := payloadCodec()
+	if err != nil {
+		return client.Options{}, err
 	}
-	if t.ca != "" {
-		pem, err := os.ReadFile(t.ca)
-		if err != nil {
-			return o, refused("--temporal-tls-ca: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return o, refused("--temporal-tls-ca %s holds no PEM certificate", t.ca)
-		}
-		cfg.RootCAs = pool
-	}
-	o.ConnectionOptions.TLS = cfg
-	if apiKey != "" {
-		o.Credentials = client.NewAPIKeyStaticCredentials(apiKey)
+	if codec != nil {
+		o.DataConverter = codec.DataConverter(nil)
 	}
 	return o, nil
 }
 
-// describe says how the connection is secured, for logs (never the secrets).
+// describe says how the connection is secured and whether payloads are
+// sealed, for logs and errors (never the secrets).
 func (t *temporalConn) describe(o client.Options) string {
+	s := "plaintext"
 	switch {
 	case o.ConnectionOptions.TLS == nil:
-		return "plaintext"
 	case o.Credentials != nil:
-		return "tls+api-key"
-	case len(o.ConnectionOptions.TLS.Certificates) > 0:
-		return "mtls"
+		s = "tls+api-key"
+	case len(o.ConnectionOptions.TLS.Certificates) > 0 || o.ConnectionOptions.TLS.GetClientCertificate != nil:
+		s = "mtls"
 	default:
-		return "tls"
+		s = "tls"
 	}
+	if o.DataConverter != nil {
+		s += ", payloads encrypted"
+	}
+	return s
+}
+
+// payloadCodec is the configured key ring, nil when payloads go in clear.
+func payloadCodec() (*payloadcrypt.Codec, error) {
+	c, err := payloadcrypt.FromEnv()
+	if err != nil {
+		return nil, refused("%v", err)
+	}
+	return c, nil
 }

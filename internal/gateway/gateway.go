@@ -201,6 +201,8 @@ var permissions = map[string]permission{
 	"evidence.add":    {roles: []string{deposit.RoleManager}},
 	"dispute.resolve": {roles: []string{deposit.RoleManager}},
 	"dispute.export":  {roles: []string{deposit.RoleManager}},
+	// Tenants' data as Temporal holds it, sealed (the Web UI's codec server).
+	"payloads.decode": {roles: []string{deposit.RoleAdmin}},
 }
 
 // tenantActions are all a tenant may do, on their own lease only.
@@ -556,6 +558,15 @@ func (g *Gateway) checkOpen(ctx context.Context, q *db.Queries, l db.GetLeaseRow
 	default:
 		return fail(Conflict, "workflow_ended", "lease_id", "the deposit workflow of lease %s ended as %s: an operator must look at it in the Temporal UI", l.Lease.LeaseID, strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")))
 	}
+}
+
+// MayOpenPayloads lets a caller through the codec endpoint, the door to
+// every tenant's data in Temporal's histories: admins only, and each use
+// audited (what, how many bytes), granted or refused.
+func (g *Gateway) MayOpenPayloads(ctx context.Context, who Principal, op, namespace string, bytes int64) error {
+	err := who.may("payloads.decode")
+	g.audit(ctx, who, "", "payloads."+op, map[string]any{"namespace": namespace, "bytes": bytes}, err)
+	return err
 }
 
 // RecordAction audits an action taken outside the gateway's own methods

@@ -23,7 +23,7 @@ func TestPermissions(t *testing.T) {
 		{manager, []string{"read", "books.read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address",
 			"deposit.amend", "extend", "keep", "release", "hold", "decline", "evidence.add", "dispute.resolve", "dispute.export"}},
 		{books, []string{"read", "approve", "decline", "property.set", "property.ok", "books.read", "books.deposit", "books.refund_paid", "books.reconcile"}},
-		{admin, []string{"read", "recheck_books", "books.read"}},
+		{admin, []string{"read", "recheck_books", "books.read", "payloads.decode"}},
 		{key, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
 		{system, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
 	} {

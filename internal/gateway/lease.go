@@ -283,7 +283,7 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 	}
 	out.Input, out.WorkflowID = li, workflows.WorkflowID(in.LeaseID)
 	committed := time.Now()
-	run, err := StartWorkflow(ctx, c, li, in.ListingID, in.Tenants[0].Email, out.Currency, zone)
+	run, err := StartWorkflow(ctx, c, li, in.ListingID, out.Currency, zone)
 	var ie *Error
 	if errors.As(err, &ie) && ie.Code == "already_started" && fresh {
 		// This call wrote the lease, and a workflow already runs: a reconcile
@@ -305,14 +305,13 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 
 // StartWorkflow starts a lease's deposit workflow, refusing a second one.
 // currency and zone are the lease's, for its summary (empty: USD, UTC).
-func StartWorkflow(ctx context.Context, c client.Client, in workflows.LeaseInput, listing, tenant, currency, zone string) (client.WorkflowRun, error) {
+// The summary, like the search attributes, names no tenant: every operator
+// of the Web UI reads it.
+func StartWorkflow(ctx context.Context, c client.Client, in workflows.LeaseInput, listing, currency, zone string) (client.WorkflowRun, error) {
 	if zone == "" {
 		zone = "UTC"
 	}
 	summary := fmt.Sprintf("Security deposit of lease %s (property %s, unit %s)", in.LeaseID, in.PropertyID, in.UnitID)
-	if tenant != "" {
-		summary = fmt.Sprintf("Security deposit of lease %s (property %s, unit %s, tenant %s)", in.LeaseID, in.PropertyID, in.UnitID, tenant)
-	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.WorkflowID(in.LeaseID),
 		TaskQueue:                workflows.TaskQueue,
@@ -471,7 +470,7 @@ func (g *Gateway) StartStored(ctx context.Context, leaseID string) (started bool
 	in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: facts.PropertyID, UnitID: facts.UnitID,
 		AmountCents: facts.RequestedCents.Int64, AssessForSeconds: facts.AssessForSeconds, ReleaseAfterSeconds: facts.ReleaseAfterSeconds,
 		Jurisdiction: facts.Jurisdiction}
-	_, err = StartWorkflow(ctx, c, in, facts.ListingID.String, facts.Email, facts.Currency, facts.TimeZone)
+	_, err = StartWorkflow(ctx, c, in, facts.ListingID.String, facts.Currency, facts.TimeZone)
 	var ge *Error
 	if errors.As(err, &ge) && ge.Code == "already_started" {
 		return false, nil
