@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -19,6 +20,8 @@ func TestComposeFileRunsRealCommands(t *testing.T) {
 	}
 	var f struct {
 		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Healthcheck yaml.Node         `yaml:"healthcheck"`
 			Build       string            `yaml:"build"`
 			Command     []string          `yaml:"command"`
 			Environment map[string]string `yaml:"environment"`
@@ -67,5 +70,47 @@ func TestComposeFileRunsRealCommands(t *testing.T) {
 	}
 	if built < 5 {
 		t.Errorf("%d services are built from this repository", built)
+	}
+
+	// Temporal as users run it today: the server image, at the version the
+	// tests run, its schemas by admin-tools; not the deprecated auto-setup.
+	mod, err := os.ReadFile("../../e2e/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := regexp.MustCompile(`go\.temporal\.io/server v(\S+)`).FindSubmatch(mod)
+	if version == nil {
+		t.Fatal("e2e/go.mod names no go.temporal.io/server")
+	}
+	images := map[string]bool{}
+	for name, s := range f.Services {
+		images[strings.Split(s.Image, ":")[0]] = true
+		if strings.Contains(s.Image, "auto-setup") {
+			t.Errorf("service %s runs the deprecated %s", name, s.Image)
+		}
+		if strings.HasPrefix(s.Image, "temporalio/server:") || strings.HasPrefix(s.Image, "temporalio/admin-tools:") {
+			if tag := s.Image[strings.Index(s.Image, ":")+1:]; tag != string(version[1]) {
+				t.Errorf("service %s runs Temporal %s; the tests run %s", name, tag, version[1])
+			}
+		}
+		// Every "wait until healthy" names a service with a healthcheck.
+		var deps map[string]struct {
+			Condition string `yaml:"condition"`
+		}
+		_ = s.DependsOn.Decode(&deps)
+		for dep, c := range deps {
+			target, ok := f.Services[dep]
+			switch {
+			case !ok:
+				t.Errorf("service %s depends on %s, which does not exist", name, dep)
+			case c.Condition == "service_healthy" && target.Healthcheck.Kind == 0:
+				t.Errorf("service %s waits for %s to be healthy, which has no healthcheck", name, dep)
+			}
+		}
+	}
+	for _, want := range []string{"temporalio/server", "temporalio/admin-tools", "temporalio/ui", "axllent/mailpit", "postgres"} {
+		if !images[want] {
+			t.Errorf("docker-compose.yml runs no %s", want)
+		}
 	}
 }
