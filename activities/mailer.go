@@ -13,6 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	gomail "github.com/wneessen/go-mail"
 )
 
@@ -108,7 +113,17 @@ var ErrInDoubt = errors.New("the mail server may have accepted the message")
 // message: what goes wrong after that (the reset between messages, the
 // goodbye) does not make the message undelivered, and the caller records the
 // delivery sooner for not waiting on it.
-func (m *Mailer) Send(ctx context.Context, e Email) error {
+func (m *Mailer) Send(ctx context.Context, e Email) (err error) {
+	// A span of the activity's trace; it names the message, not its recipient.
+	ctx, span := otel.Tracer("depositflow/mail").Start(ctx, "smtp.send", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("email.message_id", e.MessageID), attribute.String("server.address", m.host)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "not sent")
+		}
+		span.End()
+	}()
 	msg := gomail.NewMsg()
 	if err := msg.FromFormat(m.From.Name, m.From.Address); err != nil {
 		return fmt.Errorf("%w: sender: %v", ErrRejected, err)

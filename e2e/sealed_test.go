@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/depositflow/depositflow/internal/pgcluster"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
@@ -38,56 +39,9 @@ func TestTenantDataSealedInTemporal(t *testing.T) {
 	const ns, lease, email, name = "sealed", "L-e2e-sealed", "sealed.tenant@example.com", "Selma Sealed"
 	keys := "2026-12:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5e}, 32))
 
-	// Its own namespace and database, so that neither pass of reconcile
-	// sees the other's leases.
-	nsc, err := client.NewNamespaceClient(client.Options{HostPort: temporalAddress})
-	require.NoError(t, err)
-	defer nsc.Close()
-	err = nsc.Register(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)})
-	if err != nil && !strings.Contains(err.Error(), "already") {
-		require.NoError(t, err)
-	}
-	_, err = pool.Exec(ctx, "CREATE DATABASE e2e_sealed")
-	require.NoError(t, err)
-	u, err := url.Parse(envOf(t, "DATABASE_URL"))
-	require.NoError(t, err)
-	u.Path = "/e2e_sealed"
-	sealedDB, err := pgxpool.New(ctx, u.String())
-	require.NoError(t, err)
-	defer sealedDB.Close()
-
-	env := append(append([]string(nil), cliEnv...), "TEMPORAL_NAMESPACE="+ns, "DATABASE_URL="+u.String(),
-		"DEPOSITS_PAYLOAD_KEYS="+keys, "DEPOSITS_CODEC_ORIGINS=http://ui.example:8233")
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		require.NoError(t, err, "deposits %s: %s", strings.Join(args, " "), stderr.String())
-		return strings.TrimSpace(string(out))
-	}
-	run("migrate")
-	// The namespace's search attributes can take a moment to be seen.
-	require.Eventually(t, func() bool {
-		cmd := exec.Command(bin, "setup")
-		cmd.Env = env
-		return cmd.Run() == nil
-	}, 30*time.Second, 500*time.Millisecond)
-	admin := run("user", "add", "sealed-admin", "--role", "admin", "--all-properties")
-	manager := run("user", "add", "sealed-manager", "--role", "manager", "--all-properties")
-
-	tmp := t.TempDir()
-	metrics, err := freeAddr()
-	require.NoError(t, err)
-	w, err := startWorkerWith(env, metrics, filepath.Join(tmp, "worker.log"))
-	require.NoError(t, err)
-	defer w.stop()
-	server, stopServer, err := startServerWith(env, filepath.Join(tmp, "serve.log"))
-	require.NoError(t, err)
-	defer stopServer()
-	env = append(env, "DEPOSITS_SERVER="+server, "DEPOSITS_TOKEN="+manager)
+	st := startIsolated(t, ns, "DEPOSITS_PAYLOAD_KEYS="+keys, "DEPOSITS_CODEC_ORIGINS=http://ui.example:8233")
+	defer st.stop()
+	run, sealedDB, server, admin, manager := st.run, st.db, st.server, st.admin, st.manager
 
 	run("lease", "start", lease, "--property", "maple", "--unit", "9S", "--amount", "700",
 		"--tenant-email", email, "--tenant-name", name)
@@ -262,4 +216,75 @@ func sealedPayloadsJSON(t *testing.T, raw []byte) []any {
 	}
 	walk(h.ProtoReflect())
 	return out
+}
+
+// isolated is a deployment of its own beside the suite's: a Temporal
+// namespace, a database, a worker and an API server, with extra
+// environment; neither's reconcile pass sees the other's leases.
+type isolated struct {
+	env                    []string // the admin commands' environment
+	db                     *pgxpool.Pool
+	server, admin, manager string // the API's URL, and two people's tokens
+	stops                  []func()
+	t                      *testing.T
+}
+
+func startIsolated(t *testing.T, ns string, extra ...string) *isolated {
+	t.Helper()
+	ctx := context.Background()
+	st := &isolated{t: t}
+	nsc, err := client.NewNamespaceClient(client.Options{HostPort: temporalAddress})
+	require.NoError(t, err)
+	defer nsc.Close()
+	err = nsc.Register(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)})
+	if err != nil && !strings.Contains(err.Error(), "already") {
+		require.NoError(t, err)
+	}
+	dbURL, err := pgcluster.CreateDatabase(ctx, envOf(t, "DATABASE_URL"), "e2e_"+ns)
+	require.NoError(t, err)
+	st.db, err = pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	st.stops = append(st.stops, st.db.Close)
+	st.env = append(append(append([]string(nil), cliEnv...), "TEMPORAL_NAMESPACE="+ns, "DATABASE_URL="+dbURL), extra...)
+	st.run("migrate")
+	// The namespace's search attributes can take a moment to be seen.
+	require.Eventually(t, func() bool {
+		cmd := exec.Command(bin, "setup")
+		cmd.Env = st.env
+		return cmd.Run() == nil
+	}, 30*time.Second, 500*time.Millisecond)
+	st.admin = st.run("user", "add", ns+"-admin", "--role", "admin", "--all-properties")
+	st.manager = st.run("user", "add", ns+"-manager", "--role", "manager", "--all-properties")
+	tmp := t.TempDir()
+	metrics, err := freeAddr()
+	require.NoError(t, err)
+	w, err := startWorkerWith(st.env, metrics, filepath.Join(tmp, "worker.log"))
+	require.NoError(t, err)
+	st.stops = append(st.stops, w.stop)
+	server, stopServer, err := startServerWith(st.env, filepath.Join(tmp, "serve.log"))
+	require.NoError(t, err)
+	st.stops = append(st.stops, stopServer)
+	st.server = server
+	st.env = append(st.env, "DEPOSITS_SERVER="+server, "DEPOSITS_TOKEN="+st.manager)
+	return st
+}
+
+// run runs deposits in the deployment's environment, as its manager for
+// people's commands, and returns what it printed.
+func (st *isolated) run(args ...string) string {
+	st.t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = st.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(st.t, err, "deposits %s: %s", strings.Join(args, " "), stderr.String())
+	return strings.TrimSpace(string(out))
+}
+
+// stop ends the worker and the server, then closes the database pool.
+func (st *isolated) stop() {
+	for i := len(st.stops) - 1; i >= 0; i-- {
+		st.stops[i]()
+	}
 }

@@ -36,6 +36,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -116,6 +118,8 @@ func (s *Server) handle(pattern string, auth bool, h handler) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The request's span (otelhttp, when traced) is named for its route.
+		trace.SpanFromContext(r.Context()).SetName(pattern)
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)
 		rec := &recorder{ResponseWriter: w}

@@ -20,6 +20,9 @@ import (
 	"os"
 	"os/user"
 
+	"github.com/depositflow/depositflow/internal/tracing"
+	"github.com/exaring/otelpgx"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -204,6 +207,9 @@ func (a *app) db(ctx context.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		// pgx's message can quote the URL, password and all: say only what is wrong.
 		return nil, refused("DATABASE_URL is not a PostgreSQL URL (postgres://user:password@host:5432/db)")
+	}
+	if tracing.Enabled() {
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer() // each query a span of its caller's trace
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/depositflow/depositflow/internal/tracing"
+
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
@@ -109,6 +111,11 @@ func (a *app) runWorker(ctx context.Context, o workerFlags) error {
 		return err
 	}
 	logger := observe.Logger(os.Stderr, o.logFormat, slog.LevelInfo)
+	stopTracing, err := tracing.Setup(ctx, "deposits-worker")
+	if err != nil {
+		return refused("%v", err)
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err

@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/depositflow/depositflow/internal/tracing"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -58,6 +61,11 @@ DEPOSITS_CODEC_ORIGINS lists the Web UI origins browsers may call it from.`,
 // metricsAddress unless it is empty.
 func (a *app) serve(ctx context.Context, l net.Listener, metricsAddress string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	stopTracing, err := tracing.Setup(ctx, "deposits-serve")
+	if err != nil {
+		return refused("%v", err)
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 	pool, err := a.db(ctx)
 	if err != nil {
 		return err
@@ -118,7 +126,11 @@ func (a *app) serve(ctx context.Context, l net.Listener, metricsAddress string) 
 		handler.WithCodec(codec, a.namespace, origins)
 		logger.Info("codec endpoint serving", "path", "/codec", "namespace", a.namespace, "key", codec.CurrentKeyID(), "origins", origins)
 	}
-	srv := &http.Server{Handler: handler.Handler(), ReadHeaderTimeout: 5 * time.Second,
+	var h http.Handler = handler.Handler()
+	if tracing.Enabled() {
+		h = otelhttp.NewHandler(h, "deposits serve")
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	logger.Info("API serving", "url", "http://"+l.Addr().String())
 	done := make(chan error, 1)

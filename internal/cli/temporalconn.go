@@ -6,9 +6,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/depositflow/depositflow/internal/payloadcrypt"
+	"github.com/depositflow/depositflow/internal/tracing"
 )
 
 // temporalConn is how to reach Temporal, configured the way the temporal CLI
@@ -73,6 +75,14 @@ func (t *temporalConn) options(address, namespace string, logger *slog.Logger) (
 	}
 	if codec != nil {
 		o.DataConverter = codec.DataConverter(nil)
+	}
+	if tracing.Enabled() {
+		// Starts, signals, workflow tasks and activities join the caller's trace.
+		ti, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{})
+		if err != nil {
+			return client.Options{}, refused("tracing: %v", err)
+		}
+		o.Interceptors = append(o.Interceptors, ti)
 	}
 	return o, nil
 }
