@@ -304,20 +304,26 @@ func (p chaosPlan) commands() [][]string {
 // persist runs a command until it is done: again while Temporal, the
 // database or the worker cannot be reached, and "already done" counts as done.
 func persist(args []string) error {
+	return persistWith(args, 120, time.Second, func(int) []string { return cliEnv })
+}
+
+// persistWith is persist with the environment of each try (another API
+// server after one died, say), tries times, pause apart.
+func persistWith(args []string, tries int, pause time.Duration, env func(try int) []string) error {
 	var r result
-	for try := 0; try < 120; try++ {
+	for try := 0; try < tries; try++ {
 		a := args
 		if a[0] == "moveout" {
 			a = []string{"moveout", args[1], "--date", now()}
 		}
-		r = deposits(a...)
+		r = depositsWith(env(try), a...)
 		switch {
 		case r.code == 0:
 			return nil
 		case r.code == 1 && (strings.Contains(r.stderr, "already started") || strings.Contains(r.stderr, "already has its move-out")):
 			return nil
 		case r.code == 2:
-			time.Sleep(time.Second)
+			time.Sleep(pause)
 		default:
 			return fmt.Errorf("deposits %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
 		}

@@ -458,9 +458,12 @@ type result struct {
 }
 
 // deposits runs the CLI binary with the test stack's environment.
-func deposits(args ...string) result {
+func deposits(args ...string) result { return depositsWith(cliEnv, args...) }
+
+// depositsWith runs the CLI binary with env.
+func depositsWith(env []string, args ...string) result {
 	cmd := exec.Command(bin, args...)
-	cmd.Env = cliEnv
+	cmd.Env = env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

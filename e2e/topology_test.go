@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -329,21 +327,7 @@ func (tp *topology) stop() {
 	}
 }
 
-func (tp *topology) run(args ...string) result {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = tp.env
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		r.code = -1
-	}
-	return r
-}
+func (tp *topology) run(args ...string) result { return depositsWith(tp.env, args...) }
 
 func (tp *topology) must(t *testing.T, args ...string) string {
 	t.Helper()
@@ -356,9 +340,9 @@ func (tp *topology) must(t *testing.T, args ...string) string {
 // balancer would: lease i's own first, another when it cannot be reached,
 // again until done ("already done" counts as done).
 func (tp *topology) persist(i int, args []string) error {
-	var r result
-	for try := 0; try < 60; try++ {
+	return persistWith(args, 60, 500*time.Millisecond, func(try int) []string {
 		tp.mu.Lock()
+		defer tp.mu.Unlock()
 		var url string
 		for j := range tp.servers {
 			if u := tp.servers[(i+try+j)%len(tp.servers)]; u != "" {
@@ -366,33 +350,8 @@ func (tp *topology) persist(i int, args []string) error {
 				break
 			}
 		}
-		tp.mu.Unlock()
-		a := args
-		if a[0] == "moveout" {
-			a = []string{"moveout", args[1], "--date", now()}
-		}
-		cmd := exec.Command(bin, a...)
-		cmd.Env = append(append([]string(nil), tp.env...), "DEPOSITS_SERVER="+url, "DEPOSITS_TOKEN="+tp.token)
-		var errOut bytes.Buffer
-		cmd.Stderr = &errOut
-		err := cmd.Run()
-		r = result{stderr: errOut.String()}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-		}
-		switch {
-		case err == nil:
-			return nil
-		case r.code == 1 && (strings.Contains(r.stderr, "already started") || strings.Contains(r.stderr, "already has its move-out")):
-			return nil
-		case r.code == 2:
-			time.Sleep(500 * time.Millisecond)
-		default:
-			return fmt.Errorf("deposits %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-	}
-	return fmt.Errorf("deposits %s: still failing: %s", strings.Join(args, " "), r.stderr)
+		return append(append([]string(nil), tp.env...), "DEPOSITS_SERVER="+url, "DEPOSITS_TOKEN="+tp.token)
+	})
 }
 
 // startKillableServer is startServerWith that can also be SIGKILLed.

@@ -39,8 +39,11 @@ func (s *Server) codecRoutes() {
 
 func (s *Server) openPayloads(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
 	op := r.PathValue("op")
-	if s.codec == nil || (op != "decode" && op != "encode") {
+	switch {
+	case s.codec == nil:
 		return refuse(http.StatusNotFound, "not_found", "", "no codec here: this server seals no payloads (DEPOSITS_PAYLOAD_KEYS is not set)")
+	case op != "decode" && op != "encode":
+		return refuse(http.StatusNotFound, "not_found", "op", "the codec answers /codec/decode and /codec/encode")
 	}
 	ns := r.Header.Get("X-Namespace")
 	if ns != "" && ns != s.codecNamespace {
@@ -59,7 +62,7 @@ func (s *Server) openPayloads(w http.ResponseWriter, r *http.Request, who gatewa
 	if err := protojson.Unmarshal(body, &in); err != nil {
 		return refuse(http.StatusBadRequest, "bad_json", "", "send {\"payloads\": [...]} as the Temporal Web UI does")
 	}
-	out := in.Payloads
+	var out []*commonpb.Payload
 	if op == "decode" {
 		out, err = s.codec.Decode(in.Payloads)
 	} else {
