@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,7 +28,7 @@ import (
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var listen, metrics string
+	var listen, metrics, tlsCert, tlsKey string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDRESS]",
 		Short: "Serve the HTTP JSON API for property-management systems (api/openapi.yaml)",
@@ -39,9 +42,14 @@ what each may do. Stops cleanly on SIGINT or SIGTERM.
 With a payload key ring (DEPOSITS_PAYLOAD_KEYS or DEPOSITS_PAYLOAD_KEYS_FILE,
 the worker's), /codec is the codec server of the Temporal Web UI and the
 temporal CLI: admins open tenants' sealed data there, each request audited.
-DEPOSITS_CODEC_ORIGINS lists the Web UI origins browsers may call it from.`,
-		Example: `  deposits serve --listen :8081`,
-		Args:    cobra.NoArgs,
+DEPOSITS_CODEC_ORIGINS lists the Web UI origins browsers may call it from.
+
+With --tls-cert and --tls-key it serves HTTPS only (TLS 1.2 or later), and
+reads the pair again when the files change (a renewed certificate needs no
+restart). The CLI trusts a private CA through SSL_CERT_FILE.`,
+		Example: `  deposits serve --listen :8081
+  deposits serve --listen :8443 --tls-cert /certs/api.pem --tls-key /certs/api-key.pem`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -49,9 +57,22 @@ DEPOSITS_CODEC_ORIGINS lists the Web UI origins browsers may call it from.`,
 			if err != nil {
 				return refused("--listen %s: %v", listen, err)
 			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return refused("--tls-cert and --tls-key go together")
+			}
+			if tlsCert != "" {
+				certs, err := newCertReloader(tlsCert, tlsKey)
+				if err != nil {
+					l.Close()
+					return refused("--tls-cert %s, --tls-key %s: %v", tlsCert, tlsKey, err)
+				}
+				l = httpsListener{tls.NewListener(l, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get, NextProtos: []string{"h2", "http/1.1"}})}
+			}
 			return a.serve(ctx, l, metrics)
 		},
 	}
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", os.Getenv("API_TLS_CERT"), "serve HTTPS with this PEM certificate (chain) file (API_TLS_CERT)")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", os.Getenv("API_TLS_KEY"), "the PEM private key of --tls-cert (API_TLS_KEY)")
 	cmd.Flags().StringVar(&listen, "listen", envOr("API_ADDRESS", "localhost:8081"), "address to serve the API on (API_ADDRESS)")
 	cmd.Flags().StringVar(&metrics, "metrics-address", os.Getenv("API_METRICS_ADDRESS"), "serve Prometheus metrics (requests by route and status, their latency, the Temporal client's calls) at http://ADDRESS/metrics; empty: off (API_METRICS_ADDRESS)")
 	return cmd
@@ -134,7 +155,11 @@ func (a *app) serve(ctx context.Context, l net.Listener, metricsAddress string) 
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	logger.Info("API serving", "url", "http://"+l.Addr().String())
+	scheme := "http"
+	if _, ok := l.(httpsListener); ok {
+		scheme = "https"
+	}
+	logger.Info("API serving", "url", scheme+"://"+l.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	select {
@@ -149,4 +174,50 @@ func (a *app) serve(ctx context.Context, l net.Listener, metricsAddress string) 
 		logger.Info("API stopped")
 	}
 	return nil
+}
+
+// httpsListener is the listener of an API served over TLS.
+type httpsListener struct{ net.Listener }
+
+// certReloader hands out the certificate of a file pair, read again when
+// either file's modification time changes.
+type certReloader struct {
+	certFile, keyFile string
+	mu                sync.Mutex
+	cert              *tls.Certificate
+	stamp             string
+}
+
+func newCertReloader(certFile, keyFile string) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile}
+	if _, err := r.get(nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	stamp := ""
+	for _, f := range []string{r.certFile, r.keyFile} {
+		st, err := os.Stat(f)
+		if err != nil {
+			return nil, err
+		}
+		stamp += st.ModTime().String() + fmt.Sprint(st.Size())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cert != nil && stamp == r.stamp {
+		return r.cert, nil
+	}
+	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		if r.cert != nil {
+			// A pair caught half-written: keep serving the last good one.
+			return r.cert, nil
+		}
+		return nil, err
+	}
+	r.cert, r.stamp = &c, stamp
+	return r.cert, nil
 }
