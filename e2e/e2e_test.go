@@ -8,6 +8,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,9 +233,20 @@ func startServerWithCmd(env []string, logFile string, started func(*exec.Cmd)) (
 		_ = cmd.Wait()
 		f.Close()
 	}
-	url = "http://" + addr
+	url, hc := "http://"+addr, http.DefaultClient
+	if cert, ca := envValue(env, "API_TLS_CERT"), envValue(env, "SSL_CERT_FILE"); cert != "" {
+		// Served over TLS: checked as the CLI checks it, through the CA.
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			stop()
+			return "", nil, err
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(pem)
+		url, hc = "https://"+addr, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	}
 	for i := 0; i < 200; i++ {
-		if resp, err := http.Get(url + "/healthz"); err == nil {
+		if resp, err := hc.Get(url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return url, stop, nil
@@ -244,6 +257,17 @@ func startServerWithCmd(env []string, logFile string, started func(*exec.Cmd)) (
 	stop()
 	log, _ := os.ReadFile(logFile)
 	return "", nil, fmt.Errorf("deposits serve did not come up:\n%s", log)
+}
+
+// envValue is the last value of key in env, or "".
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }
 
 // users are the tokens of the people the tests made, by name.

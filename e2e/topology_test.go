@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,9 +23,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
+	"go.temporal.io/server/common/rpc/encryption"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"gopkg.in/yaml.v3"
 
 	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/internal/devcerts"
 	"github.com/depositflow/depositflow/internal/pgcluster"
 	"github.com/depositflow/depositflow/workflows"
 )
@@ -45,6 +53,7 @@ func TestProductionTopology(t *testing.T) {
 	topo := startTopology(t, tmp)
 	defer topo.stop()
 	t.Logf("topology up in %s", time.Since(began).Round(time.Second))
+	topo.refusesWithoutCertificates(t)
 
 	n := envInt("TOPOLOGY_LEASES", 24)
 	rng := rand.New(rand.NewPCG(20, 26))
@@ -166,16 +175,21 @@ func TestProductionTopology(t *testing.T) {
 // topology is a Temporal server on PostgreSQL with two workers and two
 // API servers of depositflow, on a database of their own.
 type topology struct {
-	env        []string // the admin commands' environment
-	servers    []string // the API servers' URLs; "" once killed
-	apiMetrics []string // their Prometheus endpoints
-	kills      []func()
-	stops      []func()
-	workers    []*workerProc
-	temporal   client.Client
-	db         *pgxpool.Pool
-	token      string
-	mu         sync.Mutex
+	env           []string // the admin commands' environment
+	servers       []string // the API servers' URLs; "" once killed
+	apiMetrics    []string // their Prometheus endpoints
+	kills         []func()
+	stops         []func()
+	workers       []*workerProc
+	temporal      client.Client
+	db            *pgxpool.Pool
+	certs         string // the stack's CA and certificates (devcerts)
+	frontend      string // the Temporal frontend's address
+	pprof         string // the Temporal server's profiler
+	serverPid     int
+	serverMetrics string
+	token         string
+	mu            sync.Mutex
 }
 
 func startTopology(t *testing.T, tmp string) *topology {
@@ -206,8 +220,14 @@ func startTopology(t *testing.T, tmp string) *topology {
 		}
 	}
 
-	// The server, every service in one process, on ports of its own.
-	// Below 32768: the server keeps membership ports in a smallint column.
+	// The server, every service in one process, configured the way the
+	// temporalio/server image configures it (docker-compose.yml): its
+	// embedded template and environment variables, with mutual TLS on the
+	// frontend and between its services, on ports of its own. Below 32768:
+	// the server keeps membership ports in a smallint column.
+	certs := filepath.Join(tmp, "certs")
+	require.NoError(t, devcerts.Write(certs, devcerts.Stack([]string{"temporal"}, []string{"serve"}), 24*time.Hour, 0o600))
+	topo.certs = certs
 	ports := make([]string, 10)
 	for i := range ports {
 		for {
@@ -221,18 +241,28 @@ func startTopology(t *testing.T, tmp string) *topology {
 		}
 	}
 	frontend := "127.0.0.1:" + ports[0]
+	topo.pprof = "127.0.0.1:" + ports[9]
 	dyn := filepath.Join(tmp, "dynamicconfig.yaml")
 	require.NoError(t, os.WriteFile(dyn, []byte("system.forceSearchAttributesCacheRefreshOnRead:\n  - value: true\n"), 0o644))
-	conf := filepath.Join(tmp, "temporal.yaml")
-	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(temporalConfig,
-		cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Host, cfg.Port, cfg.User, cfg.Password,
-		ports[9], ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8], frontend, dyn)), 0o644))
+	metricsPort, err := freeAddr()
+	require.NoError(t, err)
+	topo.serverMetrics = "http://" + metricsPort + "/metrics"
+	serverEnv := append(temporalTLSEnv(certs),
+		"DB=postgres12", "POSTGRES_SEEDS="+cfg.Host, fmt.Sprint("DB_PORT=", cfg.Port), "POSTGRES_USER="+cfg.User, "POSTGRES_PWD="+cfg.Password,
+		"BIND_ON_IP=127.0.0.1", "LOG_LEVEL=warn", "NUM_HISTORY_SHARDS=4", "DYNAMIC_CONFIG_FILE_PATH="+dyn,
+		"PROMETHEUS_ENDPOINT="+metricsPort, "PPROF_PORT="+ports[9],
+		"FRONTEND_GRPC_PORT="+ports[0], "FRONTEND_MEMBERSHIP_PORT="+ports[1], "FRONTEND_HTTP_PORT="+ports[2],
+		"HISTORY_GRPC_PORT="+ports[3], "HISTORY_MEMBERSHIP_PORT="+ports[4],
+		"MATCHING_GRPC_PORT="+ports[5], "MATCHING_MEMBERSHIP_PORT="+ports[6],
+		"WORKER_GRPC_PORT="+ports[7], "WORKER_MEMBERSHIP_PORT="+ports[8])
 	logFile, err := os.Create(filepath.Join(tmp, "temporal-server.log"))
 	require.NoError(t, err)
-	srv := exec.Command(server, "--config-file", conf, "--allow-no-auth", "start")
+	srv := exec.Command(server, "--allow-no-auth", "start")
+	srv.Env = append(os.Environ(), serverEnv...)
 	srv.Stdout, srv.Stderr = logFile, logFile
 	diesWithUs(srv)
 	require.NoError(t, srv.Start())
+	topo.serverPid = srv.Process.Pid
 	exited := make(chan struct{})
 	go func() { _ = srv.Wait(); close(exited) }()
 	topo.stops = append(topo.stops, func() {
@@ -245,8 +275,9 @@ func startTopology(t *testing.T, tmp string) *topology {
 		}
 		logFile.Close()
 	})
+	clientTLS := topo.clientTLS(t, "deposits")
 	up := func() bool {
-		c, err := client.Dial(client.Options{HostPort: frontend, Namespace: "deposits"})
+		c, err := client.Dial(client.Options{HostPort: frontend, Namespace: "deposits", ConnectionOptions: client.ConnectionOptions{TLS: clientTLS}})
 		if err != nil {
 			return false
 		}
@@ -268,17 +299,22 @@ func startTopology(t *testing.T, tmp string) *topology {
 			t.Fatalf("temporal-server on PostgreSQL did not come up:\n%s", tail(string(log), 4000))
 		}
 	}
-	nsc, err := client.NewNamespaceClient(client.Options{HostPort: frontend})
+	nsc, err := client.NewNamespaceClient(client.Options{HostPort: frontend, ConnectionOptions: client.ConnectionOptions{TLS: clientTLS}})
 	require.NoError(t, err)
 	defer nsc.Close()
 	require.NoError(t, nsc.Register(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: "deposits", WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}))
+	topo.frontend = frontend
 
 	// depositflow's own database, migrated and set up by its binary.
 	dbURL, err := pgcluster.CreateDatabase(ctx, envOf(t, "DATABASE_URL"), "e2e_topology")
 	require.NoError(t, err)
 	topo.db, err = pgxpool.New(ctx, dbURL)
 	require.NoError(t, err)
-	topo.env = append(append([]string(nil), cliEnv...), "TEMPORAL_ADDRESS="+frontend, "TEMPORAL_NAMESPACE=deposits", "DATABASE_URL="+dbURL)
+	topo.env = append(append([]string(nil), cliEnv...), "TEMPORAL_ADDRESS="+frontend, "TEMPORAL_NAMESPACE=deposits", "DATABASE_URL="+dbURL,
+		"TEMPORAL_TLS_CLIENT_CERT_PATH="+filepath.Join(certs, "deposits.pem"), "TEMPORAL_TLS_CLIENT_KEY_PATH="+filepath.Join(certs, "deposits-key.pem"),
+		"TEMPORAL_TLS_SERVER_CA_CERT_PATH="+filepath.Join(certs, "ca.pem"), "TEMPORAL_TLS_SERVER_NAME=temporal",
+		// The CLI trusts the API servers' certificates through the stack's CA.
+		"SSL_CERT_FILE="+filepath.Join(certs, "ca.pem"))
 	topo.must(t, "migrate")
 	// The new namespace reaches every service of the server within seconds.
 	require.Eventually(t, func() bool { return topo.run("setup").code == 0 }, time.Minute, time.Second, "deposits setup on the new namespace")
@@ -293,12 +329,39 @@ func startTopology(t *testing.T, tmp string) *topology {
 		apiMetrics, err := freeAddr()
 		require.NoError(t, err)
 		topo.apiMetrics = append(topo.apiMetrics, "http://"+apiMetrics+"/metrics")
-		url, stop, kill, err := startKillableServer(append(topo.env, "API_METRICS_ADDRESS="+apiMetrics), filepath.Join(tmp, fmt.Sprintf("serve-%d.log", i)))
+		url, stop, kill, err := startKillableServer(append(topo.env, "API_METRICS_ADDRESS="+apiMetrics,
+			"API_TLS_CERT="+filepath.Join(certs, "api.pem"), "API_TLS_KEY="+filepath.Join(certs, "api-key.pem")), filepath.Join(tmp, fmt.Sprintf("serve-%d.log", i)))
 		require.NoError(t, err)
 		topo.servers, topo.kills = append(topo.servers, url), append(topo.kills, kill)
 		topo.stops = append(topo.stops, stop)
 	}
 	return topo
+}
+
+// refusesWithoutCertificates checks that the stack speaks only TLS: the
+// Temporal frontend refuses a client in plaintext and a TLS client without
+// a certificate of the stack's CA, and an API server refuses plain HTTP.
+func (tp *topology) refusesWithoutCertificates(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for why, conn := range map[string]client.ConnectionOptions{
+		"in plaintext":          {},
+		"without a certificate": {TLS: tp.clientTLS(t, "")},
+	} {
+		c, err := client.DialContext(ctx, client.Options{HostPort: tp.frontend, Namespace: "deposits", ConnectionOptions: conn})
+		if err == nil {
+			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+			c.Close()
+		}
+		require.Error(t, err, "a Temporal client %s was let in", why)
+	}
+	resp, err := http.Get(strings.Replace(tp.servers[0], "https://", "http://", 1) + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		require.NotEqual(t, http.StatusOK, resp.StatusCode, "the API answered plain HTTP")
+	}
+	require.True(t, strings.HasPrefix(tp.servers[0], "https://"), tp.servers[0])
 }
 
 // killServer SIGKILLs an API server; requests go to the others.
@@ -367,93 +430,104 @@ func startKillableServer(env []string, logFile string) (url string, stop, kill f
 	return url, func() { once.Do(term) }, kill, nil
 }
 
-// temporalConfig is the server's configuration (config/development-postgres12.yaml
-// of go.temporal.io/server, on free ports): PostgreSQL host, port, user and
-// password for each store, the metrics port, then each service's gRPC and
-// membership ports (frontend, history, matching, worker), the frontend's
-// HTTP port, its address, and the dynamic config file.
-const temporalConfig = `log:
-  stdout: true
-  level: warn
-persistence:
-  defaultStore: postgres-default
-  visibilityStore: postgres-visibility
-  numHistoryShards: 4
-  datastores:
-    postgres-default:
-      sql:
-        pluginName: "postgres12"
-        databaseName: "temporal"
-        connectAddr: "%s:%d"
-        connectProtocol: "tcp"
-        user: "%s"
-        password: "%s"
-        maxConns: 20
-        maxIdleConns: 20
-        maxConnLifetime: "1h"
-    postgres-visibility:
-      sql:
-        pluginName: "postgres12"
-        databaseName: "temporal_visibility"
-        connectAddr: "%s:%d"
-        connectProtocol: "tcp"
-        user: "%s"
-        password: "%s"
-        maxConns: 4
-        maxIdleConns: 4
-        maxConnLifetime: "1h"
-global:
-  membership:
-    maxJoinDuration: 30s
-    broadcastAddress: "127.0.0.1"
-  metrics:
-    prometheus:
-      framework: "tally"
-      timerType: "histogram"
-      listenAddress: "127.0.0.1:%s"
-services:
-  frontend:
-    rpc:
-      grpcPort: %s
-      membershipPort: %s
-      bindOnLocalHost: true
-      httpPort: %s
-  history:
-    rpc:
-      grpcPort: %s
-      membershipPort: %s
-      bindOnLocalHost: true
-  matching:
-    rpc:
-      grpcPort: %s
-      membershipPort: %s
-      bindOnLocalHost: true
-  worker:
-    rpc:
-      grpcPort: %s
-      membershipPort: %s
-      bindOnLocalHost: true
-clusterMetadata:
-  enableGlobalNamespace: false
-  failoverVersionIncrement: 10
-  masterClusterName: "active"
-  currentClusterName: "active"
-  clusterInformation:
-    active:
-      enabled: true
-      initialFailoverVersion: 1
-      rpcName: "frontend"
-      rpcAddress: "%s"
-dcRedirectionPolicy:
-  policy: "noop"
-dynamicConfigClient:
-  filepath: "%s"
-  pollInterval: "10s"
-`
+// temporalTLSEnv is the temporalio/server image's TLS settings for a stack
+// whose certificates devcerts wrote to dir (docker-compose.yml sets the same):
+// mutual TLS on the frontend and between the server's services, its system
+// workers authenticated by the internode certificate.
+func temporalTLSEnv(dir string) []string {
+	return []string{
+		"TEMPORAL_TLS_REQUIRE_CLIENT_AUTH=true",
+		"TEMPORAL_TLS_SERVER_CA_CERT=" + filepath.Join(dir, "ca.pem"),
+		"TEMPORAL_TLS_SERVER_CERT=" + filepath.Join(dir, "temporal.pem"),
+		"TEMPORAL_TLS_SERVER_KEY=" + filepath.Join(dir, "temporal-key.pem"),
+		"TEMPORAL_TLS_INTERNODE_SERVER_NAME=temporal",
+		"TEMPORAL_TLS_FRONTEND_CERT=" + filepath.Join(dir, "temporal.pem"),
+		"TEMPORAL_TLS_FRONTEND_KEY=" + filepath.Join(dir, "temporal-key.pem"),
+		"TEMPORAL_TLS_CLIENT1_CA_CERT=" + filepath.Join(dir, "ca.pem"),
+		"TEMPORAL_TLS_CLIENT2_CA_CERT=" + filepath.Join(dir, "ca.pem"),
+		"TEMPORAL_TLS_FRONTEND_SERVER_NAME=temporal",
+	}
+}
+
+// clientTLS is the TLS of a Temporal client holding the stack's certificate
+// name ("" for none).
+func (tp *topology) clientTLS(t *testing.T, name string) *tls.Config {
+	t.Helper()
+	ca, err := os.ReadFile(filepath.Join(tp.certs, "ca.pem"))
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(ca))
+	c := &tls.Config{RootCAs: roots, ServerName: "temporal", MinVersion: tls.VersionTLS12}
+	if name != "" {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(tp.certs, name+".pem"), filepath.Join(tp.certs, name+"-key.pem"))
+		require.NoError(t, err)
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c
+}
 
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// docker-compose.yml's Temporal server is the one TestProductionTopology
+// runs: its TLS settings are temporalTLSEnv's, and the server's own loader
+// makes mutual TLS of them on the frontend and between its services.
+func TestComposeTemporalIsTheTestedTopology(t *testing.T) {
+	b, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var f struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &f))
+	env := f.Services["temporal"].Environment
+	require.NotEmpty(t, env, "docker-compose.yml has no temporal service environment")
+
+	dir := t.TempDir()
+	require.NoError(t, devcerts.Write(dir, devcerts.Stack([]string{"temporal"}, nil), time.Hour, 0o600))
+	tested := map[string]string{}
+	for _, kv := range temporalTLSEnv(dir) {
+		k, v, _ := strings.Cut(kv, "=")
+		tested[k] = v
+	}
+	composed := map[string]string{}
+	for k, v := range env {
+		if strings.HasPrefix(k, "TEMPORAL_TLS_") {
+			composed[k] = strings.Replace(v, "/certs", dir, 1)
+		}
+	}
+	require.Equal(t, tested, composed, "the compose file's TLS settings are the tested ones")
+
+	for k, v := range env {
+		t.Setenv(k, strings.Replace(v, "/certs", dir, 1))
+	}
+	cfg, err := config.Load(config.WithEmbedded())
+	require.NoError(t, err)
+	tl := cfg.Global.TLS
+	require.True(t, tl.Frontend.Server.RequireClientAuth, "the frontend requires client certificates")
+	require.True(t, tl.Internode.Server.RequireClientAuth, "the server's services require client certificates of each other")
+	require.Equal(t, []string{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.pem")}, tl.Frontend.Server.ClientCAFiles)
+	require.Equal(t, filepath.Join(dir, "temporal.pem"), tl.Frontend.Server.CertFile)
+	require.Equal(t, "temporal", tl.Internode.Client.ServerName)
+	require.False(t, tl.Internode.Client.DisableHostVerification)
+	require.Equal(t, "postgres12", cfg.Persistence.DataStores["default"].SQL.PluginName)
+	// The server's own TLS provider reads the files into mutual TLS.
+	p, err := encryption.NewTLSConfigProviderFromConfig(tl, metrics.NoopMetricsHandler, log.NewNoopLogger(), nil)
+	require.NoError(t, err)
+	for what, get := range map[string]func() (*tls.Config, error){
+		"frontend": p.GetFrontendServerConfig, "internode": p.GetInternodeServerConfig,
+	} {
+		c, err := get()
+		require.NoError(t, err, what)
+		require.NotNil(t, c, what)
+		require.Equal(t, tls.RequireAndVerifyClientCert, c.ClientAuth, what)
+	}
+	c, err := p.GetFrontendClientConfig()
+	require.NoError(t, err)
+	require.NotNil(t, c, "the system workers reach the frontend over TLS")
 }

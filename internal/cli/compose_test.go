@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,6 +27,7 @@ func TestComposeFileRunsRealCommands(t *testing.T) {
 			Command     []string          `yaml:"command"`
 			Environment map[string]string `yaml:"environment"`
 			Ports       []string          `yaml:"ports"`
+			Volumes     []string          `yaml:"volumes"`
 			DependsOn   yaml.Node         `yaml:"depends_on"`
 		} `yaml:"services"`
 	}
@@ -33,15 +35,23 @@ func TestComposeFileRunsRealCommands(t *testing.T) {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	root := (&app{}).rootCommand()
-	built := 0
+	built, certsJob := 0, false
 	for name, s := range f.Services {
 		if s.Build != "." {
 			continue
 		}
 		built++
-		for _, key := range []string{"DATABASE_URL", "TEMPORAL_ADDRESS"} {
-			if s.Environment[key] == "" {
-				t.Errorf("service %s lacks %s", name, key)
+		if len(s.Command) > 0 && s.Command[0] == "certs" {
+			certsJob = true
+		} else {
+			// Every deposits process speaks mutual TLS to Temporal.
+			for _, key := range []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"} {
+				if s.Environment[key] == "" {
+					t.Errorf("service %s lacks %s", name, key)
+				}
+			}
+			if !slices.Contains(s.Volumes, "./.certs:/certs:ro") {
+				t.Errorf("service %s does not mount the certificates read-only", name)
 			}
 		}
 		if len(s.Command) == 0 {
@@ -56,6 +66,9 @@ func TestComposeFileRunsRealCommands(t *testing.T) {
 			t.Errorf("service %s: %v: %v", name, s.Command, err)
 		}
 		if cmd.Name() == "serve" {
+			if cert, _ := cmd.Flags().GetString("tls-cert"); cert == "" {
+				t.Errorf("serve answers plain HTTP: no --tls-cert")
+			}
 			listen, _ := cmd.Flags().GetString("listen")
 			port := listen[strings.LastIndex(listen, ":")+1:]
 			if len(s.Ports) == 0 || !strings.HasSuffix(s.Ports[0], ":"+port) {
@@ -67,6 +80,9 @@ func TestComposeFileRunsRealCommands(t *testing.T) {
 		if _, ok := f.Services[want]; !ok {
 			t.Errorf("docker-compose.yml has no %s service", want)
 		}
+	}
+	if !certsJob {
+		t.Errorf("docker-compose.yml makes no certificates (deposits certs)")
 	}
 	if built < 5 {
 		t.Errorf("%d services are built from this repository", built)

@@ -25,8 +25,9 @@ func TestKubernetesManifestsRunRealCommands(t *testing.T) {
 	}
 	type probe struct {
 		HTTPGet *struct {
-			Path string `yaml:"path"`
-			Port string `yaml:"port"`
+			Path   string `yaml:"path"`
+			Port   string `yaml:"port"`
+			Scheme string `yaml:"scheme"`
 		} `yaml:"httpGet"`
 		TCPSocket *struct {
 			Port string `yaml:"port"`
@@ -46,6 +47,9 @@ func TestKubernetesManifestsRunRealCommands(t *testing.T) {
 		} `yaml:"envFrom"`
 		ReadinessProbe *probe `yaml:"readinessProbe"`
 		LivenessProbe  *probe `yaml:"livenessProbe"`
+		VolumeMounts   []struct {
+			MountPath string `yaml:"mountPath"`
+		} `yaml:"volumeMounts"`
 	}
 	type doc struct {
 		APIVersion string `yaml:"apiVersion"`
@@ -131,9 +135,30 @@ func TestKubernetesManifestsRunRealCommands(t *testing.T) {
 			for _, p := range c.Ports {
 				ports[p.Name] = p.ContainerPort
 			}
+			// Every file the configuration names is on a mounted volume:
+			// the certificates of TLS to Temporal and of the API's HTTPS.
+			for _, key := range []string{"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "API_TLS_CERT", "API_TLS_KEY", "DEPOSITS_PAYLOAD_KEYS_FILE"} {
+				if key == "API_TLS_CERT" || key == "API_TLS_KEY" {
+					if cmd.Name() != "serve" {
+						continue
+					}
+				}
+				f := config[key]
+				if f == "" {
+					t.Errorf("the ConfigMap sets no %s", key)
+					continue
+				}
+				mounted := false
+				for _, m := range c.VolumeMounts {
+					mounted = mounted || strings.TrimSuffix(f[:strings.LastIndex(f, "/")], "/") == m.MountPath
+				}
+				if !mounted {
+					t.Errorf("%s: %s is %s, on no mounted volume", d.Metadata.Name, key, f)
+				}
+			}
 			if cmd.Name() == "serve" {
 				listen, _ := cmd.Flags().GetString("listen")
-				if !strings.HasSuffix(listen, ":"+itoa(int64(ports["http"]))) {
+				if !strings.HasSuffix(listen, ":"+itoa(int64(ports["https"]))) {
 					t.Errorf("serve listens on %s but opens %v", listen, ports)
 				}
 				for name := range ports {
@@ -155,6 +180,9 @@ func TestKubernetesManifestsRunRealCommands(t *testing.T) {
 				case pr.HTTPGet != nil:
 					if _, ok := ports[pr.HTTPGet.Port]; !ok {
 						t.Errorf("%s probes port %s, which it does not open", d.Metadata.Name, pr.HTTPGet.Port)
+					}
+					if cmd.Name() == "serve" && pr.HTTPGet.Scheme != "HTTPS" {
+						t.Errorf("%s probes over %q, but serves HTTPS only", d.Metadata.Name, pr.HTTPGet.Scheme)
 					}
 					if cmd.Name() == "serve" && !slices.Contains(routes, "GET "+pr.HTTPGet.Path) {
 						t.Errorf("%s probes %s, which the API does not serve", d.Metadata.Name, pr.HTTPGet.Path)
