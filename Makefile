@@ -10,7 +10,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build dev test unit check check-tools generate tools postgres histories screenshots chaos bench clean
+.PHONY: all build dev test unit check check-tools generate tools postgres histories screenshots chaos bench bench-topology clean
 
 all: build
 
@@ -103,8 +103,19 @@ BENCH_WEBHOOKS ?=
 BENCH_OUT ?= $(CURDIR)/bench
 BENCH_TEMPORAL_CLI ?= $(TOOLS)/temporal
 bench: postgres $(BENCH_TEMPORAL_CLI)
-	set -o pipefail; cd e2e && BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_WEBHOOKS=$(BENCH_WEBHOOKS) BENCH_OUT=$(BENCH_OUT) \
+	set -o pipefail; cd e2e && BENCH=1 BENCH_TOPOLOGY_LEASES=$(BENCH_TOPOLOGY_LEASES) BENCH_TOPOLOGY_EVENTS=$(BENCH_TOPOLOGY_EVENTS) BENCH_TOPOLOGY_IDLE=$(BENCH_TOPOLOGY_IDLE) E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_WORKER_ARGS="$(BENCH_WORKER_ARGS)" BENCH_LEASES=$(BENCH_LEASES) BENCH_EVENTS=$(BENCH_EVENTS) BENCH_IDLE=$(BENCH_IDLE) BENCH_RECONCILE=$(BENCH_RECONCILE) BENCH_WEBHOOKS=$(BENCH_WEBHOOKS) BENCH_OUT=$(BENCH_OUT) \
 		go test -count=1 -timeout 180m -run 'TestBench$$' -v . | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
+
+## bench-topology: the bench's topology column alone (make bench runs it
+## too): lifecycles per second with one worker and two, API event latency
+## and idle-lease starts per second on the dev server and on temporal-server
+## on PostgreSQL with mutual TLS; cores by process, CPU profiles; $(BENCH_OUT)/topology.json.
+BENCH_TOPOLOGY_LEASES ?= 300
+BENCH_TOPOLOGY_EVENTS ?= 200
+BENCH_TOPOLOGY_IDLE ?= 1000
+bench-topology: postgres $(BENCH_TEMPORAL_CLI)
+	set -o pipefail; cd e2e && BENCH=1 E2E_TEMPORAL_CLI=$(BENCH_TEMPORAL_CLI) BENCH_TOPOLOGY_LEASES=$(BENCH_TOPOLOGY_LEASES) BENCH_TOPOLOGY_EVENTS=$(BENCH_TOPOLOGY_EVENTS) BENCH_TOPOLOGY_IDLE=$(BENCH_TOPOLOGY_IDLE) BENCH_OUT=$(BENCH_OUT) \
+		go test -count=1 -timeout 60m -run 'TestBenchTopology$$' -v . | grep --line-buffered -Ev '^(\{|20[0-9]{2}/)'
 
 ## screenshots: the tenant's page as the browser test sees it, into docs/.
 screenshots: postgres

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
@@ -121,6 +122,12 @@ func TestBench(t *testing.T) {
 			r["idle_temporal_server_rss_mb"], r["idle_temporal_db_mb"])
 	}
 
+	// The topology column: the dev server against the production topology.
+	if os.Getenv("BENCH_TOPOLOGY") != "0" {
+		writeTopology(r, benchTopologies(t, envInt("BENCH_TOPOLOGY_LEASES", min(n, 300)),
+			envInt("BENCH_TOPOLOGY_EVENTS", min(events, 200)), envInt("BENCH_TOPOLOGY_IDLE", min(idle, 1000))))
+	}
+
 	type target struct {
 		name string
 		ok   bool
@@ -177,18 +184,31 @@ func baselineWorkflow(ctx workflow.Context) error {
 	return nil
 }
 
+// benchStack is a deployment the bench drives: its database and its
+// Temporal client (the suite's dev server, or TestProductionTopology's
+// server on PostgreSQL).
+type benchStack struct {
+	pool     *pgxpool.Pool
+	temporal client.Client
+}
+
+// suiteStack is the suite's own deployment.
+func suiteStack() benchStack { return benchStack{pool: pool, temporal: temporal} }
+
 // benchLease runs one lease the way the CLI does (rows first, then the
 // workflow and its signals), with short durations, until it closes.
-func benchLease(ctx context.Context, lease string) error { return benchLeaseOf(ctx, "bench", lease) }
+func benchLease(ctx context.Context, lease string) error {
+	return suiteStack().lease(ctx, "bench", lease)
+}
 
-// benchLeaseOf is benchLease on a property.
-func benchLeaseOf(ctx context.Context, property, lease string) error {
+// lease is benchLease on a property of the stack.
+func (st benchStack) lease(ctx context.Context, property, lease string) error {
 	// A lease that does not close in two minutes fails the run rather than
 	// hanging it.
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	q := db.New(pool)
-	run, residentID, err := startBenchLeaseOf(ctx, property, lease, 1, 1)
+	q := db.New(st.pool)
+	run, residentID, err := st.start(ctx, property, lease, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -197,7 +217,7 @@ func benchLeaseOf(ctx context.Context, property, lease string) error {
 	if err != nil {
 		return err
 	}
-	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalPayment, deposit.Payment{PaymentID: p.PaymentID, AmountCents: 100000, Reference: "B1"}); err != nil {
+	if err := st.temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalPayment, deposit.Payment{PaymentID: p.PaymentID, AmountCents: 100000, Reference: "B1"}); err != nil {
 		return err
 	}
 	ch, err := q.InsertChargeWithKey(ctx, db.InsertChargeWithKeyParams{LeaseID: lease, ResidentID: residentID, ChargeCodeID: "CLEANING",
@@ -205,7 +225,7 @@ func benchLeaseOf(ctx context.Context, property, lease string) error {
 	if err != nil {
 		return err
 	}
-	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalCharge, deposit.Charge{ChargeID: ch.ChargeID, Code: "CLEANING",
+	if err := st.temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalCharge, deposit.Charge{ChargeID: ch.ChargeID, Code: "CLEANING",
 		Category: deposit.CategoryDeduction, AmountCents: 5000, Description: "Cleaning"}); err != nil {
 		return err
 	}
@@ -215,7 +235,7 @@ func benchLeaseOf(ctx context.Context, property, lease string) error {
 	if _, err := q.SetRealizedMoveOut(ctx, db.SetRealizedMoveOutParams{LeaseID: lease, RealizedMoveOutAt: &movedOut}); err != nil {
 		return err
 	}
-	if err := temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalMoveOut, workflows.MoveOut{At: movedOut}); err != nil {
+	if err := st.temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalMoveOut, workflows.MoveOut{At: movedOut}); err != nil {
 		return err
 	}
 	var s deposit.State
@@ -231,12 +251,12 @@ func benchLeaseOf(ctx context.Context, property, lease string) error {
 // startBenchLease writes a lease of 1,000.00 and its tenant, as `deposits
 // lease start` does, and starts its workflow.
 func startBenchLease(ctx context.Context, lease string, assess, release int64) (client.WorkflowRun, int64, error) {
-	return startBenchLeaseOf(ctx, "bench", lease, assess, release)
+	return suiteStack().start(ctx, "bench", lease, assess, release)
 }
 
-// startBenchLeaseOf is startBenchLease on a property.
-func startBenchLeaseOf(ctx context.Context, property, lease string, assess, release int64) (client.WorkflowRun, int64, error) {
-	q := db.New(pool)
+// start is startBenchLease on a property of the stack.
+func (st benchStack) start(ctx context.Context, property, lease string, assess, release int64) (client.WorkflowRun, int64, error) {
+	q := db.New(st.pool)
 	if err := q.UpsertProperty(ctx, property); err != nil {
 		return nil, 0, err
 	}
@@ -255,7 +275,7 @@ func startBenchLeaseOf(ctx context.Context, property, lease string, assess, rele
 		return nil, 0, err
 	}
 	in := workflows.LeaseInput{LeaseID: lease, PropertyID: property, UnitID: "1", AmountCents: 100000, AssessForSeconds: assess, ReleaseAfterSeconds: release}
-	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
+	run, err := st.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(lease), TaskQueue: workflows.TaskQueue,
 		TypedSearchAttributes: workflows.StartSearchAttributes(in)}, workflows.WorkflowType, in)
 	return run, res.ResidentID, err
 }
@@ -390,7 +410,7 @@ func webhookLatency(t *testing.T, ctx context.Context, n int) [3]float64 {
 			defer wg.Done()
 			for i := range work {
 				lease := fmt.Sprintf("L-bench-hook-%d-%d", stamp, i)
-				if err := benchLeaseOf(ctx, property, lease); err != nil {
+				if err := suiteStack().lease(ctx, property, lease); err != nil {
 					t.Errorf("webhook lease %d: %v", i, err)
 					continue
 				}
