@@ -223,11 +223,29 @@ func (r *Reconciler) lease(ctx context.Context, leaseID string) (res result) {
 	}
 	res.found += len(missing)
 	if settled(st) {
+		// A tenant's disputed item stays open past the settlement: the
+		// workflow still pays back its resolution, so it is woken until the
+		// lease closes.
+		if st.Stage != deposit.StageClosed {
+			for _, m := range missing {
+				if m.signal != workflows.SignalDispute {
+					continue
+				}
+				if err := r.Gateway.Signal(ctx, leaseID, m.signal, m.arg); err != nil {
+					res.err = fmt.Errorf("signal %s: %w", m.what, err)
+					return res
+				}
+				res.fixed = append(res.fixed, m.what)
+			}
+		}
 		// A settled deposit applies nothing more. A payment or charge the
 		// PMS booked after the settlement becomes a follow-up (refunded or
 		// invoiced, the tenant emailed); anything else is reported for an
 		// operator to look at.
 		for _, m := range missing {
+			if m.signal == workflows.SignalDispute {
+				continue
+			}
 			if m.fact == "" {
 				res.late = append(res.late, m.what)
 				continue
@@ -351,6 +369,22 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 		}
 		out = append(out, signal{fmt.Sprintf("deposit amendment %d", d.DepositID), workflows.SignalAmend, deposit.DepositRow{
 			DepositID: d.DepositID, Type: d.DepositType, AmountCents: d.AmountInCents, Guarantor: d.Guarantor, PayeeEmail: d.PayeeEmail, PayeeName: d.PayeeName}, ""})
+	}
+	if st.Disputable {
+		// A tenant's disputed item, or an answer to one, whose wake-up was
+		// lost: the workflow reads the rows when woken.
+		disputes, err := q.ListDisputes(ctx, leaseID)
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range disputes {
+			i := slices.IndexFunc(st.Disputes, func(s deposit.Dispute) bool { return s.DisputeID == row.DisputeID })
+			if i >= 0 && st.Disputes[i].Status == row.Status && st.Disputes[i].OfferCents == row.OfferCents.Int64 {
+				continue
+			}
+			out = append(out, signal{fmt.Sprintf("disputed item %d (%s)", row.DisputeID, row.Status), workflows.SignalDispute,
+				workflows.DisputeSignal{DisputeID: row.DisputeID}, ""})
+		}
 	}
 	if facts.RealizedMoveOutAt != nil && st.MovedOutAt.IsZero() {
 		at := facts.RealizedMoveOutAt.UTC()
