@@ -15,7 +15,7 @@ const decideCharge = `-- name: DecideCharge :one
 UPDATE charges SET approval = $1, decided_by = $2, decided_at = COALESCE(decided_at, now())
 WHERE charge_id = $3 AND lease_id = $4
   AND (approval = 'pending' OR (approval = $1 AND decided_by = $2))
-RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at, open_invoice_id
 `
 
 type DecideChargeParams struct {
@@ -49,6 +49,7 @@ func (q *Queries) DecideCharge(ctx context.Context, arg DecideChargeParams) (Cha
 		&i.Approval,
 		&i.DecidedBy,
 		&i.DecidedAt,
+		&i.OpenInvoiceID,
 	)
 	return i, err
 }
