@@ -57,7 +57,19 @@ const (
 	KindDisputeReminder = "dispute_reminder" // to the manager: a disputed item is still unanswered
 	KindOfferReminder   = "offer_reminder"   // to the tenant: an offer still awaits their answer
 	KindLink            = "link"             // to a tenant who asked: a new link to their page
+	// KindPartialRefund tells the tenants that part of their deposit was
+	// refunded before the settlement (#16; not in Kinds: Data.PartialRefund).
+	KindPartialRefund = "partial_refund"
 )
+
+// PartialRefund is part of a deposit refunded before the settlement.
+type PartialRefund struct {
+	Cents   int64  `json:"cents"`
+	Reason  string `json:"reason,omitempty"`
+	Payouts []Line `json:"payouts"` // to whom, when split
+	// LeftCents is what is still held for the tenant after it.
+	LeftCents int64 `json:"left_cents"`
+}
 
 // DisputeKinds are the emails about a disputed item.
 var DisputeKinds = []string{KindDisputeOpened, KindDisputeAnswer, KindDisputePaid, KindDisputeReminder, KindOfferReminder}
@@ -147,6 +159,9 @@ type Data struct {
 	InterestCents       int64  `json:"interest_cents"`
 	CreditsCents        int64  `json:"credits_cents"`
 	EarlierRefundsCents int64  `json:"earlier_refunds_cents"`
+	// EarlierRefunds are the transfers to other leases and the partial
+	// refunds that make up EarlierRefundsCents (#16).
+	EarlierRefunds []Line `json:"earlier_refunds,omitempty"`
 	Payments            []Line `json:"payments"`
 	Returned            []Line `json:"returned"` // payments that came back
 	Credits             []Line `json:"credits"`
@@ -192,6 +207,8 @@ type Data struct {
 	Interest *InterestCredit `json:"interest,omitempty"`
 	// Unclaimed is set for an unclaimed_refund email.
 	Unclaimed *UnclaimedRefund `json:"unclaimed,omitempty"`
+	// PartialRefund is set for a partial_refund email.
+	PartialRefund *PartialRefund `json:"partial_refund,omitempty"`
 
 	// PageURL is the tenant's own signed link to the lease's page (empty
 	// for the manager, or where the server has no link secret).
