@@ -151,29 +151,29 @@ type Data struct {
 	// in particular for the manager's reminders.
 	RecipientName string `json:"recipient_name"`
 
-	ExpectedCents       int64  `json:"expected_cents"` // cash the tenant must pay
-	PaidCents           int64  `json:"paid_cents"`     // cash paid, less returned payments
-	ReceivedCents       int64  `json:"received_cents"` // paid plus prepaid
-	PrepaidCents        int64  `json:"prepaid_cents"`
-	GuaranteeCents      int64  `json:"guarantee_cents"`
-	InterestCents       int64  `json:"interest_cents"`
-	CreditsCents        int64  `json:"credits_cents"`
-	EarlierRefundsCents int64  `json:"earlier_refunds_cents"`
+	ExpectedCents       int64 `json:"expected_cents"` // cash the tenant must pay
+	PaidCents           int64 `json:"paid_cents"`     // cash paid, less returned payments
+	ReceivedCents       int64 `json:"received_cents"` // paid plus prepaid
+	PrepaidCents        int64 `json:"prepaid_cents"`
+	GuaranteeCents      int64 `json:"guarantee_cents"`
+	InterestCents       int64 `json:"interest_cents"`
+	CreditsCents        int64 `json:"credits_cents"`
+	EarlierRefundsCents int64 `json:"earlier_refunds_cents"`
 	// EarlierRefunds are the transfers to other leases and the partial
 	// refunds that make up EarlierRefundsCents (#16).
-	EarlierRefunds []Line `json:"earlier_refunds,omitempty"`
-	Payments            []Line `json:"payments"`
-	Returned            []Line `json:"returned"` // payments that came back
-	Credits             []Line `json:"credits"`
-	Payouts             []Line `json:"payouts"` // how the refund is split, when it is
-	Arrears             []Line `json:"arrears"`
-	Deductions          []Line `json:"deductions"`
-	Kept                []Line `json:"kept"` // kept by a manager's decision, with the reason
-	KeptCents           int64  `json:"kept_cents"`
-	ArrearsCents        int64  `json:"arrears_cents"`
-	DeductionsCents     int64  `json:"deductions_cents"`
-	RefundCents         int64  `json:"refund_cents"`
-	BalanceOwedCents    int64  `json:"balance_owed_cents"`
+	EarlierRefunds   []Line `json:"earlier_refunds,omitempty"`
+	Payments         []Line `json:"payments"`
+	Returned         []Line `json:"returned"` // payments that came back
+	Credits          []Line `json:"credits"`
+	Payouts          []Line `json:"payouts"` // how the refund is split, when it is
+	Arrears          []Line `json:"arrears"`
+	Deductions       []Line `json:"deductions"`
+	Kept             []Line `json:"kept"` // kept by a manager's decision, with the reason
+	KeptCents        int64  `json:"kept_cents"`
+	ArrearsCents     int64  `json:"arrears_cents"`
+	DeductionsCents  int64  `json:"deductions_cents"`
+	RefundCents      int64  `json:"refund_cents"`
+	BalanceOwedCents int64  `json:"balance_owed_cents"`
 
 	MovedOutAt time.Time `json:"moved_out_at"`
 	ReleaseAt  time.Time `json:"release_at"`
