@@ -172,6 +172,7 @@ role allows on which properties and audits every action under their name.`,
 		a.disputeCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
+	root.AddCommand(a.moveCommands()...)
 	return root
 }
 
