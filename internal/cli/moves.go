@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +19,19 @@ import (
 
 // Money moved before the settlement and open invoices (#16, seed 002's
 // "Add refund/transfer"): transfer, refund, invoice add|list, apply-invoice.
+
+// moveKey is the idempotency key of a transfer, a partial refund or an
+// invoice applied: --key, or one made from what the command says, so the
+// same command run twice moves the money once (give --key for a second,
+// identical one).
+func moveKey(key string, parts ...any) string {
+	if strings.TrimSpace(key) != "" {
+		return key
+	}
+	b, _ := json.Marshal(parts)
+	h := sha256.Sum256(b)
+	return "auto-" + hex.EncodeToString(h[:6])
+}
 
 // optionalAmount parses --amount when given: 0 is "all of it".
 func optionalAmount(s string) (int64, string, error) {
@@ -36,7 +52,8 @@ moves to another unit. The refundable amount is seed 002's: received − (arrear
 + deductions + kept + previous refunds/transfers), less what waits for
 approval. The source counts the transfer as a previous refund/transfer; the
 target receives it as a payment (its tenant gets a receipt). The same --key
-again changes nothing (without one it is made from the leases and amount).
+again changes nothing (without one it is made from the leases and amount,
+so the same command run twice is one transfer).
 Transfers count toward the property's approval threshold: one that would take
 the money moved by hand above it is refused.`,
 		Example: `  deposits transfer L-100 --to L-200 --amount 300.00 --key RENEW-2027`,
@@ -137,7 +154,7 @@ func (a *app) transfer(ctx context.Context, leaseID, to, amount, reason, key str
 		Key        string `json:"key"`
 	}
 	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "transfers"),
-		api.Transfer{ToLeaseID: to, AmountInCents: cents, Currency: currency, Reason: reason}, key, &out)
+		api.Transfer{ToLeaseID: to, AmountInCents: cents, Currency: currency, Reason: reason}, moveKey(key, "transfer", leaseID, to, cents), &out)
 	if err != nil {
 		return err
 	}
@@ -187,7 +204,7 @@ func (a *app) partialRefund(ctx context.Context, leaseID, amount, reason, key st
 		Key             string           `json:"key"`
 		Payouts         []deposit.Payout `json:"payouts"`
 	}
-	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "refunds"), api.PartialRefund{AmountInCents: cents, Currency: currency, Reason: reason}, key, &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "refunds"), api.PartialRefund{AmountInCents: cents, Currency: currency, Reason: reason}, moveKey(key, "refund", leaseID, cents), &out)
 	if err != nil {
 		return err
 	}
@@ -287,7 +304,7 @@ func (a *app) applyInvoice(ctx context.Context, leaseID, ref, amount, key string
 		Invoice string `json:"invoice"`
 		Pending bool   `json:"pending_approval"`
 	}
-	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "open-invoices", ref, "apply"), api.ApplyInvoice{AmountInCents: cents}, key, &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "open-invoices", ref, "apply"), api.ApplyInvoice{AmountInCents: cents}, moveKey(key, "apply", leaseID, ref, cents), &out)
 	if err != nil {
 		return err
 	}
