@@ -112,6 +112,8 @@ func TestTransferToAnotherPropertysLease(t *testing.T) {
 	require.Zero(t, tiesFor(t, "mv-oak").TotalHeldCents)
 	require.Zero(t, tiesFor(t, "mv-pine").TotalHeldCents)
 	refusedWith(t, "is closed", "transfer", gbp, "--to", src, "--amount", "1")
+	recordHistory(t, src, "transfer_out_refund")
+	recordHistory(t, dst, "transfer_in_held_refund")
 }
 
 // Seed 002's figure with real facts: received 1,000.00; arrears 200.00 (an
@@ -194,6 +196,7 @@ func TestSeed002RefundableWithPartialRefundTransferAndInvoice(t *testing.T) {
 	require.EqualValues(t, 4000+55000, l.RefundedCents)
 	require.EqualValues(t, 6000, l.TransferredCents)
 	require.Empty(t, tiesFor(t, "mv-elm").Differences)
+	recordHistory(t, lease, "seed002_partial_refund_transfer_invoice")
 }
 
 func waitHeld(t *testing.T, lease string) deposit.State {
