@@ -208,3 +208,26 @@ func waitHeld(t *testing.T, lease string) deposit.State {
 	}, 20e9, 2e8, "lease %s is not held", lease)
 	return s
 }
+
+// Transfers and partial refunds count toward the property's approval
+// threshold as keeps do: one that would take the money moved by hand above
+// it is refused (it cannot wait for an approval), changes nothing and is
+// audited.
+func TestMovesCountTowardTheApprovalThreshold(t *testing.T) {
+	lease, next := "L-e2e-mv-birch", "L-e2e-mv-birch-next"
+	must(t, "property", "set", "mv-birch", "--approval-threshold", "100.00")
+	must(t, "lease", "start", lease, "--property", "mv-birch", "--unit", "1", "--amount", "500",
+		"--tenant-email", "lee@example.com", "--assess-for", "1h", "--release-after", "1h")
+	must(t, "lease", "start", next, "--property", "mv-birch", "--unit", "2", "--amount", "500",
+		"--tenant-email", "lee@example.com", "--assess-for", "1h", "--release-after", "1h")
+	must(t, "payment", "record", lease, "--amount", "500", "--ref", "CHK-BI")
+	waitMail(t, lease, 2)
+	refusedCleanly(t, lease, "above property mv-birch's approval threshold of $100.00", func() result {
+		return deposits("transfer", lease, "--to", next, "--amount", "150")
+	})
+	must(t, "transfer", lease, "--to", next, "--amount", "80")
+	refusedCleanly(t, lease, "move at most $20.00", func() result { return deposits("refund", lease, "--amount", "30") })
+	must(t, "refund", lease, "--amount", "20")
+	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action IN ('transfer', 'refund.partial') AND NOT accepted AND result LIKE '%approval threshold%'", lease))
+	require.EqualValues(t, 10000, status(t, lease).EarlierRefundsCents)
+}
