@@ -209,6 +209,18 @@ END $$;
 CREATE TRIGGER transfers_journal AFTER INSERT OR UPDATE OR DELETE ON transfers
     FOR EACH ROW EXECUTE FUNCTION journal_post_transfer();
 
+-- Reconcile's passes see them: a transfer is a change of its source (the
+-- target's payment row logs itself), a partial refund of its lease.
+CREATE FUNCTION log_transfer_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO lease_changes (lease_id, kind) VALUES (NEW.from_lease_id, 'transfers');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER transfers_change AFTER INSERT ON transfers
+    FOR EACH ROW EXECUTE FUNCTION log_transfer_change();
+CREATE TRIGGER partial_refunds_change AFTER INSERT ON partial_refunds
+    FOR EACH ROW EXECUTE FUNCTION log_lease_change();
+
 -- A deposit batch takes receipts to the bank: a transfer in is no new
 -- money (it is in the trust account already), so it is never batched.
 CREATE OR REPLACE FUNCTION create_deposit_batch(p_property text, p_currency text, p_date date, p_key text, p_by text, p_reference text)
@@ -289,6 +301,9 @@ BEGIN
                          'deposit_batch', 'deposit_batches:' || v_batch, p_date, 'deposit ' || p_reference);
     RETURN v_batch;
 END $$;
+DROP TRIGGER partial_refunds_change ON partial_refunds;
+DROP TRIGGER transfers_change ON transfers;
+DROP FUNCTION log_transfer_change();
 DROP TRIGGER transfers_journal ON transfers;
 DROP FUNCTION journal_post_transfer();
 CREATE OR REPLACE FUNCTION journal_desired(p_lease text) RETURNS TABLE (account text, cents bigint)
