@@ -231,3 +231,28 @@ func TestMovesCountTowardTheApprovalThreshold(t *testing.T) {
 	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action IN ('transfer', 'refund.partial') AND NOT accepted AND result LIKE '%approval threshold%'", lease))
 	require.EqualValues(t, 10000, status(t, lease).EarlierRefundsCents)
 }
+
+// A partial refund is a refund due like the settlement's: the PMS's
+// endpoint gets its refund.due at once.
+func TestPartialRefundReachesThePMS(t *testing.T) {
+	const property, lease = "mv-hooks", "L-e2e-mv-hook"
+	rcv := newHookReceiver(t)
+	addHook(t, rcv.srv.URL+"/hooks", "--events", "refund.due", "--property", property)
+	must(t, "lease", "start", lease, "--property", property, "--unit", "1", "--amount", "500",
+		"--tenant-email", "hooked@example.com", "--assess-for", "1h", "--release-after", "1h")
+	must(t, "payment", "record", lease, "--amount", "500", "--ref", "H-MV")
+	waitMail(t, lease, 2)
+	must(t, "refund", lease, "--amount", "25")
+	r := rcv.waitFor(t, "refund.due", 15e9, func(r hookRequest) bool { return r.event.Type == "refund.due" })
+	var d struct {
+		LeaseID       string `json:"lease_id"`
+		RefundID      int64  `json:"refund_id"`
+		AmountInCents int64  `json:"amount_in_cents"`
+		Email         string `json:"recipient_email"`
+	}
+	require.NoError(t, json.Unmarshal(r.event.Data, &d))
+	require.Equal(t, lease, d.LeaseID)
+	require.EqualValues(t, 2500, d.AmountInCents)
+	require.Equal(t, "hooked@example.com", d.Email)
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM refunds WHERE refund_id = $1 AND partial_refund_id IS NOT NULL", d.RefundID))
+}

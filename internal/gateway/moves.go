@@ -14,6 +14,7 @@ import (
 	"github.com/depositflow/depositflow/db"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/money"
+	"github.com/depositflow/depositflow/internal/webhook"
 	"github.com/depositflow/depositflow/workflows"
 )
 
@@ -339,6 +340,7 @@ func (g *Gateway) PartialRefund(ctx context.Context, who Principal, in PartialRe
 		return out, unavailable("the database", err)
 	}
 	var r db.PartialRefund
+	var queues []activities.WebhookQueue
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		if _, err := q.LockLeaseThreshold(ctx, l.Lease.LeaseID); err != nil {
@@ -380,6 +382,12 @@ func (g *Gateway) PartialRefund(ctx context.Context, who Principal, in PartialRe
 			}
 			p.RefundID = row.RefundID
 			out.Payouts = append(out.Payouts, p)
+			qs, err := activities.EmitRefundDue(ctx, q, in.LeaseID, row.IdempotencyKey, webhook.RefundDue{RefundID: row.RefundID,
+				AmountInCents: row.AmountInCents, RecipientName: row.RecipientName, RecipientEmail: row.RecipientEmail, RecipientAddress: row.RecipientAddress})
+			if err != nil {
+				return err
+			}
+			queues = append(queues, qs...)
 		}
 		return nil
 	})
@@ -394,6 +402,9 @@ func (g *Gateway) PartialRefund(ctx context.Context, who Principal, in PartialRe
 		return out, txErr(err)
 	}
 	out.PartialRefundID, out.Cents = r.PartialRefundID, r.AmountInCents
+	if err := g.WakeWebhooks(ctx, queues); err != nil {
+		g.log("webhook delivery not started: the next reconcile pass starts it", err, "lease_id", in.LeaseID)
+	}
 	return out, g.Signal(ctx, in.LeaseID, workflows.SignalPartialRefund, workflows.MoveSignal{ID: r.PartialRefundID})
 }
 
