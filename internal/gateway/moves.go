@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,6 +162,31 @@ func amountFor(l db.GetLeaseRow, what string, cents, avail int64) (int64, error)
 	return cents, nil
 }
 
+// settleGuard writes the leases' rows (in a fixed order: two transfers
+// between the same leases never deadlock) and refuses one settled
+// meanwhile. A settlement being written at the same time locks its
+// lease's row in a repeatable-read transaction: it then fails to
+// serialize and is retried, seeing the money that moved; one written
+// before is seen here.
+func settleGuard(ctx context.Context, q *db.Queries, leases ...string) error {
+	slices.Sort(leases)
+	for _, l := range leases {
+		if err := q.TouchLease(ctx, l); err != nil {
+			return err
+		}
+	}
+	for _, l := range leases {
+		st, err := q.GetSettlement(ctx, l)
+		if err == nil {
+			return fail(Conflict, "lease_closed", "lease_id", "lease %s was settled meanwhile (%s): nothing was moved", l, st.Outcome)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+	}
+	return nil
+}
+
 // takesMoves refuses a lease whose workflow started before transfers and
 // partial refunds existed.
 func (g *Gateway) takesMoves(ctx context.Context, leaseID string) error {
@@ -237,7 +263,7 @@ func (g *Gateway) Transfer(ctx context.Context, who Principal, in TransferIn) (o
 	var p db.Payment
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if _, err := q.LockLeaseThreshold(ctx, src.Lease.LeaseID); err != nil {
+		if err := settleGuard(ctx, q, in.LeaseID, in.ToLeaseID); err != nil {
 			return err
 		}
 		avail, _, err := available(ctx, q, in.LeaseID)
@@ -343,7 +369,7 @@ func (g *Gateway) PartialRefund(ctx context.Context, who Principal, in PartialRe
 	var queues []activities.WebhookQueue
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if _, err := q.LockLeaseThreshold(ctx, l.Lease.LeaseID); err != nil {
+		if err := settleGuard(ctx, q, in.LeaseID); err != nil {
 			return err
 		}
 		avail, books, err := available(ctx, q, in.LeaseID)
