@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -181,6 +182,12 @@ func TestSeed002RefundableWithPartialRefundTransferAndInvoice(t *testing.T) {
 		require.Contains(t, refund.Text, want)
 	}
 	require.Contains(t, refund.HTML, "Invoice INV-1: March rent")
+	// The tenant's page shows the same.
+	link := regexp.MustCompile(`https?://[^\s"<>]+/t/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`).FindString(refund.Text)
+	require.NotEmpty(t, link, refund.Text)
+	page := get(t, link, "text/html")
+	require.Contains(t, page, "Transferred to lease "+next)
+	require.Contains(t, page, "Refunded early on")
 
 	// The statement shows what was applied to which invoice.
 	text := must(t, "statement", lease, "--format", "text")
