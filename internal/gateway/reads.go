@@ -41,7 +41,7 @@ func (g *Gateway) readLease(ctx context.Context, who Principal, leaseID string) 
 // Ledger reads a lease's money rows from the database and checks the
 // conservation rules:
 //
-//	received + interest + credits = held + refunded + applied
+//	received + interest + credits = held + refunded + transferred + applied
 //	arrears + deductions + kept     = applied + invoiced       (once settled)
 func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (deposit.Ledger, error) {
 	r := deposit.Ledger{LeaseID: leaseID, Entries: []deposit.LedgerEntry{}}
