@@ -125,4 +125,4 @@ screenshots: postgres
 ## Record after a deliberate, versioned change to the workflow, and keep the
 ## older recordings (v0_* ... v3_*): they prove runs started by older code still replay.
 histories: postgres
-	cd e2e && RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease|TestWebhookDeadEndpointIsDisabled|TestTenantDisputesOnThePage' .
+	cd e2e && RECORD_HISTORIES=1 go test -count=1 -run 'TestLifecycleWithDeductions|TestBalanceOwedIssuesAnInvoice|TestManagerDecisions|TestReturnedPaymentAmendmentsAndSplitRefund|TestStatutoryDeadlinesEndToEnd|TestForgedSignalsMoveNoMoney|TestBooksDisagreeStopsTheSettlement|TestThresholdCountsTheTotalNotEachAction|TestPoundsForAnEnglishLease|TestWebhookDeadEndpointIsDisabled|TestTenantDisputesOnThePage|TestTransferToAnotherPropertysLease|TestSeed002RefundableWithPartialRefundTransferAndInvoice' .

@@ -583,6 +583,8 @@ type EmailInput struct {
 	FollowUp *FollowUp `json:",omitempty"`
 	// DisputeID is the disputed item a dispute email is about.
 	DisputeID int64 `json:",omitempty"`
+	// PartialRefundID is the partial refund a partial_refund email tells.
+	PartialRefundID int64 `json:",omitempty"`
 	// Resident addresses the email to one tenant of the lease alone (a new
 	// link to their page); ToResident is who it went to, for their link.
 	Resident   int64 `json:",omitempty"`

@@ -320,6 +320,23 @@ func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 	if in.FollowUp != nil {
 		in.Data = b.FollowUpEmail(*in.FollowUp)
 	}
+	if in.PartialRefundID != 0 {
+		for _, e := range b.Facts.EarlierRefunds {
+			if e.Kind != deposit.EarlierPartialRefund || e.ID != in.PartialRefundID {
+				continue
+			}
+			pr := &templates.PartialRefund{Cents: e.AmountCents, Reason: e.Reason, Payouts: []templates.Line{}, LeftCents: b.State().HeldCents}
+			if len(e.Payouts) > 1 || (len(e.Payouts) == 1 && len(b.Facts.Tenants) > 0 && e.Payouts[0].Email != b.Facts.Tenants[0].Email) {
+				for _, p := range e.Payouts {
+					pr.Payouts = append(pr.Payouts, templates.Line{Description: fmt.Sprintf("%s <%s>", p.Name, p.Email), Cents: p.AmountCents})
+				}
+			}
+			in.Data.PartialRefund = pr
+		}
+		if in.Data.PartialRefund == nil {
+			return in, badData("lease %s has no partial refund %d", b.LeaseID, in.PartialRefundID)
+		}
+	}
 	if in.DisputeID != 0 {
 		for _, d := range b.Disputes {
 			if d.DisputeID == in.DisputeID {
@@ -387,11 +404,20 @@ func EmailData(s deposit.State, v LeaseView, forManager bool) templates.Data {
 		if p.Date != "" {
 			desc += " on " + p.Date
 		}
+		if p.TransferFrom != "" {
+			desc = "Transfer from lease " + p.TransferFrom
+			if p.Date != "" {
+				desc += " on " + p.Date
+			}
+		}
 		if p.Returned {
 			data.Returned = append(data.Returned, templates.Line{Description: desc + " (returned: " + p.ReturnReason + ")", Cents: p.AmountCents})
 			continue
 		}
 		data.Payments = append(data.Payments, templates.Line{Description: desc, Cents: p.AmountCents})
+	}
+	for _, e := range s.EarlierRefunds {
+		data.EarlierRefunds = append(data.EarlierRefunds, templates.Line{Description: EarlierRefundText(e), Cents: e.AmountCents})
 	}
 	if v.RuleLabel != "" {
 		data.RuleLabel, data.ClockStarted, data.ClockWhy = v.RuleLabel, v.ClockStarted, v.ClockWhy
@@ -445,6 +471,15 @@ func EmailData(s deposit.State, v LeaseView, forManager bool) templates.Data {
 		}
 	}
 	return data
+}
+
+// EarlierRefundText names money that left a deposit before its settlement,
+// as the statement shows it.
+func EarlierRefundText(e deposit.EarlierRefund) string {
+	if e.Kind == deposit.EarlierTransfer {
+		return "Transferred to lease " + e.ToLease + " on " + e.At.Format(time.DateOnly)
+	}
+	return "Refunded early on " + e.At.Format(time.DateOnly)
 }
 
 // ViewOf is what a workflow's state mirrors into its lease's row.

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,7 +106,11 @@ func (a *Activities) ReadPayment(ctx context.Context, in FactInput) (PaymentFact
 	if err != nil {
 		return PaymentFact{}, err
 	}
-	return PaymentFact{Found: true, Payment: paymentOf(p)}, nil
+	pay, err := transferPayment(ctx, a.q(), p)
+	if err != nil {
+		return PaymentFact{}, err
+	}
+	return PaymentFact{Found: true, Payment: pay}, nil
 }
 
 // ReadReturnedPayment reads a payment of the lease that came back, and the
@@ -202,6 +207,9 @@ type LeaseFacts struct {
 	Deposits []DepositRowFact // every row: the first cash row and the amendments
 	Charges  []ChargeRow      // every charge but the deposit charge itself
 	Keeps    []KeepRow
+	// Money that left before the settlement (#16): transfers out and
+	// partial refunds, in the order they were written.
+	EarlierRefunds []EarlierRefundRow
 	// The lease's own move-out and forwarding address (zero: none yet).
 	MovedOutAt        time.Time
 	ForwardingAddress string
@@ -220,7 +228,7 @@ func (a *Activities) ReadLeaseFacts(ctx context.Context, leaseID string) (LeaseF
 }
 
 func readFacts(ctx context.Context, q *db.Queries, l db.Lease) (LeaseFacts, error) {
-	f := LeaseFacts{Tenants: []Tenant{}, Payments: []deposit.Payment{}, Deposits: []DepositRowFact{}, Charges: []ChargeRow{}, Keeps: []KeepRow{}}
+	f := LeaseFacts{Tenants: []Tenant{}, Payments: []deposit.Payment{}, Deposits: []DepositRowFact{}, Charges: []ChargeRow{}, Keeps: []KeepRow{}, EarlierRefunds: []EarlierRefundRow{}}
 	if l.RealizedMoveOutAt != nil {
 		f.MovedOutAt = l.RealizedMoveOutAt.UTC()
 	}
@@ -239,7 +247,11 @@ func readFacts(ctx context.Context, q *db.Queries, l db.Lease) (LeaseFacts, erro
 		return f, err
 	}
 	for _, p := range payments {
-		f.Payments = append(f.Payments, paymentOf(p))
+		pay, err := transferPayment(ctx, q, p)
+		if err != nil {
+			return f, err
+		}
+		f.Payments = append(f.Payments, pay)
 	}
 	deposits, err := q.ListDeposits(ctx, l.LeaseID)
 	if err != nil {
@@ -265,7 +277,130 @@ func readFacts(ctx context.Context, q *db.Queries, l db.Lease) (LeaseFacts, erro
 	for _, k := range keeps {
 		f.Keeps = append(f.Keeps, keepRow(k))
 	}
+	if f.EarlierRefunds, err = readEarlierRefunds(ctx, q, l.LeaseID); err != nil {
+		return f, err
+	}
 	return f, nil
+}
+
+// EarlierRefundRow is money that left a lease before its settlement: a
+// transfer out, or a partial refund with its payouts (refund rows).
+type EarlierRefundRow struct {
+	deposit.EarlierRefund
+	Payouts []deposit.Payout `json:",omitempty"`
+}
+
+// TransferFact is a transfer out of or into the lease: Out says which.
+// Into it, PaymentID is the payment it was received as.
+type TransferFact struct {
+	Found     bool
+	Out       bool
+	Row       EarlierRefundRow
+	FromLease string
+	PaymentID int64
+}
+
+// PartialRefundFact is a partial refund of the lease with its payouts.
+type PartialRefundFact struct {
+	Found bool
+	Row   EarlierRefundRow
+}
+
+// ReadTransfer reads a transfer out of or into the lease.
+func (a *Activities) ReadTransfer(ctx context.Context, in FactInput) (TransferFact, error) {
+	q := a.q()
+	t, err := q.GetLeaseTransfer(ctx, db.GetLeaseTransferParams{TransferID: in.ID, LeaseID: in.LeaseID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TransferFact{}, nil
+	}
+	if err != nil {
+		return TransferFact{}, err
+	}
+	f := TransferFact{Found: true, Out: t.FromLeaseID == in.LeaseID, Row: transferRow(t), FromLease: t.FromLeaseID}
+	if !f.Out {
+		p, err := q.GetTransferPayment(ctx, pgtype.Int8{Int64: t.TransferID, Valid: true})
+		if err != nil {
+			return TransferFact{}, err
+		}
+		f.PaymentID = p.PaymentID
+	}
+	return f, nil
+}
+
+// ReadPartialRefund reads a partial refund of the lease.
+func (a *Activities) ReadPartialRefund(ctx context.Context, in FactInput) (PartialRefundFact, error) {
+	q := a.q()
+	r, err := q.GetLeasePartialRefund(ctx, db.GetLeasePartialRefundParams{PartialRefundID: in.ID, LeaseID: in.LeaseID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return PartialRefundFact{}, nil
+	}
+	if err != nil {
+		return PartialRefundFact{}, err
+	}
+	row, err := partialRefundRow(ctx, q, r)
+	if err != nil {
+		return PartialRefundFact{}, err
+	}
+	return PartialRefundFact{Found: true, Row: row}, nil
+}
+
+func transferRow(t db.Transfer) EarlierRefundRow {
+	return EarlierRefundRow{EarlierRefund: deposit.EarlierRefund{Kind: deposit.EarlierTransfer, ID: t.TransferID, AmountCents: t.AmountInCents,
+		ToLease: t.ToLeaseID, Reason: t.Reason, By: t.CreatedBy, At: t.CreatedAt.UTC()}}
+}
+
+func partialRefundRow(ctx context.Context, q *db.Queries, r db.PartialRefund) (EarlierRefundRow, error) {
+	row := EarlierRefundRow{EarlierRefund: deposit.EarlierRefund{Kind: deposit.EarlierPartialRefund, ID: r.PartialRefundID, AmountCents: r.AmountInCents,
+		Reason: r.Reason, By: r.CreatedBy, At: r.CreatedAt.UTC()}, Payouts: []deposit.Payout{}}
+	payouts, err := q.ListPartialRefundPayouts(ctx, pgtype.Int8{Int64: r.PartialRefundID, Valid: true})
+	if err != nil {
+		return row, err
+	}
+	for _, p := range payouts {
+		row.Payouts = append(row.Payouts, deposit.Payout{RefundID: p.RefundID, ResidentID: p.ResidentID, Email: p.RecipientEmail, Name: p.RecipientName, AmountCents: p.AmountInCents})
+	}
+	return row, nil
+}
+
+// readEarlierRefunds reads a lease's transfers out and partial refunds, in
+// the order they were written.
+func readEarlierRefunds(ctx context.Context, q *db.Queries, leaseID string) ([]EarlierRefundRow, error) {
+	out := []EarlierRefundRow{}
+	transfers, err := q.ListTransfersOut(ctx, leaseID)
+	if err != nil {
+		return out, err
+	}
+	for _, t := range transfers {
+		out = append(out, transferRow(t))
+	}
+	partials, err := q.ListPartialRefunds(ctx, leaseID)
+	if err != nil {
+		return out, err
+	}
+	for _, r := range partials {
+		row, err := partialRefundRow(ctx, q, r)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, row)
+	}
+	slices.SortStableFunc(out, func(a, b EarlierRefundRow) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// transferPayment is a payment row as the lease's facts show it: one that
+// is a transfer in names the lease it came from.
+func transferPayment(ctx context.Context, q *db.Queries, p db.Payment) (deposit.Payment, error) {
+	out := paymentOf(p)
+	if !p.TransferID.Valid {
+		return out, nil
+	}
+	t, err := q.GetLeaseTransfer(ctx, db.GetLeaseTransferParams{TransferID: p.TransferID.Int64, LeaseID: p.LeaseID})
+	if err != nil {
+		return out, err
+	}
+	out.TransferFrom = t.FromLeaseID
+	return out, nil
 }
 
 // Fold replaces the facts of s with these rows, summed by the same code
@@ -312,6 +447,9 @@ func (f LeaseFacts) Fold(s *deposit.State) {
 		case "pending":
 			s.AddPending(k.Pending())
 		}
+	}
+	for _, e := range f.EarlierRefunds {
+		s.AddEarlierRefund(e.EarlierRefund)
 	}
 }
 

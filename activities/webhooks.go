@@ -146,6 +146,13 @@ func emitRefund(ctx context.Context, q *db.Queries, leaseID, fact string, d webh
 	})
 }
 
+// EmitRefundDue reports a refund row the server writes itself (a partial
+// refund before the settlement, #16) as due, in q's transaction; fact is
+// its idempotency key. The caller wakes the queues after the commit.
+func EmitRefundDue(ctx context.Context, q *db.Queries, leaseID, fact string, d webhook.RefundDue) ([]WebhookQueue, error) {
+	return emitRefund(ctx, q, leaseID, fact, d)
+}
+
 // emitInvoice reports an invoice row as due; fact is its idempotency key.
 func emitInvoice(ctx context.Context, q *db.Queries, leaseID, fact string, d webhook.InvoiceDue) ([]WebhookQueue, error) {
 	return emit(ctx, q, leaseID, webhook.TypeInvoiceDue, fact, func(s db.LeaseEventScopeRow) (any, bool) {

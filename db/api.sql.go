@@ -175,7 +175,7 @@ func (q *Queries) ListAPIKeys(ctx context.Context) ([]ApiKey, error) {
 }
 
 const listLeaseRefunds = `-- name: ListLeaseRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at, partial_refund_id FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 // What the PMS pays out: refund payouts to residents.
@@ -211,6 +211,7 @@ func (q *Queries) ListLeaseRefunds(ctx context.Context, leaseID string) ([]Refun
 			&i.PaidReference,
 			&i.PaidBy,
 			&i.UnclaimedFlaggedAt,
+			&i.PartialRefundID,
 		); err != nil {
 			return nil, err
 		}

@@ -51,7 +51,7 @@ func (q *Queries) CreateDepositBatch(ctx context.Context, arg CreateDepositBatch
 const flagUnclaimedRefund = `-- name: FlagUnclaimedRefund :one
 UPDATE refunds SET unclaimed_flagged_at = now()
 WHERE refund_id = $1 AND status = 'payable' AND unclaimed_flagged_at IS NULL
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at, partial_refund_id
 `
 
 // Marks a refund flagged to its manager; one flagged before is not again.
@@ -81,6 +81,7 @@ func (q *Queries) FlagUnclaimedRefund(ctx context.Context, refundID int64) (Refu
 		&i.PaidReference,
 		&i.PaidBy,
 		&i.UnclaimedFlaggedAt,
+		&i.PartialRefundID,
 	)
 	return i, err
 }
@@ -171,7 +172,7 @@ func (q *Queries) GetReconciliation(ctx context.Context, arg GetReconciliationPa
 }
 
 const getRefundForBooks = `-- name: GetRefundForBooks :one
-SELECT r.refund_id, r.lease_id, r.resident_id, r.amount_in_cents, r.received_cents, r.arrears_cents, r.deductions_cents, r.recipient_name, r.recipient_email, r.recipient_address, r.status, r.idempotency_key, r.created_at, r.kept_cents, r.settlement_id, r.currency, r.follows, r.paid_at, r.paid_on, r.paid_reference, r.paid_by, r.unclaimed_flagged_at, l.property_id FROM refunds r JOIN leases l USING (lease_id) WHERE r.refund_id = $1
+SELECT r.refund_id, r.lease_id, r.resident_id, r.amount_in_cents, r.received_cents, r.arrears_cents, r.deductions_cents, r.recipient_name, r.recipient_email, r.recipient_address, r.status, r.idempotency_key, r.created_at, r.kept_cents, r.settlement_id, r.currency, r.follows, r.paid_at, r.paid_on, r.paid_reference, r.paid_by, r.unclaimed_flagged_at, r.partial_refund_id, l.property_id FROM refunds r JOIN leases l USING (lease_id) WHERE r.refund_id = $1
 `
 
 type GetRefundForBooksRow struct {
@@ -197,6 +198,7 @@ type GetRefundForBooksRow struct {
 	PaidReference      string      `json:"paid_reference"`
 	PaidBy             string      `json:"paid_by"`
 	UnclaimedFlaggedAt *time.Time  `json:"unclaimed_flagged_at"`
+	PartialRefundID    pgtype.Int8 `json:"partial_refund_id"`
 	PropertyID         string      `json:"property_id"`
 }
 
@@ -226,6 +228,7 @@ func (q *Queries) GetRefundForBooks(ctx context.Context, refundID int64) (GetRef
 		&i.PaidReference,
 		&i.PaidBy,
 		&i.UnclaimedFlaggedAt,
+		&i.PartialRefundID,
 		&i.PropertyID,
 	)
 	return i, err
@@ -473,6 +476,7 @@ SELECT l.lease_id, l.property_id, l.currency, l.stage, r.name AS tenant_name, r.
                AND ((c.approval = 'none' AND c.created_at < $1) OR (c.approval = 'approved' AND c.decided_at < $1))), 0)::bigint AS credits_cents,
     COALESCE((SELECT sum(a.amount_cents) FROM interest_accruals a WHERE a.lease_id = l.lease_id AND a.created_at < $1), 0)::bigint AS interest_credited_cents,
     COALESCE((SELECT sum(f.amount_in_cents) FROM refunds f WHERE f.lease_id = l.lease_id AND f.settlement_id IS NULL AND f.created_at < $1), 0)::bigint AS other_refunds_cents,
+    COALESCE((SELECT sum(t.amount_in_cents) FROM transfers t WHERE t.from_lease_id = l.lease_id AND t.created_at < $1), 0)::bigint AS transfers_out_cents,
     (s.settlement_id IS NOT NULL)::boolean AS settled,
     COALESCE(s.received_cents, 0)::bigint AS settled_received_cents,
     COALESCE(s.credits_cents, 0)::bigint AS settled_credits_cents,
@@ -505,6 +509,7 @@ type LeaseLiabilitiesRow struct {
 	CreditsCents               int64  `json:"credits_cents"`
 	InterestCreditedCents      int64  `json:"interest_credited_cents"`
 	OtherRefundsCents          int64  `json:"other_refunds_cents"`
+	TransfersOutCents          int64  `json:"transfers_out_cents"`
 	Settled                    bool   `json:"settled"`
 	SettledReceivedCents       int64  `json:"settled_received_cents"`
 	SettledCreditsCents        int64  `json:"settled_credits_cents"`
@@ -537,6 +542,7 @@ func (q *Queries) LeaseLiabilities(ctx context.Context, arg LeaseLiabilitiesPara
 			&i.CreditsCents,
 			&i.InterestCreditedCents,
 			&i.OtherRefundsCents,
+			&i.TransfersOutCents,
 			&i.Settled,
 			&i.SettledReceivedCents,
 			&i.SettledCreditsCents,
@@ -773,7 +779,7 @@ const markRefundPaid = `-- name: MarkRefundPaid :one
 UPDATE refunds SET status = 'paid', paid_on = $1, paid_reference = $2,
                    paid_by = $3, paid_at = now()
 WHERE refund_id = $4 AND status = 'payable'
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at, partial_refund_id
 `
 
 type MarkRefundPaidParams struct {
@@ -816,6 +822,7 @@ func (q *Queries) MarkRefundPaid(ctx context.Context, arg MarkRefundPaidParams) 
 		&i.PaidReference,
 		&i.PaidBy,
 		&i.UnclaimedFlaggedAt,
+		&i.PartialRefundID,
 	)
 	return i, err
 }

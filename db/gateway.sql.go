@@ -193,7 +193,7 @@ const insertCharge = `-- name: InsertCharge :one
 INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key,
                      created_by, origin, approval)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at, open_invoice_id
 `
 
 type InsertChargeParams struct {
@@ -239,6 +239,7 @@ func (q *Queries) InsertCharge(ctx context.Context, arg InsertChargeParams) (Cha
 		&i.Approval,
 		&i.DecidedBy,
 		&i.DecidedAt,
+		&i.OpenInvoiceID,
 	)
 	return i, err
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const getChargeByKey = `-- name: GetChargeByKey :one
-SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charge_codes.category
+SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charges.open_invoice_id, charge_codes.category
 FROM charges JOIN charge_codes USING (charge_code_id)
 WHERE idempotency_key = $1
 `
@@ -33,6 +33,7 @@ type GetChargeByKeyRow struct {
 	Approval       string      `json:"approval"`
 	DecidedBy      string      `json:"decided_by"`
 	DecidedAt      *time.Time  `json:"decided_at"`
+	OpenInvoiceID  pgtype.Int8 `json:"open_invoice_id"`
 	Category       string      `json:"category"`
 }
 
@@ -54,6 +55,7 @@ func (q *Queries) GetChargeByKey(ctx context.Context, idempotencyKey pgtype.Text
 		&i.Approval,
 		&i.DecidedBy,
 		&i.DecidedAt,
+		&i.OpenInvoiceID,
 		&i.Category,
 	)
 	return i, err
@@ -109,7 +111,7 @@ func (q *Queries) GetLeaseAmendment(ctx context.Context, arg GetLeaseAmendmentPa
 }
 
 const getLeaseCharge = `-- name: GetLeaseCharge :one
-SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charge_codes.category
+SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charges.open_invoice_id, charge_codes.category
 FROM charges JOIN charge_codes USING (charge_code_id)
 WHERE charge_id = $1 AND lease_id = $2
 `
@@ -134,6 +136,7 @@ type GetLeaseChargeRow struct {
 	Approval       string      `json:"approval"`
 	DecidedBy      string      `json:"decided_by"`
 	DecidedAt      *time.Time  `json:"decided_at"`
+	OpenInvoiceID  pgtype.Int8 `json:"open_invoice_id"`
 	Category       string      `json:"category"`
 }
 
@@ -156,13 +159,14 @@ func (q *Queries) GetLeaseCharge(ctx context.Context, arg GetLeaseChargeParams) 
 		&i.Approval,
 		&i.DecidedBy,
 		&i.DecidedAt,
+		&i.OpenInvoiceID,
 		&i.Category,
 	)
 	return i, err
 }
 
 const getLeasePayment = `-- name: GetLeasePayment :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE payment_id = $1 AND lease_id = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id FROM payments WHERE payment_id = $1 AND lease_id = $2
 `
 
 type GetLeasePaymentParams struct {
@@ -187,12 +191,13 @@ func (q *Queries) GetLeasePayment(ctx context.Context, arg GetLeasePaymentParams
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.TransferID,
 	)
 	return i, err
 }
 
 const getPaymentByReference = `-- name: GetPaymentByReference :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE lease_id = $1 AND reference = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id FROM payments WHERE lease_id = $1 AND reference = $2
 `
 
 type GetPaymentByReferenceParams struct {
@@ -216,6 +221,7 @@ func (q *Queries) GetPaymentByReference(ctx context.Context, arg GetPaymentByRef
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.TransferID,
 	)
 	return i, err
 }
@@ -303,7 +309,7 @@ const insertChargeOnce = `-- name: InsertChargeOnce :one
 INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, 'depositflow')
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at, open_invoice_id
 `
 
 type InsertChargeOnceParams struct {
@@ -342,6 +348,7 @@ func (q *Queries) InsertChargeOnce(ctx context.Context, arg InsertChargeOncePara
 		&i.Approval,
 		&i.DecidedBy,
 		&i.DecidedAt,
+		&i.OpenInvoiceID,
 	)
 	return i, err
 }
@@ -349,7 +356,7 @@ func (q *Queries) InsertChargeOnce(ctx context.Context, arg InsertChargeOncePara
 const insertChargeWithKey = `-- name: InsertChargeWithKey :one
 INSERT INTO charges (lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at
+RETURNING charge_id, lease_id, resident_id, charge_code_id, amount_in_cents, description, idempotency_key, created_by, created_at, currency, origin, approval, decided_by, decided_at, open_invoice_id
 `
 
 type InsertChargeWithKeyParams struct {
@@ -389,6 +396,7 @@ func (q *Queries) InsertChargeWithKey(ctx context.Context, arg InsertChargeWithK
 		&i.Approval,
 		&i.DecidedBy,
 		&i.DecidedAt,
+		&i.OpenInvoiceID,
 	)
 	return i, err
 }
@@ -499,7 +507,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 const insertPayment = `-- name: InsertPayment :one
 INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id
 `
 
 type InsertPaymentParams struct {
@@ -534,6 +542,7 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (P
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.TransferID,
 	)
 	return i, err
 }
@@ -543,7 +552,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key, settlement_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at, partial_refund_id
 `
 
 type InsertPayoutOnceParams struct {
@@ -601,6 +610,7 @@ func (q *Queries) InsertPayoutOnce(ctx context.Context, arg InsertPayoutOncePara
 		&i.PaidReference,
 		&i.PaidBy,
 		&i.UnclaimedFlaggedAt,
+		&i.PartialRefundID,
 	)
 	return i, err
 }
@@ -610,7 +620,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      deductions_cents, kept_cents, recipient_name, recipient_email, recipient_address, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at, partial_refund_id
 `
 
 type InsertRefundOnceParams struct {
@@ -667,6 +677,7 @@ func (q *Queries) InsertRefundOnce(ctx context.Context, arg InsertRefundOncePara
 		&i.PaidReference,
 		&i.PaidBy,
 		&i.UnclaimedFlaggedAt,
+		&i.PartialRefundID,
 	)
 	return i, err
 }
@@ -863,7 +874,7 @@ func (q *Queries) ListChargeCodes(ctx context.Context) ([]ChargeCode, error) {
 }
 
 const listCharges = `-- name: ListCharges :many
-SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charge_codes.category
+SELECT charges.charge_id, charges.lease_id, charges.resident_id, charges.charge_code_id, charges.amount_in_cents, charges.description, charges.idempotency_key, charges.created_by, charges.created_at, charges.currency, charges.origin, charges.approval, charges.decided_by, charges.decided_at, charges.open_invoice_id, charge_codes.category
 FROM charges JOIN charge_codes USING (charge_code_id)
 WHERE lease_id = $1
 ORDER BY charge_id
@@ -884,6 +895,7 @@ type ListChargesRow struct {
 	Approval       string      `json:"approval"`
 	DecidedBy      string      `json:"decided_by"`
 	DecidedAt      *time.Time  `json:"decided_at"`
+	OpenInvoiceID  pgtype.Int8 `json:"open_invoice_id"`
 	Category       string      `json:"category"`
 }
 
@@ -911,6 +923,7 @@ func (q *Queries) ListCharges(ctx context.Context, leaseID string) ([]ListCharge
 			&i.Approval,
 			&i.DecidedBy,
 			&i.DecidedAt,
+			&i.OpenInvoiceID,
 			&i.Category,
 		); err != nil {
 			return nil, err
@@ -1006,7 +1019,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 }
 
 const listPayments = `-- name: ListPayments :many
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE lease_id = $1 ORDER BY payment_id
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id FROM payments WHERE lease_id = $1 ORDER BY payment_id
 `
 
 func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, error) {
@@ -1031,6 +1044,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 			&i.ReturnReason,
 			&i.ReturnedBy,
 			&i.Currency,
+			&i.TransferID,
 		); err != nil {
 			return nil, err
 		}
@@ -1043,7 +1057,7 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 }
 
 const listRefunds = `-- name: ListRefunds :many
-SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at FROM refunds WHERE lease_id = $1 ORDER BY refund_id
+SELECT refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at, partial_refund_id FROM refunds WHERE lease_id = $1 ORDER BY refund_id
 `
 
 func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, error) {
@@ -1078,6 +1092,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 			&i.PaidReference,
 			&i.PaidBy,
 			&i.UnclaimedFlaggedAt,
+			&i.PartialRefundID,
 		); err != nil {
 			return nil, err
 		}
@@ -1092,7 +1107,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 const returnPayment = `-- name: ReturnPayment :one
 UPDATE payments SET returned_at = now(), return_reason = $3, returned_by = $4
 WHERE lease_id = $1 AND reference = $2 AND returned_at IS NULL
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id
 `
 
 type ReturnPaymentParams struct {
@@ -1124,6 +1139,7 @@ func (q *Queries) ReturnPayment(ctx context.Context, arg ReturnPaymentParams) (P
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.TransferID,
 	)
 	return i, err
 }

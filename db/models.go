@@ -67,6 +67,7 @@ type Charge struct {
 	Approval       string      `json:"approval"`
 	DecidedBy      string      `json:"decided_by"`
 	DecidedAt      *time.Time  `json:"decided_at"`
+	OpenInvoiceID  pgtype.Int8 `json:"open_invoice_id"`
 }
 
 type ChargeCode struct {
@@ -323,6 +324,28 @@ type Listing struct {
 	UpdatedAt            time.Time `json:"updated_at"`
 }
 
+type OpenInvoice struct {
+	OpenInvoiceID int64     `json:"open_invoice_id"`
+	LeaseID       string    `json:"lease_id"`
+	Currency      string    `json:"currency"`
+	Reference     string    `json:"reference"`
+	AmountInCents int64     `json:"amount_in_cents"`
+	Description   string    `json:"description"`
+	CreatedBy     string    `json:"created_by"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+type PartialRefund struct {
+	PartialRefundID int64     `json:"partial_refund_id"`
+	LeaseID         string    `json:"lease_id"`
+	Currency        string    `json:"currency"`
+	AmountInCents   int64     `json:"amount_in_cents"`
+	Reason          string    `json:"reason"`
+	CreatedBy       string    `json:"created_by"`
+	IdempotencyKey  string    `json:"idempotency_key"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
 type Payment struct {
 	PaymentID       int64       `json:"payment_id"`
 	LeaseID         string      `json:"lease_id"`
@@ -336,6 +359,7 @@ type Payment struct {
 	ReturnReason    string      `json:"return_reason"`
 	ReturnedBy      string      `json:"returned_by"`
 	Currency        string      `json:"currency"`
+	TransferID      pgtype.Int8 `json:"transfer_id"`
 }
 
 type Property struct {
@@ -399,6 +423,7 @@ type Refund struct {
 	PaidReference      string      `json:"paid_reference"`
 	PaidBy             string      `json:"paid_by"`
 	UnclaimedFlaggedAt *time.Time  `json:"unclaimed_flagged_at"`
+	PartialRefundID    pgtype.Int8 `json:"partial_refund_id"`
 }
 
 type Resident struct {
@@ -432,6 +457,18 @@ type Settlement struct {
 	CreatedAt           time.Time `json:"created_at"`
 	Currency            string    `json:"currency"`
 	DisputedCents       int64     `json:"disputed_cents"`
+}
+
+type Transfer struct {
+	TransferID     int64     `json:"transfer_id"`
+	FromLeaseID    string    `json:"from_lease_id"`
+	ToLeaseID      string    `json:"to_lease_id"`
+	Currency       string    `json:"currency"`
+	AmountInCents  int64     `json:"amount_in_cents"`
+	Reason         string    `json:"reason"`
+	CreatedBy      string    `json:"created_by"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 type Unit struct {

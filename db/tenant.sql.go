@@ -333,7 +333,7 @@ INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arr
                      recipient_name, recipient_email, recipient_address, idempotency_key, follows)
 VALUES ($1, $2, $3, 0, 0, 0, 0, $4, $5, $6, $7, $8)
 ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at
+RETURNING refund_id, lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name, recipient_email, recipient_address, status, idempotency_key, created_at, kept_cents, settlement_id, currency, follows, paid_at, paid_on, paid_reference, paid_by, unclaimed_flagged_at, partial_refund_id
 `
 
 type InsertDisputeRefundParams struct {
@@ -383,6 +383,7 @@ func (q *Queries) InsertDisputeRefund(ctx context.Context, arg InsertDisputeRefu
 		&i.PaidReference,
 		&i.PaidBy,
 		&i.UnclaimedFlaggedAt,
+		&i.PartialRefundID,
 	)
 	return i, err
 }

@@ -327,7 +327,10 @@ func TestAPIEndpoints(t *testing.T) {
 		{"same lease id, other unit", key, "POST", "/v1/leases", map[string]any{"lease_id": lease, "property_id": "pine", "unit_id": "2B", "deposit_amount_in_cents": 100, "resident_ids": []string{"R-1"}}, 409, "lease_exists"},
 		{"resident with a bad email", key, "POST", "/v1/residents", map[string]any{"resident_id": "R-1", "property_id": "pine", "email": "not-an-email"}, 422, "invalid"},
 		{"property with a bad id", key, "POST", "/v1/properties", map[string]any{"property_id": "pine tree"}, 422, "invalid_id"},
-		{"unknown route", key, "POST", "/v1/leases/" + lease + "/refunds", map[string]any{}, 404, "not_found"},
+		{"unknown route", key, "POST", "/v1/leases/" + lease + "/no-such-thing", map[string]any{}, 404, "not_found"},
+		// Money moved by hand is a person's: an integration may not (#16).
+		{"integration refunds", key, "POST", "/v1/leases/" + lease + "/refunds", map[string]any{"amount_in_cents": 100}, 403, "forbidden"},
+		{"integration transfers", key, "POST", "/v1/leases/" + lease + "/transfers", map[string]any{"to_lease_id": "L-x"}, 403, "forbidden"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			audited := count(t, "SELECT count(*) FROM audit_log WHERE accepted = false")

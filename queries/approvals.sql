@@ -3,7 +3,8 @@
 -- keeps applied or awaiting approval; deductions and credits a person (not a
 -- PMS, not depositflow) added, whenever they added them (a deduction entered
 -- the day before the move-out takes as much as one entered the day after);
--- and arrears a person added after the move-out. Declined ones do not count.
+-- arrears a person added after the move-out; and transfers and partial
+-- refunds (people only make them). Declined ones do not count.
 -- A property's approval threshold applies to this total, so a keep or a
 -- charge cannot slip under it by being split into small pieces, filed under
 -- another category or entered before the move-out.
@@ -15,6 +16,10 @@ SELECT (
                 AND (cc.category IN ('deduction', 'credit')
                      OR (cc.category = 'arrears' AND l.realized_move_out_at IS NOT NULL
                          AND c.created_at >= l.realized_move_out_at))), 0)
+  -- Money a person moved out of the deposit before the settlement (#16):
+  -- transfers to other leases and partial refunds.
+  + COALESCE((SELECT sum(t.amount_in_cents) FROM transfers t WHERE t.from_lease_id = l.lease_id), 0)
+  + COALESCE((SELECT sum(r.amount_in_cents) FROM partial_refunds r WHERE r.lease_id = l.lease_id), 0)
 )::bigint AS cents
 FROM leases l WHERE l.lease_id = $1;
 

@@ -57,6 +57,7 @@ SELECT l.lease_id, l.property_id, l.currency, l.stage, r.name AS tenant_name, r.
                AND ((c.approval = 'none' AND c.created_at < sqlc.arg(cutoff)) OR (c.approval = 'approved' AND c.decided_at < sqlc.arg(cutoff)))), 0)::bigint AS credits_cents,
     COALESCE((SELECT sum(a.amount_cents) FROM interest_accruals a WHERE a.lease_id = l.lease_id AND a.created_at < sqlc.arg(cutoff)), 0)::bigint AS interest_credited_cents,
     COALESCE((SELECT sum(f.amount_in_cents) FROM refunds f WHERE f.lease_id = l.lease_id AND f.settlement_id IS NULL AND f.created_at < sqlc.arg(cutoff)), 0)::bigint AS other_refunds_cents,
+    COALESCE((SELECT sum(t.amount_in_cents) FROM transfers t WHERE t.from_lease_id = l.lease_id AND t.created_at < sqlc.arg(cutoff)), 0)::bigint AS transfers_out_cents,
     (s.settlement_id IS NOT NULL)::boolean AS settled,
     COALESCE(s.received_cents, 0)::bigint AS settled_received_cents,
     COALESCE(s.credits_cents, 0)::bigint AS settled_credits_cents,

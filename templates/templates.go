@@ -57,7 +57,19 @@ const (
 	KindDisputeReminder = "dispute_reminder" // to the manager: a disputed item is still unanswered
 	KindOfferReminder   = "offer_reminder"   // to the tenant: an offer still awaits their answer
 	KindLink            = "link"             // to a tenant who asked: a new link to their page
+	// KindPartialRefund tells the tenants that part of their deposit was
+	// refunded before the settlement (#16; not in Kinds: Data.PartialRefund).
+	KindPartialRefund = "partial_refund"
 )
+
+// PartialRefund is part of a deposit refunded before the settlement.
+type PartialRefund struct {
+	Cents   int64  `json:"cents"`
+	Reason  string `json:"reason,omitempty"`
+	Payouts []Line `json:"payouts"` // to whom, when split
+	// LeftCents is what is still held for the tenant after it.
+	LeftCents int64 `json:"left_cents"`
+}
 
 // DisputeKinds are the emails about a disputed item.
 var DisputeKinds = []string{KindDisputeOpened, KindDisputeAnswer, KindDisputePaid, KindDisputeReminder, KindOfferReminder}
@@ -139,26 +151,29 @@ type Data struct {
 	// in particular for the manager's reminders.
 	RecipientName string `json:"recipient_name"`
 
-	ExpectedCents       int64  `json:"expected_cents"` // cash the tenant must pay
-	PaidCents           int64  `json:"paid_cents"`     // cash paid, less returned payments
-	ReceivedCents       int64  `json:"received_cents"` // paid plus prepaid
-	PrepaidCents        int64  `json:"prepaid_cents"`
-	GuaranteeCents      int64  `json:"guarantee_cents"`
-	InterestCents       int64  `json:"interest_cents"`
-	CreditsCents        int64  `json:"credits_cents"`
-	EarlierRefundsCents int64  `json:"earlier_refunds_cents"`
-	Payments            []Line `json:"payments"`
-	Returned            []Line `json:"returned"` // payments that came back
-	Credits             []Line `json:"credits"`
-	Payouts             []Line `json:"payouts"` // how the refund is split, when it is
-	Arrears             []Line `json:"arrears"`
-	Deductions          []Line `json:"deductions"`
-	Kept                []Line `json:"kept"` // kept by a manager's decision, with the reason
-	KeptCents           int64  `json:"kept_cents"`
-	ArrearsCents        int64  `json:"arrears_cents"`
-	DeductionsCents     int64  `json:"deductions_cents"`
-	RefundCents         int64  `json:"refund_cents"`
-	BalanceOwedCents    int64  `json:"balance_owed_cents"`
+	ExpectedCents       int64 `json:"expected_cents"` // cash the tenant must pay
+	PaidCents           int64 `json:"paid_cents"`     // cash paid, less returned payments
+	ReceivedCents       int64 `json:"received_cents"` // paid plus prepaid
+	PrepaidCents        int64 `json:"prepaid_cents"`
+	GuaranteeCents      int64 `json:"guarantee_cents"`
+	InterestCents       int64 `json:"interest_cents"`
+	CreditsCents        int64 `json:"credits_cents"`
+	EarlierRefundsCents int64 `json:"earlier_refunds_cents"`
+	// EarlierRefunds are the transfers to other leases and the partial
+	// refunds that make up EarlierRefundsCents (#16).
+	EarlierRefunds   []Line `json:"earlier_refunds,omitempty"`
+	Payments         []Line `json:"payments"`
+	Returned         []Line `json:"returned"` // payments that came back
+	Credits          []Line `json:"credits"`
+	Payouts          []Line `json:"payouts"` // how the refund is split, when it is
+	Arrears          []Line `json:"arrears"`
+	Deductions       []Line `json:"deductions"`
+	Kept             []Line `json:"kept"` // kept by a manager's decision, with the reason
+	KeptCents        int64  `json:"kept_cents"`
+	ArrearsCents     int64  `json:"arrears_cents"`
+	DeductionsCents  int64  `json:"deductions_cents"`
+	RefundCents      int64  `json:"refund_cents"`
+	BalanceOwedCents int64  `json:"balance_owed_cents"`
 
 	MovedOutAt time.Time `json:"moved_out_at"`
 	ReleaseAt  time.Time `json:"release_at"`
@@ -192,6 +207,8 @@ type Data struct {
 	Interest *InterestCredit `json:"interest,omitempty"`
 	// Unclaimed is set for an unclaimed_refund email.
 	Unclaimed *UnclaimedRefund `json:"unclaimed,omitempty"`
+	// PartialRefund is set for a partial_refund email.
+	PartialRefund *PartialRefund `json:"partial_refund,omitempty"`
 
 	// PageURL is the tenant's own signed link to the lease's page (empty
 	// for the manager, or where the server has no link secret).

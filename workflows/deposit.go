@@ -59,9 +59,12 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 	d.canContinue = workflow.GetVersion(ctx, "continue-as-new", workflow.DefaultVersion, 1) >= 1
 	// Leases started before the tenant's side existed take no disputes.
 	d.disputesOn = d.bookOfRecord && workflow.GetVersion(ctx, "disputes", workflow.DefaultVersion, 1) >= 1
+	// Leases started before transfers and partial refunds existed (#16)
+	// take none: the server refuses them for such a lease.
+	d.movesOn = d.bookOfRecord && workflow.GetVersion(ctx, "transfers", workflow.DefaultVersion, 1) >= 1
 	if in.Carried != nil {
 		// Continued as new: the story resumes where the last run stopped.
-		d.localWrites, d.disputesOn = in.Carried.LocalWrites, in.Carried.Disputes
+		d.localWrites, d.disputesOn, d.movesOn = in.Carried.LocalWrites, in.Carried.Disputes, in.Carried.MoneyMoves
 		if err := d.publish(ctx, true); err != nil {
 			return d.state, err
 		}
@@ -70,6 +73,7 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 		d.state.Disputable = true
 		d.startDisputeReminders(ctx)
 	}
+	d.state.MoneyMoves = d.movesOn
 
 	// 1. Expect the deposit: the listing's advertised amount unless the manager gave one.
 	if d.step < stepCharged {
@@ -248,6 +252,8 @@ type flow struct {
 	disputesOn    bool          // the lease takes disputes
 	disputeSeq    int           // disputed items read so far: waits wake on a new read
 	disputeRemind time.Duration // how long an item waits for an answer before a reminder
+	// Transfers and partial refunds (moves.go).
+	movesOn bool // the lease takes them
 }
 
 // newFlow is a new lease's memory, or the one carried from the last run.
@@ -539,6 +545,9 @@ func (d *flow) rebuild(ctx workflow.Context) error {
 			d.seen[factKey("d", r.DepositID)] = true
 		}
 	}
+	for _, e := range f.EarlierRefunds {
+		d.seen[factKey(earlierKind(e.Kind), e.ID)] = true
+	}
 	workflow.GetLogger(ctx).Info("view rebuilt from the database", "lease_id", d.in.LeaseID,
 		"received_cents", d.state.ReceivedCents, "pending", len(d.state.Pending))
 	return nil
@@ -624,7 +633,7 @@ func (d *flow) settle(ctx workflow.Context) error {
 	// What the tenant disputes stays held until it is resolved.
 	funds := t.ReceivedCents + t.InterestCents + t.CreditsCents
 	held := deposit.DisputedHeld(d.state.Disputes)
-	d.state.AppliedCents = funds - s.RefundCents - held
+	d.state.AppliedCents = funds - s.RefundCents - held - t.EarlierRefundsCents
 	d.state.HeldCents = held
 
 	d.state.ClosedAt, d.state.BooksDisagree = workflow.Now(ctx), ""
@@ -768,7 +777,8 @@ func (d *flow) carry() LeaseInput {
 	in := d.in
 	c := &Carried{State: d.state, Step: d.step, Expected: d.expected, ReleaseNow: d.releaseNow, Receipts: d.receipts,
 		MaxRelease: d.maxRelease, Shown: d.shown, Mirrored: d.mirrored, Reminded: d.reminded, Seen: d.seen,
-		Alerts: d.alerts, LocalWrites: d.localWrites, Disputes: d.disputesOn, RemindAfter: d.disputeRemind, DisputeSeq: d.disputeSeq}
+		Alerts: d.alerts, LocalWrites: d.localWrites, Disputes: d.disputesOn, RemindAfter: d.disputeRemind, DisputeSeq: d.disputeSeq,
+		MoneyMoves: d.movesOn}
 	if d.law != nil {
 		c.Law = &CarriedLaw{LeaseStart: d.law.leaseStart, BuildingUnits: d.law.buildingUnits}
 		if d.law.zone != nil {

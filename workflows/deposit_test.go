@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -159,6 +160,8 @@ func (h *harness) newEnv(start time.Time, expected int64) {
 	h.env.OnActivity(acts.ReadMoveOut, mock.Anything, mock.Anything).Return(h.db.ReadMoveOut)
 	h.env.OnActivity(acts.ReadForwardingAddress, mock.Anything, mock.Anything).Return(h.db.ReadForwardingAddress)
 	h.env.OnActivity(acts.ReadLeaseFacts, mock.Anything, mock.Anything).Return(h.db.ReadLeaseFacts)
+	h.env.OnActivity(acts.ReadTransfer, mock.Anything, mock.Anything).Return(h.db.ReadTransfer)
+	h.env.OnActivity(acts.ReadPartialRefund, mock.Anything, mock.Anything).Return(h.db.ReadPartialRefund)
 	h.env.OnActivity(acts.ClaimDecision, mock.Anything, mock.Anything).Return(h.db.ClaimDecision)
 	h.env.OnActivity(acts.ReadApprovalPolicy, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.ApprovalPolicyInput) (activities.ApprovalPolicy, error) {
@@ -251,6 +254,23 @@ func (h *harness) write(name string, arg any) {
 		h.db.moveOut(v.At)
 	case ForwardingAddress:
 		h.db.forward(v.Address, v.At)
+	case transferOut:
+		row := activities.EarlierRefundRow{EarlierRefund: deposit.EarlierRefund{Kind: deposit.EarlierTransfer, ID: v.ID, AmountCents: v.Cents, ToLease: v.To, By: "maria", At: now}}
+		h.db.addEarlier(row)
+		h.db.mu.Lock()
+		h.db.transfers[v.ID] = activities.TransferFact{Found: true, Out: true, Row: row, FromLease: "L1"}
+		h.db.mu.Unlock()
+	case transferIn:
+		p := deposit.Payment{PaymentID: v.PaymentID, AmountCents: v.Cents, Reference: fmt.Sprintf("transfer-%d", v.ID), Date: now.Format(time.DateOnly), TransferFrom: v.From}
+		h.db.addPayment(p)
+		h.db.mu.Lock()
+		h.db.transfers[v.ID] = activities.TransferFact{Found: true, FromLease: v.From, PaymentID: v.PaymentID,
+			Row: activities.EarlierRefundRow{EarlierRefund: deposit.EarlierRefund{Kind: deposit.EarlierTransfer, ID: v.ID, AmountCents: v.Cents, ToLease: "L1", At: now}}}
+		h.db.mu.Unlock()
+	case partialRefund:
+		row := activities.EarlierRefundRow{EarlierRefund: deposit.EarlierRefund{Kind: deposit.EarlierPartialRefund, ID: v.ID, AmountCents: v.Cents, By: "maria", At: now},
+			Payouts: []deposit.Payout{{RefundID: 900 + v.ID, ResidentID: 5, Email: "ana@example.com", Name: "Ana", AmountCents: v.Cents}}}
+		h.db.addEarlier(row)
 	default:
 		h.t.Fatalf("no database row for a %s signal of %T", name, arg)
 	}

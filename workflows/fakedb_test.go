@@ -28,6 +28,7 @@ type fakeDB struct {
 	keepKeys  map[string]int64
 	nextID    int64
 	fees      map[int64]*activities.ChargeRow // NSF fee charged with each returned payment
+	transfers map[int64]activities.TransferFact
 }
 
 // auditRow is a decision's request as the server records it.
@@ -44,6 +45,7 @@ func newFakeDB(leaseID string) *fakeDB {
 			Facts: activities.LeaseFacts{Tenants: []activities.Tenant{}, Payments: []deposit.Payment{}, Deposits: []activities.DepositRowFact{},
 				Charges: []activities.ChargeRow{}, Keeps: []activities.KeepRow{}}},
 		audit: map[int64]*auditRow{}, keepKeys: map[string]int64{}, fees: map[int64]*activities.ChargeRow{}, nextID: 1000,
+		transfers: map[int64]activities.TransferFact{},
 	}
 }
 
@@ -71,6 +73,15 @@ func (f *fakeDB) returnPayment(r PaymentReturned) {
 				f.fees[r.PaymentID] = &fee
 			}
 		}
+	}
+}
+
+// addEarlier writes a transfer out or a partial refund, once.
+func (f *fakeDB) addEarlier(row activities.EarlierRefundRow) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.ContainsFunc(f.Facts.EarlierRefunds, func(e activities.EarlierRefundRow) bool { return e.Kind == row.Kind && e.ID == row.ID }) {
+		f.Facts.EarlierRefunds = append(f.Facts.EarlierRefunds, row)
 	}
 }
 
@@ -133,6 +144,7 @@ func (f *fakeDB) books() activities.Books {
 	b.Facts.Deposits = slices.Clone(b.Facts.Deposits)
 	b.Facts.Keeps = slices.Clone(b.Facts.Keeps)
 	b.Facts.Tenants = slices.Clone(b.Facts.Tenants)
+	b.Facts.EarlierRefunds = slices.Clone(b.Facts.EarlierRefunds)
 	b.Disputes = slices.Clone(b.Disputes)
 	return b
 }
@@ -193,6 +205,26 @@ func (f *fakeDB) ReadForwardingAddress(_ context.Context, in activities.FactInpu
 		return activities.ForwardingFact{}, nil
 	}
 	return activities.ForwardingFact{Found: true, Address: b.Facts.ForwardingAddress, At: b.Facts.ForwardingAt}, nil
+}
+
+func (f *fakeDB) ReadTransfer(_ context.Context, in activities.FactInput) (activities.TransferFact, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.transfers[in.ID]
+	if !ok || in.LeaseID != f.LeaseID {
+		return activities.TransferFact{}, nil
+	}
+	return t, nil
+}
+
+func (f *fakeDB) ReadPartialRefund(_ context.Context, in activities.FactInput) (activities.PartialRefundFact, error) {
+	b := f.books()
+	for _, e := range b.Facts.EarlierRefunds {
+		if e.Kind == deposit.EarlierPartialRefund && e.ID == in.ID && in.LeaseID == b.LeaseID {
+			return activities.PartialRefundFact{Found: true, Row: e}, nil
+		}
+	}
+	return activities.PartialRefundFact{}, nil
 }
 
 func (f *fakeDB) ReadLeaseFacts(_ context.Context, _ string) (activities.LeaseFacts, error) {

@@ -111,6 +111,24 @@ func (d *flow) listen(ctx workflow.Context) {
 			}
 			d.readDisputes(ctx)
 		}},
+		{workflow.GetSignalChannel(ctx, SignalTransfer), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var m MoveSignal
+			c.Receive(ctx, &m)
+			if !d.movesOn {
+				d.ignore(ctx, SignalTransfer, fmt.Sprintf("transfer %d (this lease's workflow started before transfers)", m.ID))
+				return
+			}
+			d.readTransfer(ctx, m.ID)
+		}},
+		{workflow.GetSignalChannel(ctx, SignalPartialRefund), func(ctx workflow.Context, c workflow.ReceiveChannel) {
+			var m MoveSignal
+			c.Receive(ctx, &m)
+			if !d.movesOn {
+				d.ignore(ctx, SignalPartialRefund, fmt.Sprintf("partial refund %d (this lease's workflow started before partial refunds)", m.ID))
+				return
+			}
+			d.readPartialRefund(ctx, m.ID)
+		}},
 		{workflow.GetSignalChannel(ctx, SignalForwarding), func(ctx workflow.Context, c workflow.ReceiveChannel) {
 			var f ForwardingAddress
 			c.Receive(ctx, &f)
@@ -504,6 +522,10 @@ func (d *flow) replayDeferred(ctx workflow.Context) {
 			d.readAmendment(ctx, f.ID)
 		case SignalForwarding:
 			d.readForwarding(ctx)
+		case SignalTransfer:
+			d.readTransfer(ctx, f.ID)
+		case SignalPartialRefund:
+			d.readPartialRefund(ctx, f.ID)
 		}
 	}
 }

@@ -19,6 +19,8 @@ const (
 	SignalMoveOut         = "move_out"           // the tenant moved out
 	SignalForwarding      = "forwarding_address" // the tenant's written forwarding address arrived
 	SignalDispute         = "dispute"            // a disputed item was opened, answered or agreed (disputes.go)
+	SignalTransfer        = "transfer"           // a transfer out of or into the lease was recorded (moves.go)
+	SignalPartialRefund   = "partial_refund"     // part of the deposit was refunded before the settlement (moves.go)
 	QueryState            = "state"              // the whole current State
 )
 
@@ -67,6 +69,7 @@ type Carried struct {
 	Disputes    bool                    `json:"disputes,omitempty"`     // the lease takes disputes (version disputes)
 	RemindAfter time.Duration           `json:"remind_after,omitempty"` // how long a disputed item waits before a reminder
 	DisputeSeq  int                     `json:"dispute_seq,omitempty"`
+	MoneyMoves  bool                    `json:"money_moves,omitempty"` // the lease takes transfers and partial refunds (version transfers)
 }
 
 // CarriedLaw is the part of the lease's law the interest needs, and where

@@ -87,6 +87,7 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.booksRoutes()
 	s.tenantRoutes()
 	s.disputeRoutes()
+	s.moveRoutes()
 	s.codecRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		id := requestID()

@@ -195,6 +195,7 @@ func TestOpenAPIRequestSchemasMatchTypes(t *testing.T) {
 		"DepositBatchRequest": DepositBatchRequest{}, "StatementRequest": StatementRequest{}, "RefundPaidRequest": RefundPaidRequest{},
 		"StatementLine": books.StatementLine{},
 		"Resolution":    Resolution{},
+		"Transfer":      Transfer{}, "PartialRefund": PartialRefund{}, "OpenInvoiceRequest": OpenInvoiceRequest{}, "ApplyInvoice": ApplyInvoice{},
 	} {
 		if ap := doc.Components.Schemas[name].Value.AdditionalProperties.Has; ap == nil || *ap {
 			t.Errorf("schema %s must say additionalProperties: false", name)
@@ -228,7 +229,7 @@ func TestOpenAPIResponseTypesAreDocumented(t *testing.T) {
 		"InterestReport": gateway.InterestReport{}, "UnclaimedRefund": gateway.UnclaimedRefund{}, "BatchOut": gateway.BatchOut{},
 		"RefundPaid": gateway.RefundPaid{}, "Reconciliation": books.Reconciliation{},
 		"EvidenceFile": activities.EvidenceFile{}, "Dispute": deposit.Dispute{}, "EvidenceAdded": EvidenceAdded{}, "Disputes": Disputes{},
-		"Resolved": Resolved{},
+		"Resolved": Resolved{}, "OpenInvoice": gateway.OpenInvoice{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			filled := reflect.New(reflect.TypeOf(v)).Elem()

@@ -41,7 +41,8 @@ type HeldTerms struct {
 	ReceivedCents         int64 // payments not returned, prepaid deposit rows
 	CreditsCents          int64 // credits to the tenant
 	InterestCreditedCents int64 // interest credited at anniversaries
-	OtherRefundsCents     int64 // refunds outside a settlement (follow-ups)
+	OtherRefundsCents     int64 // refunds outside a settlement (partial refunds, follow-ups)
+	TransfersOutCents     int64 // moved to other leases before the settlement (#16)
 	Settled               bool
 	SettledReceivedCents  int64
 	SettledCreditsCents   int64
@@ -58,7 +59,7 @@ type HeldTerms struct {
 // conservation rule (received + interest + credits = held + refunded +
 // applied), computed from the facts, never from the journal.
 func (t HeldTerms) Held() int64 {
-	held := t.ReceivedCents + t.CreditsCents + t.InterestCreditedCents - t.OtherRefundsCents
+	held := t.ReceivedCents + t.CreditsCents + t.InterestCreditedCents - t.OtherRefundsCents - t.TransfersOutCents
 	if t.Settled {
 		held -= t.SettledReceivedCents + t.SettledCreditsCents + t.InterestCreditedCents - t.SettledEarlierRefunds
 		held += t.DisputesHeldCents

@@ -268,6 +268,9 @@ func printLedger(a *app, r deposit.Ledger) {
 	s.row("Credits", cur(c, r.CreditsCents))
 	s.row("Held", cur(c, r.HeldCents))
 	s.row("Refunded", cur(c, r.RefundedCents))
+	if r.TransferredCents != 0 {
+		s.row("Transferred", cur(c, r.TransferredCents)+" (to other leases)")
+	}
 	s.row("Applied", cur(c, r.AppliedCents))
 	if r.Settled {
 		s.row("Claimed", cur(c, r.ClaimedCents))
@@ -280,6 +283,10 @@ func printLedger(a *app, r deposit.Ledger) {
 	if !r.Conserved {
 		verdict = "NO"
 	}
-	s.row("Conserved", verdict+": received + interest + credits = held + refunded + applied")
+	if r.TransferredCents != 0 {
+		s.row("Conserved", verdict+": received + interest + credits = held + refunded + transferred + applied")
+	} else {
+		s.row("Conserved", verdict+": received + interest + credits = held + refunded + applied")
+	}
 	_ = s.flush()
 }

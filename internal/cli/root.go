@@ -173,6 +173,7 @@ role allows on which properties and audits every action under their name.`,
 		a.certsCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
+	root.AddCommand(a.moveCommands()...)
 	return root
 }
 

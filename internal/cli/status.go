@@ -109,7 +109,14 @@ func printState(w io.Writer, s deposit.State) {
 	t.row("Arrears", "-"+m(s.ArrearsCents))
 	t.row("Deductions", "-"+m(s.DeductionsCents))
 	t.row("Kept", "-"+m(s.KeptCents))
-	t.row("Refunded earlier", "-"+m(s.EarlierRefundsCents))
+	t.row("Refunded earlier", "-"+m(s.EarlierRefundsCents)+paren("partial refunds and transfers"))
+	for _, e := range s.EarlierRefunds {
+		what := fmt.Sprintf("partial refund %d", e.ID)
+		if e.Kind == deposit.EarlierTransfer {
+			what = fmt.Sprintf("transfer %d to lease %s", e.ID, e.ToLease)
+		}
+		t.row("", fmt.Sprintf("  -%s %s on %s by %s", m(e.AmountCents), what, e.At.UTC().Format(time.DateOnly), e.By))
+	}
 	for _, p := range s.Pending {
 		t.row("Awaiting approval", fmt.Sprintf("%s %s by %s: %s (deposits approve %s --item %s)", p.Kind, m(p.AmountCents), p.RequestedBy, p.Reason, s.LeaseID, p.Item))
 	}

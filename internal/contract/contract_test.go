@@ -78,9 +78,9 @@ func TestCheck(t *testing.T) {
 		{"problem details not asked for", request("GET", "/v1/me", "", "application/json"), "", 401, jsonHeader(ProblemJSON),
 			`{"type": "urn:depositflow:problem:unauthenticated", "title": "Unauthenticated", "status": 401, "detail": "no", "code": "unauthenticated", "request_id": "ab"}`,
 			[]string{"want application/json"}},
-		{"an undocumented route refused", request("POST", "/v1/leases/L-1/refunds", "{}", ""), "{}", 404, jsonHeader("application/json"),
+		{"an undocumented route refused", request("POST", "/v1/leases/L-1/no-such-thing", "{}", ""), "{}", 404, jsonHeader("application/json"),
 			`{"error": {"code": "not_found", "message": "no such route"}}`, nil},
-		{"an undocumented route answered", request("POST", "/v1/leases/L-1/refunds", "{}", ""), "{}", 200, jsonHeader("application/json"), `{}`,
+		{"an undocumented route answered", request("POST", "/v1/leases/L-1/no-such-thing", "{}", ""), "{}", 200, jsonHeader("application/json"), `{}`,
 			[]string{"the route is not documented"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -83,6 +83,15 @@ func (s *State) AddCharge(ch Charge) {
 	}
 }
 
+// AddEarlierRefund counts money that left the deposit before the
+// settlement (a transfer out, a partial refund): no longer held, and an
+// earlier refund of the refundable formula.
+func (s *State) AddEarlierRefund(e EarlierRefund) {
+	s.EarlierRefunds = append(s.EarlierRefunds, e)
+	s.EarlierRefundsCents += e.AmountCents
+	s.HeldCents -= e.AmountCents
+}
+
 // AddKeep applies an amount kept by a manager's decision.
 func (s *State) AddKeep(k Keep) {
 	s.Kept = append(s.Kept, k)
@@ -95,7 +104,8 @@ func (s *State) AddKeep(k Keep) {
 // folded again from the database.
 func (s *State) ClearFacts() {
 	s.Payments, s.Charges, s.Deposits, s.Kept, s.Pending = []Payment{}, []Charge{}, []DepositRow{}, []Keep{}, []Pending{}
-	s.Guarantors, s.PayeeEmail, s.PayeeName, s.PendingKeep = nil, "", "", nil
+	s.Guarantors, s.PayeeEmail, s.PayeeName, s.PendingKeep, s.EarlierRefunds = nil, "", "", nil, nil
+	s.EarlierRefundsCents = 0
 	s.ExpectedCents, s.PrepaidCents, s.GuaranteeCents = 0, 0, 0
 	s.PaidCents, s.ReceivedCents, s.CreditsCents, s.ArrearsCents, s.DeductionsCents, s.KeptCents, s.HeldCents = 0, 0, 0, 0, 0, 0, 0
 }

@@ -47,6 +47,10 @@ func Settle(t Terms) Settlement {
 		return Settlement{BalanceOwedCents: -r, Outcome: OutcomeBalanceOwed}
 	case r == 0 && t.ReceivedCents == 0 && taken == 0:
 		return Settlement{Outcome: OutcomeNothingDue}
+	case r == 0 && taken == 0 && t.EarlierRefundsCents > 0:
+		// Everything went back before the settlement (#16): refunded early
+		// or transferred to another lease; nothing is left to pay.
+		return Settlement{Outcome: OutcomeRefunded}
 	case r == 0:
 		return Settlement{Outcome: OutcomeKept}
 	case taken == 0:

@@ -105,3 +105,30 @@ func TestComputeRefund(t *testing.T) {
 		require.Equal(t, tc.received, got.RefundCents-got.BalanceOwedCents+tc.arrears+tc.deductions, "conservation")
 	}
 }
+
+// TestSeed002Figure is seed 002's refundable formula against figures worked
+// by hand: received 1,000.00; arrears 200.00; deductibles 150.00; previous
+// refunds/transfers 100.00 (a transfer of 60.00 to another lease and a
+// partial refund of 40.00) gives 1,000.00 − (200.00 + 150.00 + 100.00) = 550.00.
+func TestSeed002Figure(t *testing.T) {
+	terms := Terms{ReceivedCents: 100000, ArrearsCents: 20000, DeductionsCents: 15000, EarlierRefundsCents: 10000}
+	require.Equal(t, int64(55000), terms.Refundable())
+	require.Equal(t, Settlement{RefundCents: 55000, Outcome: OutcomePartiallyRefunded}, Settle(terms))
+
+	// The same figure folded from the facts, as the workflow and the books do.
+	var s State
+	s.AddPayment(Payment{PaymentID: 1, AmountCents: 100000})
+	s.AddCharge(Charge{ChargeID: 1, Category: CategoryArrears, AmountCents: 20000})
+	s.AddCharge(Charge{ChargeID: 2, Category: CategoryDeduction, AmountCents: 15000})
+	s.AddEarlierRefund(EarlierRefund{Kind: EarlierTransfer, ID: 1, AmountCents: 6000, ToLease: "L-2"})
+	s.AddEarlierRefund(EarlierRefund{Kind: EarlierPartialRefund, ID: 1, AmountCents: 4000})
+	require.Equal(t, terms, s.Terms())
+	require.Equal(t, int64(55000), Settle(s.Terms()).RefundCents)
+	// Conservation before the settlement: what left early is no longer held.
+	require.Equal(t, int64(100000-10000), s.HeldCents)
+
+	// Cleared and folded again: nothing counted twice.
+	s.ClearFacts()
+	require.Zero(t, s.EarlierRefundsCents)
+	require.Empty(t, s.EarlierRefunds)
+}

@@ -17,21 +17,26 @@ type LedgerEntry struct {
 }
 
 // Ledger proves conservation from the database rows:
-// received + interest + credits = held + refunded + applied, and what was
+// received + interest + credits = held + refunded + transferred + applied, and what was
 // claimed from the tenant = applied + invoiced.
 type Ledger struct {
-	LeaseID        string        `json:"lease_id"`
-	Currency       string        `json:"currency"`
-	Entries        []LedgerEntry `json:"entries"`
-	ReceivedCents  int64         `json:"received_cents"`
-	InterestCents  int64         `json:"interest_cents"`
-	CreditsCents   int64         `json:"credits_cents"`
-	HeldCents      int64         `json:"held_cents"`
-	RefundedCents  int64         `json:"refunded_cents"`
-	AppliedCents   int64         `json:"applied_cents"`
-	ClaimedCents   int64         `json:"claimed_cents"`
-	InvoicedCents  int64         `json:"invoiced_cents"`
-	GuaranteeCents int64         `json:"guarantee_cents"`
+	LeaseID       string        `json:"lease_id"`
+	Currency      string        `json:"currency"`
+	Entries       []LedgerEntry `json:"entries"`
+	ReceivedCents int64         `json:"received_cents"`
+	InterestCents int64         `json:"interest_cents"`
+	CreditsCents  int64         `json:"credits_cents"`
+	HeldCents     int64         `json:"held_cents"`
+	RefundedCents int64         `json:"refunded_cents"`
+	// TransferredCents went to other leases before the settlement;
+	// EarlierRefundsCents is it with the partial refunds (among
+	// RefundedCents): the settlement's "previous refunds/transfers" (#16).
+	TransferredCents    int64 `json:"transferred_cents"`
+	EarlierRefundsCents int64 `json:"earlier_refunds_cents"`
+	AppliedCents        int64 `json:"applied_cents"`
+	ClaimedCents        int64 `json:"claimed_cents"`
+	InvoicedCents       int64 `json:"invoiced_cents"`
+	GuaranteeCents      int64 `json:"guarantee_cents"`
 	// DisputedCents is what the settlement still holds for disputed items
 	// (part of HeldCents), ConcededCents what their resolutions paid back
 	// of what was claimed.

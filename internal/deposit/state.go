@@ -38,6 +38,28 @@ type Payment struct {
 	// Set when the payment came back; it then no longer counts as received.
 	Returned     bool   `json:"returned,omitempty"`
 	ReturnReason string `json:"return_reason,omitempty"`
+	// TransferFrom names the lease a transfer came from (#16): the payment
+	// is that lease's refundable money, moved here.
+	TransferFrom string `json:"transfer_from,omitempty"`
+}
+
+// Kinds of money that left a deposit before its settlement (#16): the
+// "previous refunds/transfers" of seed 002's refundable formula.
+const (
+	EarlierTransfer      = "transfer"       // moved to another lease
+	EarlierPartialRefund = "partial_refund" // paid out to the tenants
+)
+
+// EarlierRefund is money that left the deposit before its settlement: a
+// transfer to another lease, or a partial refund.
+type EarlierRefund struct {
+	Kind        string    `json:"kind"`
+	ID          int64     `json:"id"` // the transfer's or the partial refund's row
+	AmountCents int64     `json:"amount_cents"`
+	ToLease     string    `json:"to_lease,omitempty"` // a transfer's target
+	Reason      string    `json:"reason,omitempty"`
+	By          string    `json:"by,omitempty"`
+	At          time.Time `json:"at,omitzero"`
 }
 
 // Deposit types (seed 001).
@@ -131,8 +153,15 @@ type State struct {
 	DeductionsCents     int64 `json:"deductions_cents"`
 	KeptCents           int64 `json:"kept_cents"`
 	EarlierRefundsCents int64 `json:"earlier_refunds_cents"`
+	// EarlierRefunds are the transfers and partial refunds that make up
+	// EarlierRefundsCents.
+	EarlierRefunds []EarlierRefund `json:"earlier_refunds,omitempty"`
+	// MoneyMoves says the lease's workflow takes transfers and partial
+	// refunds (it started after they existed).
+	MoneyMoves bool `json:"money_moves,omitempty"`
 
-	// Conservation: ReceivedCents = HeldCents + refunded + applied, at every moment.
+	// Conservation: ReceivedCents = HeldCents + refunded (earlier refunds and
+	// transfers included) + applied, at every moment.
 	HeldCents    int64 `json:"held_cents"`
 	AppliedCents int64 `json:"applied_cents"` // received money used for arrears, deductions and keeps
 

@@ -92,7 +92,7 @@ func (g *Gateway) Liability(ctx context.Context, who Principal, property, asOf s
 	leases := make([]books.LeaseHeld, 0, len(rows))
 	for _, r := range rows {
 		t := books.HeldTerms{ReceivedCents: r.ReceivedCents, CreditsCents: r.CreditsCents, InterestCreditedCents: r.InterestCreditedCents,
-			OtherRefundsCents: r.OtherRefundsCents, Settled: r.Settled, SettledReceivedCents: r.SettledReceivedCents,
+			OtherRefundsCents: r.OtherRefundsCents, TransfersOutCents: r.TransfersOutCents, Settled: r.Settled, SettledReceivedCents: r.SettledReceivedCents,
 			SettledCreditsCents: r.SettledCreditsCents, SettledEarlierRefunds: r.SettledEarlierRefundsCents, DisputesHeldCents: r.DisputesHeldCents}
 		leases = append(leases, books.LeaseHeld{LeaseID: r.LeaseID, PropertyID: r.PropertyID, Currency: r.Currency, Stage: r.Stage,
 			TenantName: r.TenantName, HeldCents: t.Held(), LiabilityCents: r.LiabilityCents})

@@ -407,6 +407,9 @@ func (g *Gateway) ReturnPayment(ctx context.Context, who Principal, in ReturnIn)
 	if err != nil {
 		return out, unavailable("the database", err)
 	}
+	if p.TransferID.Valid {
+		return out, fail(Conflict, "transfer_not_returnable", "payment_id", "payment %s of lease %s is a transfer from another lease, not a payment that can come back", in.Reference, in.LeaseID)
+	}
 	out.Again = p.ReturnedAt != nil
 	reason := in.Reason
 	if !out.Again {

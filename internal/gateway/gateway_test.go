@@ -21,11 +21,12 @@ func TestPermissions(t *testing.T) {
 	}{
 		{viewer, []string{"read", "books.read"}},
 		{manager, []string{"read", "books.read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address",
-			"deposit.amend", "extend", "keep", "release", "hold", "decline", "evidence.add", "dispute.resolve", "dispute.export"}},
+			"deposit.amend", "extend", "keep", "release", "hold", "decline", "evidence.add", "dispute.resolve", "dispute.export",
+			"transfer", "refund.partial", "invoice.add", "invoice.apply"}},
 		{books, []string{"read", "approve", "decline", "property.set", "property.ok", "books.read", "books.deposit", "books.refund_paid", "books.reconcile"}},
 		{admin, []string{"read", "recheck_books", "books.read", "payloads.decode"}},
-		{key, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
-		{system, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address"}},
+		{key, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address", "invoice.add"}},
+		{system, []string{"read", "lease.start", "listing.add", "property.upsert", "resident.upsert", "payment.record", "payment.return", "charge.add", "moveout", "forwarding-address", "invoice.add"}},
 	} {
 		for action := range permissions {
 			err := tc.who.may(action)

@@ -41,7 +41,7 @@ func (g *Gateway) readLease(ctx context.Context, who Principal, leaseID string) 
 // Ledger reads a lease's money rows from the database and checks the
 // conservation rules:
 //
-//	received + interest + credits = held + refunded + applied
+//	received + interest + credits = held + refunded + transferred + applied
 //	arrears + deductions + kept     = applied + invoiced       (once settled)
 func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (deposit.Ledger, error) {
 	r := deposit.Ledger{LeaseID: leaseID, Entries: []deposit.LedgerEntry{}}
@@ -91,27 +91,50 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 			r.CreditsCents += c.AmountInCents
 		}
 	}
+	// What left before the settlement (#16): transfers to other leases and
+	// partial refunds.
+	transfers, err := q.ListTransfersOut(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	for _, t := range transfers {
+		entry("transfer", fmt.Sprint(t.TransferID), "transferred to lease "+t.ToLeaseID, -t.AmountInCents)
+		r.TransferredCents += t.AmountInCents
+	}
+	refunds, err := q.ListRefunds(ctx, leaseID)
+	if err != nil {
+		return r, unavailable("the database", err)
+	}
+	var early int64
+	for _, f := range refunds {
+		if f.PartialRefundID.Valid {
+			entry("refund", fmt.Sprint(f.RefundID), "partial refund to "+f.RecipientEmail, -f.AmountInCents)
+			r.RefundedCents += f.AmountInCents
+			early += f.AmountInCents
+		}
+	}
+	r.EarlierRefundsCents = early + r.TransferredCents
 	st, err := q.GetSettlement(ctx, leaseID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return r, unavailable("the database", err)
 	}
 	r.Settled = err == nil
 	if !r.Settled {
-		// Nothing has left yet: everything received is held.
-		r.HeldCents = r.ReceivedCents + r.CreditsCents
+		// Nothing has left yet but what was refunded or transferred early:
+		// everything else received is held.
+		r.HeldCents = r.ReceivedCents + r.CreditsCents - r.RefundedCents - r.TransferredCents
 		r.Conserved = true
 		return r, nil
 	}
 	r.InterestCents = st.InterestCents
-	refunds, err := q.ListRefunds(ctx, leaseID)
-	if err != nil {
-		return r, unavailable("the database", err)
-	}
 	// Money that came after the settlement is followed up on its own: a late
 	// payment or credit refunded, a late charge invoiced. The settlement's
 	// own figures are checked without it.
 	var settledRefunds, lateIn, lateClaimed, settledInvoices int64
 	for _, f := range refunds {
+		if f.PartialRefundID.Valid {
+			continue // counted above
+		}
 		desc := "refund to " + f.RecipientEmail
 		if f.Follows.Valid && deposit.IsDisputeKey(f.Follows.String) {
 			// A disputed item's resolution paid back part of what the
@@ -128,7 +151,7 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 		r.RefundedCents += f.AmountInCents
 	}
 	// What the settlement applied of what it counted to what the tenant owed.
-	r.AppliedCents = max(st.ReceivedCents+st.InterestCents+st.CreditsCents-st.RefundCents, 0)
+	r.AppliedCents = max(st.ReceivedCents+st.InterestCents+st.CreditsCents-st.RefundCents-st.EarlierRefundsCents, 0)
 	// Of it, what disputed items still hold is not applied yet, and what
 	// their resolutions paid back never was.
 	disputes, err := q.ListDisputes(ctx, leaseID)
@@ -159,10 +182,10 @@ func (g *Gateway) Ledger(ctx context.Context, who Principal, leaseID string) (de
 			settledInvoices += inv.AmountDueInCents
 		}
 	}
-	r.ClaimedCents = st.ArrearsCents + st.DeductionsCents + st.KeptCents + st.EarlierRefundsCents + lateClaimed
+	r.ClaimedCents = st.ArrearsCents + st.DeductionsCents + st.KeptCents + lateClaimed
 	funds := r.ReceivedCents + r.InterestCents + r.CreditsCents
-	r.HeldCents = funds - r.RefundedCents - r.AppliedCents
-	r.Conserved = r.HeldCents == r.DisputedCents &&
+	r.HeldCents = funds - r.RefundedCents - r.TransferredCents - r.AppliedCents
+	r.Conserved = r.HeldCents == r.DisputedCents && r.EarlierRefundsCents == st.EarlierRefundsCents &&
 		st.ReceivedCents+st.CreditsCents == r.ReceivedCents+r.CreditsCents-lateIn &&
 		settledRefunds == st.RefundCents && settledInvoices == st.BalanceOwedCents &&
 		r.ClaimedCents == r.AppliedCents+r.InvoicedCents+r.ConcededCents+r.DisputedCents

@@ -298,6 +298,10 @@ func (r *Reconciler) wakeWebhooks(ctx context.Context) (int, error) {
 	return len(queues), r.Webhooks.DispatchWebhooks(ctx, queues)
 }
 
+func hasEarlier(st deposit.State, kind string, id int64) bool {
+	return slices.ContainsFunc(st.EarlierRefunds, func(e deposit.EarlierRefund) bool { return e.Kind == kind && e.ID == id })
+}
+
 func settled(st deposit.State) bool {
 	return st.Stage == deposit.StageClosed || st.Outcome != ""
 }
@@ -384,6 +388,27 @@ func (r *Reconciler) missing(ctx context.Context, q *db.Queries, leaseID string,
 			}
 			out = append(out, signal{fmt.Sprintf("disputed item %d (%s)", row.DisputeID, row.Status), workflows.SignalDispute,
 				workflows.DisputeSignal{DisputeID: row.DisputeID}, ""})
+		}
+	}
+	// Transfers out and partial refunds (#16), where the workflow takes them.
+	if st.MoneyMoves {
+		transfers, err := q.ListTransfersOut(ctx, leaseID)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range transfers {
+			if !hasEarlier(st, deposit.EarlierTransfer, t.TransferID) {
+				out = append(out, signal{fmt.Sprintf("transfer %d to lease %s", t.TransferID, t.ToLeaseID), workflows.SignalTransfer, workflows.MoveSignal{ID: t.TransferID}, ""})
+			}
+		}
+		partials, err := q.ListPartialRefunds(ctx, leaseID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range partials {
+			if !hasEarlier(st, deposit.EarlierPartialRefund, p.PartialRefundID) {
+				out = append(out, signal{fmt.Sprintf("partial refund %d", p.PartialRefundID), workflows.SignalPartialRefund, workflows.MoveSignal{ID: p.PartialRefundID}, ""})
+			}
 		}
 	}
 	if facts.RealizedMoveOutAt != nil && st.MovedOutAt.IsZero() {

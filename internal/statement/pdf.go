@@ -108,7 +108,11 @@ func statementPages(pdf *fpdf.Fpdf, d templates.Data, generated time.Time) error
 	for _, l := range d.Kept {
 		row("Kept: "+l.Description, -l.Cents, false)
 	}
-	if d.EarlierRefundsCents != 0 {
+	if len(d.EarlierRefunds) > 0 {
+		for _, l := range d.EarlierRefunds {
+			row(l.Description, -l.Cents, false)
+		}
+	} else if d.EarlierRefundsCents != 0 {
 		row("Refunded earlier", -d.EarlierRefundsCents, false)
 	}
 	if len(d.Arrears)+len(d.Deductions)+len(d.Kept) == 0 {
