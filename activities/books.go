@@ -66,6 +66,9 @@ type Books struct {
 	// and the disputed items.
 	Evidence []EvidenceFile
 	Disputes []deposit.Dispute
+	// Message is the manager's newest message to the tenant, written with a
+	// decision the lease's workflow took (keep, release, decline).
+	Message string
 }
 
 // SettledBooks is a written settlement.
@@ -101,6 +104,13 @@ func ReadBooks(ctx context.Context, q *db.Queries, leaseID string) (Books, error
 	files, err := q.ListEvidence(ctx, leaseID)
 	if err != nil {
 		return Books{}, err
+	}
+	switch m, err := q.LatestDecisionMessage(ctx, leaseID); {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return Books{}, err
+	default:
+		b.Message = m.Message
 	}
 	for _, f := range files {
 		b.Evidence = append(b.Evidence, EvidenceOf(f))
@@ -305,6 +315,7 @@ func (b Books) Data(kind string) templates.Data {
 	data.BooksDisagree = b.View.BooksDisagree
 	data.Evidence = evidenceLines(s, b.Evidence)
 	data.Disputes, data.DisputedCents = disputeLines(b.Disputes, b.Evidence), deposit.DisputedHeld(b.Disputes)
+	data.ManagerMessage = b.Message
 	return data
 }
 

@@ -203,6 +203,25 @@ type Data struct {
 	Disputes      []DisputeLine `json:"disputes,omitempty"`
 	DisputedCents int64         `json:"disputed_cents,omitempty"`
 	Dispute       *DisputeLine  `json:"dispute,omitempty"`
+
+	// ManagerMessage is the manager's own words to the tenant, written with
+	// their decision (keep, release, decline): shown above the statement in
+	// the tenant's emails (escaped in HTML).
+	ManagerMessage string `json:"manager_message,omitempty"`
+	// Links are a manager's one-click links in their alert or reminder,
+	// signed for that manager alone; MoveOutAlert marks the alert sent at
+	// the move-out.
+	Links        *ManagerLinks `json:"links,omitempty"`
+	MoveOutAlert bool          `json:"move_out_alert,omitempty"`
+}
+
+// ManagerLinks are a manager's one-click links: each opens a page that asks
+// them to confirm; Release and Extend act once.
+type ManagerLinks struct {
+	Release string    `json:"release"`
+	Extend  string    `json:"extend"`
+	Open    string    `json:"open"`
+	Expires time.Time `json:"expires"`
 }
 
 // WebhookDown is a webhook endpoint given up on: the delivery whose retries

@@ -281,7 +281,8 @@ func TestContinueAsNewSettlesToTheCent(t *testing.T) {
 	require.EqualValues(t, 150000-12345-1111-2222, h.settlement().RefundCents)
 	require.Equal(t, moveOutDay(9).At.Add(deposit.DefaultReleaseAfter+3*day), s.ClosedAt)
 	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds(), "every email once")
-	require.Len(t, h.reminders, 2)
+	require.Len(t, h.reminders, 3, "10, 5 and 1 days before the release")
+	require.Len(t, h.alerts, 1, "one alert at the move-out, across the runs")
 	require.Len(t, s.Decisions, 3)
 	requireConserved(t, s)
 }

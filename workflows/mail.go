@@ -43,8 +43,18 @@ func (d *flow) email(kind, suffix string) {
 	d.mailq = append(d.mailq, outgoing{EmailInput: in})
 }
 
-// remindManager queues a reminder to the property's manager.
-func (d *flow) remindManager(key string) { d.remind(templates.KindReminder, key) }
+// alertManagers queues an alert or a reminder to the property's managers:
+// under the manager-alerts version each manager gets their own copy with
+// links that act as them (SendEmail addresses it); moveOut marks the
+// alert sent at the move-out.
+func (d *flow) alertManagers(kind, key string, moveOut bool) {
+	if !d.managerAlerts {
+		d.remind(kind, key)
+		return
+	}
+	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: kind, LeaseID: d.in.LeaseID,
+		ToManager: true, Managers: true, MoveOutAlert: moveOut}})
+}
 
 // remind queues an email to the property's manager (a reminder, an alert);
 // its address is read when it is sent, so a changed address is used.

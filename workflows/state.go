@@ -67,6 +67,9 @@ type Carried struct {
 	Disputes    bool                    `json:"disputes,omitempty"`     // the lease takes disputes (version disputes)
 	RemindAfter time.Duration           `json:"remind_after,omitempty"` // how long a disputed item waits before a reminder
 	DisputeSeq  int                     `json:"dispute_seq,omitempty"`
+	// ManagerAlerts: the lease alerts its managers with one-click links, on
+	// the property's reminder schedule (version manager-alerts).
+	ManagerAlerts bool `json:"manager_alerts,omitempty"`
 }
 
 // CarriedLaw is the part of the lease's law the interest needs, and where
