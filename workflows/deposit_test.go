@@ -38,11 +38,11 @@ type harness struct {
 	alerts     []sentAt                // to the manager, at the move-out
 	// reminderDays is the property's reminder schedule (nil: the default).
 	reminderDays []int
-	stages     []string
-	threshold  int64 // the property's approval threshold
-	tenants    []activities.Tenant
-	emailErr   error // every email fails with it
-	unfinished int   // updates sent that have neither completed nor been refused
+	stages       []string
+	threshold    int64 // the property's approval threshold
+	tenants      []activities.Tenant
+	emailErr     error // every email fails with it
+	unfinished   int   // updates sent that have neither completed nor been refused
 	// The lease's law: the rule LoadLeaseLaw returns (default: no statute),
 	// and the deadlines the workflow saved, newest last.
 	law       activities.LeaseLaw
