@@ -86,6 +86,7 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.peopleRoutes()
 	s.booksRoutes()
 	s.tenantRoutes()
+	s.managerRoutes()
 	s.disputeRoutes()
 	s.codecRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

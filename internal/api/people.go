@@ -306,6 +306,7 @@ type Policy struct {
 	Currency               *string `json:"currency,omitempty"`
 	TimeZone               *string `json:"time_zone,omitempty"`
 	UnclaimedAfterDays     *int32  `json:"unclaimed_after_days,omitempty"`
+	ReminderDays           *[]int  `json:"reminder_days,omitempty"`
 }
 
 func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
@@ -315,7 +316,8 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.P
 	}
 	p, err := s.gw.SetProperty(r.Context(), who, gateway.PropertyIn{PropertyID: r.PathValue("property_id"), ThresholdCents: in.ApprovalThresholdCents,
 		ClearThreshold: in.ClearThreshold, ManagerEmail: in.ManagerEmail, NSFFeeCents: in.NSFFeeCents, Jurisdiction: in.Jurisdiction,
-		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays})
+		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays,
+		ReminderDays: in.ReminderDays})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,6 +220,7 @@ func (a *app) propertyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "property", Short: "Property policies: approval threshold, manager email, NSF fee, law, currency, time zone"}
 	var threshold, managerEmail, nsfFee, jurisdiction, currency, zone string
 	var units, unclaimedDays int
+	var reminderDays string
 	set := &cobra.Command{
 		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00] [--jurisdiction US-CA] [--building-units N] [--currency GBP] [--time-zone Europe/London]",
 		Short: "Set a property's policy (books_admin); a change of an existing threshold waits for a second books_admin",
@@ -232,7 +234,8 @@ books_admin runs deposits property approve.`,
 		Example: `  deposits property set maple --approval-threshold 500.00 --manager-email manager@maple.example
   deposits property set maple --jurisdiction US-NY --building-units 12 --time-zone America/New_York
   deposits property set abbey --jurisdiction GB-ENG --currency GBP --time-zone Europe/London
-  deposits property set maple --approval-threshold none`,
+  deposits property set maple --approval-threshold none
+  deposits property set maple --reminder-days 14,7,2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkID("property", args[0]); err != nil {
@@ -287,6 +290,19 @@ books_admin runs deposits property approve.`,
 				d := int32(unclaimedDays)
 				p.UnclaimedAfterDays = &d
 			}
+			if reminderDays != "" {
+				days := []int{}
+				if reminderDays != "none" {
+					for _, f := range strings.Split(reminderDays, ",") {
+						n, err := strconv.Atoi(strings.TrimSpace(f))
+						if err != nil || n < 1 || n > 120 {
+							return refused("--reminder-days %q: give days before the release, e.g. 10,5,1 (1 to 120 each), or none", reminderDays)
+						}
+						days = append(days, n)
+					}
+				}
+				p.ReminderDays = &days
+			}
 			var out gateway.Property
 			if _, err := a.post(cmd.Context(), "/v1/properties/"+args[0]+"/policy", p, "", &out); err != nil {
 				return err
@@ -303,6 +319,7 @@ books_admin runs deposits property approve.`,
 	f.StringVar(&nsfFee, "nsf-fee", "", "fee charged for a returned payment (0 for none; default 25.00)")
 	f.StringVar(&currency, "currency", "", "ISO 4217 currency of new leases (default USD; GB-ENG: GBP)")
 	f.StringVar(&zone, "time-zone", "", "IANA time zone where the property's dates are days (default UTC)")
+	f.StringVar(&reminderDays, "reminder-days", "", "days before an automatic release the property's managers are reminded, e.g. 10,5,1 (the default), or none")
 	f.IntVar(&unclaimedDays, "unclaimed-after-days", 0, "days after which a refund not marked paid is flagged to the manager (default 90)")
 	decide := func(approve bool) *cobra.Command {
 		verb, path := "decline", "decline"
@@ -342,6 +359,17 @@ func (a *app) printProperty(p gateway.Property) {
 	}
 	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s, jurisdiction %s, %d unit(s) in the building, currency %s, time zone %s; refunds unpaid after %d days are flagged.\n",
 		p.PropertyID, limit, dash(p.ManagerEmail), cur(p.Currency, p.NSFFeeCents), p.Jurisdiction, p.BuildingUnits, p.Currency, p.TimeZone, p.UnclaimedAfterDays)
+	switch {
+	case p.ReminderDays == nil:
+	case len(p.ReminderDays) == 0:
+		a.printf("Its managers get no reminders before an automatic release (only the alert at the move-out).\n")
+	default:
+		days := make([]string, len(p.ReminderDays))
+		for i, d := range p.ReminderDays {
+			days[i] = strconv.Itoa(d)
+		}
+		a.printf("Its managers are reminded %s day(s) before an automatic release.\n", strings.Join(days, ", "))
+	}
 	if c := p.PendingThreshold; c != nil {
 		to := "none"
 		if c.ThresholdCents != nil {
