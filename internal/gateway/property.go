@@ -35,7 +35,7 @@ type Property struct {
 	TimeZone               string `json:"time_zone"`
 	// UnclaimedAfterDays: a refund payout not marked paid this many days
 	// after it was issued is flagged to the manager (default 90).
-	UnclaimedAfterDays int32          `json:"unclaimed_after_days"`
+	UnclaimedAfterDays int32 `json:"unclaimed_after_days"`
 	// ReminderDays: the managers are reminded this many days before an
 	// automatic release (null: 10, 5 and 1; empty: never).
 	ReminderDays     []int          `json:"reminder_days"`
