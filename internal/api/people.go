@@ -121,6 +121,7 @@ type DecisionRequest struct {
 	Off           bool   `json:"off,omitempty"`
 	Item          string `json:"item,omitempty"`
 	Rebuild       bool   `json:"rebuild,omitempty"`
+	Message       string `json:"message,omitempty"`
 }
 
 // decide answers a decision with the lease's state after it.
@@ -134,7 +135,7 @@ func (s *Server) decide(kind string) handler {
 			in.Days = 7
 		}
 		st, err := s.gw.Decide(r.Context(), who, r.PathValue("lease_id"), gateway.Decision{Kind: kind, Days: in.Days, AmountCents: in.AmountInCents,
-			Currency: in.Currency, All: in.All, Reason: in.Reason, Off: in.Off, Item: in.Item, Rebuild: in.Rebuild})
+			Currency: in.Currency, All: in.All, Reason: in.Reason, Off: in.Off, Item: in.Item, Rebuild: in.Rebuild, Message: in.Message})
 		if err != nil {
 			return err
 		}
@@ -187,6 +188,12 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, who gateway.Pri
 	data, err := s.gw.StatementData(r.Context(), who, r.PathValue("lease_id"), kind)
 	if err != nil {
 		return err
+	}
+	if r.URL.Query().Has("message") {
+		// A draft of the manager's message, as the tenant would read it.
+		if data.ManagerMessage, err = gateway.CheckMessage(r.URL.Query().Get("message")); err != nil {
+			return err
+		}
 	}
 	out, err := templates.Render(kind, data)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,11 @@ func (a *app) decisionCommands() []*cobra.Command {
 	var key string
 	keyFlag := func(c *cobra.Command) {
 		c.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same decision, applied once")
+	}
+	var message, messageFile string
+	messageFlags := func(c *cobra.Command) {
+		c.Flags().StringVar(&message, "message", "", "your own words to the tenant, shown above the statement in their email")
+		c.Flags().StringVar(&messageFile, "message-file", "", "read the message to the tenant from this file (- for standard input)")
 	}
 	var days int
 	extend := &cobra.Command{
@@ -72,6 +79,10 @@ who is not you approves or declines it.`,
 			if req.Reason == "" {
 				return refused("give a reason (--reason): the tenant reads it as the explanation")
 			}
+			var err error
+			if req.Message, err = a.readMessage(message, messageFile); err != nil {
+				return err
+			}
 			return a.decide(cmd.Context(), args[0], gateway.Keep, req, key, keepDone)
 		},
 	}
@@ -79,17 +90,25 @@ who is not you approves or declines it.`,
 	keep.Flags().BoolVar(&all, "all", false, "keep everything still held")
 	keep.Flags().StringVar(&reason, "reason", "", "why: the tenant reads it (required)")
 	keyFlag(keep)
+	messageFlags(keep)
 
 	release := &cobra.Command{
 		Use:     "release LEASE",
 		Short:   "Release the deposit now: compute and issue the refund (or invoice) at once",
-		Example: `  deposits release L-100`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  deposits release L-100
+  deposits release L-100 --message "Thank you for leaving the flat spotless."
+  deposits release L-100 --message-file note.txt`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], gateway.Release, api.DecisionRequest{}, key, nil)
+			msg, err := a.readMessage(message, messageFile)
+			if err != nil {
+				return err
+			}
+			return a.decide(cmd.Context(), args[0], gateway.Release, api.DecisionRequest{Message: msg}, key, nil)
 		},
 	}
 	keyFlag(release)
+	messageFlags(release)
 
 	var off bool
 	hold := &cobra.Command{
@@ -137,7 +156,11 @@ them. No one may approve their own request, whatever roles they hold.`,
   deposits decline L-100 --item deposit:56`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], gateway.Decline, api.DecisionRequest{Item: item, Reason: declineReason}, key, func(s deposit.State) string {
+			msg, err := a.readMessage(message, messageFile)
+			if err != nil {
+				return err
+			}
+			return a.decide(cmd.Context(), args[0], gateway.Decline, api.DecisionRequest{Item: item, Reason: declineReason, Message: msg}, key, func(s deposit.State) string {
 				return fmt.Sprintf("Declined on lease %s: %s; it does not count.", s.LeaseID, lastDecision(s, gateway.Decline)) + pendingNote(s)
 			})
 		},
@@ -145,6 +168,7 @@ them. No one may approve their own request, whatever roles they hold.`,
 	decline.Flags().StringVar(&item, "item", "", "the pending item, e.g. keep:12 (see deposits status)")
 	decline.Flags().StringVar(&declineReason, "reason", "", "why, for the audit log")
 	keyFlag(decline)
+	messageFlags(decline)
 	return []*cobra.Command{extend, keep, release, hold, approve, decline}
 }
 
@@ -447,4 +471,42 @@ book of record). Admin only.`,
 	cmd.AddCommand(recheck)
 	cmd.AddCommand(a.booksReportCommands()...)
 	return cmd
+}
+
+// readMessage is the manager's message to the tenant: --message, or the
+// contents of --message-file (- for standard input), checked as the server
+// will check it.
+func (a *app) readMessage(message, file string) (string, error) {
+	if file == "" {
+		if message == "" {
+			return "", nil
+		}
+		return checkMessage(message)
+	}
+	if message != "" {
+		return "", refused("give --message or --message-file, not both")
+	}
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(io.LimitReader(a.in, 64<<10))
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return "", refused("--message-file %s: %v", file, err)
+	}
+	msg, err := checkMessage(string(b))
+	if err == nil && msg == "" {
+		return "", refused("--message-file %s is empty", file)
+	}
+	return msg, err
+}
+
+func checkMessage(msg string) (string, error) {
+	msg, err := gateway.CheckMessage(msg)
+	if err != nil {
+		return "", refused("%v", err)
+	}
+	return msg, nil
 }
