@@ -93,8 +93,8 @@ who is not you approves or declines it.`,
 	messageFlags(keep)
 
 	release := &cobra.Command{
-		Use:     "release LEASE",
-		Short:   "Release the deposit now: compute and issue the refund (or invoice) at once",
+		Use:   "release LEASE",
+		Short: "Release the deposit now: compute and issue the refund (or invoice) at once",
 		Example: `  deposits release L-100
   deposits release L-100 --message "Thank you for leaving the flat spotless."
   deposits release L-100 --message-file note.txt`,
