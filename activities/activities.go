@@ -595,6 +595,8 @@ type EmailInput struct {
 	// sent at the move-out.
 	Managers     bool `json:",omitempty"`
 	MoveOutAlert bool `json:",omitempty"`
+	// Approval is the decision an approval email tells the managers.
+	Approval *templates.Approval `json:",omitempty"`
 	// FollowUp is what a follow_up email tells: a fact that came after the
 	// settlement and what it became.
 	FollowUp *FollowUp `json:",omitempty"`
@@ -614,6 +616,9 @@ type EmailInput struct {
 type EmailResult struct {
 	MessageID   string
 	AlreadySent bool // an earlier attempt had sent it
+	// Skipped: there was no one to send it to, and it is not owed (the
+	// alert at a move-out to a property with no manager to alert).
+	Skipped bool `json:",omitempty"`
 }
 
 // SendEmail renders the email and sends it once: the outbox row claimed under
@@ -636,17 +641,33 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 			if res, sent, err := a.sendToManagers(ctx, b, in); sent || err != nil {
 				return res, err
 			}
+			if in.MoveOutAlert || in.Kind == templates.KindApproval {
+				// The alert at the move-out and the approval emails are for
+				// the property's managers (people); its manager email gets
+				// the reminders, as before.
+				return EmailResult{Skipped: true}, nil
+			}
 		}
 		if in, err = b.Envelope(in); err != nil {
 			return EmailResult{}, err
 		}
 		in.Data.MoveOutAlert = in.MoveOutAlert
 	}
-	return a.deliver(ctx, in)
+	return a.deliver(ctx, in, atRiskFact(in))
 }
 
-// deliver renders an addressed email and sends it once (SendEmail).
-func (a *Activities) deliver(ctx context.Context, in EmailInput) (EmailResult, error) {
+// atRiskFact is the fact a reminder reports as a deadline.at_risk webhook
+// event (once, whoever it went to); "" for any other email.
+func atRiskFact(in EmailInput) string {
+	if in.Kind != templates.KindReminder || in.MoveOutAlert {
+		return ""
+	}
+	return in.Key
+}
+
+// deliver renders an addressed email and sends it once (SendEmail). A
+// reminder near a statutory deadline is reported as atRisk.
+func (a *Activities) deliver(ctx context.Context, in EmailInput, atRisk string) (EmailResult, error) {
 	if in.To == "" {
 		return EmailResult{}, badData("%s email for lease %s has no recipient", in.Kind, in.Data.LeaseID)
 	}
@@ -673,7 +694,7 @@ func (a *Activities) deliver(ctx context.Context, in EmailInput) (EmailResult, e
 	}
 	var row db.EmailOutbox
 	var queues []WebhookQueue
-	if in.Kind == templates.KindReminder {
+	if atRisk != "" {
 		// A reminder near a statutory deadline is a deadline.at_risk event,
 		// written with the email's claim.
 		err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
@@ -681,7 +702,7 @@ func (a *Activities) deliver(ctx context.Context, in EmailInput) (EmailResult, e
 			if row, err = tq.ClaimEmail(ctx, claim); err != nil {
 				return err
 			}
-			queues, err = emitAtRisk(ctx, tq, in.Data.LeaseID, in.Key, time.Now())
+			queues, err = emitAtRisk(ctx, tq, in.Data.LeaseID, atRisk, time.Now())
 			return err
 		})
 	} else {

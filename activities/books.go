@@ -304,7 +304,7 @@ func Statement(ctx context.Context, q *db.Queries, leaseID, kind string) (templa
 // ForManager says whether an email of this kind goes to the property's
 // manager rather than the tenants.
 func ForManager(kind string) bool {
-	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund ||
+	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund || kind == templates.KindApproval ||
 		kind == templates.KindDisputeOpened || kind == templates.KindDisputeReminder
 }
 
@@ -328,6 +328,7 @@ func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 	interest, unclaimed := in.Data.Interest, in.Data.Unclaimed
 	in.Data = b.Data(in.Kind)
 	in.Data.Interest, in.Data.Unclaimed = interest, unclaimed
+	in.Data.Approval = in.Approval
 	if in.FollowUp != nil {
 		in.Data = b.FollowUpEmail(*in.FollowUp)
 	}

@@ -31,7 +31,7 @@ func (a *Activities) sendToManagers(ctx context.Context, b Books, in EmailInput)
 		return EmailResult{}, false, nil
 	}
 	data := b.Data(in.Kind)
-	data.MoveOutAlert = in.MoveOutAlert
+	data.MoveOutAlert, data.Approval = in.MoveOutAlert, in.Approval
 	var res EmailResult
 	var refused error
 	for _, m := range managers {
@@ -40,7 +40,7 @@ func (a *Activities) sendToManagers(ctx context.Context, b Books, in EmailInput)
 		one.To, one.ToName, one.Cc = m.Email, m.Name, nil
 		one.Data = data
 		one.Data.RecipientName = m.Name
-		if a.Links != nil {
+		if a.Links != nil && in.Kind == templates.KindReminder {
 			claims := func(action string) tenantlink.ManagerClaims {
 				return tenantlink.ManagerClaims{LeaseID: b.LeaseID, User: m.Name, UserID: m.UserID, Action: action}
 			}
@@ -58,7 +58,7 @@ func (a *Activities) sendToManagers(ctx context.Context, b Books, in EmailInput)
 			c.Expires = exp().Add(tenantlink.ManagerTTL)
 			one.Data.Links = &templates.ManagerLinks{Release: release, Extend: extend, Open: a.Links.ManagerURL(c), Expires: c.Expires}
 		}
-		r, err := a.deliver(ctx, one)
+		r, err := a.deliver(ctx, one, atRiskFact(in))
 		var rejected *temporal.ApplicationError
 		switch {
 		case err == nil:

@@ -57,7 +57,23 @@ const (
 	KindDisputeReminder = "dispute_reminder" // to the manager: a disputed item is still unanswered
 	KindOfferReminder   = "offer_reminder"   // to the tenant: an offer still awaits their answer
 	KindLink            = "link"             // to a tenant who asked: a new link to their page
+	// KindApproval tells the property's managers that a books_admin
+	// approved or declined an item awaiting approval (not in Kinds:
+	// Data.Approval), one email per item, batch or not.
+	KindApproval = "approval"
 )
+
+// Approval is a books_admin's decision on an item awaiting approval.
+type Approval struct {
+	Item        string `json:"item"`     // keep:12
+	Kind        string `json:"kind"`     // keep, charge, deposit
+	Decision    string `json:"decision"` // approved, declined
+	By          string `json:"by"`
+	RequestedBy string `json:"requested_by"`
+	Cents       int64  `json:"cents"`
+	What        string `json:"what"`             // the keep's reason, the charge's description
+	Reason      string `json:"reason,omitempty"` // why it was declined
+}
 
 // DisputeKinds are the emails about a disputed item.
 var DisputeKinds = []string{KindDisputeOpened, KindDisputeAnswer, KindDisputePaid, KindDisputeReminder, KindOfferReminder}
@@ -184,6 +200,8 @@ type Data struct {
 	// BooksDisagree lists the terms the database and the workflow computed
 	// differently (the books_disagree alert).
 	BooksDisagree string `json:"books_disagree,omitempty"`
+	// Approval is set for an approval email.
+	Approval *Approval `json:"approval,omitempty"`
 	// FollowUp is set for a follow_up email.
 	FollowUp *FollowUp `json:"follow_up,omitempty"`
 	// Webhook is set for a webhook_disabled email.
