@@ -87,6 +87,7 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.booksRoutes()
 	s.tenantRoutes()
 	s.managerRoutes()
+	s.approvalRoutes()
 	s.disputeRoutes()
 	s.codecRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

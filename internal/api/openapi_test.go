@@ -191,7 +191,7 @@ func TestOpenAPIRequestSchemasMatchTypes(t *testing.T) {
 	for name, v := range map[string]any{
 		"Property": Property{}, "Unit": Unit{}, "Listing": Listing{}, "Resident": Resident{}, "Lease": Lease{},
 		"Charge": Charge{}, "Payment": Payment{}, "ReturnedPayment": ReturnedPayment{}, "MoveOut": MoveOut{},
-		"Tenant": Tenant{}, "Forwarding": Forwarding{}, "Amendment": Amendment{}, "DecisionRequest": DecisionRequest{}, "Policy": Policy{},
+		"Tenant": Tenant{}, "Forwarding": Forwarding{}, "Amendment": Amendment{}, "DecisionRequest": DecisionRequest{}, "Policy": Policy{}, "BatchRequest": BatchRequest{},
 		"DepositBatchRequest": DepositBatchRequest{}, "StatementRequest": StatementRequest{}, "RefundPaidRequest": RefundPaidRequest{},
 		"StatementLine": books.StatementLine{},
 		"Resolution":    Resolution{},
@@ -228,7 +228,7 @@ func TestOpenAPIResponseTypesAreDocumented(t *testing.T) {
 		"InterestReport": gateway.InterestReport{}, "UnclaimedRefund": gateway.UnclaimedRefund{}, "BatchOut": gateway.BatchOut{},
 		"RefundPaid": gateway.RefundPaid{}, "Reconciliation": books.Reconciliation{},
 		"EvidenceFile": activities.EvidenceFile{}, "Dispute": deposit.Dispute{}, "EvidenceAdded": EvidenceAdded{}, "Disputes": Disputes{},
-		"Resolved": Resolved{},
+		"Resolved": Resolved{}, "Approvals": Approvals{}, "BatchDecided": BatchDecided{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			filled := reflect.New(reflect.TypeOf(v)).Elem()

@@ -170,6 +170,7 @@ role allows on which properties and audits every action under their name.`,
 		a.booksCommand(),
 		a.evidenceCommand(),
 		a.disputeCommand(),
+		a.approvalsCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
 	return root
