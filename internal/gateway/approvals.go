@@ -63,12 +63,12 @@ func (g *Gateway) Approvals(ctx context.Context, who Principal) ([]Awaiting, err
 // properties (All), or those of some leases (each of a lease's items), or
 // named items ("L-100 keep:12" as Items).
 type ApprovalBatch struct {
-	Approve bool        `json:"approve"`
-	All     bool        `json:"all,omitempty"`
-	Leases  []string    `json:"leases,omitempty"`
+	Approve bool           `json:"approve"`
+	All     bool           `json:"all,omitempty"`
+	Leases  []string       `json:"leases,omitempty"`
 	Items   []ApprovalItem `json:"items,omitempty"`
-	Reason  string      `json:"reason,omitempty"`  // decline: why (the audit log and the managers' email)
-	Message string      `json:"message,omitempty"` // the manager's message to the tenant, with each decline
+	Reason  string         `json:"reason,omitempty"`  // decline: why (the audit log and the managers' email)
+	Message string         `json:"message,omitempty"` // the manager's message to the tenant, with each decline
 }
 
 // ApprovalItem names one item of one lease.
