@@ -195,6 +195,7 @@ func TestManagersMessageInTheTenantsEmail(t *testing.T) {
 	require.Contains(t, refund.HTML, "Thank you &lt;b&gt;Nia&lt;/b&gt; &amp; good luck in the new flat.")
 	require.NotContains(t, refund.HTML, "<b>Nia</b>")
 	require.EqualValues(t, 2, count(t, "SELECT count(*) FROM decision_messages WHERE lease_id = $1", lease))
+	recordHistory(t, lease, "manager_message_keep_release")
 }
 
 // Batch approvals (Propra, seed 003): a books_admin approves several
@@ -254,4 +255,5 @@ func TestBatchApprovals(t *testing.T) {
 	}
 	refund := waitMailWith(t, leases[2], "Your deposit refund of $800.00")
 	require.Contains(t, refund.Text, "We keep nothing for the carpet.")
+	recordHistory(t, leases[0], "manager_alert_batch_approved_release")
 }
