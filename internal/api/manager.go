@@ -6,7 +6,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/depositflow/depositflow/internal/gateway"
@@ -145,9 +144,6 @@ func (s *Server) managerLinkConfirm(w http.ResponseWriter, r *http.Request) erro
 	done := "Released: the deposit of lease " + v.Data.LeaseID + " is settled now, and the tenant's email is on its way."
 	if v.Action == "extend" {
 		done = "Extended: the deposit of lease " + v.Data.LeaseID + " is now released on " + out.State.ReleaseAt.UTC().Format("Monday 2 January 2006") + "."
-	}
-	if len(out.State.Pending) > 0 && v.Action == "release" && !strings.Contains(out.State.Stage, "closed") {
-		done += " What awaits a books_admin's approval is decided first."
 	}
 	return s.renderManager(w, http.StatusOK, managerView{ManagerLinkView: v, Token: token, Done: done, Days: gateway.ExtendDays})
 }

@@ -172,6 +172,13 @@ func (g *Gateway) ManagerLinkAct(ctx context.Context, token, origin string) (Man
 		g.audit(ctx, who, c.LeaseID, "manager.link", req, refusal)
 		return out, refusal
 	}
+	if c.Action == tenantlink.ManagerRelease && v.Pending > 0 {
+		// The lease's workflow refuses a release while items await
+		// approval: say so, and leave the link for after they are decided.
+		refusal := fail(Conflict, "awaiting_approval", "", "%d item(s) of lease %s await a books_admin's approval: the deposit is released once they are decided (deposits approvals list). This link still works until then", v.Pending, c.LeaseID)
+		g.audit(ctx, who, c.LeaseID, "manager.link", req, refusal)
+		return out, refusal
+	}
 	hash := tenantlink.TokenHash(token)
 	q, err := g.queries(ctx)
 	if err != nil {

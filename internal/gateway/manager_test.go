@@ -121,6 +121,19 @@ func TestManagerLinks(t *testing.T) {
 		t.Fatal("the reuse is not audited")
 	}
 
+	// A release while an item awaits approval: refused, the link not used up.
+	waiting := managerToken(t, g, lease, kim, tenantlink.ManagerRelease)
+	_, err = pool.Exec(ctx, `INSERT INTO keeps (lease_id, amount_in_cents, reason, requested_by, status, idempotency_key)
+		VALUES ($1, 10000, 'Blinds', 'kim', 'pending', $1 || '/keep-test')`, lease)
+	must(t, err)
+	_, err = g.ManagerLinkAct(ctx, waiting, "203.0.113.7")
+	refusedWithCode(t, err, "awaiting_approval")
+	if countRows(t, "SELECT count(*) FROM manager_link_uses WHERE token_hash = $1", tenantlink.TokenHash(waiting)) != 0 {
+		t.Fatal("a release refused for a pending item uses the link up")
+	}
+	_, err = pool.Exec(ctx, `UPDATE keeps SET status = 'declined' WHERE lease_id = $1`, lease)
+	must(t, err)
+
 	// A person who lost the property, or was revoked: refused, audited.
 	extend := managerToken(t, g, lease, kim, tenantlink.ManagerExtend)
 	elsewhere := newManager(t, g, "birch")
