@@ -96,11 +96,15 @@ func TestManagerLinksFromTheAlert(t *testing.T) {
 	require.Contains(t, text(`#what`), "as mia")
 	formToken, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`input[name=form_token]`)))
 	require.NoError(t, err)
+	clicked := time.Now()
 	do(chromedp.Click(chromedp.CSS(`#confirm`)), chromedp.WaitVisible(chromedp.CSS(`#done`)))
+	confirmed := time.Since(clicked)
 	require.Contains(t, text(`#done`), "Released")
 	s := waitClosed(t, lease)
 	require.EqualValues(t, 75000, s.RefundCents)
 	refund := waitMailWith(t, lease, "Your deposit refund of $750.00")
+	t.Logf("Release now: confirmed and settled in %s (click to the page saying so); the tenant's refund email %s after the click",
+		confirmed.Round(time.Millisecond), time.Since(clicked).Round(time.Millisecond))
 	require.Contains(t, refund.Header.Get("To"), "tom@example.com")
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM audit_log WHERE lease_id = $1 AND action = 'release' AND accepted AND principal = 'user:mia'", lease),
 		"the release is mia's, audited as from her CLI")
