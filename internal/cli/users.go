@@ -139,7 +139,33 @@ the reminders before each automatic release, with one-click links that act as th
 		},
 	}
 	rotate.Flags().StringVar(&rotateExpires, "expires", "90d", "how long the token works: 90d, 12h, ...")
-	cmd.AddCommand(add, list, revoke, rotate)
+	setEmail := &cobra.Command{
+		Use:   "email NAME ADDRESS|none",
+		Short: "Set where a person's alerts go (a manager's alerts and reminders, with their one-click links)",
+		Example: `  deposits user email ana ana@maple.example
+  deposits user email ana none`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			g, err := a.adminGateway(cmd.Context())
+			if err != nil {
+				return err
+			}
+			addr := args[1]
+			if addr == "none" {
+				addr = ""
+			}
+			if err := g.SetUserEmail(cmd.Context(), a.local(), args[0], addr); err != nil {
+				return gatewayErr(err)
+			}
+			if addr == "" {
+				a.printf("%s gets no alerts by email now.\n", args[0])
+			} else {
+				a.printf("%s's alerts go to %s.\n", args[0], addr)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, revoke, rotate, setEmail)
 	return cmd
 }
 

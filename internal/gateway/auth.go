@@ -243,6 +243,31 @@ func (g *Gateway) RotateUser(ctx context.Context, who Principal, name string, li
 	return out, txErr(err)
 }
 
+// SetUserEmail sets where a person's alerts go ("" for nowhere): a
+// manager's alerts and reminders, with their one-click links.
+func (g *Gateway) SetUserEmail(ctx context.Context, who Principal, name, email string) (err error) {
+	defer func() { g.audit(ctx, who, "", "user.email", map[string]any{"name": name, "email": email}, err) }()
+	if email != "" {
+		addr, perr := mail.ParseAddress(email)
+		if perr != nil || addr.Name != "" || !strings.Contains(addr.Address, "@") || len(addr.Address) > 254 {
+			return fail(Invalid, "invalid", "email", "email %q is not an email address", email)
+		}
+		email = addr.Address
+	}
+	q, err := g.queries(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = q.SetUserEmail(ctx, db.SetUserEmailParams{Name: name, Email: email})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fail(NotFound, "user_not_found", "name", "no active user named %s", name)
+	}
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	return nil
+}
+
 // RevokeUser revokes a person and every token of theirs, at once.
 func (g *Gateway) RevokeUser(ctx context.Context, who Principal, name string) (err error) {
 	defer func() { g.audit(ctx, who, "", "user.revoke", map[string]any{"name": name}, err) }()

@@ -134,6 +134,16 @@ func TestManagerLinks(t *testing.T) {
 	_, err = pool.Exec(ctx, `UPDATE keeps SET status = 'declined' WHERE lease_id = $1`, lease)
 	must(t, err)
 
+	// Where alerts go is an admin's to change, checked and audited.
+	root := Principal{Kind: KindLocal, Name: "root", Roles: []string{"admin"}, Properties: []string{"*"}}
+	refusedWithCode(t, g.SetUserEmail(ctx, root, kim, "not an address"), "invalid")
+	refusedWithCode(t, g.SetUserEmail(ctx, root, "nobody-"+kim, "a@b.example"), "user_not_found")
+	must(t, g.SetUserEmail(ctx, root, kim, "kim@elsewhere.example"))
+	if countRows(t, "SELECT count(*) FROM users WHERE name = $1 AND email = 'kim@elsewhere.example'", kim) != 1 ||
+		countRows(t, "SELECT count(*) FROM audit_log WHERE action = 'user.email' AND request->>'name' = $1", kim) != 2 {
+		t.Fatal("the email is set and every attempt audited")
+	}
+
 	// A person who lost the property, or was revoked: refused, audited.
 	extend := managerToken(t, g, lease, kim, tenantlink.ManagerExtend)
 	elsewhere := newManager(t, g, "birch")
