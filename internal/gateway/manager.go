@@ -97,7 +97,8 @@ func (g *Gateway) managerLink(ctx context.Context, token, origin string) (Princi
 		g.audit(ctx, Principal{Kind: KindUser, Name: c.User, Origin: origin}, c.LeaseID, "manager.link", req, refusal)
 		return anon, c, v, refusal
 	}
-	who := Principal{Kind: KindUser, Name: u.Name, Roles: u.Roles, Properties: u.Properties, Origin: origin}
+	// The audit log says it came through a link from the email.
+	who := Principal{Kind: KindUser, Name: u.Name, Roles: u.Roles, Properties: u.Properties, Origin: origin + " (email link)"}
 	kind := Release
 	if c.Action == tenantlink.ManagerExtend {
 		kind = Extend
