@@ -43,8 +43,9 @@ type Activities struct {
 	// Webhooks wakes the delivery workflows of the webhook events an
 	// activity commits (webhooks.go); nil leaves that to reconcile.
 	Webhooks WebhookDispatcher
-	// Links signs each tenant email's link to the lease's page (nil: no
-	// DEPOSITS_LINK_SECRET, the emails carry no link).
+	// Links signs each tenant email's link to the lease's page, and each
+	// manager's one-click links (nil: no DEPOSITS_LINK_SECRET, the emails
+	// carry no link).
 	Links *tenantlink.Signer
 	// DisputeRemindAfter is how long a disputed item waits for an answer
 	// before a reminder (DefaultDisputeRemindAfter when zero).
@@ -553,6 +554,9 @@ func leaseErr(leaseID string, err error) error {
 type Policy struct {
 	ManagerEmail           string // reminders go here; none when empty
 	ApprovalThresholdCents int64  // keeping more than this needs a books_admin's approval; 0: never
+	// ReminderDays are the days before an automatic release the managers
+	// are reminded; nil: the default (10, 5 and 1); empty: none.
+	ReminderDays []int
 }
 
 // GetPropertyPolicy reads the property's current policy. The workflow asks
@@ -565,7 +569,14 @@ func (a *Activities) GetPropertyPolicy(ctx context.Context, propertyID string) (
 	if err != nil {
 		return Policy{}, err
 	}
-	return Policy{ManagerEmail: p.ManagerEmail, ApprovalThresholdCents: p.ApprovalThresholdCents.Int64}, nil
+	out := Policy{ManagerEmail: p.ManagerEmail, ApprovalThresholdCents: p.ApprovalThresholdCents.Int64}
+	if p.ReminderDays != nil {
+		out.ReminderDays = make([]int, 0, len(p.ReminderDays))
+		for _, n := range p.ReminderDays {
+			out.ReminderDays = append(out.ReminderDays, int(n))
+		}
+	}
+	return out, nil
 }
 
 // EmailInput is one email: its kind and the key that makes it go out once.
@@ -578,6 +589,14 @@ type EmailInput struct {
 	Kind      string
 	LeaseID   string `json:",omitempty"`
 	ToManager bool   `json:",omitempty"`
+	// Managers sends the email to each of the property's managers (users
+	// with the manager role on it and an email), each copy with one-click
+	// links that act as them (manager.go); MoveOutAlert marks the alert
+	// sent at the move-out.
+	Managers     bool `json:",omitempty"`
+	MoveOutAlert bool `json:",omitempty"`
+	// Approval is the decision an approval email tells the managers.
+	Approval *templates.Approval `json:",omitempty"`
 	// FollowUp is what a follow_up email tells: a fact that came after the
 	// settlement and what it became.
 	FollowUp *FollowUp `json:",omitempty"`
@@ -599,6 +618,9 @@ type EmailInput struct {
 type EmailResult struct {
 	MessageID   string
 	AlreadySent bool // an earlier attempt had sent it
+	// Skipped: there was no one to send it to, and it is not owed (the
+	// alert at a move-out to a property with no manager to alert).
+	Skipped bool `json:",omitempty"`
 }
 
 // SendEmail renders the email and sends it once: the outbox row claimed under
@@ -615,10 +637,39 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		if err != nil {
 			return EmailResult{}, err
 		}
+		if in.Managers {
+			// Each of the property's managers, with links of their own
+			// (manager.go); none: the property's manager email, as before.
+			if res, sent, err := a.sendToManagers(ctx, b, in); sent || err != nil {
+				return res, err
+			}
+			if in.MoveOutAlert || in.Kind == templates.KindApproval {
+				// The alert at the move-out and the approval emails are for
+				// the property's managers (people); its manager email gets
+				// the reminders, as before.
+				return EmailResult{Skipped: true}, nil
+			}
+		}
 		if in, err = b.Envelope(in); err != nil {
 			return EmailResult{}, err
 		}
+		in.Data.MoveOutAlert = in.MoveOutAlert
 	}
+	return a.deliver(ctx, in, atRiskFact(in))
+}
+
+// atRiskFact is the fact a reminder reports as a deadline.at_risk webhook
+// event (once, whoever it went to); "" for any other email.
+func atRiskFact(in EmailInput) string {
+	if in.Kind != templates.KindReminder || in.MoveOutAlert {
+		return ""
+	}
+	return in.Key
+}
+
+// deliver renders an addressed email and sends it once (SendEmail). A
+// reminder near a statutory deadline is reported as atRisk.
+func (a *Activities) deliver(ctx context.Context, in EmailInput, atRisk string) (EmailResult, error) {
 	if in.To == "" {
 		return EmailResult{}, badData("%s email for lease %s has no recipient", in.Kind, in.Data.LeaseID)
 	}
@@ -645,7 +696,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	}
 	var row db.EmailOutbox
 	var queues []WebhookQueue
-	if in.Kind == templates.KindReminder {
+	if atRisk != "" {
 		// A reminder near a statutory deadline is a deadline.at_risk event,
 		// written with the email's claim.
 		err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
@@ -653,7 +704,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 			if row, err = tq.ClaimEmail(ctx, claim); err != nil {
 				return err
 			}
-			queues, err = emitAtRisk(ctx, tq, in.Data.LeaseID, in.Key, time.Now())
+			queues, err = emitAtRisk(ctx, tq, in.Data.LeaseID, atRisk, time.Now())
 			return err
 		})
 	} else {

@@ -66,6 +66,9 @@ type Books struct {
 	// and the disputed items.
 	Evidence []EvidenceFile
 	Disputes []deposit.Dispute
+	// Message is the manager's newest message to the tenant, written with a
+	// decision the lease's workflow took (keep, release, decline).
+	Message string
 }
 
 // SettledBooks is a written settlement.
@@ -101,6 +104,13 @@ func ReadBooks(ctx context.Context, q *db.Queries, leaseID string) (Books, error
 	files, err := q.ListEvidence(ctx, leaseID)
 	if err != nil {
 		return Books{}, err
+	}
+	switch m, err := q.LatestDecisionMessage(ctx, leaseID); {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return Books{}, err
+	default:
+		b.Message = m.Message
 	}
 	for _, f := range files {
 		b.Evidence = append(b.Evidence, EvidenceOf(f))
@@ -294,7 +304,7 @@ func Statement(ctx context.Context, q *db.Queries, leaseID, kind string) (templa
 // ForManager says whether an email of this kind goes to the property's
 // manager rather than the tenants.
 func ForManager(kind string) bool {
-	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund ||
+	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund || kind == templates.KindApproval ||
 		kind == templates.KindDisputeOpened || kind == templates.KindDisputeReminder
 }
 
@@ -305,6 +315,7 @@ func (b Books) Data(kind string) templates.Data {
 	data.BooksDisagree = b.View.BooksDisagree
 	data.Evidence = evidenceLines(s, b.Evidence)
 	data.Disputes, data.DisputedCents = disputeLines(b.Disputes, b.Evidence), deposit.DisputedHeld(b.Disputes)
+	data.ManagerMessage = b.Message
 	return data
 }
 
@@ -317,6 +328,7 @@ func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 	interest, unclaimed := in.Data.Interest, in.Data.Unclaimed
 	in.Data = b.Data(in.Kind)
 	in.Data.Interest, in.Data.Unclaimed = interest, unclaimed
+	in.Data.Approval = in.Approval
 	if in.FollowUp != nil {
 		in.Data = b.FollowUpEmail(*in.FollowUp)
 	}

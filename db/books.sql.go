@@ -891,7 +891,7 @@ func (q *Queries) ReceivableLines(ctx context.Context, arg ReceivableLinesParams
 
 const setUnclaimedAfterDays = `-- name: SetUnclaimedAfterDays :one
 UPDATE properties SET unclaimed_after_days = $2 WHERE property_id = $1
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
 `
 
 type SetUnclaimedAfterDaysParams struct {
@@ -914,6 +914,7 @@ func (q *Queries) SetUnclaimedAfterDays(ctx context.Context, arg SetUnclaimedAft
 		&i.Currency,
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
+		&i.ReminderDays,
 	)
 	return i, err
 }

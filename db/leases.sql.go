@@ -221,7 +221,7 @@ func (q *Queries) GetListing(ctx context.Context, listingID string) (Listing, er
 }
 
 const getProperty = `-- name: GetProperty :one
-SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days FROM properties WHERE property_id = $1
+SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days FROM properties WHERE property_id = $1
 `
 
 func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property, error) {
@@ -239,6 +239,7 @@ func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property,
 		&i.Currency,
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
+		&i.ReminderDays,
 	)
 	return i, err
 }
@@ -419,7 +420,7 @@ SET manager_email = COALESCE($1, manager_email),
     approval_threshold_cents = CASE WHEN $3::boolean THEN NULL
                                     ELSE COALESCE($4, approval_threshold_cents) END
 WHERE property_id = $5
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
 `
 
 type SetPropertyPolicyParams struct {
@@ -452,6 +453,7 @@ func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyPa
 		&i.Currency,
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
+		&i.ReminderDays,
 	)
 	return i, err
 }

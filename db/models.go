@@ -85,6 +85,13 @@ type ChartOfAccount struct {
 	About   string `json:"about"`
 }
 
+type DecisionMessage struct {
+	AuditID   int64     `json:"audit_id"`
+	LeaseID   string    `json:"lease_id"`
+	Message   string    `json:"message"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 type Deposit struct {
 	DepositID      int64      `json:"deposit_id"`
 	LeaseID        string     `json:"lease_id"`
@@ -324,6 +331,15 @@ type Listing struct {
 	UpdatedAt            time.Time `json:"updated_at"`
 }
 
+type ManagerLinkUse struct {
+	TokenHash []byte    `json:"token_hash"`
+	LeaseID   string    `json:"lease_id"`
+	UserName  string    `json:"user_name"`
+	Action    string    `json:"action"`
+	UsedAt    time.Time `json:"used_at"`
+	Result    string    `json:"result"`
+}
+
 type OpenInvoice struct {
 	OpenInvoiceID int64     `json:"open_invoice_id"`
 	LeaseID       string    `json:"lease_id"`
@@ -374,6 +390,7 @@ type Property struct {
 	Currency               string      `json:"currency"`
 	TimeZone               string      `json:"time_zone"`
 	UnclaimedAfterDays     int32       `json:"unclaimed_after_days"`
+	ReminderDays           []int32     `json:"reminder_days"`
 }
 
 type PropertyAccount struct {
@@ -485,6 +502,7 @@ type User struct {
 	CreatedBy  string     `json:"created_by"`
 	CreatedAt  time.Time  `json:"created_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+	Email      string     `json:"email"`
 }
 
 type UserToken struct {

@@ -23,7 +23,7 @@ func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
 
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (name, roles, properties, created_by) VALUES ($1, $2, $3, $4)
-RETURNING user_id, name, roles, properties, created_by, created_at, revoked_at
+RETURNING user_id, name, roles, properties, created_by, created_at, revoked_at, email
 `
 
 type CreateUserParams struct {
@@ -49,6 +49,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.RevokedAt,
+		&i.Email,
 	)
 	return i, err
 }
@@ -87,7 +88,7 @@ func (q *Queries) CreateUserToken(ctx context.Context, arg CreateUserTokenParams
 }
 
 const getUserByName = `-- name: GetUserByName :one
-SELECT user_id, name, roles, properties, created_by, created_at, revoked_at FROM users WHERE name = $1
+SELECT user_id, name, roles, properties, created_by, created_at, revoked_at, email FROM users WHERE name = $1
 `
 
 func (q *Queries) GetUserByName(ctx context.Context, name string) (User, error) {
@@ -101,12 +102,13 @@ func (q *Queries) GetUserByName(ctx context.Context, name string) (User, error) 
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.RevokedAt,
+		&i.Email,
 	)
 	return i, err
 }
 
 const getUserByTokenHash = `-- name: GetUserByTokenHash :one
-SELECT u.user_id, u.name, u.roles, u.properties, u.created_by, u.created_at, u.revoked_at, t.token_id, t.expires_at
+SELECT u.user_id, u.name, u.roles, u.properties, u.created_by, u.created_at, u.revoked_at, u.email, t.token_id, t.expires_at
 FROM user_tokens t JOIN users u USING (user_id)
 WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now() AND u.revoked_at IS NULL
 `
@@ -119,6 +121,7 @@ type GetUserByTokenHashRow struct {
 	CreatedBy  string     `json:"created_by"`
 	CreatedAt  time.Time  `json:"created_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+	Email      string     `json:"email"`
 	TokenID    int64      `json:"token_id"`
 	ExpiresAt  time.Time  `json:"expires_at"`
 }
@@ -136,6 +139,7 @@ func (q *Queries) GetUserByTokenHash(ctx context.Context, tokenHash []byte) (Get
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.RevokedAt,
+		&i.Email,
 		&i.TokenID,
 		&i.ExpiresAt,
 	)
@@ -176,7 +180,7 @@ func (q *Queries) ListLiveTokens(ctx context.Context) ([]ListLiveTokensRow, erro
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT user_id, name, roles, properties, created_by, created_at, revoked_at FROM users ORDER BY name
+SELECT user_id, name, roles, properties, created_by, created_at, revoked_at, email FROM users ORDER BY name
 `
 
 func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
@@ -196,6 +200,7 @@ func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
 			&i.CreatedBy,
 			&i.CreatedAt,
 			&i.RevokedAt,
+			&i.Email,
 		); err != nil {
 			return nil, err
 		}
@@ -209,7 +214,7 @@ func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
 
 const revokeUser = `-- name: RevokeUser :one
 UPDATE users SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL
-RETURNING user_id, name, roles, properties, created_by, created_at, revoked_at
+RETURNING user_id, name, roles, properties, created_by, created_at, revoked_at, email
 `
 
 func (q *Queries) RevokeUser(ctx context.Context, name string) (User, error) {
@@ -223,6 +228,7 @@ func (q *Queries) RevokeUser(ctx context.Context, name string) (User, error) {
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.RevokedAt,
+		&i.Email,
 	)
 	return i, err
 }

@@ -60,6 +60,10 @@ const (
 	// KindPartialRefund tells the tenants that part of their deposit was
 	// refunded before the settlement (#16; not in Kinds: Data.PartialRefund).
 	KindPartialRefund = "partial_refund"
+	// KindApproval tells the property's managers that a books_admin
+	// approved or declined an item awaiting approval (not in Kinds:
+	// Data.Approval), one email per item, batch or not.
+	KindApproval = "approval"
 )
 
 // PartialRefund is part of a deposit refunded before the settlement.
@@ -69,6 +73,18 @@ type PartialRefund struct {
 	Payouts []Line `json:"payouts"` // to whom, when split
 	// LeftCents is what is still held for the tenant after it.
 	LeftCents int64 `json:"left_cents"`
+}
+
+// Approval is a books_admin's decision on an item awaiting approval.
+type Approval struct {
+	Item        string `json:"item"`     // keep:12
+	Kind        string `json:"kind"`     // keep, charge, deposit
+	Decision    string `json:"decision"` // approved, declined
+	By          string `json:"by"`
+	RequestedBy string `json:"requested_by"`
+	Cents       int64  `json:"cents"`
+	What        string `json:"what"`             // the keep's reason, the charge's description
+	Reason      string `json:"reason,omitempty"` // why it was declined
 }
 
 // DisputeKinds are the emails about a disputed item.
@@ -199,6 +215,8 @@ type Data struct {
 	// BooksDisagree lists the terms the database and the workflow computed
 	// differently (the books_disagree alert).
 	BooksDisagree string `json:"books_disagree,omitempty"`
+	// Approval is set for an approval email.
+	Approval *Approval `json:"approval,omitempty"`
 	// FollowUp is set for a follow_up email.
 	FollowUp *FollowUp `json:"follow_up,omitempty"`
 	// Webhook is set for a webhook_disabled email.
@@ -220,6 +238,25 @@ type Data struct {
 	Disputes      []DisputeLine `json:"disputes,omitempty"`
 	DisputedCents int64         `json:"disputed_cents,omitempty"`
 	Dispute       *DisputeLine  `json:"dispute,omitempty"`
+
+	// ManagerMessage is the manager's own words to the tenant, written with
+	// their decision (keep, release, decline): shown above the statement in
+	// the tenant's emails (escaped in HTML).
+	ManagerMessage string `json:"manager_message,omitempty"`
+	// Links are a manager's one-click links in their alert or reminder,
+	// signed for that manager alone; MoveOutAlert marks the alert sent at
+	// the move-out.
+	Links        *ManagerLinks `json:"links,omitempty"`
+	MoveOutAlert bool          `json:"move_out_alert,omitempty"`
+}
+
+// ManagerLinks are a manager's one-click links: each opens a page that asks
+// them to confirm; Release and Extend act once.
+type ManagerLinks struct {
+	Release string    `json:"release"`
+	Extend  string    `json:"extend"`
+	Open    string    `json:"open"`
+	Expires time.Time `json:"expires"`
 }
 
 // WebhookDown is a webhook endpoint given up on: the delivery whose retries

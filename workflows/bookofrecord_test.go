@@ -103,6 +103,15 @@ func TestPendingChargeAndAmendmentWaitForApproval(t *testing.T) {
 	require.Equal(t, "ben", b.Facts.Charges[0].DecidedBy)
 	require.Equal(t, deposit.ApprovalDeclined, b.Facts.Deposits[1].Approval)
 	require.Contains(t, h.decisions(s, UpdateDecline)[0].Detail, "not signed by the tenant")
+	// Each decision emailed the managers on its own.
+	var approvals []string
+	for _, r := range h.reminders {
+		if r.Kind == "approval" {
+			require.True(t, r.Managers)
+			approvals = append(approvals, r.Approval.Decision+" "+r.Approval.Item+" by "+r.Approval.By+" for "+r.Approval.RequestedBy+": "+r.Approval.Reason)
+		}
+	}
+	require.Equal(t, []string{"approved charge:20 by ben for maria: ", "declined deposit:30 by ben for maria: not signed by the tenant"}, approvals)
 }
 
 // Separation of duties: whoever asked cannot approve, whatever roles they
@@ -281,7 +290,8 @@ func TestContinueAsNewSettlesToTheCent(t *testing.T) {
 	require.EqualValues(t, 150000-12345-1111-2222, h.settlement().RefundCents)
 	require.Equal(t, moveOutDay(9).At.Add(deposit.DefaultReleaseAfter+3*day), s.ClosedAt)
 	require.Equal(t, []string{"request", "receipt", "notice", "refund"}, h.emailKinds(), "every email once")
-	require.Len(t, h.reminders, 2)
+	require.Len(t, h.reminders, 3, "10, 5 and 1 days before the release")
+	require.Len(t, h.alerts, 1, "one alert at the move-out, across the runs")
 	require.Len(t, s.Decisions, 3)
 	requireConserved(t, s)
 }

@@ -565,6 +565,7 @@ func (d *flow) approve(ctx workflow.Context, req ApprovalRequest) (deposit.State
 		}
 		d.facts++
 		d.record(ctx, UpdateApprove, by, fmt.Sprintf("%s (%s %s requested by %s: %s)", item.Item, item.Kind, d.money(item.AmountCents), item.RequestedBy, item.Reason))
+		d.approvalEmail(item, "approved", by.Actor, "")
 		return nil
 	})
 }
@@ -627,6 +628,7 @@ func (d *flow) decline(ctx workflow.Context, req ApprovalRequest) (deposit.State
 		}
 		d.facts++
 		d.record(ctx, UpdateDecline, by, fmt.Sprintf("%s (%s %s requested by %s: %s); %s", item.Item, item.Kind, d.money(item.AmountCents), item.RequestedBy, item.Reason, req.Reason))
+		d.approvalEmail(item, "declined", by.Actor, req.Reason)
 		return nil
 	})
 }

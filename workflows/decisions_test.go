@@ -136,10 +136,11 @@ func TestExtendMovesTheReleaseAndItsReminders(t *testing.T) {
 	s := h.run(LeaseInput{})
 	require.Equal(t, release0.Add(14*day), s.ClosedAt)
 	require.Len(t, h.decisions(s, UpdateExtend), 2)
-	// Reminders went out 3 days and 1 day before the release date in force.
-	require.Len(t, h.reminders, 2)
-	require.Equal(t, release0.Add(14*day-3*day), h.reminders[0].At)
-	require.Equal(t, release0.Add(14*day-day), h.reminders[1].At)
+	// Reminders went out 10, 5 and 1 days before the release date in force.
+	require.Len(t, h.reminders, 3)
+	require.Equal(t, release0.Add(14*day-10*day), h.reminders[0].At)
+	require.Equal(t, release0.Add(14*day-5*day), h.reminders[1].At)
+	require.Equal(t, release0.Add(14*day-day), h.reminders[2].At)
 	require.Equal(t, "reminder", h.reminders[0].Kind)
 	require.Equal(t, release0.Add(14*day), h.reminders[0].Data.ReleaseAt)
 }
@@ -157,13 +158,57 @@ func (h *harness) decisions(s deposit.State, kind string) []deposit.Decision {
 func TestRemindersBeforeAutomaticRelease(t *testing.T) {
 	h := paidAndMovedOut(t)
 	s := h.run(LeaseInput{})
-	require.Len(t, h.reminders, 2)
-	require.Equal(t, release0.Add(-3*day), h.reminders[0].At)
-	require.Equal(t, release0.Add(-day), h.reminders[1].At)
+	// The manager's alert at the move-out, then 10, 5 and 1 days before.
+	require.Len(t, h.alerts, 1)
+	require.Equal(t, moveOutDay(1).At, h.alerts[0].At.Truncate(day))
+	require.True(t, h.alerts[0].MoveOutAlert)
+	require.True(t, h.alerts[0].Managers, "each of the property's managers, with links")
+	require.Len(t, h.reminders, 3)
+	require.Equal(t, release0.Add(-10*day), h.reminders[0].At)
+	require.Equal(t, release0.Add(-5*day), h.reminders[1].At)
+	require.Equal(t, release0.Add(-day), h.reminders[2].At)
 	require.Equal(t, managerEmail, h.reminders[0].To)
+	require.True(t, h.reminders[0].Managers)
+	require.False(t, h.reminders[0].MoveOutAlert)
 	require.EqualValues(t, 100000, h.reminders[0].Data.RefundCents)
 	require.NotEqual(t, h.reminders[0].Key, h.reminders[1].Key)
 	require.Equal(t, release0, s.ClosedAt)
+}
+
+// A property sets its own schedule: the lease follows it.
+func TestRemindersOnThePropertysSchedule(t *testing.T) {
+	h := paidAndMovedOut(t)
+	h.reminderDays = []int{2, 7, 7} // any order, repeats once
+	s := h.run(LeaseInput{})
+	require.Len(t, h.reminders, 2)
+	require.Equal(t, release0.Add(-7*day), h.reminders[0].At)
+	require.Equal(t, release0.Add(-2*day), h.reminders[1].At)
+	require.Equal(t, release0, s.ClosedAt)
+
+	h = paidAndMovedOut(t)
+	h.reminderDays = []int{} // none: only the alert at the move-out
+	h.run(LeaseInput{})
+	require.Empty(t, h.reminders)
+	require.Len(t, h.alerts, 1)
+}
+
+// "Extend a week" from a manager's link is the extend decision of 7 days:
+// the release moves a week and the reminders follow the new date.
+func TestExtendAWeekMovesTheReminders(t *testing.T) {
+	h := paidAndMovedOut(t)
+	// After the 10-day reminder, before the 5-day one.
+	h.update(release0.Sub(t0)-8*day, UpdateExtend, ExtendRequest{Actor: mgr, Days: 7}, "", func(s deposit.State) {
+		require.Equal(t, release0.Add(7*day), s.ReleaseAt)
+	})
+	s := h.run(LeaseInput{})
+	require.Equal(t, release0.Add(7*day), s.ClosedAt)
+	at := []time.Time{}
+	for _, r := range h.reminders {
+		at = append(at, r.At)
+	}
+	// 10 days before the first date; then 10 (already past? no: 9 days
+	// ahead of the new date's 10-day mark), 5 and 1 days before the new one.
+	require.Equal(t, []time.Time{release0.Add(-10 * day), release0.Add(7*day - 10*day), release0.Add(7*day - 5*day), release0.Add(7*day - day)}, at)
 }
 
 func TestExtendRefusals(t *testing.T) {
@@ -260,6 +305,8 @@ func TestHoldWaitsForAManualRelease(t *testing.T) {
 	require.Equal(t, release0.Add(30*day), s.ClosedAt)
 	// No reminders before a release that will not happen by itself; one when its date has passed.
 	require.Len(t, h.reminders, 1)
+	require.Equal(t, "email/hold-reminder", h.reminders[0].Key[len("deposit-L1/"):])
+	require.True(t, h.reminders[0].Managers, "with the links (release now) for each manager")
 	require.Equal(t, release0, h.reminders[0].At)
 	require.True(t, h.reminders[0].Data.OnHold)
 }

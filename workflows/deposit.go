@@ -62,9 +62,13 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 	// Leases started before transfers and partial refunds existed (#16)
 	// take none: the server refuses them for such a lease.
 	d.movesOn = d.bookOfRecord && workflow.GetVersion(ctx, "transfers", workflow.DefaultVersion, 1) >= 1
+	// Leases started before the manager's alerts remind 3 days and 1 day
+	// before the release, and send no alert at the move-out.
+	d.managerAlerts = d.bookOfRecord && workflow.GetVersion(ctx, "manager-alerts", workflow.DefaultVersion, 1) >= 1
 	if in.Carried != nil {
 		// Continued as new: the story resumes where the last run stopped.
-		d.localWrites, d.disputesOn, d.movesOn = in.Carried.LocalWrites, in.Carried.Disputes, in.Carried.MoneyMoves
+		d.localWrites, d.disputesOn = in.Carried.LocalWrites, in.Carried.Disputes
+		d.movesOn, d.managerAlerts = in.Carried.MoneyMoves, in.Carried.ManagerAlerts
 		if err := d.publish(ctx, true); err != nil {
 			return d.state, err
 		}
@@ -141,6 +145,11 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 		}
 		if err := d.setStage(ctx, deposit.StageAssessing); err != nil {
 			return d.state, err
+		}
+		if d.managerAlerts {
+			// The property's managers hear of the move-out at once, each
+			// with links to release now, extend a week or open the lease.
+			d.alertManagers(templates.KindReminder, "email/manager-alert", true)
 		}
 		d.step = stepAssessing
 	}
@@ -254,6 +263,10 @@ type flow struct {
 	disputeRemind time.Duration // how long an item waits for an answer before a reminder
 	// Transfers and partial refunds (moves.go).
 	movesOn bool // the lease takes them
+	// The manager's alerts (version manager-alerts): an alert at the
+	// move-out, reminders on the property's schedule (10, 5 and 1 days
+	// before the release by default).
+	managerAlerts bool
 }
 
 // newFlow is a new lease's memory, or the one carried from the last run.
@@ -271,6 +284,7 @@ func newFlow(ctx workflow.Context, in LeaseInput) *flow {
 	d.state, d.step, d.expected, d.releaseNow, d.receipts = c.State, c.Step, c.Expected, c.ReleaseNow, c.Receipts
 	d.maxRelease, d.shown, d.mirrored, d.alerts, d.localWrites = c.MaxRelease, c.Shown, c.Mirrored, c.Alerts, c.LocalWrites
 	d.disputesOn, d.disputeRemind, d.disputeSeq, d.settled = c.Disputes, c.RemindAfter, c.DisputeSeq, c.Step >= stepSettled
+	d.managerAlerts = c.ManagerAlerts
 	if c.Law != nil {
 		d.law = &law{leaseStart: c.Law.LeaseStart, buildingUnits: c.Law.BuildingUnits}
 		if c.Law.Zone != "" {
@@ -355,8 +369,43 @@ func (d *flow) mirror(ctx workflow.Context, always bool) error {
 }
 
 // ReminderOffsets are how long before an automatic release the property's
-// manager is reminded (seed 004: "numerous reminders before the money is refunded").
+// manager was reminded before the manager-alerts version (seed 004:
+// "numerous reminders before the money is refunded").
 var ReminderOffsets = []time.Duration{3 * 24 * time.Hour, 24 * time.Hour}
+
+// DefaultReminderDays are the days before an automatic release the
+// property's managers are reminded, unless the property sets its own
+// (`deposits property set P --reminder-days 10,5,1`).
+var DefaultReminderDays = []int{10, 5, 1}
+
+// reminderOffsets are this lease's reminders before its release date,
+// largest first: the property's schedule, read as the wait for the release
+// begins (a changed schedule applies to the next wait), or the old 3 days
+// and 1 day for leases started before the manager's alerts.
+func (d *flow) reminderOffsets(ctx workflow.Context) ([]time.Duration, error) {
+	if !d.managerAlerts {
+		return ReminderOffsets, nil
+	}
+	var p activities.Policy
+	if err := d.read(ctx, a.GetPropertyPolicy, d.in.PropertyID).Get(ctx, &p); err != nil {
+		return nil, err
+	}
+	days := p.ReminderDays
+	if days == nil {
+		days = DefaultReminderDays
+	}
+	days = slices.Clone(days)
+	slices.Sort(days)
+	slices.Reverse(days)
+	days = slices.Compact(days)
+	out := make([]time.Duration, 0, len(days))
+	for _, n := range days {
+		if n > 0 {
+			out = append(out, time.Duration(n)*24*time.Hour)
+		}
+	}
+	return out, nil
+}
 
 // awaitRelease waits for the release date, which managers may move (the
 // updatable-timer pattern: wait for the date or a change, whichever comes
@@ -369,6 +418,13 @@ var ReminderOffsets = []time.Duration{3 * 24 * time.Hour, 24 * time.Hour}
 func (d *flow) awaitRelease(ctx workflow.Context) error {
 	// Workflows recorded before reminders existed replay without them.
 	reminders := workflow.GetVersion(ctx, "release-reminders", workflow.DefaultVersion, 1) >= 1
+	var offsets []time.Duration
+	if reminders {
+		var err error
+		if offsets, err = d.reminderOffsets(ctx); err != nil {
+			return err
+		}
+	}
 	for !d.releaseNow {
 		at, onHold, key := d.state.ReleaseAt, d.state.OnHold, d.clockKey()
 		now := workflow.Now(ctx)
@@ -382,7 +438,7 @@ func (d *flow) awaitRelease(ctx workflow.Context) error {
 		}
 		wake, reminder := target, ""
 		if reminders && (!onHold || !forced.IsZero()) {
-			for _, before := range ReminderOffsets {
+			for _, before := range offsets {
 				key := fmt.Sprintf("email/reminder-%s-%s", target.UTC().Format("20060102T150405Z"), before)
 				if t := target.Add(-before); t.After(now) && !d.reminded[key] {
 					wake, reminder = t, key
@@ -400,7 +456,7 @@ func (d *flow) awaitRelease(ctx workflow.Context) error {
 			}
 			if !woke && reminder != "" {
 				d.reminded[reminder] = true
-				d.remindManager(reminder)
+				d.alertManagers(templates.KindReminder, reminder, false)
 			}
 			if err := d.clockMoved(ctx, key); err != nil {
 				return err
@@ -413,7 +469,7 @@ func (d *flow) awaitRelease(ctx workflow.Context) error {
 		case onHold:
 			if reminders && !d.reminded["email/hold-reminder"] {
 				d.reminded["email/hold-reminder"] = true
-				d.remindManager("email/hold-reminder")
+				d.alertManagers(templates.KindReminder, "email/hold-reminder", false)
 			}
 			waitFor = func() bool { return d.releaseNow || !d.state.OnHold }
 		case d.state.AwaitsApproval():
@@ -778,7 +834,7 @@ func (d *flow) carry() LeaseInput {
 	c := &Carried{State: d.state, Step: d.step, Expected: d.expected, ReleaseNow: d.releaseNow, Receipts: d.receipts,
 		MaxRelease: d.maxRelease, Shown: d.shown, Mirrored: d.mirrored, Reminded: d.reminded, Seen: d.seen,
 		Alerts: d.alerts, LocalWrites: d.localWrites, Disputes: d.disputesOn, RemindAfter: d.disputeRemind, DisputeSeq: d.disputeSeq,
-		MoneyMoves: d.movesOn}
+		MoneyMoves: d.movesOn, ManagerAlerts: d.managerAlerts}
 	if d.law != nil {
 		c.Law = &CarriedLaw{LeaseStart: d.law.leaseStart, BuildingUnits: d.law.buildingUnits}
 		if d.law.zone != nil {
@@ -804,6 +860,9 @@ func (d *flow) write(ctx workflow.Context, fn, arg any) workflow.Future {
 	}
 	return workflow.ExecuteActivity(dbCtx(ctx), fn, arg)
 }
+
+// read runs a short database read as write does: local where writes are.
+func (d *flow) read(ctx workflow.Context, fn, arg any) workflow.Future { return d.write(ctx, fn, arg) }
 
 // Activity options, chosen per kind of side effect.
 //

@@ -36,11 +36,14 @@ type harness struct {
 	settleErrs []error                 // settlements refused by the books
 	emails     []activities.EmailInput // to the tenant, as sent (addressed and filled from the database)
 	reminders  []sentAt                // to the manager
-	stages     []string
-	threshold  int64 // the property's approval threshold
-	tenants    []activities.Tenant
-	emailErr   error // every email fails with it
-	unfinished int   // updates sent that have neither completed nor been refused
+	alerts     []sentAt                // to the manager, at the move-out
+	// reminderDays is the property's reminder schedule (nil: the default).
+	reminderDays []int
+	stages       []string
+	threshold    int64 // the property's approval threshold
+	tenants      []activities.Tenant
+	emailErr     error // every email fails with it
+	unfinished   int   // updates sent that have neither completed nor been refused
 	// The lease's law: the rule LoadLeaseLaw returns (default: no statute),
 	// and the deadlines the workflow saved, newest last.
 	law       activities.LeaseLaw
@@ -128,7 +131,9 @@ func (h *harness) newEnv(start time.Time, expected int64) {
 					return activities.EmailResult{}, err
 				}
 			}
-			if in.To == managerEmail {
+			if in.To == managerEmail && in.MoveOutAlert {
+				h.alerts = append(h.alerts, sentAt{in, h.env.Now().UTC()})
+			} else if in.To == managerEmail {
 				h.reminders = append(h.reminders, sentAt{in, h.env.Now().UTC()})
 			} else {
 				require.Equal(t, h.tenants[0].Email, in.To)
@@ -138,7 +143,7 @@ func (h *harness) newEnv(start time.Time, expected int64) {
 		})
 	h.env.OnActivity(acts.GetPropertyPolicy, mock.Anything, mock.Anything).Return(
 		func(context.Context, string) (activities.Policy, error) {
-			return activities.Policy{ManagerEmail: managerEmail, ApprovalThresholdCents: h.threshold}, nil
+			return activities.Policy{ManagerEmail: managerEmail, ApprovalThresholdCents: h.threshold, ReminderDays: h.reminderDays}, nil
 		})
 	h.env.OnActivity(acts.LoadLeaseLaw, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.LeaseLawInput) (activities.LeaseLaw, error) {
@@ -572,7 +577,7 @@ func TestRejectedEmailDoesNotStopTheMoney(t *testing.T) {
 	h.at(2*24*time.Hour, SignalMoveOut, moveOutDay(1))
 	st := h.run(LeaseInput{AssessForSeconds: 3600, ReleaseAfterSeconds: 3600})
 	require.Equal(t, deposit.OutcomeRefunded, st.Outcome)
-	require.Len(t, st.EmailFailures, 4)
+	require.Len(t, st.EmailFailures, 5, "request, receipt, the manager's alert, notice, refund")
 	require.Empty(t, st.EmailsSent)
 }
 

@@ -149,7 +149,7 @@ func TestStatuteEndsAHoldAndAnUnapprovedKeep(t *testing.T) {
 	require.Contains(t, statute[0].Detail, "not approved in time")
 	require.Contains(t, statute[0].Detail, "the hold ended")
 	// The manager was warned before the engine acted.
-	require.Len(t, h.reminders, 2)
+	require.Len(t, h.reminders, 3)
 	for _, r := range h.reminders {
 		require.True(t, r.At.Before(s.ClosedAt))
 	}

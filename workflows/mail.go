@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -43,8 +44,33 @@ func (d *flow) email(kind, suffix string) {
 	d.mailq = append(d.mailq, outgoing{EmailInput: in})
 }
 
-// remindManager queues a reminder to the property's manager.
-func (d *flow) remindManager(key string) { d.remind(templates.KindReminder, key) }
+// alertManagers queues an alert or a reminder to the property's managers:
+// under the manager-alerts version each manager gets their own copy with
+// links that act as them (SendEmail addresses it); moveOut marks the
+// alert sent at the move-out.
+func (d *flow) alertManagers(kind, key string, moveOut bool) {
+	if !d.managerAlerts {
+		d.remind(kind, key)
+		return
+	}
+	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{Key: d.key(key), Kind: kind, LeaseID: d.in.LeaseID,
+		ToManager: true, Managers: true, MoveOutAlert: moveOut}})
+}
+
+// approvalEmail tells the property's managers what a books_admin decided
+// on an item awaiting approval: one email per item, whether it was decided
+// alone or in a batch (manager-alerts version).
+func (d *flow) approvalEmail(p deposit.Pending, decision, by, reason string) {
+	if !d.managerAlerts {
+		return
+	}
+	d.mailq = append(d.mailq, outgoing{toManager: true, EmailInput: activities.EmailInput{
+		Key: d.key("email/" + decision + "-" + strings.ReplaceAll(p.Item, ":", "-")), Kind: templates.KindApproval, LeaseID: d.in.LeaseID,
+		ToManager: true, Managers: true,
+		Approval: &templates.Approval{Item: p.Item, Kind: p.Kind, Decision: decision, By: by, RequestedBy: p.RequestedBy,
+			Cents: p.AmountCents, What: p.Reason, Reason: reason},
+	}})
+}
 
 // remind queues an email to the property's manager (a reminder, an alert);
 // its address is read when it is sent, so a changed address is used.
@@ -63,7 +89,9 @@ func (d *flow) startMailer(ctx workflow.Context) {
 			_ = workflow.Await(ctx, func() bool { return len(d.mailq) > 0 && !d.draining })
 			d.mailBusy = true
 			next := d.mailq[0]
-			if err := d.send(ctx, next); err != nil {
+			if skipped, err := d.send(ctx, next); skipped {
+				// No one to send it to, and none owed (an alert at the move-out).
+			} else if err != nil {
 				// Only a message refused for good (or with no one to send it
 				// to) ends here; the lease goes on and the failure shows in its state.
 				d.state.EmailFailures = append(d.state.EmailFailures, next.Kind+": "+err.Error())
@@ -79,26 +107,28 @@ func (d *flow) startMailer(ctx workflow.Context) {
 	})
 }
 
-func (d *flow) send(ctx workflow.Context, m outgoing) error {
+func (d *flow) send(ctx workflow.Context, m outgoing) (skipped bool, err error) {
 	if d.bookOfRecord {
 		// The email is built from the lease's row: mirror what only the
 		// workflow knows first.
 		if err := d.mirror(ctx, false); err != nil {
-			return err
+			return false, err
 		}
-		return workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, nil)
+		var res activities.EmailResult
+		err := workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, &res)
+		return err == nil && res.Skipped, err
 	}
 	if m.toManager {
 		var policy activities.Policy
 		if err := workflow.ExecuteActivity(dbCtx(ctx), a.GetPropertyPolicy, d.in.PropertyID).Get(ctx, &policy); err != nil {
-			return err
+			return false, err
 		}
 		if policy.ManagerEmail == "" {
-			return fmt.Errorf("property %s has no manager email (deposits property set %s --manager-email ...)", d.in.PropertyID, d.in.PropertyID)
+			return false, fmt.Errorf("property %s has no manager email (deposits property set %s --manager-email ...)", d.in.PropertyID, d.in.PropertyID)
 		}
 		m.To = policy.ManagerEmail
 	}
-	return workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, nil)
+	return false, workflow.ExecuteActivity(mailCtx(ctx), a.SendEmail, m.EmailInput).Get(ctx, nil)
 }
 
 // emailData is what every email may show, from the state as it is now.

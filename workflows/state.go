@@ -70,6 +70,9 @@ type Carried struct {
 	RemindAfter time.Duration           `json:"remind_after,omitempty"` // how long a disputed item waits before a reminder
 	DisputeSeq  int                     `json:"dispute_seq,omitempty"`
 	MoneyMoves  bool                    `json:"money_moves,omitempty"` // the lease takes transfers and partial refunds (version transfers)
+	// ManagerAlerts: the lease alerts its managers with one-click links, on
+	// the property's reminder schedule (version manager-alerts).
+	ManagerAlerts bool `json:"manager_alerts,omitempty"`
 }
 
 // CarriedLaw is the part of the lease's law the interest needs, and where

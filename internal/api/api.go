@@ -86,6 +86,8 @@ func New(gw *gateway.Gateway, logger *slog.Logger) *Server {
 	s.peopleRoutes()
 	s.booksRoutes()
 	s.tenantRoutes()
+	s.managerRoutes()
+	s.approvalRoutes()
 	s.disputeRoutes()
 	s.moveRoutes()
 	s.codecRoutes()

@@ -86,8 +86,8 @@ func TestOpenAPICommonAnswers(t *testing.T) {
 			switch {
 			case path == "/healthz":
 				want = []int{503}
-			case strings.HasPrefix(path, "/t/"):
-				// The tenant's page: its link is the credential, refused as a page.
+			case strings.HasPrefix(path, "/t/"), strings.HasPrefix(path, "/m/"):
+				// The tenant's page, a manager's link: the link is the credential, refused as a page.
 				want = []int{500, 503}
 				if strings.Contains(path, "{token}") {
 					want = append(want, 404)
@@ -191,7 +191,7 @@ func TestOpenAPIRequestSchemasMatchTypes(t *testing.T) {
 	for name, v := range map[string]any{
 		"Property": Property{}, "Unit": Unit{}, "Listing": Listing{}, "Resident": Resident{}, "Lease": Lease{},
 		"Charge": Charge{}, "Payment": Payment{}, "ReturnedPayment": ReturnedPayment{}, "MoveOut": MoveOut{},
-		"Tenant": Tenant{}, "Forwarding": Forwarding{}, "Amendment": Amendment{}, "DecisionRequest": DecisionRequest{}, "Policy": Policy{},
+		"Tenant": Tenant{}, "Forwarding": Forwarding{}, "Amendment": Amendment{}, "DecisionRequest": DecisionRequest{}, "Policy": Policy{}, "BatchRequest": BatchRequest{},
 		"DepositBatchRequest": DepositBatchRequest{}, "StatementRequest": StatementRequest{}, "RefundPaidRequest": RefundPaidRequest{},
 		"StatementLine": books.StatementLine{},
 		"Resolution":    Resolution{},
@@ -229,7 +229,7 @@ func TestOpenAPIResponseTypesAreDocumented(t *testing.T) {
 		"InterestReport": gateway.InterestReport{}, "UnclaimedRefund": gateway.UnclaimedRefund{}, "BatchOut": gateway.BatchOut{},
 		"RefundPaid": gateway.RefundPaid{}, "Reconciliation": books.Reconciliation{},
 		"EvidenceFile": activities.EvidenceFile{}, "Dispute": deposit.Dispute{}, "EvidenceAdded": EvidenceAdded{}, "Disputes": Disputes{},
-		"Resolved": Resolved{}, "OpenInvoice": gateway.OpenInvoice{},
+		"Resolved": Resolved{}, "OpenInvoice": gateway.OpenInvoice{}, "Approvals": Approvals{}, "BatchDecided": BatchDecided{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			filled := reflect.New(reflect.TypeOf(v)).Elem()
@@ -321,8 +321,8 @@ func TestUnauthenticated(t *testing.T) {
 	c := loadDoc(t)
 	h := New(nil, nil).Handler()
 	for _, route := range New(nil, nil).Routes() {
-		if route == "GET /healthz" || strings.Contains(route, " /t/") {
-			continue // the tenant's page: TestTenantLinkRefused
+		if route == "GET /healthz" || strings.Contains(route, " /t/") || strings.Contains(route, " /m/") {
+			continue // the tenant's page: TestTenantLinkRefused; a manager's link: TestManagerLinkRefused
 		}
 		method, path, _ := strings.Cut(route, " ")
 		path = strings.NewReplacer("{lease_id}", "L-1", "{payment_id}", "P-1", "{property_id}", "maple", "{code}", "US-CA", "{kind}", "notice", "{refund_id}", "7").Replace(path)
@@ -375,6 +375,32 @@ func TestTenantLinkRefused(t *testing.T) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusNotFound || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") || !strings.Contains(rec.Body.String(), "Ask for a new link") {
+			t.Errorf("%s: %d %s %s", route, rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
+		}
+		if rec.Header().Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: the link may leak through the Referer", route)
+		}
+		if problems := c.Check(req, []byte("form_token=x"), rec.Code, rec.Header(), rec.Body.Bytes()); len(problems) > 0 {
+			t.Errorf("%s: %v", route, problems)
+		}
+	}
+}
+
+// Without a valid manager's link, both routes of the manager's page answer
+// a 404 page that does nothing, as the document says.
+func TestManagerLinkRefused(t *testing.T) {
+	c := loadDoc(t)
+	h := New(nil, nil).Handler()
+	for _, route := range []string{"GET /m/{token}", "POST /m/{token}"} {
+		method, path, _ := strings.Cut(route, " ")
+		path = strings.ReplaceAll(path, "{token}", "eyJsIjoiTC0xIn0.bm9wZQ")
+		req := httptest.NewRequest(method, path, strings.NewReader("form_token=x"))
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") || !strings.Contains(rec.Body.String(), "This link does nothing") {
 			t.Errorf("%s: %d %s %s", route, rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
 		}
 		if rec.Header().Get("Referrer-Policy") != "no-referrer" {

@@ -121,6 +121,7 @@ type DecisionRequest struct {
 	Off           bool   `json:"off,omitempty"`
 	Item          string `json:"item,omitempty"`
 	Rebuild       bool   `json:"rebuild,omitempty"`
+	Message       string `json:"message,omitempty"`
 }
 
 // decide answers a decision with the lease's state after it.
@@ -134,7 +135,7 @@ func (s *Server) decide(kind string) handler {
 			in.Days = 7
 		}
 		st, err := s.gw.Decide(r.Context(), who, r.PathValue("lease_id"), gateway.Decision{Kind: kind, Days: in.Days, AmountCents: in.AmountInCents,
-			Currency: in.Currency, All: in.All, Reason: in.Reason, Off: in.Off, Item: in.Item, Rebuild: in.Rebuild})
+			Currency: in.Currency, All: in.All, Reason: in.Reason, Off: in.Off, Item: in.Item, Rebuild: in.Rebuild, Message: in.Message})
 		if err != nil {
 			return err
 		}
@@ -187,6 +188,12 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, who gateway.Pri
 	data, err := s.gw.StatementData(r.Context(), who, r.PathValue("lease_id"), kind)
 	if err != nil {
 		return err
+	}
+	if r.URL.Query().Has("message") {
+		// A draft of the manager's message, as the tenant would read it.
+		if data.ManagerMessage, err = gateway.CheckMessage(r.URL.Query().Get("message")); err != nil {
+			return err
+		}
 	}
 	out, err := templates.Render(kind, data)
 	if err != nil {
@@ -306,6 +313,7 @@ type Policy struct {
 	Currency               *string `json:"currency,omitempty"`
 	TimeZone               *string `json:"time_zone,omitempty"`
 	UnclaimedAfterDays     *int32  `json:"unclaimed_after_days,omitempty"`
+	ReminderDays           *[]int  `json:"reminder_days,omitempty"`
 }
 
 func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
@@ -315,7 +323,8 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.P
 	}
 	p, err := s.gw.SetProperty(r.Context(), who, gateway.PropertyIn{PropertyID: r.PathValue("property_id"), ThresholdCents: in.ApprovalThresholdCents,
 		ClearThreshold: in.ClearThreshold, ManagerEmail: in.ManagerEmail, NSFFeeCents: in.NSFFeeCents, Jurisdiction: in.Jurisdiction,
-		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays})
+		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays,
+		ReminderDays: in.ReminderDays})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +30,11 @@ func (a *app) decisionCommands() []*cobra.Command {
 	var key string
 	keyFlag := func(c *cobra.Command) {
 		c.Flags().StringVar(&key, "idempotency-key", "", "the same key sent again is the same decision, applied once")
+	}
+	var message, messageFile string
+	messageFlags := func(c *cobra.Command) {
+		c.Flags().StringVar(&message, "message", "", "your own words to the tenant, shown above the statement in their email")
+		c.Flags().StringVar(&messageFile, "message-file", "", "read the message to the tenant from this file (- for standard input)")
 	}
 	var days int
 	extend := &cobra.Command{
@@ -71,6 +79,10 @@ who is not you approves or declines it.`,
 			if req.Reason == "" {
 				return refused("give a reason (--reason): the tenant reads it as the explanation")
 			}
+			var err error
+			if req.Message, err = a.readMessage(message, messageFile); err != nil {
+				return err
+			}
 			return a.decide(cmd.Context(), args[0], gateway.Keep, req, key, keepDone)
 		},
 	}
@@ -78,17 +90,25 @@ who is not you approves or declines it.`,
 	keep.Flags().BoolVar(&all, "all", false, "keep everything still held")
 	keep.Flags().StringVar(&reason, "reason", "", "why: the tenant reads it (required)")
 	keyFlag(keep)
+	messageFlags(keep)
 
 	release := &cobra.Command{
-		Use:     "release LEASE",
-		Short:   "Release the deposit now: compute and issue the refund (or invoice) at once",
-		Example: `  deposits release L-100`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "release LEASE",
+		Short: "Release the deposit now: compute and issue the refund (or invoice) at once",
+		Example: `  deposits release L-100
+  deposits release L-100 --message "Thank you for leaving the flat spotless."
+  deposits release L-100 --message-file note.txt`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], gateway.Release, api.DecisionRequest{}, key, nil)
+			msg, err := a.readMessage(message, messageFile)
+			if err != nil {
+				return err
+			}
+			return a.decide(cmd.Context(), args[0], gateway.Release, api.DecisionRequest{Message: msg}, key, nil)
 		},
 	}
 	keyFlag(release)
+	messageFlags(release)
 
 	var off bool
 	hold := &cobra.Command{
@@ -136,7 +156,11 @@ them. No one may approve their own request, whatever roles they hold.`,
   deposits decline L-100 --item deposit:56`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), args[0], gateway.Decline, api.DecisionRequest{Item: item, Reason: declineReason}, key, func(s deposit.State) string {
+			msg, err := a.readMessage(message, messageFile)
+			if err != nil {
+				return err
+			}
+			return a.decide(cmd.Context(), args[0], gateway.Decline, api.DecisionRequest{Item: item, Reason: declineReason, Message: msg}, key, func(s deposit.State) string {
 				return fmt.Sprintf("Declined on lease %s: %s; it does not count.", s.LeaseID, lastDecision(s, gateway.Decline)) + pendingNote(s)
 			})
 		},
@@ -144,6 +168,7 @@ them. No one may approve their own request, whatever roles they hold.`,
 	decline.Flags().StringVar(&item, "item", "", "the pending item, e.g. keep:12 (see deposits status)")
 	decline.Flags().StringVar(&declineReason, "reason", "", "why, for the audit log")
 	keyFlag(decline)
+	messageFlags(decline)
 	return []*cobra.Command{extend, keep, release, hold, approve, decline}
 }
 
@@ -219,6 +244,7 @@ func (a *app) propertyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "property", Short: "Property policies: approval threshold, manager email, NSF fee, law, currency, time zone"}
 	var threshold, managerEmail, nsfFee, jurisdiction, currency, zone string
 	var units, unclaimedDays int
+	var reminderDays string
 	set := &cobra.Command{
 		Use:   "set PROPERTY [--approval-threshold 500.00|none] [--manager-email E] [--nsf-fee 35.00] [--jurisdiction US-CA] [--building-units N] [--currency GBP] [--time-zone Europe/London]",
 		Short: "Set a property's policy (books_admin); a change of an existing threshold waits for a second books_admin",
@@ -232,7 +258,8 @@ books_admin runs deposits property approve.`,
 		Example: `  deposits property set maple --approval-threshold 500.00 --manager-email manager@maple.example
   deposits property set maple --jurisdiction US-NY --building-units 12 --time-zone America/New_York
   deposits property set abbey --jurisdiction GB-ENG --currency GBP --time-zone Europe/London
-  deposits property set maple --approval-threshold none`,
+  deposits property set maple --approval-threshold none
+  deposits property set maple --reminder-days 14,7,2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkID("property", args[0]); err != nil {
@@ -287,6 +314,19 @@ books_admin runs deposits property approve.`,
 				d := int32(unclaimedDays)
 				p.UnclaimedAfterDays = &d
 			}
+			if reminderDays != "" {
+				days := []int{}
+				if reminderDays != "none" {
+					for _, f := range strings.Split(reminderDays, ",") {
+						n, err := strconv.Atoi(strings.TrimSpace(f))
+						if err != nil || n < 1 || n > 120 {
+							return refused("--reminder-days %q: give days before the release, e.g. 10,5,1 (1 to 120 each), or none", reminderDays)
+						}
+						days = append(days, n)
+					}
+				}
+				p.ReminderDays = &days
+			}
 			var out gateway.Property
 			if _, err := a.post(cmd.Context(), "/v1/properties/"+args[0]+"/policy", p, "", &out); err != nil {
 				return err
@@ -303,6 +343,7 @@ books_admin runs deposits property approve.`,
 	f.StringVar(&nsfFee, "nsf-fee", "", "fee charged for a returned payment (0 for none; default 25.00)")
 	f.StringVar(&currency, "currency", "", "ISO 4217 currency of new leases (default USD; GB-ENG: GBP)")
 	f.StringVar(&zone, "time-zone", "", "IANA time zone where the property's dates are days (default UTC)")
+	f.StringVar(&reminderDays, "reminder-days", "", "days before an automatic release the property's managers are reminded, e.g. 10,5,1 (the default), or none")
 	f.IntVar(&unclaimedDays, "unclaimed-after-days", 0, "days after which a refund not marked paid is flagged to the manager (default 90)")
 	decide := func(approve bool) *cobra.Command {
 		verb, path := "decline", "decline"
@@ -342,6 +383,17 @@ func (a *app) printProperty(p gateway.Property) {
 	}
 	a.printf("Property %s: approval threshold %s, manager email %s, NSF fee %s, jurisdiction %s, %d unit(s) in the building, currency %s, time zone %s; refunds unpaid after %d days are flagged.\n",
 		p.PropertyID, limit, dash(p.ManagerEmail), cur(p.Currency, p.NSFFeeCents), p.Jurisdiction, p.BuildingUnits, p.Currency, p.TimeZone, p.UnclaimedAfterDays)
+	switch {
+	case p.ReminderDays == nil:
+	case len(p.ReminderDays) == 0:
+		a.printf("Its managers get no reminders before an automatic release (only the alert at the move-out).\n")
+	default:
+		days := make([]string, len(p.ReminderDays))
+		for i, d := range p.ReminderDays {
+			days[i] = strconv.Itoa(d)
+		}
+		a.printf("Its managers are reminded %s day(s) before an automatic release.\n", strings.Join(days, ", "))
+	}
 	if c := p.PendingThreshold; c != nil {
 		to := "none"
 		if c.ThresholdCents != nil {
@@ -419,4 +471,42 @@ book of record). Admin only.`,
 	cmd.AddCommand(recheck)
 	cmd.AddCommand(a.booksReportCommands()...)
 	return cmd
+}
+
+// readMessage is the manager's message to the tenant: --message, or the
+// contents of --message-file (- for standard input), checked as the server
+// will check it.
+func (a *app) readMessage(message, file string) (string, error) {
+	if file == "" {
+		if message == "" {
+			return "", nil
+		}
+		return checkMessage(message)
+	}
+	if message != "" {
+		return "", refused("give --message or --message-file, not both")
+	}
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(io.LimitReader(a.in, 64<<10))
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return "", refused("--message-file %s: %v", file, err)
+	}
+	msg, err := checkMessage(string(b))
+	if err == nil && msg == "" {
+		return "", refused("--message-file %s is empty", file)
+	}
+	return msg, err
+}
+
+func checkMessage(msg string) (string, error) {
+	msg, err := gateway.CheckMessage(msg)
+	if err != nil {
+		return "", refused("%v", err)
+	}
+	return msg, nil
 }

@@ -78,16 +78,19 @@ func (a *app) setup(ctx context.Context) ([]string, error) {
 
 func (a *app) emailCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "email", Short: "The emails depositflow sends"}
-	var lease, out string
+	var lease, out, message, messageFile string
 	var text bool
 	preview := &cobra.Command{
 		Use:   "preview KIND --lease LEASE [--out file.html] [--text]",
 		Short: "Render an email for a lease as it stands, without sending it",
 		Long: "Render the email of KIND (" + strings.Join(templates.Kinds, ", ") + `) from the
 lease's current state. The HTML goes to --out (or standard output); --text prints
-the plain-text part instead. Nothing is sent.`,
+the plain-text part instead. Nothing is sent. The manager's message to the tenant
+(given with keep, release or decline) shows above the statement; --message or
+--message-file shows a draft in its place.`,
 		Example: `  deposits email preview notice --lease L-100 --out notice.html
-  deposits email preview refund --lease L-100 --text`,
+  deposits email preview refund --lease L-100 --text
+  deposits email preview refund --lease L-100 --text --message "Thank you for leaving the flat spotless."`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: templates.Kinds,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -108,8 +111,16 @@ the plain-text part instead. Nothing is sent.`,
 			if text {
 				format = "text"
 			}
+			query := url.Values{"format": {format}}
+			msg, err := a.readMessage(message, messageFile)
+			if err != nil {
+				return err
+			}
+			if msg != "" {
+				query.Set("message", msg)
+			}
 			resp, err := c.Do(cmd.Context(), depositclient.Request{Method: http.MethodGet, Path: depositclient.LeasePath(lease, "emails", args[0], "preview"),
-				Query: url.Values{"format": {format}}})
+				Query: query})
 			if err != nil {
 				return remoteErr(err)
 			}
@@ -127,6 +138,8 @@ the plain-text part instead. Nothing is sent.`,
 	preview.Flags().StringVar(&lease, "lease", "", "the lease whose state the email shows")
 	preview.Flags().StringVar(&out, "out", "", "write the HTML part to this file")
 	preview.Flags().BoolVar(&text, "text", false, "print the plain-text part instead of the HTML")
+	preview.Flags().StringVar(&message, "message", "", "a draft of your message to the tenant, shown above the statement")
+	preview.Flags().StringVar(&messageFile, "message-file", "", "the draft message from this file (- for standard input)")
 	cmd.AddCommand(preview, a.emailLogCommand())
 	return cmd
 }

@@ -171,6 +171,7 @@ role allows on which properties and audits every action under their name.`,
 		a.evidenceCommand(),
 		a.disputeCommand(),
 		a.certsCommand(),
+		a.approvalsCommand(),
 	)
 	root.AddCommand(a.decisionCommands()...)
 	root.AddCommand(a.moveCommands()...)

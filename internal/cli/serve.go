@@ -149,9 +149,11 @@ func (a *app) serve(ctx context.Context, l net.Listener, metricsAddress string) 
 	}
 	var h http.Handler = handler.Handler()
 	if tracing.Enabled() {
-		// A tenant's page is not traced: its path is the tenant's signed link,
-		// a credential no tracing backend should keep.
-		h = otelhttp.NewHandler(h, "deposits serve", otelhttp.WithFilter(func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/t/") }))
+		// A tenant's page and a manager's link are not traced: their path is
+		// a signed link, a credential no tracing backend should keep.
+		h = otelhttp.NewHandler(h, "deposits serve", otelhttp.WithFilter(func(r *http.Request) bool {
+			return !strings.HasPrefix(r.URL.Path, "/t/") && !strings.HasPrefix(r.URL.Path, "/m/")
+		}))
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}

@@ -19,17 +19,19 @@ func (a *app) userCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "People who use depositflow: their roles, properties and tokens (admin, where the database is)"}
 	var roles, properties []string
 	var all bool
-	var expires string
+	var expires, email string
 	add := &cobra.Command{
-		Use:   "add NAME --role viewer|manager|books_admin|admin [--role ...] (--property P ... | --all-properties) [--expires 90d]",
+		Use:   "add NAME --role viewer|manager|books_admin|admin [--role ...] (--property P ... | --all-properties) [--email E] [--expires 90d]",
 		Short: "Add a person with roles on properties; their token is printed once",
 		Long: `Add a person. Roles: viewer reads; manager records facts and decides (extend,
 keep, hold, release) on the properties of their scope; books_admin approves or
 declines and sets a property's money policy; admin manages users, keys and rules
 (repeat --role for several). The token is printed once on standard output: hand
 it to the person, who runs deposits login. Tokens expire (90 days unless
---expires says otherwise) and deposits user revoke stops them at once.`,
-		Example: `  deposits user add ana --role manager --property maple --property birch > ana.token
+--expires says otherwise) and deposits user revoke stops them at once. A
+manager with an --email gets the alert at each move-out of their properties and
+the reminders before each automatic release, with one-click links that act as them.`,
+		Example: `  deposits user add ana --role manager --property maple --property birch --email ana@maple.example > ana.token
   deposits user add ben --role books_admin --all-properties
   deposits user add ops --role admin --expires 30d`,
 		Args: cobra.ExactArgs(1),
@@ -48,7 +50,7 @@ it to the person, who runs deposits login. Tokens expire (90 days unless
 			if err != nil {
 				return err
 			}
-			u, err := g.AddUser(cmd.Context(), a.local(), gateway.UserIn{Name: args[0], Roles: roles, Properties: properties, TokenLife: life})
+			u, err := g.AddUser(cmd.Context(), a.local(), gateway.UserIn{Name: args[0], Roles: roles, Properties: properties, TokenLife: life, Email: email})
 			if err != nil {
 				return gatewayErr(err)
 			}
@@ -62,6 +64,7 @@ it to the person, who runs deposits login. Tokens expire (90 days unless
 	add.Flags().StringArrayVar(&properties, "property", nil, "a property the person acts on (repeat)")
 	add.Flags().BoolVar(&all, "all-properties", false, "every property")
 	add.Flags().StringVar(&expires, "expires", "90d", "how long the token works: 90d, 12h, ...")
+	add.Flags().StringVar(&email, "email", "", "where a manager's alerts and reminders go, with their one-click links")
 
 	list := &cobra.Command{
 		Use:     "list [-o json]",
@@ -136,7 +139,33 @@ it to the person, who runs deposits login. Tokens expire (90 days unless
 		},
 	}
 	rotate.Flags().StringVar(&rotateExpires, "expires", "90d", "how long the token works: 90d, 12h, ...")
-	cmd.AddCommand(add, list, revoke, rotate)
+	setEmail := &cobra.Command{
+		Use:   "email NAME ADDRESS|none",
+		Short: "Set where a person's alerts go (a manager's alerts and reminders, with their one-click links)",
+		Example: `  deposits user email ana ana@maple.example
+  deposits user email ana none`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			g, err := a.adminGateway(cmd.Context())
+			if err != nil {
+				return err
+			}
+			addr := args[1]
+			if addr == "none" {
+				addr = ""
+			}
+			if err := g.SetUserEmail(cmd.Context(), a.local(), args[0], addr); err != nil {
+				return gatewayErr(err)
+			}
+			if addr == "" {
+				a.printf("%s gets no alerts by email now.\n", args[0])
+			} else {
+				a.printf("%s's alerts go to %s.\n", args[0], addr)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, revoke, rotate, setEmail)
 	return cmd
 }
 

@@ -181,8 +181,8 @@ func (c *Checker) checkError(req *http.Request, header http.Header, body []byte)
 // asked for them, and the plain error object otherwise.
 func (c *Checker) errorShape(req *http.Request, header http.Header) []string {
 	mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
-	if strings.HasPrefix(req.URL.Path, "/t/") && mt == "text/html" {
-		return nil // the tenant's page answers people, as a page
+	if (strings.HasPrefix(req.URL.Path, "/t/") || strings.HasPrefix(req.URL.Path, "/m/")) && mt == "text/html" {
+		return nil // the tenant's page and a manager's link answer people, as a page
 	}
 	want := "application/json"
 	if WantsProblem(req.Header.Get("Accept")) {

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,6 +115,8 @@ type UserIn struct {
 	Roles      []string
 	Properties []string // "*" for every property
 	TokenLife  time.Duration
+	// Email is where a manager's alerts and reminders go ("" for none).
+	Email string
 }
 
 // NewUser is a person added, with their first token (shown once).
@@ -158,6 +161,13 @@ func (g *Gateway) AddUser(ctx context.Context, who Principal, in UserIn) (out Ne
 	if in.TokenLife, err = tokenLife(in.TokenLife); err != nil {
 		return out, err
 	}
+	if in.Email != "" {
+		addr, err := mail.ParseAddress(in.Email)
+		if err != nil || addr.Name != "" || !strings.Contains(addr.Address, "@") || len(addr.Address) > 254 {
+			return out, fail(Invalid, "invalid", "email", "email %q is not an email address", in.Email)
+		}
+		in.Email = addr.Address
+	}
 	pool, err := g.DB(ctx)
 	if err != nil {
 		return out, unavailable("the database", err)
@@ -170,6 +180,11 @@ func (g *Gateway) AddUser(ctx context.Context, who Principal, in UserIn) (out Ne
 		}
 		if err != nil {
 			return err
+		}
+		if in.Email != "" {
+			if u, err = q.SetUserEmail(ctx, db.SetUserEmailParams{Name: u.Name, Email: in.Email}); err != nil {
+				return err
+			}
 		}
 		out.User = u
 		out.Token, out.ExpiresAt, err = newToken(ctx, q, u.UserID, g.now().Add(in.TokenLife))
@@ -228,6 +243,31 @@ func (g *Gateway) RotateUser(ctx context.Context, who Principal, name string, li
 	return out, txErr(err)
 }
 
+// SetUserEmail sets where a person's alerts go ("" for nowhere): a
+// manager's alerts and reminders, with their one-click links.
+func (g *Gateway) SetUserEmail(ctx context.Context, who Principal, name, email string) (err error) {
+	defer func() { g.audit(ctx, who, "", "user.email", map[string]any{"name": name, "email": email}, err) }()
+	if email != "" {
+		addr, perr := mail.ParseAddress(email)
+		if perr != nil || addr.Name != "" || !strings.Contains(addr.Address, "@") || len(addr.Address) > 254 {
+			return fail(Invalid, "invalid", "email", "email %q is not an email address", email)
+		}
+		email = addr.Address
+	}
+	q, err := g.queries(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = q.SetUserEmail(ctx, db.SetUserEmailParams{Name: name, Email: email})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fail(NotFound, "user_not_found", "name", "no active user named %s", name)
+	}
+	if err != nil {
+		return unavailable("the database", err)
+	}
+	return nil
+}
+
 // RevokeUser revokes a person and every token of theirs, at once.
 func (g *Gateway) RevokeUser(ctx context.Context, who Principal, name string) (err error) {
 	defer func() { g.audit(ctx, who, "", "user.revoke", map[string]any{"name": name}, err) }()
@@ -256,6 +296,7 @@ type UserRow struct {
 	Name           string     `json:"name"`
 	Roles          []string   `json:"roles"`
 	Properties     []string   `json:"properties"`
+	Email          string     `json:"email,omitempty"`
 	CreatedBy      string     `json:"created_by"`
 	CreatedAt      time.Time  `json:"created_at"`
 	RevokedAt      *time.Time `json:"revoked_at,omitempty"`
@@ -279,7 +320,7 @@ func (g *Gateway) Users(ctx context.Context) ([]UserRow, error) {
 	}
 	out := []UserRow{}
 	for _, u := range users {
-		r := UserRow{Name: u.Name, Roles: u.Roles, Properties: u.Properties, CreatedBy: u.CreatedBy, CreatedAt: u.CreatedAt, RevokedAt: u.RevokedAt}
+		r := UserRow{Name: u.Name, Roles: u.Roles, Properties: u.Properties, Email: u.Email, CreatedBy: u.CreatedBy, CreatedAt: u.CreatedAt, RevokedAt: u.RevokedAt}
 		for _, t := range tokens {
 			if t.UserID != u.UserID {
 				continue

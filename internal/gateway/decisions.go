@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -49,6 +51,34 @@ type Decision struct {
 	Off         bool   `json:"off,omitempty"`          // hold: lift the hold
 	Item        string `json:"item,omitempty"`         // approve, decline: "keep:12"; empty: the only one pending
 	Rebuild     bool   `json:"rebuild,omitempty"`      // recheck_books: rebuild the workflow's view from the database first
+	// Message is the manager's own words to the tenant (keep, release,
+	// decline), shown above the statement in the tenant's next email.
+	// Stored with the decision's audit row (decision_messages), not in the
+	// request the workflow compares.
+	Message string `json:"message,omitempty"`
+}
+
+// MaxTenantMessage bounds a manager's message to the tenant, in characters.
+const MaxTenantMessage = 2000
+
+// CheckMessage cleans a manager's message to the tenant: line ends made
+// \n, spaces trimmed at both ends; it refuses one longer than
+// MaxTenantMessage characters or with control characters (other than new
+// lines and tabs) or text that is not UTF-8.
+func CheckMessage(msg string) (string, error) {
+	msg = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\r", "\n"))
+	if !utf8.ValidString(msg) {
+		return "", fail(Invalid, "invalid", "message", "the message is not UTF-8 text")
+	}
+	if n := utf8.RuneCountInString(msg); n > MaxTenantMessage {
+		return "", fail(Invalid, "too_long", "message", "the message has %d characters: at most %d", n, MaxTenantMessage)
+	}
+	for _, r := range msg {
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r) && r != '\u200d') {
+			return "", fail(Invalid, "invalid", "message", "the message holds a control character (%U): write plain text", r)
+		}
+	}
+	return msg, nil
 }
 
 // content is what the decision asks, as its audit row records it and the
@@ -122,6 +152,13 @@ func (d Decision) update(by workflows.Actor) any {
 func (g *Gateway) Decide(ctx context.Context, who Principal, leaseID string, d Decision) (deposit.State, error) {
 	var s deposit.State
 	content, err := d.content()
+	if err == nil && d.Message != "" {
+		if d.Kind != Keep && d.Kind != Release && d.Kind != Decline {
+			err = fail(Invalid, "invalid", "message", "a message to the tenant goes with keep, release or decline, not %s", d.Kind)
+		} else {
+			d.Message, err = CheckMessage(d.Message)
+		}
+	}
 	if err == nil {
 		err = who.may(d.Kind)
 	}
@@ -146,6 +183,14 @@ func (g *Gateway) Decide(ctx context.Context, who Principal, leaseID string, d D
 			g.audit(ctx, who, leaseID, d.Kind, d, err) // a key reused, or an earlier refusal sent again
 		}
 		return s, err
+	}
+	if d.Message != "" && !repeat {
+		// Before the Update: the tenant's email, sent once the workflow
+		// took the decision, reads it.
+		if err := q.InsertDecisionMessage(ctx, db.InsertDecisionMessageParams{AuditID: row.AuditID, LeaseID: leaseID, Message: d.Message}); err != nil {
+			g.finish(ctx, q, row.AuditID, false, "the message could not be stored")
+			return s, unavailable("the database", err)
+		}
 	}
 	if repeat {
 		s, err := g.state(ctx, leaseID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,8 +35,11 @@ type Property struct {
 	TimeZone               string `json:"time_zone"`
 	// UnclaimedAfterDays: a refund payout not marked paid this many days
 	// after it was issued is flagged to the manager (default 90).
-	UnclaimedAfterDays int32          `json:"unclaimed_after_days"`
-	PendingThreshold   *PendingChange `json:"pending_threshold_change,omitempty"`
+	UnclaimedAfterDays int32 `json:"unclaimed_after_days"`
+	// ReminderDays: the managers are reminded this many days before an
+	// automatic release (null: 10, 5 and 1; empty: never).
+	ReminderDays     []int          `json:"reminder_days"`
+	PendingThreshold *PendingChange `json:"pending_threshold_change,omitempty"`
 }
 
 // PendingChange is a threshold change waiting for a second books_admin.
@@ -59,11 +63,18 @@ type PropertyIn struct {
 	TimeZone       *string `json:"time_zone,omitempty"`
 	// UnclaimedAfterDays: days after which an unpaid refund payout is flagged.
 	UnclaimedAfterDays *int32 `json:"unclaimed_after_days,omitempty"`
+	// ReminderDays: days before an automatic release the property's
+	// managers are reminded (an empty list: never).
+	ReminderDays *[]int `json:"reminder_days,omitempty"`
 }
+
+// MaxReminders bounds a property's reminder schedule.
+const MaxReminders = 10
 
 func (in PropertyIn) empty() bool {
 	return in.ThresholdCents == nil && !in.ClearThreshold && in.ManagerEmail == nil && in.NSFFeeCents == nil &&
-		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil && in.UnclaimedAfterDays == nil
+		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil && in.UnclaimedAfterDays == nil &&
+		in.ReminderDays == nil
 }
 
 // SetProperty sets a property's policy. A new threshold where there was
@@ -78,7 +89,7 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		return out, err
 	}
 	if in.empty() {
-		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency, time zone or unclaimed days")
+		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency, time zone, unclaimed days or reminder days")
 	}
 	policy := db.SetPropertyPolicyParams{PropertyID: in.PropertyID}
 	if in.ThresholdCents != nil && in.ClearThreshold {
@@ -140,6 +151,24 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 	if in.UnclaimedAfterDays != nil && (*in.UnclaimedAfterDays < 1 || *in.UnclaimedAfterDays > 3650) {
 		return out, fail(Invalid, "invalid", "unclaimed_after_days", "unclaimed days must be from 1 to 3650")
 	}
+	var reminders []int32
+	if in.ReminderDays != nil {
+		days := *in.ReminderDays
+		if len(days) > MaxReminders {
+			return out, fail(Invalid, "invalid", "reminder_days", "give at most %d reminder days", MaxReminders)
+		}
+		reminders = []int32{}
+		for _, d := range days {
+			if d < 1 || d > 120 {
+				return out, fail(Invalid, "invalid", "reminder_days", "reminder day %d: give days before the release, from 1 to 120", d)
+			}
+			if !slices.Contains(reminders, int32(d)) {
+				reminders = append(reminders, int32(d))
+			}
+		}
+		slices.Sort(reminders)
+		slices.Reverse(reminders)
+	}
 	pool, err := g.DB(ctx)
 	if err != nil {
 		return out, unavailable("the database", err)
@@ -189,9 +218,17 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 			return err
 		}
 		if in.UnclaimedAfterDays != nil {
-			row, err = q.SetUnclaimedAfterDays(ctx, db.SetUnclaimedAfterDaysParams{PropertyID: in.PropertyID, UnclaimedAfterDays: *in.UnclaimedAfterDays})
+			if row, err = q.SetUnclaimedAfterDays(ctx, db.SetUnclaimedAfterDaysParams{PropertyID: in.PropertyID, UnclaimedAfterDays: *in.UnclaimedAfterDays}); err != nil {
+				return err
+			}
 		}
-		return err
+		if reminders != nil {
+			if err := q.SetPropertyReminderDays(ctx, db.SetPropertyReminderDaysParams{PropertyID: in.PropertyID, ReminderDays: reminders}); err != nil {
+				return err
+			}
+			row.ReminderDays = reminders
+		}
+		return nil
 	})
 	if err := txErr(err); err != nil {
 		return out, err
@@ -203,6 +240,12 @@ func propertyOf(row db.Property, pending *db.PropertyChange) Property {
 	p := Property{PropertyID: row.PropertyID, Name: row.Name, ManagerEmail: row.ManagerEmail, NSFFeeCents: row.NsfFeeCents,
 		Jurisdiction: row.Jurisdiction, BuildingUnits: row.BuildingUnits, Currency: row.Currency, TimeZone: row.TimeZone,
 		UnclaimedAfterDays: row.UnclaimedAfterDays}
+	if row.ReminderDays != nil {
+		p.ReminderDays = make([]int, 0, len(row.ReminderDays))
+		for _, d := range row.ReminderDays {
+			p.ReminderDays = append(p.ReminderDays, int(d))
+		}
+	}
 	if row.ApprovalThresholdCents.Valid {
 		v := row.ApprovalThresholdCents.Int64
 		p.ApprovalThresholdCents = &v

@@ -260,6 +260,18 @@ func (g *Gateway) StatementData(ctx context.Context, who Principal, leaseID, kin
 	if kind == templates.KindStatement {
 		data.RecipientName = ""
 	}
+	// The manager's newest message to the tenant, as their next email shows it.
+	q, err := g.queries(ctx)
+	if err != nil {
+		return data, err
+	}
+	switch m, err := q.LatestDecisionMessage(ctx, leaseID); {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return data, unavailable("the database", err)
+	default:
+		data.ManagerMessage = m.Message
+	}
 	return data, nil
 }
 

@@ -47,6 +47,9 @@ type Claims struct {
 // Signer makes and checks links.
 type Signer struct {
 	link, form []byte
+	// A manager's links have keys of their own (manager.go): a tenant's
+	// link never checks as a manager's, nor the other way round.
+	mlink, mform []byte
 	// Base is the server's public address (DEPOSITS_PUBLIC_URL), without a
 	// trailing slash: links are Base + "/t/" + token.
 	Base string
@@ -64,7 +67,8 @@ func New(secret, base string) (*Signer, error) {
 		m.Write([]byte("depositflow tenant " + label))
 		return m.Sum(nil)
 	}
-	return &Signer{link: derive("link"), form: derive("form"), Base: strings.TrimRight(base, "/"), TTL: DefaultTTL, Now: time.Now}, nil
+	return &Signer{link: derive("link"), form: derive("form"), mlink: derive("manager link"), mform: derive("manager form"),
+		Base: strings.TrimRight(base, "/"), TTL: DefaultTTL, Now: time.Now}, nil
 }
 
 func (s *Signer) now() time.Time {
@@ -159,3 +163,5 @@ func (s *Signer) CheckForm(token, form, posted string) bool {
 	got, err := b64.DecodeString(posted)
 	return err == nil && hmac.Equal(got, s.mac(s.form, token, form))
 }
+
+func hmacEqual(a, b []byte) bool { return hmac.Equal(a, b) }
