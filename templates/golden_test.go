@@ -188,6 +188,23 @@ func goldenCases() map[string]struct {
 			data Data
 		}{kind, tenantSideData(kind)}
 	}
+	// Money that left before the settlement (#16): the partial refund's
+	// own email, and a refund whose statement lists a transfer and an
+	// early refund among the previous refunds/transfers.
+	pr := goldenData(KindRefund)
+	pr.PartialRefund = &PartialRefund{Cents: 4000, Reason: "Key deposit returned", Payouts: []Line{}, LeftCents: 146000}
+	cases[KindPartialRefund] = struct {
+		kind string
+		data Data
+	}{KindPartialRefund, pr}
+	moved := goldenData(KindRefund)
+	moved.EarlierRefunds = []Line{{"Transferred to lease L-300 on 2026-11-20", 6000}, {"Refunded early on 2026-11-21", 4000}}
+	moved.EarlierRefundsCents, moved.RefundCents = 10000, moved.RefundCents-10000
+	moved.Payouts = []Line{{"Ana Lopez <ana@example.com>", 48360}, {"Bo Chen <bo@example.com>", 48359}}
+	cases["refund_after_transfer"] = struct {
+		kind string
+		data Data
+	}{KindRefund, moved}
 	cases["dispute_answer_maintained"] = struct {
 		kind string
 		data Data
