@@ -460,7 +460,7 @@ func TestErrorsAsProblemDetails(t *testing.T) {
 	require.Equal(t, 401, resp.StatusCode)
 	require.Equal(t, `Bearer realm="depositflow"`, resp.Header.Get("WWW-Authenticate"))
 	require.Equal(t, "urn:depositflow:problem:unauthenticated", p["type"])
-	resp, p = send("application/problem+json", key, "/v1/leases/L-nobody/refunds", `{}`)
+	resp, p = send("application/problem+json", key, "/v1/leases/L-nobody/teleport", `{}`)
 	require.Equal(t, 404, resp.StatusCode)
 	require.Equal(t, "not_found", p["code"])
 	require.Equal(t, before, fingerprint(t), "a refusal changed the database")
