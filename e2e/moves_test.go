@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,9 +10,11 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/depositflow/depositflow/internal/books"
 	"github.com/depositflow/depositflow/internal/deposit"
+	"github.com/depositflow/depositflow/workflows"
 )
 
 // Money moved before the settlement (#16): transfers, partial refunds and
@@ -262,4 +265,49 @@ func TestPartialRefundReachesThePMS(t *testing.T) {
 	require.EqualValues(t, 2500, d.AmountInCents)
 	require.Equal(t, "hooked@example.com", d.Email)
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM refunds WHERE refund_id = $1 AND partial_refund_id IS NOT NULL", d.RefundID))
+}
+
+// A transfer and a partial refund written to the database whose signals
+// never reached the workflow (Temporal away after the commit) are told by
+// the next reconcile pass: the source applies them once, the tenant gets
+// the partial refund's email, and the target the transfer's payment.
+func TestReconcileTellsTransfersAndPartialRefunds(t *testing.T) {
+	// Only this test's passes: the schedule's waits.
+	h := temporal.ScheduleClient().GetHandle(context.Background(), workflows.ReconcileScheduleID)
+	require.NoError(t, h.Pause(context.Background(), client.SchedulePauseOptions{Note: "paused by TestReconcileTellsTransfersAndPartialRefunds"}))
+	t.Cleanup(func() { _ = h.Unpause(context.Background(), client.ScheduleUnpauseOptions{}) })
+	src, dst := "L-e2e-mv-rec", "L-e2e-mv-rec-next"
+	must(t, "lease", "start", src, "--property", "mv-rec", "--unit", "1", "--amount", "500",
+		"--tenant-email", "rec@example.com", "--assess-for", "1h", "--release-after", "1h")
+	must(t, "lease", "start", dst, "--property", "mv-rec", "--unit", "2", "--amount", "100",
+		"--tenant-email", "rec@example.com", "--assess-for", "1h", "--release-after", "1h")
+	must(t, "payment", "record", src, "--amount", "500", "--ref", "CHK-REC")
+	waitMail(t, src, 2)
+	_, err := pool.Exec(context.Background(), `WITH t AS (
+		INSERT INTO transfers (from_lease_id, to_lease_id, currency, amount_in_cents, created_by, idempotency_key)
+		VALUES ($1, $2, 'USD', 10000, 'psql', 'sql-transfer-1') RETURNING transfer_id)
+		INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, transfer_id)
+		SELECT $2, l.resident_id, 10000, current_date, 'sql-transfer', 'psql', t.transfer_id FROM leases l, t WHERE l.lease_id = $2`, src, dst)
+	require.NoError(t, err)
+	_, err = pool.Exec(context.Background(), `WITH p AS (
+		INSERT INTO partial_refunds (lease_id, currency, amount_in_cents, created_by, idempotency_key)
+		VALUES ($1, 'USD', 2500, 'psql', 'sql-partial-1') RETURNING partial_refund_id)
+		INSERT INTO refunds (lease_id, resident_id, amount_in_cents, received_cents, arrears_cents, deductions_cents, recipient_name,
+		                     recipient_email, idempotency_key, partial_refund_id)
+		SELECT $1, l.resident_id, 2500, 50000, 0, 0, 'Rec', 'rec@example.com', 'sql-partial-1/refund/1', p.partial_refund_id
+		FROM leases l, p WHERE l.lease_id = $1`, src)
+	require.NoError(t, err)
+	require.Zero(t, status(t, src).EarlierRefundsCents, "nothing was signalled")
+
+	out := must(t, "reconcile")
+	require.Contains(t, out, "transfer ")
+	require.Contains(t, out, "partial refund ")
+	require.Contains(t, out, "payment sql-transfer")
+	var s deposit.State
+	require.Eventually(t, func() bool { s = status(t, src); return s.EarlierRefundsCents == 12500 }, 20e9, 1e8)
+	require.Len(t, s.EarlierRefunds, 2)
+	require.Eventually(t, func() bool { return status(t, dst).Stage == deposit.StageHeld }, 20e9, 1e8)
+	mails := waitMail(t, src, 3)
+	require.Equal(t, "Part of your security deposit refunded: $25.00", mails[2].Subject)
+	require.Contains(t, must(t, "reconcile"), "fixed 0")
 }
