@@ -341,7 +341,7 @@ VALUES ($1, COALESCE($2, ''), COALESCE($3, ''))
 ON CONFLICT (property_id) DO UPDATE
     SET name = COALESCE($2, properties.name),
         manager_email = COALESCE($3, properties.manager_email)
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, deposit_method, card_hold_renew_seconds
 `
 
 type UpsertPropertyDetailsParams struct {
@@ -366,6 +366,8 @@ func (q *Queries) UpsertPropertyDetails(ctx context.Context, arg UpsertPropertyD
 		&i.Currency,
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }

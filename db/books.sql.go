@@ -884,7 +884,7 @@ func (q *Queries) ReceivableLines(ctx context.Context, arg ReceivableLinesParams
 
 const setUnclaimedAfterDays = `-- name: SetUnclaimedAfterDays :one
 UPDATE properties SET unclaimed_after_days = $2 WHERE property_id = $1
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, deposit_method, card_hold_renew_seconds
 `
 
 type SetUnclaimedAfterDaysParams struct {
@@ -907,6 +907,8 @@ func (q *Queries) SetUnclaimedAfterDays(ctx context.Context, arg SetUnclaimedAft
 		&i.Currency,
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }

@@ -162,7 +162,7 @@ func (q *Queries) GetLeaseCharge(ctx context.Context, arg GetLeaseChargeParams) 
 }
 
 const getLeasePayment = `-- name: GetLeasePayment :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE payment_id = $1 AND lease_id = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, method, provider_payment_intent, provider_charge FROM payments WHERE payment_id = $1 AND lease_id = $2
 `
 
 type GetLeasePaymentParams struct {
@@ -187,12 +187,15 @@ func (q *Queries) GetLeasePayment(ctx context.Context, arg GetLeasePaymentParams
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
 
 const getPaymentByReference = `-- name: GetPaymentByReference :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE lease_id = $1 AND reference = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, method, provider_payment_intent, provider_charge FROM payments WHERE lease_id = $1 AND reference = $2
 `
 
 type GetPaymentByReferenceParams struct {
@@ -216,6 +219,9 @@ func (q *Queries) GetPaymentByReference(ctx context.Context, arg GetPaymentByRef
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
@@ -499,7 +505,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 const insertPayment = `-- name: InsertPayment :one
 INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, method, provider_payment_intent, provider_charge
 `
 
 type InsertPaymentParams struct {
@@ -534,6 +540,9 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (P
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
@@ -1006,7 +1015,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 }
 
 const listPayments = `-- name: ListPayments :many
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency FROM payments WHERE lease_id = $1 ORDER BY payment_id
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, method, provider_payment_intent, provider_charge FROM payments WHERE lease_id = $1 ORDER BY payment_id
 `
 
 func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, error) {
@@ -1031,6 +1040,9 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 			&i.ReturnReason,
 			&i.ReturnedBy,
 			&i.Currency,
+			&i.Method,
+			&i.ProviderPaymentIntent,
+			&i.ProviderCharge,
 		); err != nil {
 			return nil, err
 		}
@@ -1092,7 +1104,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 const returnPayment = `-- name: ReturnPayment :one
 UPDATE payments SET returned_at = now(), return_reason = $3, returned_by = $4
 WHERE lease_id = $1 AND reference = $2 AND returned_at IS NULL
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, method, provider_payment_intent, provider_charge
 `
 
 type ReturnPaymentParams struct {
@@ -1124,6 +1136,9 @@ func (q *Queries) ReturnPayment(ctx context.Context, arg ReturnPaymentParams) (P
 		&i.ReturnReason,
 		&i.ReturnedBy,
 		&i.Currency,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
