@@ -240,7 +240,7 @@ func (q *Queries) InsertCardRefund(ctx context.Context, arg InsertCardRefundPara
 }
 
 const listCardHolds = `-- name: ListCardHolds :many
-SELECT card_hold_id, lease_id, seq, payment_intent_id, payment_method, amount_cents, currency, status, captured_cents, idempotency_key, placed_at, ended_at FROM card_holds WHERE lease_id = $1 ORDER BY seq
+SELECT card_hold_id, lease_id, seq, payment_intent_id, payment_method, amount_cents, currency, status, captured_cents, idempotency_key, placed_at, ended_at FROM card_holds WHERE lease_id = $1 ORDER BY seq, card_hold_id
 `
 
 func (q *Queries) ListCardHolds(ctx context.Context, leaseID string) ([]CardHold, error) {

@@ -30,7 +30,7 @@ RETURNING *;
 SELECT * FROM card_holds WHERE payment_intent_id = $1;
 
 -- name: ListCardHolds :many
-SELECT * FROM card_holds WHERE lease_id = $1 ORDER BY seq;
+SELECT * FROM card_holds WHERE lease_id = $1 ORDER BY seq, card_hold_id;
 
 -- name: EndCardHold :one
 -- The hold was cancelled or captured; an ended hold stays as it ended.

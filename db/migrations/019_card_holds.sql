@@ -38,9 +38,9 @@ CREATE TABLE card_holds (
     captured_cents    bigint NOT NULL DEFAULT 0 CHECK (captured_cents >= 0 AND captured_cents <= amount_cents),
     idempotency_key   text NOT NULL UNIQUE,
     placed_at         timestamptz NOT NULL DEFAULT now(),
-    ended_at          timestamptz,
-    UNIQUE (lease_id, seq)
+    ended_at          timestamptz
 );
+CREATE INDEX card_holds_lease_idx ON card_holds (lease_id, seq);
 
 -- Refunds sent back to a card through the provider, one per refund row and
 -- card payment.
