@@ -306,6 +306,8 @@ type Policy struct {
 	Currency               *string `json:"currency,omitempty"`
 	TimeZone               *string `json:"time_zone,omitempty"`
 	UnclaimedAfterDays     *int32  `json:"unclaimed_after_days,omitempty"`
+	DepositMethod          *string `json:"deposit_method,omitempty"`
+	CardHoldRenewSeconds   *int64  `json:"card_hold_renew_seconds,omitempty"`
 }
 
 func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
@@ -315,7 +317,8 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.P
 	}
 	p, err := s.gw.SetProperty(r.Context(), who, gateway.PropertyIn{PropertyID: r.PathValue("property_id"), ThresholdCents: in.ApprovalThresholdCents,
 		ClearThreshold: in.ClearThreshold, ManagerEmail: in.ManagerEmail, NSFFeeCents: in.NSFFeeCents, Jurisdiction: in.Jurisdiction,
-		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays})
+		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays,
+		DepositMethod: in.DepositMethod, CardHoldRenewSeconds: in.CardHoldRenewSeconds})
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,13 @@ type Property struct {
 	TimeZone               string `json:"time_zone"`
 	// UnclaimedAfterDays: a refund payout not marked paid this many days
 	// after it was issued is flagged to the manager (default 90).
-	UnclaimedAfterDays int32          `json:"unclaimed_after_days"`
-	PendingThreshold   *PendingChange `json:"pending_threshold_change,omitempty"`
+	UnclaimedAfterDays int32 `json:"unclaimed_after_days"`
+	// DepositMethod is how new leases' deposits are taken: "payment" or
+	// "card_hold" (an authorization on the tenant's card, renewed every
+	// CardHoldRenewSeconds).
+	DepositMethod        string         `json:"deposit_method"`
+	CardHoldRenewSeconds int64          `json:"card_hold_renew_seconds"`
+	PendingThreshold     *PendingChange `json:"pending_threshold_change,omitempty"`
 }
 
 // PendingChange is a threshold change waiting for a second books_admin.
@@ -59,12 +64,21 @@ type PropertyIn struct {
 	TimeZone       *string `json:"time_zone,omitempty"`
 	// UnclaimedAfterDays: days after which an unpaid refund payout is flagged.
 	UnclaimedAfterDays *int32 `json:"unclaimed_after_days,omitempty"`
+	// DepositMethod: "payment" or "card_hold"; CardHoldRenewSeconds: how
+	// often a hold is placed again (1 second to 7 days).
+	DepositMethod        *string `json:"deposit_method,omitempty"`
+	CardHoldRenewSeconds *int64  `json:"card_hold_renew_seconds,omitempty"`
 }
 
 func (in PropertyIn) empty() bool {
 	return in.ThresholdCents == nil && !in.ClearThreshold && in.ManagerEmail == nil && in.NSFFeeCents == nil &&
-		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil && in.UnclaimedAfterDays == nil
+		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil && in.UnclaimedAfterDays == nil &&
+		in.DepositMethod == nil && in.CardHoldRenewSeconds == nil
 }
+
+// MaxCardHoldRenewal is the longest a hold may stand before it is placed
+// again: card networks let an authorization lapse after about 7 days.
+const MaxCardHoldRenewal = 7 * 24 * time.Hour
 
 // SetProperty sets a property's policy. A new threshold where there was
 // none applies at once; changing an existing one is recorded as pending
@@ -78,7 +92,7 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		return out, err
 	}
 	if in.empty() {
-		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency, time zone or unclaimed days")
+		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency, time zone, unclaimed days, deposit method or card hold renewal")
 	}
 	policy := db.SetPropertyPolicyParams{PropertyID: in.PropertyID}
 	if in.ThresholdCents != nil && in.ClearThreshold {
@@ -140,6 +154,19 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 	if in.UnclaimedAfterDays != nil && (*in.UnclaimedAfterDays < 1 || *in.UnclaimedAfterDays > 3650) {
 		return out, fail(Invalid, "invalid", "unclaimed_after_days", "unclaimed days must be from 1 to 3650")
 	}
+	cards := db.SetPropertyCardHoldsParams{PropertyID: in.PropertyID}
+	if in.DepositMethod != nil {
+		if m := *in.DepositMethod; m != DepositPayment && m != DepositCardHold {
+			return out, fail(Invalid, "invalid", "deposit_method", "deposit method %q: give payment or card_hold", m)
+		}
+		cards.DepositMethod = pgtype.Text{String: *in.DepositMethod, Valid: true}
+	}
+	if in.CardHoldRenewSeconds != nil {
+		if s := *in.CardHoldRenewSeconds; s < 1 || s > int64(MaxCardHoldRenewal/time.Second) {
+			return out, fail(Invalid, "invalid", "card_hold_renew_seconds", "a card hold is renewed every 1 second to 7 days (604800 seconds), before the card network lets it lapse")
+		}
+		cards.CardHoldRenewSeconds = pgtype.Int8{Int64: *in.CardHoldRenewSeconds, Valid: true}
+	}
 	pool, err := g.DB(ctx)
 	if err != nil {
 		return out, unavailable("the database", err)
@@ -189,7 +216,12 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 			return err
 		}
 		if in.UnclaimedAfterDays != nil {
-			row, err = q.SetUnclaimedAfterDays(ctx, db.SetUnclaimedAfterDaysParams{PropertyID: in.PropertyID, UnclaimedAfterDays: *in.UnclaimedAfterDays})
+			if row, err = q.SetUnclaimedAfterDays(ctx, db.SetUnclaimedAfterDaysParams{PropertyID: in.PropertyID, UnclaimedAfterDays: *in.UnclaimedAfterDays}); err != nil {
+				return err
+			}
+		}
+		if cards.DepositMethod.Valid || cards.CardHoldRenewSeconds.Valid {
+			row, err = q.SetPropertyCardHolds(ctx, cards)
 		}
 		return err
 	})
@@ -202,7 +234,7 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 func propertyOf(row db.Property, pending *db.PropertyChange) Property {
 	p := Property{PropertyID: row.PropertyID, Name: row.Name, ManagerEmail: row.ManagerEmail, NSFFeeCents: row.NsfFeeCents,
 		Jurisdiction: row.Jurisdiction, BuildingUnits: row.BuildingUnits, Currency: row.Currency, TimeZone: row.TimeZone,
-		UnclaimedAfterDays: row.UnclaimedAfterDays}
+		UnclaimedAfterDays: row.UnclaimedAfterDays, DepositMethod: row.DepositMethod, CardHoldRenewSeconds: row.CardHoldRenewSeconds}
 	if row.ApprovalThresholdCents.Valid {
 		v := row.ApprovalThresholdCents.Int64
 		p.ApprovalThresholdCents = &v
