@@ -62,9 +62,19 @@ func Start(t testing.TB, bin string) *Mock {
 		}
 		t.Skipf("stripe-mock is not at %s: run make tools (card holds are tested against it)", bin)
 	}
-	addr, err := freeAddr()
+	m, stop, err := Run(bin)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return m
+}
+
+// Run is Start for a set-up that outlives one test: stop ends it.
+func Run(bin string) (m *Mock, stop func(), err error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
 	}
 	// Its HTTPS listener (on by default, port 12112) takes a free port too,
 	// so that several can run at once.
@@ -72,13 +82,14 @@ func Start(t testing.TB, bin string) *Mock {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("stripe-mock: %v", err)
+		return nil, nil, fmt.Errorf("stripe-mock: %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if err := waitFor(addr, 20*time.Second); err != nil {
-		t.Fatalf("stripe-mock did not listen on %s: %v\n%s", addr, err, out.String())
+	kill := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	if err := waitFor(addr, 60*time.Second); err != nil {
+		kill()
+		return nil, nil, fmt.Errorf("stripe-mock did not answer on %s: %v\n%s", addr, err, out.String())
 	}
-	m := &Mock{}
+	m = &Mock{}
 	target, _ := url.Parse("http://" + addr)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,8 +97,8 @@ func Start(t testing.TB, bin string) *Mock {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
 		c := Call{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Form: form, Authorization: r.Header.Get("Authorization")}
-		if m.Fail != nil {
-			if status, msg := m.Fail(c); status != 0 {
+		if fail := m.failer(); fail != nil {
+			if status, msg := fail(c); status != 0 {
 				c.Status = status
 				m.record(c)
 				w.Header().Set("Content-Type", "application/json")
@@ -101,9 +112,21 @@ func Start(t testing.TB, bin string) *Mock {
 		c.Status = rec.status
 		m.record(c)
 	}))
-	t.Cleanup(srv.Close)
 	m.URL = srv.URL
-	return m
+	return m, func() { srv.Close(); kill() }, nil
+}
+
+// SetFail sets (or, nil, clears) Fail while calls may be running.
+func (m *Mock) SetFail(f func(Call) (int, string)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Fail = f
+}
+
+func (m *Mock) failer() func(Call) (int, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Fail
 }
 
 func (m *Mock) record(c Call) {

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/depositflow/depositflow/internal/books"
+	"github.com/depositflow/depositflow/internal/cardhold/stripemock"
+	"github.com/depositflow/depositflow/internal/deposit"
+)
+
+// stripe is the tests' stripe-mock behind its recording proxy (nil when
+// .tools/stripe-mock is missing); stripeKey the worker's secret key.
+var stripe *stripemock.Mock
+
+const stripeKey = "sk_test_e2eSECRETdoNotLog0123456789"
+
+// needStripe skips a card-hold test without stripe-mock, or fails it where
+// E2E_REQUIRE_TEMPORAL_CLI is set (CI runs make tools, which installs it).
+func needStripe(t *testing.T) {
+	t.Helper()
+	if stripe != nil {
+		return
+	}
+	require.Empty(t, os.Getenv("E2E_REQUIRE_TEMPORAL_CLI"), "stripe-mock is not at %s: run make tools", stripemock.Binary(".."))
+	t.Skipf("stripe-mock is not at %s: run make tools to test card holds", stripemock.Binary(".."))
+}
+
+// callsFor are the calls made to Stripe for a lease (by their idempotency keys).
+func callsFor(lease string) []stripemock.Call {
+	var out []stripemock.Call
+	for _, c := range stripe.Calls() {
+		if strings.HasPrefix(c.IdempotencyKey, "deposit-"+lease+"/") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestCardHoldLeaseEndToEnd: a property that takes deposits as card holds,
+// renewed every 3 seconds; a lease starts on the tenant's card, the hold is
+// placed and placed again (the old one cancelled), the tenant moves out, a
+// manager keeps part, and the release captures exactly the kept amount and
+// lets the rest go. The tenant's email says so, the capture is a card
+// payment in the books, the books tie, and the key is in no log.
+func TestCardHoldLeaseEndToEnd(t *testing.T) {
+	needStripe(t)
+	lease := "L-e2e-card"
+	out := must(t, "property", "set", "card-elm", "--deposit-method", "card_hold", "--card-hold-renew-every", "3s",
+		"--manager-email", "mgr@card-elm.example")
+	require.Contains(t, out, "Deposits are taken as holds on the tenant's card, placed again every 3s")
+	refusedWith(t, "takes deposits as card holds: give the tenant's card", "lease", "start", "L-e2e-card-none", "--property", "card-elm", "--unit", "1A",
+		"--amount", "1,000", "--tenant-email", "eve@example.com")
+	refusedWith(t, "is not a payment method ID", "lease", "start", "L-e2e-card-bad", "--property", "card-elm", "--unit", "1A",
+		"--amount", "1,000", "--tenant-email", "eve@example.com", "--card-payment-method", "4242424242424242")
+	must(t, "lease", "start", lease, "--property", "card-elm", "--unit", "1A", "--amount", "1,000",
+		"--tenant-email", "eve@example.com", "--tenant-name", "Eve Stone", "--assess-for", "2s", "--release-after", "1h",
+		"--card-payment-method", "pm_card_visa")
+
+	// Placed at once: held, with a receipt that says it is on the card.
+	var s deposit.State
+	require.Eventually(t, func() bool {
+		s = status(t, lease)
+		return s.Stage == deposit.StageHeld && s.CardHold != nil && s.CardHold.Status == deposit.HoldActive
+	}, 30*time.Second, 200*time.Millisecond)
+	require.Zero(t, s.ReceivedCents, "a hold is not money received")
+	first := s.CardHold.PaymentIntentID
+	receipt := waitMail(t, lease, 1)[0]
+	require.Contains(t, receipt.Subject, "is held on your card")
+	require.Contains(t, receipt.Text, "nothing has been taken from it")
+	place := callsFor(lease)[0]
+	require.Equal(t, "POST /v1/payment_intents", place.Method+" "+place.Path)
+	require.Equal(t, "deposit-"+lease+"/card-hold-1", place.IdempotencyKey)
+	require.Equal(t, "100000", place.Form.Get("amount"))
+	require.Equal(t, "manual", place.Form.Get("capture_method"))
+	require.Equal(t, "pm_card_visa", place.Form.Get("payment_method"))
+
+	// Placed again after 3 seconds: a new hold, then the first cancelled.
+	require.Eventually(t, func() bool { s = status(t, lease); return s.CardHold.Seq >= 2 }, 30*time.Second, 200*time.Millisecond)
+	require.NotEqual(t, first, s.CardHold.PaymentIntentID)
+	calls := callsFor(lease)
+	require.Equal(t, "deposit-"+lease+"/card-hold-2", calls[1].IdempotencyKey)
+	require.Equal(t, "POST /v1/payment_intents/"+first+"/cancel", calls[2].Method+" "+calls[2].Path)
+	require.Equal(t, "deposit-"+lease+"/card-hold-2/cancel-previous", calls[2].IdempotencyKey)
+	require.Contains(t, must(t, "status", lease), "Card hold")
+
+	// Moved out; a manager keeps part; released now.
+	must(t, "moveout", lease, "--date", now())
+	require.Eventually(t, func() bool { return status(t, lease).Stage == deposit.StageReleasePending }, 30*time.Second, 200*time.Millisecond)
+	must(t, "keep", lease, "--amount", "300", "--reason", "Burn mark on the counter")
+	must(t, "release", lease)
+	s = waitClosed(t, lease)
+
+	// Exactly the kept amount captured from the hold that stood; the rest released.
+	held := s.CardHold.PaymentIntentID
+	var captures []stripemock.Call
+	for _, c := range callsFor(lease) {
+		if strings.HasSuffix(c.Path, "/capture") {
+			captures = append(captures, c)
+		}
+		require.NotEqual(t, "/v1/payment_intents/"+held+"/cancel", c.Path, "the hold captured in part is not cancelled")
+	}
+	require.Len(t, captures, 1)
+	require.Equal(t, "/v1/payment_intents/"+held+"/capture", captures[0].Path)
+	require.Equal(t, "30000", captures[0].Form.Get("amount_to_capture"))
+	require.Equal(t, "deposit-"+lease+"/card-hold-capture", captures[0].IdempotencyKey)
+	require.Equal(t, deposit.HoldCaptured, s.CardHold.Status)
+	require.EqualValues(t, 30000, s.CardHold.CapturedCents)
+	require.EqualValues(t, 70000, s.CardHold.ReleasedCents)
+	require.Equal(t, deposit.OutcomeKept, s.Outcome)
+	require.EqualValues(t, 30000, s.ReceivedCents)
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM payments WHERE lease_id = $1 AND method = 'card' AND amount_in_cents = 30000 AND provider_payment_intent = $2", lease, held))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM card_holds WHERE lease_id = $1 AND status = 'captured' AND captured_cents = 30000", lease))
+	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM card_holds WHERE lease_id = $1 AND status = 'active'", lease))
+
+	// The tenant's email says what was taken and what was released.
+	msgs := mailFor(t, lease)
+	last := msgs[len(msgs)-1]
+	require.Contains(t, last.Text, "From the hold of $1,000.00 on your card we took $300.00")
+	require.Contains(t, last.Text, "the other $700.00 was released and was never taken")
+	require.Contains(t, last.Text, "Burn mark on the counter")
+
+	// The books tie: the capture came in as a payment and went out as the keep.
+	var l books.Liability
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "card-elm", "-o", "json")), &l))
+	require.True(t, l.Ties, "%+v", l)
+	require.Zero(t, l.TotalHeldCents)
+	var tb books.TrialBalance
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "trial-balance", "--property", "card-elm", "-o", "json")), &tb))
+	require.True(t, tb.Balanced, "%+v", tb)
+	must(t, "ledger", lease) // exits 1 unless the lease's ledger conserves
+
+	// The provider's secret key is in no log.
+	log, err := os.ReadFile(workerLog)
+	require.NoError(t, err)
+	require.NotContains(t, string(log), stripeKey)
+	require.NotContains(t, string(log), "SECRETdoNotLog")
+}
