@@ -33,14 +33,16 @@ func TestBooksOpenBalancedOnExistingFacts(t *testing.T) {
 	lease := func(id string, cents int64) int64 {
 		r, err := q.CreateResident(ctx, db.CreateResidentParams{Email: id + "@legacy.example", Name: id})
 		require.NoError(t, err)
-		_, err = q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: id, PropertyID: "legacy", UnitID: "1", ResidentID: r.ResidentID,
-			RequestedCents: pgtype.Int8{Int64: cents, Valid: true}, AssessForSeconds: 60, ReleaseAfterSeconds: 120})
+		// In SQL of its own: today's queries return the columns later
+		// migrations add to leases and payments.
+		_, err = old.Exec(ctx, `INSERT INTO leases (lease_id, property_id, unit_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds)
+			VALUES ($1, 'legacy', '1', $2, $3, 60, 120)`, id, r.ResidentID, cents)
 		require.NoError(t, err)
 		return r.ResidentID
 	}
 	pay := func(id string, resident, cents int64, ref string) {
-		_, err := q.InsertPayment(ctx, db.InsertPaymentParams{LeaseID: id, ResidentID: resident, AmountInCents: cents,
-			TransactionDate: pgtype.Date{Time: day("2025-06-01"), Valid: true}, Reference: ref, CreatedBy: "pms"})
+		_, err := old.Exec(ctx, `INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
+			VALUES ($1, $2, $3, $4, $5, 'pms')`, id, resident, cents, pgtype.Date{Time: day("2025-06-01"), Valid: true}, ref)
 		require.NoError(t, err)
 	}
 	charge := func(id string, resident int64, code string, cents int64) {
@@ -54,7 +56,7 @@ func TestBooksOpenBalancedOnExistingFacts(t *testing.T) {
 	b := lease("OLD-2", 80000)
 	pay("OLD-2", b, 80000, "B1")
 	pay("OLD-2", b, 5000, "B2")
-	_, err = q.ReturnPayment(ctx, db.ReturnPaymentParams{LeaseID: "OLD-2", Reference: "B2", ReturnReason: "nsf", ReturnedBy: "pms"})
+	_, err = old.Exec(ctx, `UPDATE payments SET returned_at = now(), return_reason = 'nsf', returned_by = 'pms' WHERE lease_id = 'OLD-2' AND reference = 'B2'`)
 	require.NoError(t, err)
 	charge("OLD-2", b, "NSF_FEE", 2500)
 	charge("OLD-2", b, "CLEANING", 10000)
