@@ -124,6 +124,11 @@ func TestCardHoldLeaseEndToEnd(t *testing.T) {
 	require.Contains(t, last.Text, "From the hold of $1,000.00 on your card we took $300.00")
 	require.Contains(t, last.Text, "the other $700.00 was released and was never taken")
 	require.Contains(t, last.Text, "Burn mark on the counter")
+	var notice bool
+	for _, m := range msgs {
+		notice = notice || strings.Contains(m.Text, "Your deposit is a hold of $1,000.00 on your card: on the release date")
+	}
+	require.True(t, notice, "the move-out statement says the deposit is a hold on the card")
 
 	// The books tie: the capture came in as a payment and went out as the keep.
 	var l books.Liability
@@ -134,6 +139,41 @@ func TestCardHoldLeaseEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "trial-balance", "--property", "card-elm", "-o", "json")), &tb))
 	require.True(t, tb.Balanced, "%+v", tb)
 	must(t, "ledger", lease) // exits 1 unless the lease's ledger conserves
+
+	// A PMS starts a lease on the card too; released with nothing kept,
+	// its hold is cancelled and nothing is taken.
+	pmsLease := "L-e2e-card-pms"
+	key := newKey(t, "card-pms", "card-elm")
+	expect(t, call(t, "POST", serverURL+"/v1/leases", key, map[string]any{"lease_id": pmsLease, "property_id": "card-elm", "unit_id": "2B",
+		"deposit_amount_in_cents": 50000, "tenants": []map[string]any{{"email": "fay@example.com", "name": "Fay Lin"}},
+		"assess_for_seconds": 1, "release_after_seconds": 3600, "card_payment_method": "pm_card_mastercard"}), 201)
+	require.Eventually(t, func() bool {
+		h := status(t, pmsLease).CardHold
+		return h != nil && h.Status == deposit.HoldActive
+	}, 30*time.Second, 200*time.Millisecond)
+	must(t, "moveout", pmsLease, "--date", now())
+	require.Eventually(t, func() bool { return status(t, pmsLease).Stage == deposit.StageReleasePending }, 30*time.Second, 200*time.Millisecond)
+	must(t, "release", pmsLease)
+	ps := waitClosed(t, pmsLease)
+	require.Equal(t, deposit.OutcomeNothingDue, ps.Outcome)
+	require.Equal(t, deposit.HoldReleased, ps.CardHold.Status)
+	pcalls := callsFor(pmsLease)
+	require.Equal(t, "pm_card_mastercard", pcalls[0].Form.Get("payment_method"))
+	lastCall := pcalls[len(pcalls)-1]
+	require.Equal(t, "/v1/payment_intents/"+ps.CardHold.PaymentIntentID+"/cancel", lastCall.Path)
+	require.Equal(t, "deposit-"+pmsLease+"/card-hold-release", lastCall.IdempotencyKey)
+	for _, c := range pcalls {
+		require.NotContains(t, c.Path, "/capture")
+	}
+	require.EqualValues(t, 0, count(t, "SELECT count(*) FROM payments WHERE lease_id = $1", pmsLease))
+	require.Eventually(t, func() bool {
+		for _, m := range mailFor(t, pmsLease) {
+			if strings.Contains(m.Text, "The hold of $500.00 on your card was released in full") {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "the tenant is told the hold was released")
 
 	// The provider's secret key is in no log.
 	log, err := os.ReadFile(workerLog)

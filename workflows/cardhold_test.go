@@ -139,6 +139,7 @@ func TestCardHoldRenewsEverySevenDaysUntilTheRelease(t *testing.T) {
 	require.Zero(t, s.ReceivedCents)
 	require.NotContains(t, h.emailKinds(), templates.KindRequest, "a deposit held on the card is not asked for")
 	require.Contains(t, h.emailKinds(), templates.KindReceipt)
+	require.Equal(t, templates.KindRefund, h.emailKinds()[len(h.emailKinds())-1], "the tenant is told the hold was released")
 }
 
 func TestCardHoldRenewsAtThePropertysInterval(t *testing.T) {

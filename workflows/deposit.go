@@ -677,7 +677,8 @@ func (d *flow) settle(ctx workflow.Context) error {
 	}
 	if s.BalanceOwedCents > 0 {
 		d.email(templates.KindBalanceOwed, "")
-	} else if s.Outcome != deposit.OutcomeNothingDue {
+	} else if s.Outcome != deposit.OutcomeNothingDue || (d.cardOn && d.state.CardHold != nil) {
+		// A hold on the card that was released is news to the tenant too.
 		d.email(templates.KindRefund, "")
 	}
 	return nil
