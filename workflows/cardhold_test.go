@@ -264,3 +264,30 @@ func TestLeaseWithoutACardTakesNoHold(t *testing.T) {
 	require.Empty(t, c.calls)
 	require.Nil(t, s.CardHold)
 }
+
+// A lease that continues as new keeps its hold: the next run renews it on
+// the same schedule and captures it at the release.
+func TestCardHoldContinuesAsNew(t *testing.T) {
+	h, c := cardLease(t)
+	h.after(3*day, func() { h.env.SetContinueAsNewSuggested(true) })  // held, before the move-out
+	h.after(25*day, func() { h.env.SetContinueAsNewSuggested(true) }) // in the release wait
+	h.update(26*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 25000, Reason: "Scuffs"}, "", nil)
+	s := h.run(cardIn)
+	require.Equal(t, 3, h.runs, "two continue-as-new")
+	var renewals []time.Duration
+	for i, k := range c.calls {
+		if k.Op == "renew" {
+			renewals = append(renewals, k.At.Sub(t0))
+			require.Equal(t, c.calls[i-1].ID, k.Old)
+			require.Equal(t, fmt.Sprintf("deposit-L1/card-hold-%d", len(renewals)+1), k.Key)
+		}
+	}
+	require.Equal(t, []time.Duration{7 * day, 14 * day, 21 * day, 28 * day}, renewals)
+	last := c.calls[len(c.calls)-1]
+	require.Equal(t, "capture", last.Op)
+	require.EqualValues(t, 25000, last.Cent)
+	require.Equal(t, "pi_5", last.ID)
+	require.Equal(t, deposit.OutcomeKept, s.Outcome)
+	require.Equal(t, []string{"receipt", "notice", "refund"}, h.emailKinds(), "every email once")
+	requireConserved(t, s)
+}
