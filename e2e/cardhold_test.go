@@ -181,3 +181,75 @@ func TestCardHoldLeaseEndToEnd(t *testing.T) {
 	require.NotContains(t, string(log), stripeKey)
 	require.NotContains(t, string(log), "SECRETdoNotLog")
 }
+
+// TestFailedCardHoldRenewalEmailsTheManager: Stripe declines a renewal; the
+// property's manager is emailed at once, the lease's status shows it, and
+// the next attempt (a new idempotency key) places the hold again.
+func TestFailedCardHoldRenewalEmailsTheManager(t *testing.T) {
+	needStripe(t)
+	lease := "L-e2e-card-fail"
+	must(t, "property", "set", "card-oak", "--deposit-method", "card_hold", "--card-hold-renew-every", "2s",
+		"--manager-email", "mgr@card-oak.example")
+	declined := "deposit-" + lease + "/card-hold-2"
+	stripe.SetFail(func(c stripemock.Call) (int, string) {
+		if c.IdempotencyKey == declined {
+			return stripemock.Declined()
+		}
+		return 0, ""
+	})
+	defer stripe.SetFail(nil)
+	must(t, "lease", "start", lease, "--property", "card-oak", "--unit", "3C", "--amount", "800",
+		"--tenant-email", "gil@example.com", "--assess-for", "1s", "--release-after", "1h", "--card-payment-method", "pm_card_visa")
+
+	var alert time.Time
+	defer func() {
+		if t.Failed() {
+			for _, m := range mailFor(t, lease) {
+				t.Logf("mail to %s: %s", m.Header.Get("To"), m.Subject)
+			}
+			for _, c := range callsFor(lease) {
+				t.Logf("stripe %s %s %s %d", c.Method, c.Path, c.IdempotencyKey, c.Status)
+			}
+			st, _ := json.Marshal(status(t, lease))
+			t.Logf("status %s", st)
+		}
+	}()
+	require.Eventually(t, func() bool {
+		for _, m := range mailFor(t, lease) {
+			if strings.Contains(m.Header.Get("To"), "mgr@card-oak.example") && strings.Contains(m.Subject, "The hold on the card for lease "+lease+" failed") {
+				require.Contains(t, m.Text, "card_declined")
+				alert, _ = m.Header.Date()
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "the manager is emailed when the renewal is declined")
+	var declinedAt time.Time
+	for _, c := range callsFor(lease) {
+		if c.IdempotencyKey == declined {
+			require.Equal(t, 402, c.Status)
+			declinedAt = time.Now()
+		}
+	}
+	require.False(t, declinedAt.IsZero())
+	require.WithinDuration(t, time.Now(), alert, 30*time.Second)
+	s := status(t, lease)
+	require.Equal(t, deposit.StageHeld, s.Stage, "the first hold still stands")
+	require.Contains(t, must(t, "status", lease), "CARD HOLD FAILED")
+
+	// Tried again 2 s later under a new key: placed, the failure cleared.
+	require.Eventually(t, func() bool {
+		h := status(t, lease).CardHold
+		return h.Seq >= 2 && h.Failure == ""
+	}, 30*time.Second, 200*time.Millisecond)
+	var retried bool
+	for _, c := range callsFor(lease) {
+		retried = retried || (c.IdempotencyKey == declined+"-retry-1" && c.Status == 200)
+	}
+	require.True(t, retried, "the retry is a new request to Stripe")
+
+	must(t, "moveout", lease, "--date", now())
+	require.Eventually(t, func() bool { return status(t, lease).Stage == deposit.StageReleasePending }, 30*time.Second, 200*time.Millisecond)
+	must(t, "release", lease)
+	require.Equal(t, deposit.HoldReleased, waitClosed(t, lease).CardHold.Status)
+}

@@ -59,10 +59,10 @@ func (d *flow) placeHold(ctx workflow.Context) {
 	h := d.state.CardHold
 	seq := h.Seq + 1
 	key := fmt.Sprintf("card-hold-%d", seq)
-	if h.Failures > 0 {
-		// A refusal is remembered by the provider under its key: a new
-		// attempt is a new request.
-		key += fmt.Sprintf("-after-%d-failures", h.Failures)
+	if h.FailedSeq == seq {
+		// A refusal is remembered by the provider under its key: another
+		// attempt at the same hold is a new request.
+		key += fmt.Sprintf("-retry-%d", h.Failures)
 	}
 	in := activities.CardHoldInput{LeaseID: d.in.LeaseID, PaymentMethod: h.PaymentMethod, AmountCents: h.AmountCents, Seq: seq, Key: d.key(key)}
 	fn := a.PlaceCardHold
@@ -93,7 +93,7 @@ func (d *flow) cardHoldFailed(ctx workflow.Context, err error) {
 		why = ae.Message()
 	}
 	h.Failures++
-	h.Failure = why
+	h.Failure, h.FailedSeq = why, h.Seq+1
 	if !h.Active() {
 		h.Status = deposit.HoldFailed
 	}

@@ -184,7 +184,7 @@ func TestFailedCardHoldRenewalTellsTheManagerAtOnce(t *testing.T) {
 	// Tried again an hour later, under a new key (the provider remembers a refusal by its key).
 	require.Equal(t, []string{"place", "renew-refused", "renew"}, c.ops()[:3])
 	require.Equal(t, t0.Add(7*day+time.Hour), c.calls[2].At)
-	require.Equal(t, "deposit-L1/card-hold-2-after-1-failures", c.calls[2].Key)
+	require.Equal(t, "deposit-L1/card-hold-2-retry-1", c.calls[2].Key)
 	require.Equal(t, "pi_1", c.calls[2].Old)
 }
 

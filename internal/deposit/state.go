@@ -64,8 +64,9 @@ type CardHold struct {
 	ReleasedCents   int64     `json:"released_cents,omitempty"`
 	// Failure is the last placement or renewal that failed (the manager
 	// was told at once); empty once a hold is placed again.
-	Failure  string `json:"failure,omitempty"`
-	Failures int    `json:"failures,omitempty"`
+	Failure   string `json:"failure,omitempty"`
+	Failures  int    `json:"failures,omitempty"`
+	FailedSeq int    `json:"failed_seq,omitempty"` // the hold whose placement failed last
 }
 
 // Card hold statuses.
