@@ -54,6 +54,13 @@ func TestCardHoldLeaseEndToEnd(t *testing.T) {
 	out := must(t, "property", "set", "card-elm", "--deposit-method", "card_hold", "--card-hold-renew-every", "3s",
 		"--manager-email", "mgr@card-elm.example")
 	require.Contains(t, out, "Deposits are taken as holds on the tenant's card, placed again every 3s")
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM properties WHERE property_id = 'card-elm' AND deposit_method = 'card_hold' AND card_hold_renew_seconds = 3"))
+	refusedWith(t, `deposit method "cash": give payment or card_hold`, "property", "set", "card-elm", "--deposit-method", "cash")
+	refusedWith(t, "--card-hold-renew-every \"200h\"", "property", "set", "card-elm", "--card-hold-renew-every", "200h")
+	r := asUser(t, "cara", []string{"manager"}, "property", "set", "card-elm", "--deposit-method", "payment")
+	require.Equal(t, 3, r.code, "a manager does not set a property's policy: %s", r.stderr)
+	refusedWith(t, "takes deposits as payments, not card holds", "lease", "start", "L-e2e-card-pay", "--property", "card-pay", "--unit", "1A",
+		"--amount", "1,000", "--tenant-email", "eve@example.com", "--card-payment-method", "pm_card_visa")
 	refusedWith(t, "takes deposits as card holds: give the tenant's card", "lease", "start", "L-e2e-card-none", "--property", "card-elm", "--unit", "1A",
 		"--amount", "1,000", "--tenant-email", "eve@example.com")
 	refusedWith(t, "is not a payment method ID", "lease", "start", "L-e2e-card-bad", "--property", "card-elm", "--unit", "1A",
