@@ -366,6 +366,43 @@ func (q *Queries) SetLeaseCardPaymentMethod(ctx context.Context, arg SetLeaseCar
 	return err
 }
 
+const setPaymentByCard = `-- name: SetPaymentByCard :one
+UPDATE payments SET method = 'card', provider_payment_intent = $3
+WHERE lease_id = $1 AND payment_id = $2
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, method, provider_payment_intent, provider_charge
+`
+
+type SetPaymentByCardParams struct {
+	LeaseID               string      `json:"lease_id"`
+	PaymentID             int64       `json:"payment_id"`
+	ProviderPaymentIntent pgtype.Text `json:"provider_payment_intent"`
+}
+
+// A payment the tenant made by card through the provider (a PMS says so):
+// its refund goes back to the card.
+func (q *Queries) SetPaymentByCard(ctx context.Context, arg SetPaymentByCardParams) (Payment, error) {
+	row := q.db.QueryRow(ctx, setPaymentByCard, arg.LeaseID, arg.PaymentID, arg.ProviderPaymentIntent)
+	var i Payment
+	err := row.Scan(
+		&i.PaymentID,
+		&i.LeaseID,
+		&i.ResidentID,
+		&i.AmountInCents,
+		&i.TransactionDate,
+		&i.Reference,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.ReturnedAt,
+		&i.ReturnReason,
+		&i.ReturnedBy,
+		&i.Currency,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
+	)
+	return i, err
+}
+
 const setPropertyCardHolds = `-- name: SetPropertyCardHolds :one
 UPDATE properties
 SET deposit_method = COALESCE($1, deposit_method),

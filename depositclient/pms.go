@@ -89,6 +89,8 @@ type Payment struct {
 	ResidentID      string `json:"resident_id,omitempty"`
 	AmountInCents   int64  `json:"amount_in_cents"`
 	Currency        string `json:"currency,omitempty"`
+	// CardPaymentIntent: paid by card through the card provider (pi_...).
+	CardPaymentIntent string `json:"card_payment_intent,omitempty"`
 }
 
 // Charge is a charge on the resident ledger (schema Charge).

@@ -260,3 +260,32 @@ func TestFailedCardHoldRenewalEmailsTheManager(t *testing.T) {
 	must(t, "release", lease)
 	require.Equal(t, deposit.HoldReleased, waitClosed(t, lease).CardHold.Status)
 }
+
+// TestCardPaymentIsRefundedToTheCard: a payment the tenant made by card
+// through Stripe (recorded with its PaymentIntent) is refunded to the card
+// through Stripe at the release, exactly the refund, under the step's key.
+func TestCardPaymentIsRefundedToTheCard(t *testing.T) {
+	needStripe(t)
+	lease := "L-e2e-card-refund"
+	must(t, "lease", "start", lease, "--property", "card-plain", "--unit", "4D", "--amount", "1,000",
+		"--tenant-email", "hal@example.com", "--assess-for", "1s", "--release-after", "1h")
+	refusedWith(t, "is not a PaymentIntent ID", "payment", "record", lease, "--amount", "1000", "--ref", "ST-1", "--card-payment-intent", "ch_123")
+	must(t, "payment", "record", lease, "--amount", "1000", "--ref", "ST-1", "--card-payment-intent", "pi_e2eTenantPaid")
+	require.Eventually(t, func() bool { return status(t, lease).Stage == deposit.StageHeld }, 30*time.Second, 200*time.Millisecond)
+	must(t, "moveout", lease, "--date", now())
+	require.Eventually(t, func() bool { return status(t, lease).Stage == deposit.StageReleasePending }, 30*time.Second, 200*time.Millisecond)
+	must(t, "keep", lease, "--amount", "250", "--reason", "Cracked tiles")
+	must(t, "release", lease)
+	s := waitClosed(t, lease)
+	require.EqualValues(t, 75000, s.RefundCents)
+	require.Eventually(t, func() bool { return len(callsFor(lease)) == 1 }, 30*time.Second, 100*time.Millisecond)
+	c := callsFor(lease)[0]
+	require.Equal(t, "POST /v1/refunds", c.Method+" "+c.Path)
+	require.Equal(t, "pi_e2eTenantPaid", c.Form.Get("payment_intent"))
+	require.Equal(t, "75000", c.Form.Get("amount"))
+	require.Regexp(t, `^deposit-`+lease+`/card-refund-[0-9]+$`, c.IdempotencyKey)
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM card_refunds WHERE lease_id = $1 AND amount_cents = 75000", lease))
+	var l books.Liability
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "card-plain", "-o", "json")), &l))
+	require.True(t, l.Ties, "%+v", l)
+}

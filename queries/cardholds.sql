@@ -62,3 +62,10 @@ RETURNING *;
 
 -- name: ListCardRefunds :many
 SELECT * FROM card_refunds WHERE lease_id = $1 ORDER BY card_refund_id;
+
+-- name: SetPaymentByCard :one
+-- A payment the tenant made by card through the provider (a PMS says so):
+-- its refund goes back to the card.
+UPDATE payments SET method = 'card', provider_payment_intent = $3
+WHERE lease_id = $1 AND payment_id = $2
+RETURNING *;

@@ -184,6 +184,16 @@ func (d *flow) settleCardHold(ctx workflow.Context) error {
 	return nil
 }
 
+// paidByCard says whether a payment that still counts was made by card.
+func (d *flow) paidByCard() bool {
+	for _, p := range d.state.Payments {
+		if p.Method == deposit.MethodCard && !p.Returned {
+			return true
+		}
+	}
+	return false
+}
+
 // refundToCards sends what the settlement refunds back to the cards it
 // was paid with, through the same provider, up to each card payment.
 func (d *flow) refundToCards(ctx workflow.Context, refund int64) error {

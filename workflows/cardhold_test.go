@@ -291,3 +291,20 @@ func TestCardHoldContinuesAsNew(t *testing.T) {
 	require.Equal(t, []string{"receipt", "notice", "refund"}, h.emailKinds(), "every email once")
 	requireConserved(t, s)
 }
+
+// A lease that takes payments, paid by card through the provider (a PMS
+// said so): the refund goes back to the card.
+func TestCardPaymentOfAPaymentLeaseIsRefundedToTheCard(t *testing.T) {
+	h := newHarness(t, 100000)
+	c := h.withCards()
+	h.at(time.Hour, SignalPayment, deposit.Payment{PaymentID: 5, AmountCents: 100000, Reference: "PMS-5", Date: "2026-11-02",
+		Method: deposit.MethodCard, PaymentIntent: "pi_paid"})
+	h.at(2*day, SignalMoveOut, moveOutDay(1))
+	h.update(3*day, UpdateKeep, KeepRequest{Actor: mgr, AmountCents: 40000, Reason: "Broken blinds"}, "", nil)
+	s := h.run(LeaseInput{})
+	require.Equal(t, []string{"refund"}, c.ops())
+	require.EqualValues(t, 60000, c.calls[0].Cent)
+	require.Equal(t, "deposit-L1/card-refund-5", c.calls[0].Key)
+	require.Nil(t, s.CardHold)
+	require.EqualValues(t, 60000, s.RefundCents)
+}

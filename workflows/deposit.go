@@ -646,7 +646,9 @@ func (d *flow) settle(ctx workflow.Context) error {
 		if d.disputesOn {
 			d.adoptHeld(res.Held)
 		}
-		if d.cardOn && s.RefundCents > 0 {
+		// What the tenant paid by card goes back to the card (leases that
+		// settled before card payments existed had none).
+		if s.RefundCents > 0 && d.paidByCard() && workflow.GetVersion(ctx, "card-holds", workflow.DefaultVersion, 1) >= 1 {
 			if err := d.refundToCards(ctx, s.RefundCents); err != nil {
 				return err
 			}

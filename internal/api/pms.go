@@ -294,6 +294,9 @@ type Payment struct {
 	ResidentID      string `json:"resident_id,omitempty"`
 	AmountInCents   int64  `json:"amount_in_cents"`
 	Currency        string `json:"currency,omitempty"`
+	// CardPaymentIntent: paid by card through the card provider (pi_...);
+	// a refund goes back to the card.
+	CardPaymentIntent string `json:"card_payment_intent,omitempty"`
 }
 
 func (s *Server) postPayment(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
@@ -319,7 +322,7 @@ func (s *Server) PostPayment(ctx context.Context, who gateway.Principal, leaseID
 		}
 	}
 	return s.gw.RecordPayment(ctx, who, gateway.PaymentIn{LeaseID: leaseID, Cents: in.AmountInCents, Currency: in.Currency, Date: day,
-		Reference: in.PaymentID, ResidentExternalID: in.ResidentID})
+		Reference: in.PaymentID, ResidentExternalID: in.ResidentID, CardPaymentIntent: in.CardPaymentIntent})
 }
 
 // ReturnedPayment says a payment came back.

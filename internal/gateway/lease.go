@@ -559,12 +559,17 @@ const (
 
 // CheckCardPaymentMethod refuses what is not a provider's payment method ID.
 func CheckCardPaymentMethod(pm string) error {
-	if !strings.HasPrefix(pm, "pm_") || len(pm) > 255 || strings.ContainsFunc(pm, func(r rune) bool {
-		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	}) {
+	if !validProviderID("pm_", pm) {
 		return fail(Invalid, "invalid", "card_payment_method", "card payment method %q is not a payment method ID such as pm_1Hh1...", pm)
 	}
 	return nil
+}
+
+// validProviderID says whether id is a provider's ID with the prefix.
+func validProviderID(prefix, id string) bool {
+	return strings.HasPrefix(id, prefix) && len(id) > len(prefix) && len(id) <= 255 && !strings.ContainsFunc(id, func(r rune) bool {
+		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	})
 }
 
 // cardTerms are the card a lease's deposit is held on and how often the
