@@ -8,6 +8,7 @@ TOOLS := $(CURDIR)/.tools
 SQLC_VERSION := v1.31.1
 TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
+STRIPE_MOCK_VERSION := v0.203.0
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
 .PHONY: all build dev test unit check check-tools generate tools postgres histories screenshots chaos bench bench-topology clean
@@ -51,7 +52,7 @@ check: check-tools
 generate: $(TOOLS)/sqlc
 	$(TOOLS)/sqlc generate
 
-tools: check-tools $(TOOLS)/temporal
+tools: check-tools $(TOOLS)/temporal $(TOOLS)/stripe-mock
 
 check-tools: $(TOOLS)/sqlc $(TOOLS)/workflowcheck
 
@@ -63,6 +64,11 @@ $(TOOLS)/workflowcheck:
 
 $(TOOLS)/temporal:
 	GOBIN=$(TOOLS) go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+# Stripe's API as a local server: the card-hold tests start it (stateless,
+# it answers with fixture objects).
+$(TOOLS)/stripe-mock:
+	GOBIN=$(TOOLS) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 ## postgres: the PostgreSQL server binaries (the project runs its own throwaway clusters).
 postgres:

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/depositflow/depositflow/internal/cardhold"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ type Activities struct {
 	// DisputeRemindAfter is how long a disputed item waits for an answer
 	// before a reminder (DefaultDisputeRemindAfter when zero).
 	DisputeRemindAfter time.Duration
+	// Cards is the card provider of card-hold deposits (nil: the worker
+	// has no STRIPE_SECRET_KEY, and card activities wait for one that has).
+	Cards cardhold.Provider
 }
 
 // New returns the activities over a database pool and a mailer.
@@ -654,6 +658,18 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 			return EmailResult{}, err
 		}
 		in.Data.MoveOutAlert = in.MoveOutAlert
+		if in.Data.CardHold == nil {
+			// A deposit held on a card says so, and at the release what
+			// the hold became.
+			h, err := CardHoldOf(ctx, a.q(), in.LeaseID)
+			if err != nil {
+				return EmailResult{}, err
+			}
+			if h != nil {
+				in.Data.CardHold = &templates.CardHold{AmountCents: h.AmountCents, Status: h.Status,
+					CapturedCents: h.CapturedCents, ReleasedCents: h.ReleasedCents}
+			}
+		}
 	}
 	return a.deliver(ctx, in, atRiskFact(in))
 }

@@ -305,7 +305,7 @@ func Statement(ctx context.Context, q *db.Queries, leaseID, kind string) (templa
 // manager rather than the tenants.
 func ForManager(kind string) bool {
 	return kind == templates.KindReminder || kind == templates.KindBooksDisagree || kind == templates.KindUnclaimedRefund || kind == templates.KindApproval ||
-		kind == templates.KindDisputeOpened || kind == templates.KindDisputeReminder
+		kind == templates.KindDisputeOpened || kind == templates.KindDisputeReminder || kind == templates.KindCardHoldFailed
 }
 
 // Data is what an email of this kind shows, from the books.
@@ -325,9 +325,9 @@ func (b Books) Data(kind string) templates.Data {
 func (b Books) Envelope(in EmailInput) (EmailInput, error) {
 	// What only the books' daily pass knows (the interest credited at an
 	// anniversary, the refund left unpaid) comes with the input.
-	interest, unclaimed := in.Data.Interest, in.Data.Unclaimed
+	interest, unclaimed, card := in.Data.Interest, in.Data.Unclaimed, in.Data.CardHold
 	in.Data = b.Data(in.Kind)
-	in.Data.Interest, in.Data.Unclaimed = interest, unclaimed
+	in.Data.Interest, in.Data.Unclaimed, in.Data.CardHold = interest, unclaimed, card
 	in.Data.Approval = in.Approval
 	if in.FollowUp != nil {
 		in.Data = b.FollowUpEmail(*in.FollowUp)

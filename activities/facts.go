@@ -486,6 +486,9 @@ func paymentOf(p db.Payment) deposit.Payment {
 	if p.ReturnedAt != nil {
 		out.Returned, out.ReturnReason = true, p.ReturnReason
 	}
+	if p.Method == deposit.MethodCard {
+		out.Method, out.PaymentIntent = p.Method, p.ProviderPaymentIntent.String
+	}
 	return out
 }
 

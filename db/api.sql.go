@@ -342,7 +342,7 @@ VALUES ($1, COALESCE($2, ''), COALESCE($3, ''))
 ON CONFLICT (property_id) DO UPDATE
     SET name = COALESCE($2, properties.name),
         manager_email = COALESCE($3, properties.manager_email)
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days, deposit_method, card_hold_renew_seconds
 `
 
 type UpsertPropertyDetailsParams struct {
@@ -368,6 +368,8 @@ func (q *Queries) UpsertPropertyDetails(ctx context.Context, arg UpsertPropertyD
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
 		&i.ReminderDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }

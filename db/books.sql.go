@@ -891,7 +891,7 @@ func (q *Queries) ReceivableLines(ctx context.Context, arg ReceivableLinesParams
 
 const setUnclaimedAfterDays = `-- name: SetUnclaimedAfterDays :one
 UPDATE properties SET unclaimed_after_days = $2 WHERE property_id = $1
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days, deposit_method, card_hold_renew_seconds
 `
 
 type SetUnclaimedAfterDaysParams struct {
@@ -915,6 +915,8 @@ func (q *Queries) SetUnclaimedAfterDays(ctx context.Context, arg SetUnclaimedAft
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
 		&i.ReminderDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }

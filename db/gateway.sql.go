@@ -295,7 +295,7 @@ UPDATE properties
 SET currency = COALESCE($1, currency),
     time_zone = COALESCE($2, time_zone)
 WHERE property_id = $3
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days, deposit_method, card_hold_renew_seconds
 `
 
 type SetPropertyLocaleParams struct {
@@ -321,13 +321,15 @@ func (q *Queries) SetPropertyLocale(ctx context.Context, arg SetPropertyLocalePa
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
 		&i.ReminderDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }
 
 const setPropertyThreshold = `-- name: SetPropertyThreshold :one
 UPDATE properties SET approval_threshold_cents = $2 WHERE property_id = $1
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days, deposit_method, card_hold_renew_seconds
 `
 
 type SetPropertyThresholdParams struct {
@@ -351,6 +353,8 @@ func (q *Queries) SetPropertyThreshold(ctx context.Context, arg SetPropertyThres
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
 		&i.ReminderDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }

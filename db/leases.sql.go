@@ -37,7 +37,7 @@ const createLease = `-- name: CreateLease :one
 INSERT INTO leases (lease_id, property_id, unit_id, listing_id, resident_id,
                     requested_cents, assess_for_seconds, release_after_seconds)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note, currency, time_zone, realized_move_out_at, on_hold, assess_until, rule_label, clock_started, clock_why, objection_ends, interest_cents, interest_why, forfeited, deadline_missed, statement_sent_at, books_disagree, statement_accepted_at, statement_accepted_by
+RETURNING lease_id, property_id, unit_id, listing_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds, stage, outcome, moved_out_at, release_at, closed_at, created_at, updated_at, jurisdiction, starts_on, forwarding_address, forwarding_address_at, statement_due, statutory_deadline, deadline_note, currency, time_zone, realized_move_out_at, on_hold, assess_until, rule_label, clock_started, clock_why, objection_ends, interest_cents, interest_why, forfeited, deadline_missed, statement_sent_at, books_disagree, statement_accepted_at, statement_accepted_by, card_payment_method
 `
 
 type CreateLeaseParams struct {
@@ -103,6 +103,7 @@ func (q *Queries) CreateLease(ctx context.Context, arg CreateLeaseParams) (Lease
 		&i.BooksDisagree,
 		&i.StatementAcceptedAt,
 		&i.StatementAcceptedBy,
+		&i.CardPaymentMethod,
 	)
 	return i, err
 }
@@ -135,7 +136,7 @@ func (q *Queries) CreateResident(ctx context.Context, arg CreateResidentParams) 
 }
 
 const getLease = `-- name: GetLease :one
-SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, leases.currency, leases.time_zone, leases.realized_move_out_at, leases.on_hold, leases.assess_until, leases.rule_label, leases.clock_started, leases.clock_why, leases.objection_ends, leases.interest_cents, leases.interest_why, leases.forfeited, leases.deadline_missed, leases.statement_sent_at, leases.books_disagree, leases.statement_accepted_at, leases.statement_accepted_by, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
+SELECT leases.lease_id, leases.property_id, leases.unit_id, leases.listing_id, leases.resident_id, leases.requested_cents, leases.assess_for_seconds, leases.release_after_seconds, leases.stage, leases.outcome, leases.moved_out_at, leases.release_at, leases.closed_at, leases.created_at, leases.updated_at, leases.jurisdiction, leases.starts_on, leases.forwarding_address, leases.forwarding_address_at, leases.statement_due, leases.statutory_deadline, leases.deadline_note, leases.currency, leases.time_zone, leases.realized_move_out_at, leases.on_hold, leases.assess_until, leases.rule_label, leases.clock_started, leases.clock_why, leases.objection_ends, leases.interest_cents, leases.interest_why, leases.forfeited, leases.deadline_missed, leases.statement_sent_at, leases.books_disagree, leases.statement_accepted_at, leases.statement_accepted_by, leases.card_payment_method, residents.resident_id, residents.email, residents.name, residents.forwarding_address, residents.realized_move_out_date, residents.created_at, residents.property_id, residents.external_id, residents.updated_at
 FROM leases JOIN residents USING (resident_id)
 WHERE leases.lease_id = $1
 `
@@ -189,6 +190,7 @@ func (q *Queries) GetLease(ctx context.Context, leaseID string) (GetLeaseRow, er
 		&i.Lease.BooksDisagree,
 		&i.Lease.StatementAcceptedAt,
 		&i.Lease.StatementAcceptedBy,
+		&i.Lease.CardPaymentMethod,
 		&i.Resident.ResidentID,
 		&i.Resident.Email,
 		&i.Resident.Name,
@@ -221,7 +223,7 @@ func (q *Queries) GetListing(ctx context.Context, listingID string) (Listing, er
 }
 
 const getProperty = `-- name: GetProperty :one
-SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days FROM properties WHERE property_id = $1
+SELECT property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days, deposit_method, card_hold_renew_seconds FROM properties WHERE property_id = $1
 `
 
 func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property, error) {
@@ -240,6 +242,8 @@ func (q *Queries) GetProperty(ctx context.Context, propertyID string) (Property,
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
 		&i.ReminderDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }
@@ -420,7 +424,7 @@ SET manager_email = COALESCE($1, manager_email),
     approval_threshold_cents = CASE WHEN $3::boolean THEN NULL
                                     ELSE COALESCE($4, approval_threshold_cents) END
 WHERE property_id = $5
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days, deposit_method, card_hold_renew_seconds
 `
 
 type SetPropertyPolicyParams struct {
@@ -454,6 +458,8 @@ func (q *Queries) SetPropertyPolicy(ctx context.Context, arg SetPropertyPolicyPa
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
 		&i.ReminderDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }

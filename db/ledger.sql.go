@@ -166,7 +166,7 @@ func (q *Queries) GetLeaseCharge(ctx context.Context, arg GetLeaseChargeParams) 
 }
 
 const getLeasePayment = `-- name: GetLeasePayment :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id FROM payments WHERE payment_id = $1 AND lease_id = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id, method, provider_payment_intent, provider_charge FROM payments WHERE payment_id = $1 AND lease_id = $2
 `
 
 type GetLeasePaymentParams struct {
@@ -192,12 +192,15 @@ func (q *Queries) GetLeasePayment(ctx context.Context, arg GetLeasePaymentParams
 		&i.ReturnedBy,
 		&i.Currency,
 		&i.TransferID,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
 
 const getPaymentByReference = `-- name: GetPaymentByReference :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id FROM payments WHERE lease_id = $1 AND reference = $2
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id, method, provider_payment_intent, provider_charge FROM payments WHERE lease_id = $1 AND reference = $2
 `
 
 type GetPaymentByReferenceParams struct {
@@ -222,6 +225,9 @@ func (q *Queries) GetPaymentByReference(ctx context.Context, arg GetPaymentByRef
 		&i.ReturnedBy,
 		&i.Currency,
 		&i.TransferID,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
@@ -507,7 +513,7 @@ func (q *Queries) InsertInvoiceOnce(ctx context.Context, arg InsertInvoiceOncePa
 const insertPayment = `-- name: InsertPayment :one
 INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id, method, provider_payment_intent, provider_charge
 `
 
 type InsertPaymentParams struct {
@@ -543,6 +549,9 @@ func (q *Queries) InsertPayment(ctx context.Context, arg InsertPaymentParams) (P
 		&i.ReturnedBy,
 		&i.Currency,
 		&i.TransferID,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
@@ -1019,7 +1028,7 @@ func (q *Queries) ListInvoices(ctx context.Context, leaseID string) ([]Invoice, 
 }
 
 const listPayments = `-- name: ListPayments :many
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id FROM payments WHERE lease_id = $1 ORDER BY payment_id
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id, method, provider_payment_intent, provider_charge FROM payments WHERE lease_id = $1 ORDER BY payment_id
 `
 
 func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, error) {
@@ -1045,6 +1054,9 @@ func (q *Queries) ListPayments(ctx context.Context, leaseID string) ([]Payment, 
 			&i.ReturnedBy,
 			&i.Currency,
 			&i.TransferID,
+			&i.Method,
+			&i.ProviderPaymentIntent,
+			&i.ProviderCharge,
 		); err != nil {
 			return nil, err
 		}
@@ -1107,7 +1119,7 @@ func (q *Queries) ListRefunds(ctx context.Context, leaseID string) ([]Refund, er
 const returnPayment = `-- name: ReturnPayment :one
 UPDATE payments SET returned_at = now(), return_reason = $3, returned_by = $4
 WHERE lease_id = $1 AND reference = $2 AND returned_at IS NULL
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id, method, provider_payment_intent, provider_charge
 `
 
 type ReturnPaymentParams struct {
@@ -1140,6 +1152,9 @@ func (q *Queries) ReturnPayment(ctx context.Context, arg ReturnPaymentParams) (P
 		&i.ReturnedBy,
 		&i.Currency,
 		&i.TransferID,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }

@@ -52,6 +52,32 @@ type BankReconciliation struct {
 	CreatedAt        time.Time   `json:"created_at"`
 }
 
+type CardHold struct {
+	CardHoldID      int64      `json:"card_hold_id"`
+	LeaseID         string     `json:"lease_id"`
+	Seq             int32      `json:"seq"`
+	PaymentIntentID string     `json:"payment_intent_id"`
+	PaymentMethod   string     `json:"payment_method"`
+	AmountCents     int64      `json:"amount_cents"`
+	Currency        string     `json:"currency"`
+	Status          string     `json:"status"`
+	CapturedCents   int64      `json:"captured_cents"`
+	IdempotencyKey  string     `json:"idempotency_key"`
+	PlacedAt        time.Time  `json:"placed_at"`
+	EndedAt         *time.Time `json:"ended_at"`
+}
+
+type CardRefund struct {
+	CardRefundID     int64       `json:"card_refund_id"`
+	LeaseID          string      `json:"lease_id"`
+	PaymentID        int64       `json:"payment_id"`
+	RefundID         pgtype.Int8 `json:"refund_id"`
+	ProviderRefundID string      `json:"provider_refund_id"`
+	AmountCents      int64       `json:"amount_cents"`
+	IdempotencyKey   string      `json:"idempotency_key"`
+	CreatedAt        time.Time   `json:"created_at"`
+}
+
 type Charge struct {
 	ChargeID       int64       `json:"charge_id"`
 	LeaseID        string      `json:"lease_id"`
@@ -305,6 +331,7 @@ type Lease struct {
 	BooksDisagree       string      `json:"books_disagree"`
 	StatementAcceptedAt *time.Time  `json:"statement_accepted_at"`
 	StatementAcceptedBy string      `json:"statement_accepted_by"`
+	CardPaymentMethod   pgtype.Text `json:"card_payment_method"`
 }
 
 type LeaseChange struct {
@@ -363,19 +390,22 @@ type PartialRefund struct {
 }
 
 type Payment struct {
-	PaymentID       int64       `json:"payment_id"`
-	LeaseID         string      `json:"lease_id"`
-	ResidentID      int64       `json:"resident_id"`
-	AmountInCents   int64       `json:"amount_in_cents"`
-	TransactionDate pgtype.Date `json:"transaction_date"`
-	Reference       string      `json:"reference"`
-	CreatedBy       string      `json:"created_by"`
-	CreatedAt       time.Time   `json:"created_at"`
-	ReturnedAt      *time.Time  `json:"returned_at"`
-	ReturnReason    string      `json:"return_reason"`
-	ReturnedBy      string      `json:"returned_by"`
-	Currency        string      `json:"currency"`
-	TransferID      pgtype.Int8 `json:"transfer_id"`
+	PaymentID             int64       `json:"payment_id"`
+	LeaseID               string      `json:"lease_id"`
+	ResidentID            int64       `json:"resident_id"`
+	AmountInCents         int64       `json:"amount_in_cents"`
+	TransactionDate       pgtype.Date `json:"transaction_date"`
+	Reference             string      `json:"reference"`
+	CreatedBy             string      `json:"created_by"`
+	CreatedAt             time.Time   `json:"created_at"`
+	ReturnedAt            *time.Time  `json:"returned_at"`
+	ReturnReason          string      `json:"return_reason"`
+	ReturnedBy            string      `json:"returned_by"`
+	Currency              string      `json:"currency"`
+	TransferID            pgtype.Int8 `json:"transfer_id"`
+	Method                string      `json:"method"`
+	ProviderPaymentIntent pgtype.Text `json:"provider_payment_intent"`
+	ProviderCharge        pgtype.Text `json:"provider_charge"`
 }
 
 type Property struct {
@@ -391,6 +421,8 @@ type Property struct {
 	TimeZone               string      `json:"time_zone"`
 	UnclaimedAfterDays     int32       `json:"unclaimed_after_days"`
 	ReminderDays           []int32     `json:"reminder_days"`
+	DepositMethod          string      `json:"deposit_method"`
+	CardHoldRenewSeconds   int64       `json:"card_hold_renew_seconds"`
 }
 
 type PropertyAccount struct {

@@ -147,7 +147,7 @@ func (q *Queries) GetTransferByKey(ctx context.Context, idempotencyKey string) (
 }
 
 const getTransferPayment = `-- name: GetTransferPayment :one
-SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id FROM payments WHERE transfer_id = $1
+SELECT payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id, method, provider_payment_intent, provider_charge FROM payments WHERE transfer_id = $1
 `
 
 func (q *Queries) GetTransferPayment(ctx context.Context, transferID pgtype.Int8) (Payment, error) {
@@ -167,6 +167,9 @@ func (q *Queries) GetTransferPayment(ctx context.Context, transferID pgtype.Int8
 		&i.ReturnedBy,
 		&i.Currency,
 		&i.TransferID,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }
@@ -415,7 +418,7 @@ func (q *Queries) InsertTransfer(ctx context.Context, arg InsertTransferParams) 
 const insertTransferPayment = `-- name: InsertTransferPayment :one
 INSERT INTO payments (lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, transfer_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id
+RETURNING payment_id, lease_id, resident_id, amount_in_cents, transaction_date, reference, created_by, created_at, returned_at, return_reason, returned_by, currency, transfer_id, method, provider_payment_intent, provider_charge
 `
 
 type InsertTransferPaymentParams struct {
@@ -455,6 +458,9 @@ func (q *Queries) InsertTransferPayment(ctx context.Context, arg InsertTransferP
 		&i.ReturnedBy,
 		&i.Currency,
 		&i.TransferID,
+		&i.Method,
+		&i.ProviderPaymentIntent,
+		&i.ProviderCharge,
 	)
 	return i, err
 }

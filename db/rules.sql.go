@@ -252,7 +252,7 @@ UPDATE properties
 SET jurisdiction = COALESCE($1, jurisdiction),
     building_units = COALESCE($2, building_units)
 WHERE property_id = $3
-RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days
+RETURNING property_id, name, manager_email, created_at, approval_threshold_cents, nsf_fee_cents, jurisdiction, building_units, currency, time_zone, unclaimed_after_days, reminder_days, deposit_method, card_hold_renew_seconds
 `
 
 type SetPropertyJurisdictionParams struct {
@@ -278,6 +278,8 @@ func (q *Queries) SetPropertyJurisdiction(ctx context.Context, arg SetPropertyJu
 		&i.TimeZone,
 		&i.UnclaimedAfterDays,
 		&i.ReminderDays,
+		&i.DepositMethod,
+		&i.CardHoldRenewSeconds,
 	)
 	return i, err
 }

@@ -56,6 +56,9 @@ type Lease struct {
 	ReleaseAfterSeconds  int64    `json:"release_after_seconds,omitempty"`
 	Jurisdiction         string   `json:"jurisdiction,omitempty"`
 	LeaseStartDate       string   `json:"lease_start_date,omitempty"` // YYYY-MM-DD
+	// CardPaymentMethod is the tenant's card (pm_...) where the property
+	// takes deposits as card holds.
+	CardPaymentMethod string `json:"card_payment_method,omitempty"`
 }
 
 // Tenant is a tenant of a new lease named by email (schema Tenant).
@@ -86,6 +89,8 @@ type Payment struct {
 	ResidentID      string `json:"resident_id,omitempty"`
 	AmountInCents   int64  `json:"amount_in_cents"`
 	Currency        string `json:"currency,omitempty"`
+	// CardPaymentIntent: paid by card through the card provider (pi_...).
+	CardPaymentIntent string `json:"card_payment_intent,omitempty"`
 }
 
 // Charge is a charge on the resident ledger (schema Charge).

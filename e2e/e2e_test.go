@@ -34,6 +34,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/depositflow/depositflow/internal/cardhold/stripemock"
 	"github.com/depositflow/depositflow/internal/deposit"
 	"github.com/depositflow/depositflow/internal/mailsink"
 	"github.com/depositflow/depositflow/internal/pgcluster"
@@ -137,6 +138,20 @@ func setUp(m *testing.M) (int, error) {
 	cliEnv = append(cliEnv, "DEPOSITS_LINK_SECRET=e2e-link-secret-of-at-least-32-characters",
 		"DEPOSITS_PUBLIC_URL="+publicURL, "DEPOSITS_DATA_DIR="+tmp)
 	blobDir = filepath.Join(tmp, "blobs")
+
+	// Card holds go to stripe-mock (make tools puts it in .tools), behind
+	// a proxy that records the calls; the worker's key comes from the
+	// environment as in production. Without it, the card-hold test skips
+	// (or, where E2E_REQUIRE_TEMPORAL_CLI is set, as in CI, fails).
+	if _, err := os.Stat(stripemock.Binary("..")); err == nil {
+		m, stop, err := stripemock.Run(stripemock.Binary(".."))
+		if err != nil {
+			return 0, err
+		}
+		defer stop()
+		stripe = m
+		cliEnv = append(cliEnv, "STRIPE_SECRET_KEY="+stripeKey, "STRIPE_API_BASE="+m.URL)
+	}
 
 	// The worker is the real `deposits worker`, watched the way an operator
 	// would: Prometheus metrics and JSON logs.

@@ -205,11 +205,39 @@ func goldenCases() map[string]struct {
 		kind string
 		data Data
 	}{KindRefund, moved}
+	// A deposit held on the tenant's card: the receipt, the refund after
+	// part of the hold was captured, the manager's alert of a failed renewal.
+	for name, kind := range map[string]string{"receipt_card_hold": KindReceipt, "refund_card_hold": KindRefund, KindCardHoldFailed: KindCardHoldFailed} {
+		cases[name] = struct {
+			kind string
+			data Data
+		}{kind, cardHoldData(kind)}
+	}
 	cases["dispute_answer_maintained"] = struct {
 		kind string
 		data Data
 	}{KindDisputeAnswer, tenantSideData("maintained")}
 	return cases
+}
+
+// cardHoldData is a deposit of 1,500.00 held on the tenant's card: 300.00
+// kept and captured at the release, 1,200.00 released.
+func cardHoldData(kind string) Data {
+	d := goldenData(kind)
+	d.CardHold = &CardHold{AmountCents: 150000, Status: "active", RenewEvery: "7 days"}
+	switch kind {
+	case KindReceipt:
+		d.PaidCents, d.ReceivedCents, d.Payments = 0, 0, nil
+	case KindRefund:
+		d.Payments = []Line{{"Card payment pi_3Hold on 2026-12-14", 30000}}
+		d.PaidCents, d.ReceivedCents, d.Returned, d.Arrears, d.Deductions, d.Credits, d.Payouts = 30000, 30000, nil, nil, nil, nil, nil
+		d.ArrearsCents, d.DeductionsCents, d.CreditsCents, d.RefundCents = 0, 0, 0, 0
+		d.CardHold.Status, d.CardHold.CapturedCents, d.CardHold.ReleasedCents = "captured", 30000, 120000
+	case KindCardHoldFailed:
+		d.RecipientName, d.ForManager = "", true
+		d.CardHold.Status, d.CardHold.Failure = "failed", "card provider: place refused (HTTP 402, card_declined): Your card was declined."
+	}
+	return d
 }
 
 // interestData is a New York tenant's second year of interest credited.

@@ -64,6 +64,10 @@ const (
 	// approved or declined an item awaiting approval (not in Kinds:
 	// Data.Approval), one email per item, batch or not.
 	KindApproval = "approval"
+	// KindCardHoldFailed tells the property's manager at once that the
+	// hold on the tenant's card could not be placed or renewed (not in
+	// Kinds: Data.CardHold.Failure says why).
+	KindCardHoldFailed = "card_hold_failed"
 )
 
 // PartialRefund is part of a deposit refunded before the settlement.
@@ -127,6 +131,17 @@ type UnclaimedRefund struct {
 	Recipient string    `json:"recipient"`
 	IssuedAt  time.Time `json:"issued_at"`
 	Days      int       `json:"days"`
+}
+
+// CardHold is a deposit taken as a hold on the tenant's card (seed 004):
+// what it holds, and at the release what was captured and released.
+type CardHold struct {
+	AmountCents   int64  `json:"amount_cents"`
+	Status        string `json:"status"` // active, captured, released, failed
+	CapturedCents int64  `json:"captured_cents,omitempty"`
+	ReleasedCents int64  `json:"released_cents,omitempty"`
+	RenewEvery    string `json:"renew_every,omitempty"`
+	Failure       string `json:"failure,omitempty"` // why it could not be placed (the manager's alert)
 }
 
 // KindStatement is not an email: the downloadable itemized statement
@@ -227,6 +242,8 @@ type Data struct {
 	Unclaimed *UnclaimedRefund `json:"unclaimed,omitempty"`
 	// PartialRefund is set for a partial_refund email.
 	PartialRefund *PartialRefund `json:"partial_refund,omitempty"`
+	// CardHold is set when the deposit is a hold on the tenant's card.
+	CardHold *CardHold `json:"card_hold,omitempty"`
 
 	// PageURL is the tenant's own signed link to the lease's page (empty
 	// for the manager, or where the server has no link secret).

@@ -265,10 +265,15 @@ func (d *flow) decidable(what string) error {
 	return nil
 }
 
-// keepable is what can still be kept: what was received, less what the
+// keepable is what can still be kept: what was received (and what a hold
+// on the tenant's card secures, captured at the release), less what the
 // charges and earlier keeps already take.
 func (d *flow) keepable() int64 {
-	return max(d.state.ReceivedCents-d.state.ArrearsCents-d.state.DeductionsCents-d.state.KeptCents, 0)
+	received := d.state.ReceivedCents
+	if h := d.state.CardHold; h.Active() {
+		received += h.AmountCents
+	}
+	return max(received-d.state.ArrearsCents-d.state.DeductionsCents-d.state.KeptCents, 0)
 }
 
 func (d *flow) record(ctx workflow.Context, kind string, by Actor, detail string) {

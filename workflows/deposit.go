@@ -65,10 +65,15 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 	// Leases started before the manager's alerts remind 3 days and 1 day
 	// before the release, and send no alert at the move-out.
 	d.managerAlerts = d.bookOfRecord && workflow.GetVersion(ctx, "manager-alerts", workflow.DefaultVersion, 1) >= 1
+	// Leases started before card holds existed never take one; a lease
+	// takes one when its property's deposits are card holds (cardhold.go).
+	if in.Carried == nil && in.CardPaymentMethod != "" {
+		d.cardOn = workflow.GetVersion(ctx, "card-holds", workflow.DefaultVersion, 1) >= 1
+	}
 	if in.Carried != nil {
 		// Continued as new: the story resumes where the last run stopped.
 		d.localWrites, d.disputesOn = in.Carried.LocalWrites, in.Carried.Disputes
-		d.movesOn, d.managerAlerts = in.Carried.MoneyMoves, in.Carried.ManagerAlerts
+		d.movesOn, d.managerAlerts, d.cardOn = in.Carried.MoneyMoves, in.Carried.ManagerAlerts, in.Carried.CardHolds
 		if err := d.publish(ctx, true); err != nil {
 			return d.state, err
 		}
@@ -96,8 +101,18 @@ func DepositWorkflow(ctx workflow.Context, in LeaseInput) (deposit.State, error)
 		}).Get(ctx, &d.state.DepositChargeID); err != nil {
 			return d.state, err
 		}
-		d.email(templates.KindRequest, "")
+		// A deposit held on the card is not asked for, unless the hold
+		// could not be placed.
+		if d.cardOn {
+			d.placeCardHold(ctx)
+		}
+		if !d.state.CardHold.Active() {
+			d.email(templates.KindRequest, "")
+		}
 		d.step = stepCharged
+	}
+	if d.cardOn {
+		d.startCardRenewals(ctx)
 	}
 
 	// 3. Until the move-out the stage follows the money: held (with a
@@ -267,6 +282,10 @@ type flow struct {
 	// move-out, reminders on the property's schedule (10, 5 and 1 days
 	// before the release by default).
 	managerAlerts bool
+	// Card holds (cardhold.go).
+	cardOn   bool // the deposit is a hold on the tenant's card
+	cardBusy bool // a hold is being placed
+	cardStop bool // the settlement took the hold over: no more renewals
 }
 
 // newFlow is a new lease's memory, or the one carried from the last run.
@@ -285,6 +304,7 @@ func newFlow(ctx workflow.Context, in LeaseInput) *flow {
 	d.maxRelease, d.shown, d.mirrored, d.alerts, d.localWrites = c.MaxRelease, c.Shown, c.Mirrored, c.Alerts, c.LocalWrites
 	d.disputesOn, d.disputeRemind, d.disputeSeq, d.settled = c.Disputes, c.RemindAfter, c.DisputeSeq, c.Step >= stepSettled
 	d.managerAlerts = c.ManagerAlerts
+	d.cardOn = c.CardHolds
 	if c.Law != nil {
 		d.law = &law{leaseStart: c.Law.LeaseStart, buildingUnits: c.Law.BuildingUnits}
 		if c.Law.Zone != "" {
@@ -312,7 +332,11 @@ func newFlow(ctx workflow.Context, in LeaseInput) *flow {
 
 // covered says whether the cash deposit is paid in full.
 func (d *flow) covered() bool {
-	return d.expected && d.state.PaidCents >= d.state.ExpectedCents
+	paid := d.state.PaidCents
+	if h := d.state.CardHold; h.Active() {
+		paid += h.AmountCents // a hold that stands secures the deposit
+	}
+	return d.expected && paid >= d.state.ExpectedCents
 }
 
 func (d *flow) movedOut() bool { return !d.state.MovedOutAt.IsZero() }
@@ -626,6 +650,11 @@ func (d *flow) settle(ctx workflow.Context) error {
 			return err
 		}
 	}
+	// A hold on the tenant's card becomes what it pays: what is kept is
+	// captured as a payment by card, the rest released.
+	if err := d.settleCardHold(ctx); err != nil {
+		return err
+	}
 	t := d.terms()
 	s := deposit.Settle(t)
 	d.state.RefundCents, d.state.BalanceOwedCents, d.state.Outcome = s.RefundCents, s.BalanceOwedCents, s.Outcome
@@ -682,6 +711,13 @@ func (d *flow) settle(ctx workflow.Context) error {
 		if d.disputesOn {
 			d.adoptHeld(res.Held)
 		}
+		// What the tenant paid by card goes back to the card (leases that
+		// settled before card payments existed had none).
+		if s.RefundCents > 0 && d.paidByCard() && workflow.GetVersion(ctx, "card-holds", workflow.DefaultVersion, 1) >= 1 {
+			if err := d.refundToCards(ctx, s.RefundCents); err != nil {
+				return err
+			}
+		}
 	}
 
 	// Conservation: what came in is now either refunded or applied to what
@@ -708,7 +744,8 @@ func (d *flow) settle(ctx workflow.Context) error {
 	}
 	if s.BalanceOwedCents > 0 {
 		d.email(templates.KindBalanceOwed, "")
-	} else if s.Outcome != deposit.OutcomeNothingDue {
+	} else if s.Outcome != deposit.OutcomeNothingDue || (d.cardOn && d.state.CardHold != nil) {
+		// A hold on the card that was released is news to the tenant too.
 		d.email(templates.KindRefund, "")
 	}
 	return nil
@@ -804,7 +841,7 @@ func (d *flow) suggested(ctx workflow.Context) bool {
 func (d *flow) continueAsNew(ctx workflow.Context) error {
 	d.draining = true
 	if err := workflow.Await(ctx, func() bool {
-		return !d.listening && d.buffered() == 0 && !d.mailBusy && workflow.AllHandlersFinished(ctx)
+		return !d.listening && d.buffered() == 0 && !d.mailBusy && !d.cardBusy && workflow.AllHandlersFinished(ctx)
 	}); err != nil {
 		return err
 	}
@@ -834,7 +871,7 @@ func (d *flow) carry() LeaseInput {
 	c := &Carried{State: d.state, Step: d.step, Expected: d.expected, ReleaseNow: d.releaseNow, Receipts: d.receipts,
 		MaxRelease: d.maxRelease, Shown: d.shown, Mirrored: d.mirrored, Reminded: d.reminded, Seen: d.seen,
 		Alerts: d.alerts, LocalWrites: d.localWrites, Disputes: d.disputesOn, RemindAfter: d.disputeRemind, DisputeSeq: d.disputeSeq,
-		MoneyMoves: d.movesOn, ManagerAlerts: d.managerAlerts}
+		MoneyMoves: d.movesOn, ManagerAlerts: d.managerAlerts, CardHolds: d.cardOn}
 	if d.law != nil {
 		c.Law = &CarriedLaw{LeaseStart: d.law.leaseStart, BuildingUnits: d.law.buildingUnits}
 		if d.law.zone != nil {

@@ -52,6 +52,7 @@ type harness struct {
 	events []*event
 	runs   int                          // runs of the workflow (more than one after a continue-as-new)
 	paid   []activities.PayDisputeInput // disputed items settled, as PayDispute was called
+	cards  *fakeCards                   // the card provider's calls (cardhold_test.go)
 }
 
 // event is something a test makes happen at a moment after the start.
@@ -176,6 +177,9 @@ func (h *harness) newEnv(start time.Time, expected int64) {
 	h.env.OnActivity(acts.RecordKeep, mock.Anything, mock.Anything).Return(h.db.RecordKeep)
 	h.env.OnActivity(acts.DecideApproval, mock.Anything, mock.Anything).Return(h.db.DecideApproval)
 	// The tenant's side (disputes_test.go).
+	if h.cards != nil {
+		h.mockCards()
+	}
 	h.env.OnActivity(acts.ReadDisputes, mock.Anything, mock.Anything).Return(h.db.ReadDisputes)
 	h.env.OnActivity(acts.PayDispute, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.PayDisputeInput) (deposit.Dispute, error) {

@@ -43,6 +43,11 @@ type LeaseInput struct {
 	// short-term rental); shown to operators from the start. The workflow
 	// reads the rule itself at the move-out.
 	Jurisdiction string `json:"jurisdiction,omitempty"`
+	// CardPaymentMethod is the tenant's card when the property takes its
+	// deposits as card holds (cardhold.go); CardHoldRenewSeconds how often
+	// the hold is placed again (0: every 7 days).
+	CardPaymentMethod    string `json:"card_payment_method,omitempty"`
+	CardHoldRenewSeconds int64  `json:"card_hold_renew_seconds,omitempty"`
 	// Carried is the workflow's memory when it continued as new: the run
 	// resumes the story where the last one stopped. Nil for a new lease.
 	Carried *Carried `json:"carried,omitempty"`
@@ -73,6 +78,7 @@ type Carried struct {
 	// ManagerAlerts: the lease alerts its managers with one-click links, on
 	// the property's reminder schedule (version manager-alerts).
 	ManagerAlerts bool `json:"manager_alerts,omitempty"`
+	CardHolds     bool `json:"card_holds,omitempty"` // the deposit is a hold on a card (version card-holds)
 }
 
 // CarriedLaw is the part of the lease's law the interest needs, and where

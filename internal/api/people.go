@@ -314,6 +314,8 @@ type Policy struct {
 	TimeZone               *string `json:"time_zone,omitempty"`
 	UnclaimedAfterDays     *int32  `json:"unclaimed_after_days,omitempty"`
 	ReminderDays           *[]int  `json:"reminder_days,omitempty"`
+	DepositMethod          *string `json:"deposit_method,omitempty"`
+	CardHoldRenewSeconds   *int64  `json:"card_hold_renew_seconds,omitempty"`
 }
 
 func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
@@ -324,7 +326,7 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, who gateway.P
 	p, err := s.gw.SetProperty(r.Context(), who, gateway.PropertyIn{PropertyID: r.PathValue("property_id"), ThresholdCents: in.ApprovalThresholdCents,
 		ClearThreshold: in.ClearThreshold, ManagerEmail: in.ManagerEmail, NSFFeeCents: in.NSFFeeCents, Jurisdiction: in.Jurisdiction,
 		BuildingUnits: in.BuildingUnits, Currency: in.Currency, TimeZone: in.TimeZone, UnclaimedAfterDays: in.UnclaimedAfterDays,
-		ReminderDays: in.ReminderDays})
+		ReminderDays: in.ReminderDays, DepositMethod: in.DepositMethod, CardHoldRenewSeconds: in.CardHoldRenewSeconds})
 	if err != nil {
 		return err
 	}

@@ -147,6 +147,9 @@ type Lease struct {
 	// LeaseStartDate is when the lease began (interest counts from it).
 	Jurisdiction   string `json:"jurisdiction,omitempty"`
 	LeaseStartDate string `json:"lease_start_date,omitempty"`
+	// CardPaymentMethod is the tenant's card where the property takes
+	// deposits as card holds (pm_...).
+	CardPaymentMethod string `json:"card_payment_method,omitempty"`
 }
 
 // Tenant is a tenant of a new lease named by email.
@@ -222,7 +225,8 @@ func (s *Server) CreateLease(ctx context.Context, who gateway.Principal, in Leas
 		}
 	}
 	li := gateway.LeaseIn{LeaseID: in.LeaseID, PropertyID: in.PropertyID, UnitID: in.UnitID, ListingID: in.ListingID, Currency: in.Currency,
-		Cents: in.DepositAmountInCents, AssessFor: assess, ReleaseAfter: release, Jurisdiction: in.Jurisdiction, StartsOn: starts}
+		Cents: in.DepositAmountInCents, AssessFor: assess, ReleaseAfter: release, Jurisdiction: in.Jurisdiction, StartsOn: starts,
+		CardPaymentMethod: in.CardPaymentMethod}
 	for i, rid := range in.ResidentIDs {
 		t := gateway.TenantIn{ExternalID: rid, Share: 1}
 		if in.Shares != nil {
@@ -290,6 +294,9 @@ type Payment struct {
 	ResidentID      string `json:"resident_id,omitempty"`
 	AmountInCents   int64  `json:"amount_in_cents"`
 	Currency        string `json:"currency,omitempty"`
+	// CardPaymentIntent: paid by card through the card provider (pi_...);
+	// a refund goes back to the card.
+	CardPaymentIntent string `json:"card_payment_intent,omitempty"`
 }
 
 func (s *Server) postPayment(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
@@ -315,7 +322,7 @@ func (s *Server) PostPayment(ctx context.Context, who gateway.Principal, leaseID
 		}
 	}
 	return s.gw.RecordPayment(ctx, who, gateway.PaymentIn{LeaseID: leaseID, Cents: in.AmountInCents, Currency: in.Currency, Date: day,
-		Reference: in.PaymentID, ResidentExternalID: in.ResidentID})
+		Reference: in.PaymentID, ResidentExternalID: in.ResidentID, CardPaymentIntent: in.CardPaymentIntent})
 }
 
 // ReturnedPayment says a payment came back.

@@ -3,7 +3,6 @@ package books_test
 import (
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -33,8 +32,10 @@ func TestBooksOpenBalancedOnExistingFacts(t *testing.T) {
 	lease := func(id string, cents int64) int64 {
 		r, err := q.CreateResident(ctx, db.CreateResidentParams{Email: id + "@legacy.example", Name: id})
 		require.NoError(t, err)
-		_, err = q.CreateLease(ctx, db.CreateLeaseParams{LeaseID: id, PropertyID: "legacy", UnitID: "1", ResidentID: r.ResidentID,
-			RequestedCents: pgtype.Int8{Int64: cents, Valid: true}, AssessForSeconds: 60, ReleaseAfterSeconds: 120})
+		// In SQL of its own: today's queries return the columns later
+		// migrations add to leases and payments.
+		_, err = old.Exec(ctx, `INSERT INTO leases (lease_id, property_id, unit_id, resident_id, requested_cents, assess_for_seconds, release_after_seconds)
+			VALUES ($1, 'legacy', '1', $2, $3, 60, 120)`, id, r.ResidentID, cents)
 		require.NoError(t, err)
 		return r.ResidentID
 	}

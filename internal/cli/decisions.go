@@ -242,7 +242,7 @@ func (a *app) decide(ctx context.Context, leaseID, kind string, req api.Decision
 
 func (a *app) propertyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "property", Short: "Property policies: approval threshold, manager email, NSF fee, law, currency, time zone"}
-	var threshold, managerEmail, nsfFee, jurisdiction, currency, zone string
+	var threshold, managerEmail, nsfFee, jurisdiction, currency, zone, depositMethod, renewEvery string
 	var units, unclaimedDays int
 	var reminderDays string
 	set := &cobra.Command{
@@ -259,7 +259,8 @@ books_admin runs deposits property approve.`,
   deposits property set maple --jurisdiction US-NY --building-units 12 --time-zone America/New_York
   deposits property set abbey --jurisdiction GB-ENG --currency GBP --time-zone Europe/London
   deposits property set maple --approval-threshold none
-  deposits property set maple --reminder-days 14,7,2`,
+  deposits property set maple --reminder-days 14,7,2
+  deposits property set maple --deposit-method card_hold --card-hold-renew-every 168h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkID("property", args[0]); err != nil {
@@ -307,6 +308,17 @@ books_admin runs deposits property approve.`,
 			if zone != "" {
 				p.TimeZone = &zone
 			}
+			if depositMethod != "" {
+				p.DepositMethod = &depositMethod
+			}
+			if renewEvery != "" {
+				d, err := time.ParseDuration(renewEvery)
+				if err != nil || d < time.Second || d%time.Second != 0 || d > gateway.MaxCardHoldRenewal {
+					return refused("--card-hold-renew-every %q: give a Go duration of whole seconds, up to 168h (7 days)", renewEvery)
+				}
+				s := int64(d / time.Second)
+				p.CardHoldRenewSeconds = &s
+			}
 			if unclaimedDays != 0 {
 				if unclaimedDays < 1 || unclaimedDays > 3650 {
 					return refused("--unclaimed-after-days %d: give 1 to 3650 days", unclaimedDays)
@@ -345,6 +357,8 @@ books_admin runs deposits property approve.`,
 	f.StringVar(&zone, "time-zone", "", "IANA time zone where the property's dates are days (default UTC)")
 	f.StringVar(&reminderDays, "reminder-days", "", "days before an automatic release the property's managers are reminded, e.g. 10,5,1 (the default), or none")
 	f.IntVar(&unclaimedDays, "unclaimed-after-days", 0, "days after which a refund not marked paid is flagged to the manager (default 90)")
+	f.StringVar(&depositMethod, "deposit-method", "", "how new leases' deposits are taken: payment (default) or card_hold (an authorization on the tenant's card)")
+	f.StringVar(&renewEvery, "card-hold-renew-every", "", "how often a card hold is placed again before the card network lets it lapse (default 168h, at most 168h)")
 	decide := func(approve bool) *cobra.Command {
 		verb, path := "decline", "decline"
 		if approve {
@@ -393,6 +407,9 @@ func (a *app) printProperty(p gateway.Property) {
 			days[i] = strconv.Itoa(d)
 		}
 		a.printf("Its managers are reminded %s day(s) before an automatic release.\n", strings.Join(days, ", "))
+	}
+	if p.DepositMethod == gateway.DepositCardHold {
+		a.printf("Deposits are taken as holds on the tenant's card, placed again every %s.\n", gateway.HumanDuration(time.Duration(p.CardHoldRenewSeconds)*time.Second))
 	}
 	if c := p.PendingThreshold; c != nil {
 		to := "none"

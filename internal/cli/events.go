@@ -21,9 +21,9 @@ import (
 
 func (a *app) paymentCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "payment", Short: "Payments toward a deposit"}
-	var amount, ref, date string
+	var amount, ref, date, card string
 	record := &cobra.Command{
-		Use:   "record LEASE --amount 750.00 [--ref REF] [--date YYYY-MM-DD]",
+		Use:   "record LEASE --amount 750.00 [--ref REF] [--date YYYY-MM-DD] [--card-payment-intent pi_...]",
 		Short: "Record a payment toward the deposit; partial payments add up",
 		Long: `Record a payment toward the lease's deposit. Partial payments add up; once the
 deposit is paid in full it is held and the tenant gets a receipt. A payment
@@ -35,17 +35,18 @@ same amount on the same day).`,
 		Example: `  deposits payment record L-100 --amount 750.00 --ref CHK-1042 --date 2026-11-02`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.recordPayment(cmd.Context(), args[0], amount, ref, date)
+			return a.recordPayment(cmd.Context(), args[0], amount, ref, date, card)
 		},
 	}
 	record.Flags().StringVar(&amount, "amount", "", "amount paid")
 	record.Flags().StringVar(&ref, "ref", "", "payment reference (cheque or bank reference); made from the amount and date when empty")
 	record.Flags().StringVar(&date, "date", "", "transaction date, YYYY-MM-DD (default today)")
+	record.Flags().StringVar(&card, "card-payment-intent", "", "paid by card through Stripe: its PaymentIntent (pi_...); the refund goes back to the card")
 	cmd.AddCommand(record, a.paymentReturnCommand())
 	return cmd
 }
 
-func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date string) error {
+func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date, card string) error {
 	if err := a.checkOutput(); err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func (a *app) recordPayment(ctx context.Context, leaseID, amount, ref, date stri
 		ID        int64  `json:"id"`
 		PaymentID string `json:"payment_id"`
 	}
-	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "payments"), api.Payment{PaymentID: ref, TransactionDate: date, AmountInCents: cents, Currency: currency}, "", &out)
+	status, err := a.post(ctx, depositclient.LeasePath(leaseID, "payments"), api.Payment{PaymentID: ref, TransactionDate: date, AmountInCents: cents, Currency: currency, CardPaymentIntent: card}, "", &out)
 	if err != nil {
 		return err
 	}

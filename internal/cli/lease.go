@@ -47,6 +47,7 @@ refund is split among them by --shares (default equal), to the cent.`,
 	f.StringVar(&r.releaseAfter, "release-after", "336h", "release the refund this long after move-out (Go duration, at most 2880h)")
 	f.StringVar(&r.jurisdiction, "jurisdiction", "", "the deposit law that governs the lease, e.g. US-CA (default: the property's; see deposits rules list)")
 	f.StringVar(&r.starts, "starts", "", "the day the lease began, YYYY-MM-DD (default today): interest and short-stay exemptions count from it")
+	f.StringVar(&r.card, "card-payment-method", "", "the tenant's card (a Stripe payment method ID, pm_...) where the property takes deposits as card holds")
 	cmd.AddCommand(start)
 	return cmd
 }
@@ -54,7 +55,7 @@ refund is split among them by --shares (default equal), to the cent.`,
 // leaseStart is what `deposits lease start` was asked.
 type leaseStart struct {
 	leaseID, property, unit, listing, amount, assessFor, releaseAfter, shares string
-	jurisdiction, starts                                                      string
+	jurisdiction, starts, card                                                string
 	emails, names                                                             []string
 }
 
@@ -113,7 +114,8 @@ func (a *app) startLease(ctx context.Context, r leaseStart) error {
 	if err != nil {
 		return err
 	}
-	in := api.Lease{LeaseID: r.leaseID, PropertyID: r.property, UnitID: r.unit, ListingID: r.listing, Tenants: tenants, Jurisdiction: r.jurisdiction}
+	in := api.Lease{LeaseID: r.leaseID, PropertyID: r.property, UnitID: r.unit, ListingID: r.listing, Tenants: tenants, Jurisdiction: r.jurisdiction,
+		CardPaymentMethod: r.card}
 	if r.amount != "" {
 		if in.DepositAmountInCents, in.Currency, err = parseAmount("amount", r.amount); err != nil {
 			return err

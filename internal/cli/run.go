@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"github.com/depositflow/depositflow/internal/cardhold"
 	"log/slog"
 	"net"
 	"net/http"
@@ -155,6 +156,16 @@ func (a *app) runWorker(ctx context.Context, o workerFlags) error {
 	defer c.Close()
 	acts := activities.New(pool, mailer, mailer.From.Name)
 	acts.Links, acts.DisputeRemindAfter = links, remind
+	// Card holds go through Stripe with the secret key from the
+	// environment (STRIPE_SECRET_KEY; STRIPE_API_BASE for stripe-mock),
+	// never a flag and never logged.
+	if cfg, ok := cardhold.ConfigFromEnv(); ok {
+		cards, err := cardhold.NewStripe(cfg)
+		if err != nil {
+			return refused("%v", err)
+		}
+		acts.Cards = cards
+	}
 	w := worker.New(c, acts, o.Options)
 	if err := w.Start(); err != nil {
 		return unavailable("Temporal (starting the worker)", err)

@@ -85,6 +85,19 @@ func printState(w io.Writer, s deposit.State) {
 	if s.ForwardingAddress != "" {
 		t.row("Forwarding address", s.ForwardingAddress+" (received "+s.ForwardingAt.Format(time.DateOnly)+")")
 	}
+	if h := s.CardHold; h != nil {
+		line := fmt.Sprintf("%s of %s on card %s", h.Status, cur(s.Currency, h.AmountCents), h.PaymentMethod)
+		switch h.Status {
+		case deposit.HoldActive:
+			line += fmt.Sprintf(" (%s, hold %d), placed again %s", h.PaymentIntentID, h.Seq, h.RenewAt.UTC().Format(time.RFC3339))
+		case deposit.HoldCaptured:
+			line += fmt.Sprintf(": %s captured, %s released", cur(s.Currency, h.CapturedCents), cur(s.Currency, h.ReleasedCents))
+		}
+		t.row("Card hold", line)
+		if h.Failure != "" {
+			t.row("CARD HOLD FAILED", h.Failure+" (the manager was emailed; it is tried again "+h.RenewAt.UTC().Format(time.RFC3339)+")")
+		}
+	}
 	if s.BooksDisagree != "" {
 		t.row("BOOKS DISAGREE", s.BooksDisagree+" (nothing is paid until an admin runs deposits books recheck "+s.LeaseID+")")
 	}

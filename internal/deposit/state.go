@@ -41,6 +41,11 @@ type Payment struct {
 	// TransferFrom names the lease a transfer came from (#16): the payment
 	// is that lease's refundable money, moved here.
 	TransferFrom string `json:"transfer_from,omitempty"`
+	// Method is "card" for a payment taken by the card provider (what a
+	// card hold captured), with its PaymentIntent; empty for one recorded
+	// by hand.
+	Method        string `json:"method,omitempty"`
+	PaymentIntent string `json:"payment_intent,omitempty"`
 }
 
 // Kinds of money that left a deposit before its settlement (#16): the
@@ -61,6 +66,42 @@ type EarlierRefund struct {
 	By          string    `json:"by,omitempty"`
 	At          time.Time `json:"at,omitzero"`
 }
+
+// MethodCard is a payment taken through the card provider.
+const MethodCard = "card"
+
+// CardHold is the deposit taken as an authorization hold on the tenant's
+// card (seed 004): not money received. What it captures at the release is
+// a card payment; the rest is released.
+type CardHold struct {
+	PaymentMethod   string    `json:"payment_method"`              // pm_..., the card
+	PaymentIntentID string    `json:"payment_intent_id,omitempty"` // the current hold
+	AmountCents     int64     `json:"amount_cents"`
+	Status          string    `json:"status"` // pending, active, captured, released, failed
+	Seq             int       `json:"seq"`    // holds placed so far (1: the first; each renewal adds one)
+	PlacedAt        time.Time `json:"placed_at,omitzero"`
+	RenewAt         time.Time `json:"renew_at,omitzero"` // when it is placed again
+	RenewEvery      string    `json:"renew_every"`
+	CapturedCents   int64     `json:"captured_cents,omitempty"`
+	ReleasedCents   int64     `json:"released_cents,omitempty"`
+	// Failure is the last placement or renewal that failed (the manager
+	// was told at once); empty once a hold is placed again.
+	Failure   string `json:"failure,omitempty"`
+	Failures  int    `json:"failures,omitempty"`
+	FailedSeq int    `json:"failed_seq,omitempty"` // the hold whose placement failed last
+}
+
+// Card hold statuses.
+const (
+	HoldPending  = "pending"  // not placed yet
+	HoldActive   = "active"   // the card holds the amount
+	HoldCaptured = "captured" // what was kept was taken, the rest released
+	HoldReleased = "released" // nothing kept: the hold was cancelled
+	HoldFailed   = "failed"   // no hold stands: placing it (again) failed
+)
+
+// Active says whether a hold stands on the card.
+func (h *CardHold) Active() bool { return h != nil && h.Status == HoldActive }
 
 // Deposit types (seed 001).
 const (
@@ -206,6 +247,8 @@ type State struct {
 
 	EmailsSent    []string `json:"emails_sent"`
 	EmailFailures []string `json:"email_failures,omitempty"`
+	// CardHold is set when the deposit is taken as a hold on a card.
+	CardHold *CardHold `json:"card_hold,omitempty"`
 	// Events that came after the deposit was settled: recorded, not applied.
 	LateEvents []string `json:"late_events,omitempty"`
 	// IgnoredSignals lists signals naming a fact the database does not hold

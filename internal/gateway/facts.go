@@ -106,6 +106,9 @@ type PaymentIn struct {
 	// ResidentExternalID, when given, names the paying resident by the PMS's
 	// ID; it must be a resident of the lease. Otherwise the lease's first tenant.
 	ResidentExternalID string `json:"resident_id,omitempty"`
+	// CardPaymentIntent says the tenant paid by card through the card
+	// provider (its PaymentIntent, pi_...): a refund goes back to the card.
+	CardPaymentIntent string `json:"card_payment_intent,omitempty"`
 }
 
 // PaymentOut is the payment row, and whether it was there before.
@@ -129,6 +132,9 @@ func (g *Gateway) RecordPayment(ctx context.Context, who Principal, in PaymentIn
 	}
 	if err := CheckID("payment_id", in.Reference); err != nil {
 		return out, err
+	}
+	if in.CardPaymentIntent != "" && !validProviderID("pi_", in.CardPaymentIntent) {
+		return out, fail(Invalid, "invalid", "card_payment_intent", "card payment intent %q is not a PaymentIntent ID such as pi_3Hh1...", in.CardPaymentIntent)
 	}
 	q, l, err := g.factLease(ctx, who, "payment.record", in.LeaseID)
 	if err != nil {
@@ -157,13 +163,18 @@ func (g *Gateway) RecordPayment(ctx context.Context, who Principal, in PaymentIn
 		if p, err = q.GetPaymentByReference(ctx, db.GetPaymentByReferenceParams{LeaseID: in.LeaseID, Reference: in.Reference}); err != nil {
 			return out, unavailable("the database", err)
 		}
-		if p.AmountInCents != in.Cents || !p.TransactionDate.Time.Equal(in.Date) || p.ResidentID != resident {
+		if p.AmountInCents != in.Cents || !p.TransactionDate.Time.Equal(in.Date) || p.ResidentID != resident || p.ProviderPaymentIntent.String != in.CardPaymentIntent {
 			return out, fail(Conflict, "duplicate_reference", "payment_id",
 				"payment %s is already recorded for lease %s with %s on %s: give another reference if this is a different payment",
 				in.Reference, in.LeaseID, money.FormatIn(l.Lease.Currency, p.AmountInCents), p.TransactionDate.Time.Format(time.DateOnly))
 		}
 	} else if err != nil {
 		return out, unavailable("the database", err)
+	} else if in.CardPaymentIntent != "" {
+		if p, err = q.SetPaymentByCard(ctx, db.SetPaymentByCardParams{LeaseID: in.LeaseID, PaymentID: p.PaymentID,
+			ProviderPaymentIntent: pgtype.Text{String: in.CardPaymentIntent, Valid: true}}); err != nil {
+			return out, unavailable("the database", err)
+		}
 	}
 	out.Payment = p
 	return out, g.Signal(ctx, in.LeaseID, workflows.SignalPayment, PaymentSignal(p))

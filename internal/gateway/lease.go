@@ -46,6 +46,9 @@ type LeaseIn struct {
 	// short-stay exemptions count from it); zero is today.
 	Jurisdiction string
 	StartsOn     time.Time
+	// CardPaymentMethod is the tenant's card (a provider payment method
+	// ID, pm_...) where the property takes deposits as card holds.
+	CardPaymentMethod string
 }
 
 // MarshalJSON writes a lease start as the audit log keeps it: the API's
@@ -56,6 +59,7 @@ func (in LeaseIn) MarshalJSON() ([]byte, error) {
 		"deposit_amount_in_cents": in.Cents, "currency": in.Currency, "tenants": in.Tenants,
 		"assess_for_seconds": int64(in.AssessFor / time.Second), "release_after_seconds": int64(in.ReleaseAfter / time.Second),
 		"jurisdiction": in.Jurisdiction, "lease_start_date": in.StartsOn.Format(time.DateOnly),
+		"card_payment_method": in.CardPaymentMethod,
 	})
 }
 
@@ -137,6 +141,11 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 	}
 	if in.Cents == 0 && in.ListingID == "" {
 		return out, fail(Invalid, "missing_field", "listing_id", "give the deposit: --listing L (its advertised deposit) or --amount 1500.00")
+	}
+	if in.CardPaymentMethod != "" {
+		if err := CheckCardPaymentMethod(in.CardPaymentMethod); err != nil {
+			return out, err
+		}
 	}
 	pool, err := g.DB(ctx)
 	if err != nil {
@@ -225,6 +234,18 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 		if err := sameCurrency(p, in.Currency); err != nil {
 			return err
 		}
+		// A property that takes its deposits as card holds needs the card.
+		switch {
+		case p.DepositMethod == DepositCardHold && in.CardPaymentMethod == "":
+			return fail(Invalid, "missing_field", "card_payment_method", "property %s takes deposits as card holds: give the tenant's card (--card-payment-method pm_...)", in.PropertyID)
+		case p.DepositMethod != DepositCardHold && in.CardPaymentMethod != "":
+			return fail(Invalid, "invalid", "card_payment_method", "property %s takes deposits as payments, not card holds (deposits property set %s --deposit-method card_hold)", in.PropertyID, in.PropertyID)
+		case in.CardPaymentMethod != "":
+			if err := q.SetLeaseCardPaymentMethod(ctx, db.SetLeaseCardPaymentMethodParams{LeaseID: in.LeaseID, CardPaymentMethod: pgtype.Text{String: in.CardPaymentMethod, Valid: true}}); err != nil {
+				return err
+			}
+			li.CardPaymentMethod, li.CardHoldRenewSeconds = in.CardPaymentMethod, p.CardHoldRenewSeconds
+		}
 		out.Currency, zone = p.Currency, p.TimeZone
 		// The lease takes its property's jurisdiction unless told otherwise.
 		jurisdiction := in.Jurisdiction
@@ -277,6 +298,9 @@ func (g *Gateway) StartLease(ctx context.Context, who Principal, in LeaseIn) (ou
 		li.AssessForSeconds, li.ReleaseAfterSeconds = l.AssessForSeconds, l.ReleaseAfterSeconds
 		li.Jurisdiction = l.Jurisdiction
 		in.ListingID = l.ListingID.String
+		if li.CardPaymentMethod, li.CardHoldRenewSeconds, err = cardTerms(ctx, q, in.LeaseID); err != nil {
+			return out, unavailable("the database", err)
+		}
 		out.Currency, zone = l.Currency, l.TimeZone
 	} else if err != nil {
 		return out, unavailable("the database", err)
@@ -470,6 +494,9 @@ func (g *Gateway) StartStored(ctx context.Context, leaseID string) (started bool
 	in := workflows.LeaseInput{LeaseID: leaseID, PropertyID: facts.PropertyID, UnitID: facts.UnitID,
 		AmountCents: facts.RequestedCents.Int64, AssessForSeconds: facts.AssessForSeconds, ReleaseAfterSeconds: facts.ReleaseAfterSeconds,
 		Jurisdiction: facts.Jurisdiction}
+	if in.CardPaymentMethod, in.CardHoldRenewSeconds, err = cardTerms(ctx, q, leaseID); err != nil {
+		return false, unavailable("the database", err)
+	}
 	_, err = StartWorkflow(ctx, c, in, facts.ListingID.String, facts.Currency, facts.TimeZone)
 	var ge *Error
 	if errors.As(err, &ge) && ge.Code == "already_started" {
@@ -522,4 +549,35 @@ func sameCurrency(p db.Property, currency string) error {
 		return fail(Invalid, "wrong_currency", "currency", "property %s takes deposits in %s, not %s", p.PropertyID, p.Currency, strings.ToUpper(currency))
 	}
 	return nil
+}
+
+// Deposit methods of a property: payments (by default) or card holds.
+const (
+	DepositPayment  = "payment"
+	DepositCardHold = "card_hold"
+)
+
+// CheckCardPaymentMethod refuses what is not a provider's payment method ID.
+func CheckCardPaymentMethod(pm string) error {
+	if !validProviderID("pm_", pm) {
+		return fail(Invalid, "invalid", "card_payment_method", "card payment method %q is not a payment method ID such as pm_1Hh1...", pm)
+	}
+	return nil
+}
+
+// validProviderID says whether id is a provider's ID with the prefix.
+func validProviderID(prefix, id string) bool {
+	return strings.HasPrefix(id, prefix) && len(id) > len(prefix) && len(id) <= 255 && !strings.ContainsFunc(id, func(r rune) bool {
+		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	})
+}
+
+// cardTerms are the card a lease's deposit is held on and how often the
+// hold is renewed, as stored: empty for a lease that pays its deposit.
+func cardTerms(ctx context.Context, q *db.Queries, leaseID string) (string, int64, error) {
+	t, err := q.GetLeaseCardTerms(ctx, leaseID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !t.CardPaymentMethod.Valid) {
+		return "", 0, nil
+	}
+	return t.CardPaymentMethod.String, t.CardHoldRenewSeconds, err
 }

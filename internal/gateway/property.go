@@ -38,8 +38,13 @@ type Property struct {
 	UnclaimedAfterDays int32 `json:"unclaimed_after_days"`
 	// ReminderDays: the managers are reminded this many days before an
 	// automatic release (null: 10, 5 and 1; empty: never).
-	ReminderDays     []int          `json:"reminder_days"`
-	PendingThreshold *PendingChange `json:"pending_threshold_change,omitempty"`
+	ReminderDays []int `json:"reminder_days"`
+	// DepositMethod is how new leases' deposits are taken: "payment" or
+	// "card_hold" (an authorization on the tenant's card, renewed every
+	// CardHoldRenewSeconds).
+	DepositMethod        string         `json:"deposit_method"`
+	CardHoldRenewSeconds int64          `json:"card_hold_renew_seconds"`
+	PendingThreshold     *PendingChange `json:"pending_threshold_change,omitempty"`
 }
 
 // PendingChange is a threshold change waiting for a second books_admin.
@@ -66,6 +71,10 @@ type PropertyIn struct {
 	// ReminderDays: days before an automatic release the property's
 	// managers are reminded (an empty list: never).
 	ReminderDays *[]int `json:"reminder_days,omitempty"`
+	// DepositMethod: "payment" or "card_hold"; CardHoldRenewSeconds: how
+	// often a hold is placed again (1 second to 7 days).
+	DepositMethod        *string `json:"deposit_method,omitempty"`
+	CardHoldRenewSeconds *int64  `json:"card_hold_renew_seconds,omitempty"`
 }
 
 // MaxReminders bounds a property's reminder schedule.
@@ -74,8 +83,12 @@ const MaxReminders = 10
 func (in PropertyIn) empty() bool {
 	return in.ThresholdCents == nil && !in.ClearThreshold && in.ManagerEmail == nil && in.NSFFeeCents == nil &&
 		in.Jurisdiction == nil && in.BuildingUnits == nil && in.Currency == nil && in.TimeZone == nil && in.UnclaimedAfterDays == nil &&
-		in.ReminderDays == nil
+		in.ReminderDays == nil && in.DepositMethod == nil && in.CardHoldRenewSeconds == nil
 }
+
+// MaxCardHoldRenewal is the longest a hold may stand before it is placed
+// again: card networks let an authorization lapse after about 7 days.
+const MaxCardHoldRenewal = 7 * 24 * time.Hour
 
 // SetProperty sets a property's policy. A new threshold where there was
 // none applies at once; changing an existing one is recorded as pending
@@ -89,7 +102,7 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		return out, err
 	}
 	if in.empty() {
-		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency, time zone, unclaimed days or reminder days")
+		return out, fail(Invalid, "nothing_to_set", "", "nothing to set: give an approval threshold, manager email, NSF fee, jurisdiction, building units, currency, time zone, unclaimed days, reminder days, deposit method or card hold renewal")
 	}
 	policy := db.SetPropertyPolicyParams{PropertyID: in.PropertyID}
 	if in.ThresholdCents != nil && in.ClearThreshold {
@@ -169,6 +182,19 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 		slices.Sort(reminders)
 		slices.Reverse(reminders)
 	}
+	cards := db.SetPropertyCardHoldsParams{PropertyID: in.PropertyID}
+	if in.DepositMethod != nil {
+		if m := *in.DepositMethod; m != DepositPayment && m != DepositCardHold {
+			return out, fail(Invalid, "invalid", "deposit_method", "deposit method %q: give payment or card_hold", m)
+		}
+		cards.DepositMethod = pgtype.Text{String: *in.DepositMethod, Valid: true}
+	}
+	if in.CardHoldRenewSeconds != nil {
+		if s := *in.CardHoldRenewSeconds; s < 1 || s > int64(MaxCardHoldRenewal/time.Second) {
+			return out, fail(Invalid, "invalid", "card_hold_renew_seconds", "a card hold is renewed every 1 second to 7 days (604800 seconds), before the card network lets it lapse")
+		}
+		cards.CardHoldRenewSeconds = pgtype.Int8{Int64: *in.CardHoldRenewSeconds, Valid: true}
+	}
 	pool, err := g.DB(ctx)
 	if err != nil {
 		return out, unavailable("the database", err)
@@ -222,6 +248,11 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 				return err
 			}
 		}
+		if cards.DepositMethod.Valid || cards.CardHoldRenewSeconds.Valid {
+			if row, err = q.SetPropertyCardHolds(ctx, cards); err != nil {
+				return err
+			}
+		}
 		if reminders != nil {
 			if err := q.SetPropertyReminderDays(ctx, db.SetPropertyReminderDaysParams{PropertyID: in.PropertyID, ReminderDays: reminders}); err != nil {
 				return err
@@ -239,7 +270,7 @@ func (g *Gateway) SetProperty(ctx context.Context, who Principal, in PropertyIn)
 func propertyOf(row db.Property, pending *db.PropertyChange) Property {
 	p := Property{PropertyID: row.PropertyID, Name: row.Name, ManagerEmail: row.ManagerEmail, NSFFeeCents: row.NsfFeeCents,
 		Jurisdiction: row.Jurisdiction, BuildingUnits: row.BuildingUnits, Currency: row.Currency, TimeZone: row.TimeZone,
-		UnclaimedAfterDays: row.UnclaimedAfterDays}
+		UnclaimedAfterDays: row.UnclaimedAfterDays, DepositMethod: row.DepositMethod, CardHoldRenewSeconds: row.CardHoldRenewSeconds}
 	if row.ReminderDays != nil {
 		p.ReminderDays = make([]int, 0, len(row.ReminderDays))
 		for _, d := range row.ReminderDays {
