@@ -253,9 +253,29 @@ func (a *Activities) RefundCardPayment(ctx context.Context, in CardRefundInput) 
 	if err != nil {
 		return CardRefundResult{}, cardErr(err)
 	}
-	row, err := q.InsertCardRefund(ctx, db.InsertCardRefundParams{
-		LeaseID: in.LeaseID, PaymentID: in.PaymentID, RefundID: pgtype.Int8{Int64: in.RefundID, Valid: in.RefundID != 0},
-		ProviderRefundID: r.ID, AmountCents: in.AmountCents, IdempotencyKey: in.Key,
+	var row db.CardRefund
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if row, err = q.InsertCardRefund(ctx, db.InsertCardRefundParams{
+			LeaseID: in.LeaseID, PaymentID: in.PaymentID, RefundID: pgtype.Int8{Int64: in.RefundID, Valid: in.RefundID != 0},
+			ProviderRefundID: r.ID, AmountCents: in.AmountCents, IdempotencyKey: in.Key,
+		}); err != nil {
+			return err
+		}
+		if in.RefundID == 0 {
+			return nil
+		}
+		// The refund it pays in full is paid: nobody pays it again.
+		ref, err := q.GetRefundForBooks(ctx, in.RefundID)
+		if err != nil || ref.LeaseID != in.LeaseID || ref.AmountInCents != in.AmountCents {
+			return err
+		}
+		_, err = q.MarkRefundPaid(ctx, db.MarkRefundPaidParams{RefundID: in.RefundID, PaidOn: pgtype.Date{Time: time.Now().UTC().Truncate(24 * time.Hour), Valid: true},
+			PaidReference: r.ID, PaidBy: "card provider"})
+		if errors.Is(err, pgx.ErrNoRows) { // paid already
+			err = nil
+		}
+		return err
 	})
 	if err != nil {
 		return CardRefundResult{}, err

@@ -285,6 +285,11 @@ func TestCardPaymentIsRefundedToTheCard(t *testing.T) {
 	require.Equal(t, "75000", c.Form.Get("amount"))
 	require.Regexp(t, `^deposit-`+lease+`/card-refund-[0-9]+$`, c.IdempotencyKey)
 	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM card_refunds WHERE lease_id = $1 AND amount_cents = 75000", lease))
+	require.EqualValues(t, 1, count(t, "SELECT count(*) FROM refunds WHERE lease_id = $1 AND status = 'paid' AND paid_by = 'card provider' AND paid_reference LIKE 're_%'", lease),
+		"the refund paid to the card is paid: nobody pays it again")
+	var tb books.TrialBalance
+	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "trial-balance", "--property", "card-plain", "-o", "json")), &tb))
+	require.True(t, tb.Balanced, "%+v", tb)
 	var l books.Liability
 	require.NoError(t, json.Unmarshal([]byte(must(t, "books", "liability", "--property", "card-plain", "-o", "json")), &l))
 	require.True(t, l.Ties, "%+v", l)
