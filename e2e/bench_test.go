@@ -322,10 +322,13 @@ func throughput(t *testing.T, n int, what string, one func(int) error) float64 {
 func eventLatency(t *testing.T, ctx context.Context, n int) (cli, api [3]float64) {
 	url := startServe(t)
 	key := strings.TrimSpace(must(t, "apikey", "create", "--name", fmt.Sprint("bench-", time.Now().UnixNano()), "--all-properties"))
-	cli = paymentLatency(t, ctx, "latency cli", n, func(lease string, i int) {
+	start := func(lease string) {
+		must(t, "lease", "start", lease, "--property", "bench", "--unit", "1", "--amount", "1000000", "--tenant-email", "lat@example.com")
+	}
+	cli = paymentLatency(t, ctx, suiteStack(), "latency cli", n, 500, start, func(lease string, i int) {
 		must(t, "payment", "record", lease, "--amount", "0.01", "--ref", fmt.Sprint("E", i))
 	})
-	api = paymentLatency(t, ctx, "latency api", n, func(lease string, i int) {
+	api = paymentLatency(t, ctx, suiteStack(), "latency api", n, 500, start, func(lease string, i int) {
 		a := call(t, "POST", url+"/v1/leases/"+lease+"/payments", key,
 			map[string]any{"payment_id": fmt.Sprint("E", i), "transaction_date": time.Now().Format(time.DateOnly), "amount_in_cents": 1})
 		require.Equal(t, 201, a.status, a.raw)
@@ -333,22 +336,30 @@ func eventLatency(t *testing.T, ctx context.Context, n int) (cli, api [3]float64
 	return cli, api
 }
 
-// paymentLatency starts a lease, records n payments with record and times
-// each until the workflow's query shows it. A lease holds at most
-// gateway.MaxFacts facts, so a new lease takes over every 500 payments.
-func paymentLatency(t *testing.T, ctx context.Context, what string, n int, record func(lease string, i int)) [3]float64 {
-	const perLease = 500
+// paymentLatency records n payments with record on leases start made
+// (a new one every perLease payments: a lease holds at most
+// gateway.MaxFacts facts) and times each until the lease's query on st
+// shows it. It returns p50, p95 and p99 in seconds. A query that finds no
+// worker for a moment (one just stopped held the lease's sticky queue)
+// counts as waiting.
+func paymentLatency(t *testing.T, ctx context.Context, st benchStack, what string, n, perLease int, start func(lease string), record func(lease string, i int)) [3]float64 {
 	var lease string
 	var lat []float64
 	for i := 0; i < n; i++ {
 		if i%perLease == 0 {
 			lease = fmt.Sprintf("L-bench-latency-%d", time.Now().UnixNano())
-			must(t, "lease", "start", lease, "--property", "bench", "--unit", "1", "--amount", "1000000", "--tenant-email", "lat@example.com")
+			start(lease)
 		}
-		start := time.Now()
+		began := time.Now()
 		record(lease, i)
-		for {
-			v, err := temporal.QueryWorkflow(ctx, workflows.WorkflowID(lease), "", workflows.QueryState)
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			v, err := st.temporal.QueryWorkflow(qctx, workflows.WorkflowID(lease), "", workflows.QueryState)
+			cancel()
+			if err != nil && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
 			require.NoError(t, err)
 			var s deposit.State
 			require.NoError(t, v.Get(&s))
@@ -357,7 +368,7 @@ func paymentLatency(t *testing.T, ctx context.Context, what string, n int, recor
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		lat = append(lat, time.Since(start).Seconds())
+		lat = append(lat, time.Since(began).Seconds())
 		if (i+1)%max(n/10, 1) == 0 {
 			fmt.Printf("%-12s %d/%d\n", what, i+1, n)
 		}
@@ -593,50 +604,7 @@ func reconcileScale(t *testing.T, ctx context.Context, n int) (pass, second floa
 func idleScale(t *testing.T, ctx context.Context, n int) (float64, int64) {
 	var before int64
 	require.NoError(t, pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&before))
-	stamp := time.Now().UnixNano()
-	sent := func() int64 {
-		var n int64
-		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM email_outbox WHERE lease_id LIKE $1 AND sent_at IS NOT NULL",
-			fmt.Sprintf("L-idle-%d-%%", stamp)).Scan(&n))
-		return n
-	}
-	// Starts are paced to what the worker gets through: at most idleWindow
-	// leases started and not yet settled into their wait (request email
-	// sent). Unpaced, 64 starters flooded the in-process server and the
-	// worker crawled (bench/README.md).
-	const idleWindow = 400
-	start, done := time.Now(), int64(0)
-	for i := 0; i < n; {
-		if int64(i)-done >= idleWindow {
-			time.Sleep(100 * time.Millisecond)
-			done = sent()
-			continue
-		}
-		var wg sync.WaitGroup
-		batch := min(32, n-i)
-		for j := range batch {
-			wg.Add(1)
-			go func(k int) {
-				defer wg.Done()
-				if _, _, err := startBenchLease(ctx, fmt.Sprintf("L-idle-%d-%d", stamp, k), 259200, 1209600); err != nil {
-					t.Errorf("idle %d: %v", k, err)
-				}
-			}(i + j)
-		}
-		wg.Wait()
-		i += batch
-		if i%max(n/10, 1) < batch {
-			fmt.Printf("%-12s %s %d/%d started, %d waiting, %.0f/s\n", "idle", strings.Repeat("#", i*10/n)+strings.Repeat(".", 10-i*10/n),
-				i, n, done, float64(done)/time.Since(start).Seconds())
-		}
-	}
-	// Wait until every idle lease has charged its deposit and sent its request.
-	deadline := time.Now().Add(time.Duration(n)*100*time.Millisecond + time.Minute)
-	for time.Now().Before(deadline) && sent() < int64(n) {
-		time.Sleep(time.Second)
-	}
-	fmt.Printf("%-12s %d leases waiting for their move-out in %s: %.1f per second\n", "idle", n, time.Since(start).Round(time.Second),
-		float64(n)/time.Since(start).Seconds())
+	idleStarts(t, suiteStack(), n)
 	var after int64
 	require.NoError(t, pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&after))
 	return rssMB(t, theWorker.cmd.Process.Pid), (after - before) / int64(n)
