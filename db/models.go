@@ -111,6 +111,16 @@ type ChartOfAccount struct {
 	About   string `json:"about"`
 }
 
+type CodecSession struct {
+	SessionID  int64      `json:"session_id"`
+	TokenID    int64      `json:"token_id"`
+	SecretHash []byte     `json:"secret_hash"`
+	Origin     string     `json:"origin"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+}
+
 type DecisionMessage struct {
 	AuditID   int64     `json:"audit_id"`
 	LeaseID   string    `json:"lease_id"`

@@ -131,12 +131,8 @@ func (s *Server) handle(pattern string, auth bool, h handler) {
 			if !auth {
 				return nil
 			}
-			bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok {
-				bearer = ""
-			}
 			var err error
-			if who, err = s.gw.Authenticate(r.Context(), bearer, origin(r)); err != nil {
+			if who, err = s.authenticate(r); err != nil {
 				return err
 			}
 			who.RequestKey = strings.TrimSpace(r.Header.Get("Idempotency-Key"))
@@ -160,6 +156,20 @@ func (s *Server) handle(pattern string, auth bool, h handler) {
 		s.logger.Info("api", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"caller", who.ID(), "origin", origin(r), "duration_ms", time.Since(start).Milliseconds())
 	})
+}
+
+// authenticate finds who sent a request: the bearer credential, or on the
+// codec endpoint a browser's session cookie (codec_session.go). The
+// principal is returned with a refusal too when the credential was good,
+// for the audit log.
+func (s *Server) authenticate(r *http.Request) (gateway.Principal, error) {
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		if c, err := r.Cookie(codecCookie); err == nil && strings.HasPrefix(r.URL.Path, "/codec/") {
+			return s.codecSession(r, c.Value)
+		}
+	}
+	return s.gw.Authenticate(r.Context(), bearer, origin(r))
 }
 
 // auditRefusal writes to the audit log what this layer refused itself (a

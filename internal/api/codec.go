@@ -35,13 +35,14 @@ func (s *Server) WithCodec(codec converter.PayloadCodec, namespace string, origi
 
 func (s *Server) codecRoutes() {
 	s.handle("POST /codec/{op}", true, s.openPayloads)
+	s.codecSessionRoutes()
 }
 
 func (s *Server) openPayloads(w http.ResponseWriter, r *http.Request, who gateway.Principal) error {
 	op := r.PathValue("op")
 	switch {
 	case s.codec == nil:
-		return refuse(http.StatusNotFound, "not_found", "", "no codec here: this server seals no payloads (DEPOSITS_PAYLOAD_KEYS is not set)")
+		return noCodec()
 	case op != "decode" && op != "encode":
 		return refuse(http.StatusNotFound, "not_found", "op", "the codec answers /codec/decode and /codec/encode")
 	}

@@ -84,7 +84,7 @@ func (g *Gateway) Authenticate(ctx context.Context, bearer, origin string) (Prin
 			return Principal{}, unavailable("the database", err)
 		}
 		_ = q.TouchUserToken(context.WithoutCancel(ctx), u.TokenID)
-		return Principal{Kind: KindUser, Name: u.Name, Roles: u.Roles, Properties: u.Properties, Origin: origin, ExpiresAt: &u.ExpiresAt}, nil
+		return Principal{Kind: KindUser, Name: u.Name, Roles: u.Roles, Properties: u.Properties, Origin: origin, ExpiresAt: &u.ExpiresAt, tokenID: u.TokenID}, nil
 	case strings.HasPrefix(bearer, KeyPrefix):
 		k, err := q.GetAPIKeyByHash(ctx, hash)
 		// The lookup is by the hash of 256 random bits; the comparison is

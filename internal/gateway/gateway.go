@@ -116,6 +116,9 @@ type Principal struct {
 	// the one tenant their signed link names.
 	Lease    string
 	Resident int64
+	// tokenID is the person's token this request came with (0 for others):
+	// a codec session opened with it ends with it.
+	tokenID int64
 }
 
 // Principal kinds.
