@@ -219,7 +219,8 @@ func sealedPayloadsJSON(t *testing.T, raw []byte) []any {
 }
 
 // isolated is a deployment of its own beside the suite's: a Temporal
-// namespace, a database, a worker and an API server, with extra
+// namespace (on the suite's server, or the one extra's TEMPORAL_ADDRESS
+// names), a database, a worker and an API server, with extra
 // environment; neither's reconcile pass sees the other's leases.
 type isolated struct {
 	env                    []string // the admin commands' environment
@@ -233,7 +234,12 @@ func startIsolated(t *testing.T, ns string, extra ...string) *isolated {
 	t.Helper()
 	ctx := context.Background()
 	st := &isolated{t: t}
-	nsc, err := client.NewNamespaceClient(client.Options{HostPort: temporalAddress})
+	// Its Temporal is the suite's unless extra names another.
+	address := temporalAddress
+	if a := envValue(extra, "TEMPORAL_ADDRESS"); a != "" {
+		address = a
+	}
+	nsc, err := client.NewNamespaceClient(client.Options{HostPort: address})
 	require.NoError(t, err)
 	defer nsc.Close()
 	err = nsc.Register(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)})
