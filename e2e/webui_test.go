@@ -104,8 +104,10 @@ func TestWebUIOpensSealedPayloads(t *testing.T) {
 	require.True(t, shows("Codec Server could not connect", 30*time.Second), "the UI shows the lease, sealed")
 	require.False(t, shows(`"amount_cents": 65000`, 3*time.Second), "before signing in, the UI opens nothing")
 
-	// A manager is not let in.
-	body := signIn(st.manager)
+	// A token nobody has, and a manager, are not let in.
+	body := signIn("dfu_" + strings.Repeat("x", 43))
+	require.Contains(t, body, "signs no one in")
+	body = signIn(st.manager)
 	require.Contains(t, body, "Only an admin")
 	require.False(t, shows(`"amount_cents": 65000`, 3*time.Second))
 

@@ -130,12 +130,13 @@ func (s *Server) codecLogin(w http.ResponseWriter, r *http.Request, _ gateway.Pr
 		if !form {
 			return err
 		}
-		s.auditRefusal(r, "POST /codec/login", who, err)
 		status, msg := http.StatusUnauthorized, "That token signs no one in: it is unknown, expired or revoked."
 		switch {
-		case gateway.IsKind(err, gateway.Forbidden):
+		case gateway.IsKind(err, gateway.Forbidden): // audited by the gateway
 			status, msg = http.StatusForbidden, "Only an admin opens tenants' payloads; "+who.Name+" is not one."
-		case !gateway.IsKind(err, gateway.Unauthenticated):
+		case gateway.IsKind(err, gateway.Unauthenticated):
+			s.auditRefusal(r, "POST /codec/login", who, err)
+		default:
 			return err
 		}
 		return s.renderCodecPage(w, status, codecLoginView{Namespace: s.codecNamespace, Error: msg})
@@ -160,7 +161,7 @@ func (s *Server) codecLogout(w http.ResponseWriter, r *http.Request, who gateway
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: codecCookie, Value: "", Path: "/codec", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
-	if r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
 		http.Redirect(w, r, "/codec/login", http.StatusSeeOther)
 		return nil
 	}
