@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -18,8 +17,8 @@ import (
 // admin opens /codec/login once, gives their personal token, and the
 // browser gets a session cookie (gateway.OpenCodecSession) good for the
 // codec endpoint only, for 8 hours at most. A request with the cookie must
-// come from a Web UI origin listed in DEPOSITS_CODEC_ORIGINS (or this
-// server's own pages): another site's page can make the browser send it,
+// come from a Web UI origin listed in DEPOSITS_CODEC_ORIGINS (or be this
+// page's own sign-out): another site's page can make the browser send it,
 // never read the answer, and is refused (403 cross_site) and audited.
 
 // codecCookie is the session cookie's name.
@@ -41,30 +40,21 @@ func (s *Server) codecSessionRoutes() {
 	s.handle("POST /codec/logout", true, s.codecLogout)
 }
 
-// codecSession authenticates a browser by its session cookie, from an
-// allowed origin only.
+// codecSession authenticates a browser by its session cookie, sent from a
+// Web UI origin of DEPOSITS_CODEC_ORIGINS; only the sign-out form may post
+// it from this server's own page.
 func (s *Server) codecSession(r *http.Request, secret string) (gateway.Principal, error) {
 	who, err := s.gw.AuthenticateCodecSession(r.Context(), secret, origin(r))
 	if err != nil {
 		return who, err
 	}
-	if o := r.Header.Get("Origin"); !s.codecOriginAllowed(r, o) {
+	o := r.Header.Get("Origin")
+	ownPage := r.URL.Path == "/codec/logout" && o == s.selfURL(r)
+	if !ownPage && !slices.Contains(s.codecOrigins, o) {
 		return who, refuse(http.StatusForbidden, "cross_site", "Origin",
 			"a codec session answers the Temporal Web UI's origins only (DEPOSITS_CODEC_ORIGINS), not %q", o)
 	}
 	return who, nil
-}
-
-// codecOriginAllowed: the Web UI's origins, and this server's own pages.
-func (s *Server) codecOriginAllowed(r *http.Request, o string) bool {
-	if o == "" {
-		return false
-	}
-	if slices.Contains(s.codecOrigins, o) {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
 }
 
 func (s *Server) codecPageHeaders(w http.ResponseWriter) {
@@ -80,7 +70,7 @@ func (s *Server) codecPageHeaders(w http.ResponseWriter) {
 
 // codecLoginForm shows the sign-in form, or who this browser is signed in as.
 func (s *Server) codecLoginForm(w http.ResponseWriter, r *http.Request, _ gateway.Principal) error {
-	if s.codec == nil || s.gw == nil {
+	if s.codec == nil {
 		return noCodec()
 	}
 	v := codecLoginView{Namespace: s.codecNamespace}
@@ -114,9 +104,6 @@ func (s *Server) codecLogin(w http.ResponseWriter, r *http.Request, _ gateway.Pr
 			return refuse(http.StatusRequestEntityTooLarge, "body_too_large", "", "send the form's one field, token")
 		}
 		bearer = r.PostForm.Get("token")
-	}
-	if s.gw == nil {
-		return refuse(http.StatusUnauthorized, "unauthenticated", "", "the token is unknown, expired or revoked")
 	}
 	who, err := s.gw.Authenticate(r.Context(), bearer, origin(r))
 	if err == nil && s.codec == nil {
